@@ -1,0 +1,1 @@
+"""Corridor: self-hosted AI infrastructure in one package."""

@@ -1,0 +1,150 @@
+"""Corridor's settings: one typed object, read from arguments, ``CORRIDOR_*`` variables,
+``corridor.toml`` in the home, then defaults (first wins)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from corridor.errors import ConfigurationError
+
+CONFIG_FILE_NAME = "corridor.toml"
+
+
+def default_home() -> Path:
+    """Return the home from ``CORRIDOR_HOME``, else ``~/.corridor``."""
+    return Path(os.environ.get("CORRIDOR_HOME") or Path.home() / ".corridor").expanduser()
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Read ``corridor.toml`` from the home the other sources settle on."""
+
+    def __init__(self, settings_cls: type[BaseSettings], home: Path) -> None:
+        super().__init__(settings_cls)
+        self._data = _read_toml(home / CONFIG_FILE_NAME)
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self._data.items() if k in self.settings_cls.model_fields}
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"{path} is not valid TOML: {exc}") from exc
+    server = data.get("server", {})
+    if not isinstance(server, dict):
+        raise ConfigurationError(f"{path}: [server] must be a table")
+    # Top-level keys and the [server] table both map onto fields; sections such as [sites]
+    # are read by the slices that own them.
+    flat = {k: v for k, v in data.items() if not isinstance(v, dict)}
+    flat.update(server)
+    return flat
+
+
+class Settings(BaseSettings):
+    """Everything Corridor can be told. Each field is also a ``CORRIDOR_<NAME>`` variable."""
+
+    model_config = SettingsConfigDict(env_prefix="CORRIDOR_", extra="ignore", frozen=True)
+
+    home: Path = Field(
+        default_factory=default_home,
+        description="Folder holding the database, blobs, master key and corridor.toml.",
+    )
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL of the metadata store; empty means SQLite in the home. "
+        "PostgreSQL: postgresql+psycopg://user@host/db.",
+    )
+    blob_url: str = Field(
+        default="",
+        description="Where blobs live: a local folder (file://...) or s3://bucket/prefix; "
+        "empty means <home>/blobs.",
+    )
+    master_key_file: Path | None = Field(
+        default=None,
+        description="File with the 256-bit master key that wraps every data key; "
+        "default <home>/master.key.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="Endpoint of an S3-compatible service (MinIO, Ceph...); unset means AWS.",
+    )
+    url: str | None = Field(
+        default=None,
+        description="Client side: the server to talk to. Unset means in-process over the home.",
+    )
+    token: str | None = Field(
+        default=None, description="Client side: the API token sent as a bearer credential."
+    )
+    host: str = Field(default="127.0.0.1", description="Address the server binds to.")
+    port: int = Field(default=8660, ge=0, le=65535, description="Port the server listens on.")
+    max_body_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        gt=0,
+        description="Largest request body accepted by JSON routes, in bytes.",
+    )
+    token_ttl_days: int = Field(
+        default=90, gt=0, description="Default lifetime of a new API token, in days."
+    )
+    log_level: str = Field(default="INFO", description="Server log level.")
+    log_json: bool = Field(default=True, description="Write server logs as JSON lines.")
+    shutdown_timeout_s: float = Field(
+        default=10.0, gt=0, description="How long a stopping server lets requests finish."
+    )
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _absolute_home(cls, v: Path) -> Path:
+        return v.expanduser().resolve()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        home_value = init_settings().get("home") or env_settings().get("home")
+        home = Path(home_value).expanduser() if home_value else default_home()
+        return (init_settings, env_settings, _TomlSource(settings_cls, home))
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'corridor.db'}"
+
+    @property
+    def effective_blob_url(self) -> str:
+        return self.blob_url or (self.home / "blobs").as_uri()
+
+    @property
+    def effective_master_key_file(self) -> Path:
+        return self.master_key_file or self.home / "master.key"
+
+    def toml_section(self, name: str) -> dict[str, Any]:
+        """Return one ``[name]`` table of ``corridor.toml`` (empty if absent)."""
+        path = self.home / CONFIG_FILE_NAME
+        if not path.is_file():
+            return {}
+        with path.open("rb") as f:
+            section = tomllib.load(f).get(name, {})
+        if not isinstance(section, dict):
+            raise ConfigurationError(f"{path}: [{name}] must be a table")
+        return section

@@ -1,0 +1,1 @@
+"""Identity, policy, audit, encryption and signing."""

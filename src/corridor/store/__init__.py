@@ -1,0 +1,1 @@
+"""Metadata store (SQLAlchemy + Alembic) and blob store (content-addressed, encrypted)."""

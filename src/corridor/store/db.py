@@ -1,0 +1,111 @@
+"""The metadata store: SQLAlchemy engines and sessions for SQLite and PostgreSQL.
+
+Reads and writes take different paths. On SQLite a write transaction starts with
+``BEGIN IMMEDIATE``: it takes the write lock up front, so a writer waits in SQLite's busy handler
+instead of failing with "database is locked" when it would upgrade a read lock, which is what
+happens to deferred transactions under contention. Writers of one process also queue on a
+single pooled connection, so they never compete with each other for the file lock at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
+
+from corridor.errors import ConfigurationError
+
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+_POOL_WAIT_S = 120.0
+
+
+def _is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def normalise_url(url: str) -> str:
+    """Return ``url`` with the psycopg 3 driver named for plain PostgreSQL URLs."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> Engine:
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        poolclass=QueuePool,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=_POOL_WAIT_S,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control away from pysqlite so that BEGIN is ours to emit.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        # NORMAL in WAL mode loses nothing when a process dies; only a power cut can.
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Database:
+    """Sessions over one metadata store; ``read()`` for queries, ``write()`` for changes."""
+
+    def __init__(self, url: str) -> None:
+        self.url = normalise_url(url)
+        self.is_sqlite = _is_sqlite(self.url)
+        if self.is_sqlite:
+            path = self.url.split(":///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.read_engine = _sqlite_engine(self.url, immediate=False, pool_size=8)
+            self.write_engine = _sqlite_engine(self.url, immediate=True, pool_size=1)
+        elif self.url.startswith("postgresql"):
+            self.read_engine = create_engine(
+                self.url, pool_size=8, max_overflow=8, pool_pre_ping=True
+            )
+            self.write_engine = self.read_engine
+        else:
+            raise ConfigurationError(
+                f"unsupported database URL scheme in {self.url.split(':', 1)[0]!r}: "
+                "use sqlite:///path or postgresql://user@host/db"
+            )
+        self._read = sessionmaker(self.read_engine, expire_on_commit=False)
+        self._write = sessionmaker(self.write_engine, expire_on_commit=False)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """Yield a session for queries; it is rolled back at the end."""
+        with self._read() as session:
+            try:
+                yield session
+            finally:
+                session.rollback()
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """Yield a session whose changes commit together when the block exits cleanly."""
+        with self._write() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.read_engine.dispose()
+        if self.write_engine is not self.read_engine:
+            self.write_engine.dispose()

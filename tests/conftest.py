@@ -1,0 +1,99 @@
+"""Fixtures shared by the whole suite: homes, settings and metadata stores on both backends."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from corridor.config import Settings
+from corridor.store.db import Database
+from corridor.store.migrate import upgrade
+
+PG_ADMIN_URL = os.environ.get("CORRIDOR_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _pg_reachable() -> bool:
+    try:
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+def _pg_url(dbname: str) -> str:
+    base, _, _ = PG_ADMIN_URL.rpartition("/")
+    return f"{base}/{dbname}".replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def _pg_admin(sql: str) -> None:
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A migrated PostgreSQL database that each test copies; skipped only off CI."""
+    if not _pg_reachable():
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is unreachable at {PG_ADMIN_URL} and CI is set")
+        pytest.skip("PostgreSQL is unreachable (set CI to make this a failure)")
+    name = f"corridor_tmpl_{uuid.uuid4().hex[:12]}"
+    _pg_admin(f'CREATE DATABASE "{name}"')
+    db = Database(_pg_url(name))
+    upgrade(db)
+    db.dispose()
+    yield name
+    _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url(pg_template: str) -> Iterator[str]:
+    """URL of a fresh, migrated PostgreSQL database for one test."""
+    name = f"corridor_test_{uuid.uuid4().hex[:12]}"
+    _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    yield _pg_url(name)
+    _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    path = tmp_path / "home"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Keep tests away from the developer's own home and credentials."""
+    for key in list(os.environ):
+        if key.startswith("CORRIDOR_") and key != "CORRIDOR_TEST_PG_URL":
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("CORRIDOR_HOME", str(tmp_path / "default-home"))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, home: Path) -> str:
+    """Each test using this runs once per metadata backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{home / 'corridor.db'}"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    """A migrated metadata store, once on SQLite and once on PostgreSQL."""
+    database = Database(database_url)
+    upgrade(database)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def settings(home: Path, database_url: str) -> Settings:
+    return Settings(home=home, database_url=database_url)
