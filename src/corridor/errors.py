@@ -106,3 +106,14 @@ class Unavailable(CorridorError):
 
     status_code = 503
     code = "unavailable"
+
+
+def error_class(code: str) -> type[CorridorError]:
+    """The error class for an API error ``code`` (``CorridorError`` if unknown)."""
+    stack: list[type[CorridorError]] = [CorridorError]
+    while stack:
+        cls = stack.pop()
+        if cls.code == code:
+            return cls
+        stack.extend(cls.__subclasses__())
+    return CorridorError

@@ -92,12 +92,10 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """Yield a session for queries; it is rolled back at the end."""
+        """Yield a session for queries; objects stay readable after it closes."""
+        # Closing (not rolling back) keeps loaded attributes; the pool rolls the connection back.
         with self._read() as session:
-            try:
-                yield session
-            finally:
-                session.rollback()
+            yield session
 
     @contextmanager
     def write(self) -> Iterator[Session]:

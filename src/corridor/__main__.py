@@ -1,0 +1,3 @@
+from corridor.cli.main import run
+
+run()

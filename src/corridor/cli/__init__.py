@@ -1,0 +1,1 @@
+"""The `corridor` command line. Modules here import heavy parts inside commands, not at the top."""

@@ -1,0 +1,175 @@
+"""Administration commands: users, tokens, projects, roles and the audit log."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import typer
+
+from corridor.cli.output import print_json, say, show
+
+if TYPE_CHECKING:
+    from corridor.client.client import Client
+
+JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
+
+
+def client() -> Client:
+    from corridor.client.client import Client
+
+    return Client()
+
+
+def _read_password_stdin() -> str:
+    password = sys.stdin.readline().rstrip("\n")
+    if not password:
+        raise typer.BadParameter("no password on standard input")
+    return password
+
+
+users = typer.Typer(help="Create and list users.", no_args_is_help=True)
+tokens = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
+projects = typer.Typer(help="Create and list projects.", no_args_is_help=True)
+roles = typer.Typer(help="Grant and revoke roles in a project.", no_args_is_help=True)
+audit = typer.Typer(help="Read and verify the audit log.", no_args_is_help=True)
+
+
+@users.command("create")
+def users_create(
+    name: str,
+    admin: bool = typer.Option(False, "--admin", help="Make a server administrator."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read a password (for UI login) from standard input."
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """Create a user."""
+    password = _read_password_stdin() if password_stdin else None
+    with client() as c:
+        user = c.create_user(name, password=password, is_admin=admin)
+    print_json(user) if as_json else say(f"created user {user.name}")
+
+
+@users.command("ls")
+def users_ls(as_json: bool = JSON) -> None:
+    """List users."""
+    with client() as c:
+        show(c.list_users(), ["name", "is_admin", "disabled", "created_at"], as_json=as_json)
+
+
+@tokens.command("create")
+def tokens_create(
+    name: str,
+    user: str = typer.Option(None, "--user", help="Owner (administrators only); default you."),
+    ttl_days: int = typer.Option(None, "--ttl-days", min=1, help="Lifetime in days."),
+    never_expires: bool = typer.Option(False, "--never-expires", help="No expiry."),
+    as_json: bool = JSON,
+) -> None:
+    """Create a token; its secret is printed this once."""
+    with client() as c:
+        issued = c.create_token(name, user=user, ttl_days=ttl_days, never_expires=never_expires)
+    if as_json:
+        print_json(issued)
+        return
+    say(f"token {issued.id} ({issued.name}), expires {issued.expires_at or 'never'}")
+    say(issued.token)
+
+
+@tokens.command("ls")
+def tokens_ls(
+    all_users: bool = typer.Option(False, "--all", help="Everyone's (administrators)."),
+    as_json: bool = JSON,
+) -> None:
+    """List tokens (never their secrets)."""
+    with client() as c:
+        rows = c.list_tokens(all_users=all_users)
+    columns = ["id", "name", "user", "prefix", "expires_at", "revoked_at", "last_used_at"]
+    show(rows, columns, as_json=as_json)
+
+
+@tokens.command("revoke")
+def tokens_revoke(token_id: str) -> None:
+    """Revoke a token by id; it stops working at once."""
+    with client() as c:
+        c.revoke_token(token_id)
+    say(f"revoked token {token_id}")
+
+
+@projects.command("create")
+def projects_create(
+    name: str,
+    description: str = typer.Option("", "--description", help="What the project is for."),
+    as_json: bool = JSON,
+) -> None:
+    """Create a project (you become its admin)."""
+    with client() as c:
+        project = c.create_project(name, description=description)
+    print_json(project) if as_json else say(f"created project {project.name}")
+
+
+@projects.command("ls")
+def projects_ls(as_json: bool = JSON) -> None:
+    """List the projects you can see."""
+    with client() as c:
+        show(c.list_projects(), ["name", "description", "created_at"], as_json=as_json)
+
+
+@roles.command("grant")
+def roles_grant(
+    project: str, user: str, role: str = typer.Argument(help="viewer, editor or admin")
+) -> None:
+    """Give USER the ROLE in PROJECT (replacing any role it had)."""
+    with client() as c:
+        c.grant_role(project, user, role)
+    say(f"{user} is now {role} in {project}")
+
+
+@roles.command("revoke")
+def roles_revoke(project: str, user: str) -> None:
+    """Remove USER from PROJECT."""
+    with client() as c:
+        c.revoke_role(project, user)
+    say(f"{user} has no role in {project} any more")
+
+
+@roles.command("ls")
+def roles_ls(project: str, as_json: bool = JSON) -> None:
+    """List the members of PROJECT and their roles."""
+    with client() as c:
+        show(c.list_members(project), ["user", "role"], as_json=as_json)
+
+
+@audit.command("ls")
+def audit_ls(
+    limit: int = typer.Option(50, "--limit", min=1, max=10_000),
+    after: int = typer.Option(None, "--after", min=0, help="Only events after this seq."),
+    as_json: bool = JSON,
+) -> None:
+    """List audit events, oldest first."""
+    with client() as c:
+        rows = c.audit_events(limit=limit, after=after)
+    show(rows, ["seq", "time", "actor", "action", "target", "outcome"], as_json=as_json)
+
+
+@audit.command("verify")
+def audit_verify(as_json: bool = JSON) -> None:
+    """Check the audit chain; exit 1 and name the first bad event if it was tampered with."""
+    with client() as c:
+        report = c.verify_audit()
+    if as_json:
+        print_json(report)
+    elif report.ok:
+        say(f"audit chain intact: {report.checked} events verified")
+    else:
+        say(f"audit chain BROKEN at event {report.first_bad_seq}: {report.message}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(users, name="users")
+    app.add_typer(tokens, name="tokens")
+    app.add_typer(projects, name="projects")
+    app.add_typer(roles, name="roles")
+    app.add_typer(audit, name="audit")

@@ -1,0 +1,50 @@
+"""How commands print: tables for people, JSON for programs, one line for errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(_plain(value), indent=2, default=str) + "\n")
+
+
+def print_table(rows: Sequence[BaseModel], columns: Sequence[str], *, title: str = "") -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title or None)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        data = row.model_dump(mode="json")
+        table.add_row(*("" if data.get(c) is None else str(data.get(c)) for c in columns))
+    Console().print(table)
+
+
+def show(rows: Sequence[BaseModel], columns: Sequence[str], *, as_json: bool, title: str = "") -> None:
+    if as_json:
+        print_json(list(rows))
+    else:
+        print_table(rows, columns, title=title)
+
+
+def say(message: str) -> None:
+    sys.stdout.write(message + "\n")
+
+
+def fail(message: str) -> None:
+    sys.stderr.write(f"error: {message}\n")

@@ -1,0 +1,1 @@
+"""The Python SDK: one client over HTTP or in-process."""

@@ -1,0 +1,195 @@
+"""``corridor.Client``: the one client, over HTTP or over an in-process app."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, TypeAdapter
+
+from corridor.client import credentials
+from corridor.config import Settings
+from corridor.errors import CorridorError, Unavailable, error_class
+from corridor.security.policy import Role
+from corridor.security.schemas import (
+    AuditEventOut,
+    AuditVerifyOut,
+    IssuedTokenOut,
+    MemberOut,
+    ProjectOut,
+    TokenOut,
+    UserOut,
+    WhoAmI,
+)
+
+M = TypeVar("M", bound=BaseModel)
+_IN_PROCESS_URL = "http://corridor.in-process"
+
+
+class Client:
+    """Talk to Corridor.
+
+    With a URL (argument, ``CORRIDOR_URL``, or a `corridor login`), requests go over HTTP with
+    the token as a bearer credential. With none, they go to an app built in this process over
+    the local home, acting as its administrator unless a token is given: the same routes, checks
+    and audit either way.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        settings: Settings | None = None,
+        timeout_s: float = 60.0,
+    ) -> None:
+        self.settings = settings or Settings()
+        url = url or self.settings.url
+        token = token or self.settings.token
+        if url is None and token is None:
+            saved = credentials.load(self.settings.home)
+            if saved is not None:
+                url, token = saved.url, saved.token
+        headers = {"user-agent": "corridor-client"}
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        self._runtime: Any = None
+        transport: httpx.BaseTransport
+        if url:
+            self.url = url.rstrip("/")
+            transport = httpx.HTTPTransport(retries=2)
+        else:
+            # Imported here so that the HTTP client never pays for the server's imports.
+            from corridor.client.transport import InProcessTransport
+            from corridor.runtime import Runtime
+            from corridor.server.app import create_app
+
+            self._runtime = Runtime(self.settings, local_admin=True)
+            self.url = _IN_PROCESS_URL
+            transport = InProcessTransport(create_app(self._runtime))
+        self.http = httpx.Client(
+            base_url=self.url, headers=headers, transport=transport, timeout=timeout_s
+        )
+
+    @property
+    def in_process(self) -> bool:
+        return self._runtime is not None
+
+    def close(self) -> None:
+        self.http.close()
+        if self._runtime is not None:
+            self._runtime.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send a request; an error response becomes the matching ``CorridorError``."""
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise Unavailable(f"cannot reach Corridor at {self.url}: {exc}") from exc
+        if response.status_code >= 400:
+            raise _error_from(response)
+        return response
+
+    def _get(self, model: type[M], path: str, **kwargs: Any) -> M:
+        return model.model_validate(self.request("GET", path, **kwargs).json())
+
+    def _list(self, model: type[M], path: str, **kwargs: Any) -> list[M]:
+        data = self.request("GET", path, **kwargs).json()
+        return TypeAdapter(list[model]).validate_python(data)  # type: ignore[valid-type]
+
+    def _send(self, model: type[M], method: str, path: str, body: dict[str, Any]) -> M:
+        return model.model_validate(self.request(method, path, json=body).json())
+
+    # Health and identity.
+    def health(self) -> dict[str, str]:
+        data: dict[str, str] = self.request("GET", "/healthz").json()
+        return data
+
+    def login(self, username: str, password: str) -> IssuedTokenOut:
+        body = {"username": username, "password": password}
+        return self._send(IssuedTokenOut, "POST", "/api/v1/auth/login", body)
+
+    def whoami(self) -> WhoAmI:
+        return self._get(WhoAmI, "/api/v1/auth/whoami")
+
+    # Users and tokens.
+    def create_user(
+        self, name: str, *, password: str | None = None, is_admin: bool = False
+    ) -> UserOut:
+        body = {"name": name, "password": password, "is_admin": is_admin}
+        return self._send(UserOut, "POST", "/api/v1/users", body)
+
+    def list_users(self) -> list[UserOut]:
+        return self._list(UserOut, "/api/v1/users")
+
+    def create_token(
+        self,
+        name: str,
+        *,
+        user: str | None = None,
+        ttl_days: int | None = None,
+        never_expires: bool = False,
+    ) -> IssuedTokenOut:
+        body = {"name": name, "user": user, "ttl_days": ttl_days, "never_expires": never_expires}
+        return self._send(IssuedTokenOut, "POST", "/api/v1/tokens", body)
+
+    def list_tokens(self, *, all_users: bool = False) -> list[TokenOut]:
+        return self._list(TokenOut, "/api/v1/tokens", params={"all": all_users})
+
+    def revoke_token(self, token_id: str) -> TokenOut:
+        return TokenOut.model_validate(self.request("DELETE", f"/api/v1/tokens/{token_id}").json())
+
+    # Projects and roles.
+    def create_project(self, name: str, *, description: str = "") -> ProjectOut:
+        body = {"name": name, "description": description}
+        return self._send(ProjectOut, "POST", "/api/v1/projects", body)
+
+    def list_projects(self) -> list[ProjectOut]:
+        return self._list(ProjectOut, "/api/v1/projects")
+
+    def get_project(self, name: str) -> ProjectOut:
+        return self._get(ProjectOut, f"/api/v1/projects/{name}")
+
+    def list_members(self, project: str) -> list[MemberOut]:
+        return self._list(MemberOut, f"/api/v1/projects/{project}/members")
+
+    def grant_role(self, project: str, user: str, role: Role | str) -> MemberOut:
+        path = f"/api/v1/projects/{project}/members/{user}"
+        return self._send(MemberOut, "PUT", path, {"role": str(role)})
+
+    def revoke_role(self, project: str, user: str) -> None:
+        self.request("DELETE", f"/api/v1/projects/{project}/members/{user}")
+
+    # Audit.
+    def audit_events(self, *, limit: int = 100, after: int | None = None) -> list[AuditEventOut]:
+        params: dict[str, int] = {"limit": limit}
+        if after is not None:
+            params["after"] = after
+        return self._list(AuditEventOut, "/api/v1/audit", params=params)
+
+    def verify_audit(self) -> AuditVerifyOut:
+        return self._get(AuditVerifyOut, "/api/v1/audit/verify")
+
+
+def _error_from(response: httpx.Response) -> CorridorError:
+    try:
+        error = response.json()["error"]
+        cls = error_class(str(error["code"]))
+        message = str(error["message"])
+    except (ValueError, KeyError, TypeError):
+        cls, message = CorridorError, f"HTTP {response.status_code}: {response.text[:200]}"
+    exc = cls(message)
+    exc.status_code = response.status_code
+    return exc

@@ -1,0 +1,100 @@
+"""The permission every route declares, as a FastAPI dependency.
+
+A route is protected by writing ``access: Access = requires(Permission.X)`` in its signature.
+The server's route table is then the policy: a test walks every route and fails on any that has
+no ``Guard``, so deny-by-default holds by construction rather than by review.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Depends, Request
+
+from corridor.errors import CorridorError, NotFound, PermissionDenied, Unauthenticated
+from corridor.runtime import Runtime
+from corridor.security import identity, projects
+from corridor.security.models import Project
+from corridor.security.policy import PROJECT_PERMISSIONS, Permission, Principal
+
+ANONYMOUS = Principal(user_id=None, name="anonymous", is_admin=False)
+
+
+@dataclass(frozen=True)
+class Access:
+    """What a guarded route may rely on: who is calling, and the project it acts in."""
+
+    principal: Principal
+    project: Project | None = None
+
+    @property
+    def project_or_fail(self) -> Project:
+        assert self.project is not None, "route guarded without a project permission"
+        return self.project
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
+    return value.strip()
+
+
+def authenticate(request: Request, runtime: Runtime) -> Principal:
+    token = bearer_token(request)
+    if token is None:
+        if runtime.local_admin:
+            return Principal.local_admin()
+        raise Unauthenticated("this needs a token: send 'Authorization: Bearer <token>'")
+    return identity.authenticate_token(runtime.db, token)
+
+
+class Guard:
+    """Authenticate the request and check that it holds ``permission``."""
+
+    def __init__(self, permission: Permission, *, project_param: str = "project") -> None:
+        self.permission = permission
+        self.project_param = project_param
+
+    def __call__(self, request: Request) -> Access:
+        if self.permission is Permission.PUBLIC:
+            return Access(principal=ANONYMOUS)
+        runtime = get_runtime(request)
+        try:
+            principal = authenticate(request, runtime)
+            request.state.principal = principal
+            return self._authorize(request, runtime, principal)
+        except (Unauthenticated, PermissionDenied, NotFound) as exc:
+            # The audit middleware records every refusal, including the 404 that hides a
+            # project from someone outside it.
+            request.state.denied = exc.message
+            raise
+
+    def _authorize(self, request: Request, runtime: Runtime, principal: Principal) -> Access:
+        if self.permission is Permission.AUTHENTICATED:
+            return Access(principal=principal)
+        if self.permission is Permission.SERVER_ADMIN:
+            identity.require_admin(principal)
+            return Access(principal=principal)
+        if self.permission in PROJECT_PERMISSIONS:
+            name = request.path_params.get(self.project_param)
+            if not isinstance(name, str):
+                raise CorridorError(f"route guarded by {self.permission} has no project in path")
+            with runtime.db.read() as session:
+                project = projects.authorize(session, name, principal, self.permission)
+            return Access(principal=principal, project=project)
+        raise CorridorError(f"no rule for permission {self.permission}")
+
+
+def requires(permission: Permission, *, project_param: str = "project") -> Any:
+    """Declare the permission a route needs (use as a parameter default)."""
+    return Depends(Guard(permission, project_param=project_param))

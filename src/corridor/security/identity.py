@@ -1,0 +1,168 @@
+"""Users and API tokens: creating them, listing them, and turning a credential into a principal."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError as SAIntegrityError
+from sqlalchemy.orm import Session
+
+from corridor.errors import AlreadyExists, InvalidInput, NotFound, PermissionDenied, Unauthenticated
+from corridor.names import check_name
+from corridor.security.credentials import (
+    hash_password,
+    hash_token,
+    looks_like_token,
+    new_token_secret,
+    verify_password,
+)
+from corridor.security.models import Token, User
+from corridor.security.policy import Principal
+from corridor.store.base import utcnow
+from corridor.store.db import Database
+
+MIN_PASSWORD_LENGTH = 12
+# Recording every use would turn each read request into a write; a minute's precision is enough.
+_LAST_USED_RESOLUTION = dt.timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A token as created: ``secret`` is shown this once and never stored."""
+
+    token: Token
+    secret: str
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def create_user(
+    session: Session, name: str, *, password: str | None = None, is_admin: bool = False
+) -> User:
+    check_name("user", name)
+    if password is not None:
+        _check_password(password)
+    if session.scalar(select(User.id).where(User.name == name)) is not None:
+        raise AlreadyExists(f"user {name!r} exists already")
+    user = User(
+        name=name,
+        password_hash=hash_password(password) if password is not None else None,
+        is_admin=is_admin,
+    )
+    session.add(user)
+    try:
+        session.flush()
+    except SAIntegrityError as exc:
+        raise AlreadyExists(f"user {name!r} exists already") from exc
+    return user
+
+
+def list_users(db: Database) -> list[User]:
+    with db.read() as session:
+        return list(session.scalars(select(User).order_by(User.name)))
+
+
+def get_user(session: Session, name: str) -> User:
+    user = session.scalar(select(User).where(User.name == name))
+    if user is None:
+        raise NotFound(f"user {name!r} not found")
+    return user
+
+
+def user_name(session: Session, user_id: str) -> str:
+    return session.scalar(select(User.name).where(User.id == user_id)) or "(deleted)"
+
+
+def count_users(db: Database) -> int:
+    with db.read() as session:
+        return session.scalar(select(func.count()).select_from(User)) or 0
+
+
+def issue_token(
+    session: Session, user: User, *, name: str, ttl: dt.timedelta | None
+) -> IssuedToken:
+    """Create a token for ``user``; ``ttl=None`` makes one that never expires."""
+    check_name("token", name)
+    if ttl is not None and ttl <= dt.timedelta(0):
+        raise InvalidInput("token lifetime must be positive")
+    secret = new_token_secret()
+    now = utcnow()
+    token = Token(
+        user_id=user.id,
+        name=name,
+        secret_hash=hash_token(secret),
+        prefix=secret[:10],
+        created_at=now,
+        expires_at=now + ttl if ttl is not None else None,
+    )
+    session.add(token)
+    session.flush()
+    return IssuedToken(token=token, secret=secret)
+
+
+def list_tokens(db: Database, *, user_id: str | None) -> list[tuple[Token, str]]:
+    """Tokens with their owner's name; ``user_id=None`` lists everyone's."""
+    with db.read() as session:
+        query = select(Token, User.name).join(User, User.id == Token.user_id)
+        if user_id is not None:
+            query = query.where(Token.user_id == user_id)
+        rows = session.execute(query.order_by(Token.created_at))
+        return [(token, owner) for token, owner in rows]
+
+
+def revoke_token(session: Session, token_id: str, *, by: Principal) -> Token:
+    token = session.get(Token, token_id)
+    # A token that is not the caller's is reported as absent unless the caller is an admin.
+    if token is None or (not by.is_admin and token.user_id != by.user_id):
+        raise NotFound(f"token {token_id!r} not found")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+    return token
+
+
+def authenticate_token(db: Database, secret: str) -> Principal:
+    """Return the principal a bearer token stands for, or raise ``Unauthenticated``."""
+    if not looks_like_token(secret):
+        raise Unauthenticated("the bearer credential is not a Corridor token")
+    digest = hash_token(secret)
+    with db.read() as session:
+        row = session.execute(
+            select(Token, User)
+            .join(User, User.id == Token.user_id)
+            .where(Token.secret_hash == digest)
+        ).first()
+    if row is None:
+        raise Unauthenticated("unknown token")
+    token, user = row
+    now = utcnow()
+    if token.revoked_at is not None:
+        raise Unauthenticated("this token was revoked")
+    if token.expires_at is not None and token.expires_at <= now:
+        raise Unauthenticated(f"this token expired at {token.expires_at:%Y-%m-%d %H:%M} UTC")
+    if user.disabled:
+        raise Unauthenticated(f"user {user.name!r} is disabled")
+    if token.last_used_at is None or now - token.last_used_at > _LAST_USED_RESOLUTION:
+        with db.write() as session:
+            fresh = session.get(Token, token.id)
+            if fresh is not None:
+                fresh.last_used_at = now
+    return Principal(user_id=user.id, name=user.name, is_admin=user.is_admin, token_id=token.id)
+
+
+def login(session: Session, name: str, password: str, *, ttl: dt.timedelta) -> IssuedToken:
+    """Check a user's password and issue a session token, or raise ``Unauthenticated``."""
+    user = session.scalar(select(User).where(User.name == name))
+    ok = verify_password(user.password_hash if user is not None else None, password)
+    if user is None or not ok or user.disabled:
+        raise Unauthenticated("wrong user name or password")
+    return issue_token(session, user, name="login", ttl=ttl)
+
+
+def require_admin(principal: Principal) -> None:
+    if not principal.is_admin:
+        raise PermissionDenied("this needs a server administrator")

@@ -1,0 +1,132 @@
+"""Projects, the tenancy unit, and the roles users hold in them."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from corridor.errors import AlreadyExists, Conflict, NotFound, PermissionDenied
+from corridor.names import check_name
+from corridor.security.models import Membership, Project, User
+from corridor.security.policy import PROJECT_PERMISSIONS, Permission, Principal, Role, role_allows
+
+
+def create_project(session: Session, name: str, *, description: str, by: Principal) -> Project:
+    """Create a project; its creator becomes its admin."""
+    check_name("project", name)
+    if session.scalar(select(Project.id).where(Project.name == name)) is not None:
+        raise AlreadyExists(f"project {name!r} exists already")
+    project = Project(name=name, description=description, created_by=by.user_id)
+    session.add(project)
+    session.flush()
+    if by.user_id is not None:
+        session.add(Membership(project_id=project.id, user_id=by.user_id, role=Role.ADMIN))
+    return project
+
+
+def role_in(session: Session, project: Project, principal: Principal) -> Role | None:
+    if principal.user_id is None:
+        return None
+    role = session.scalar(
+        select(Membership.role).where(
+            Membership.project_id == project.id, Membership.user_id == principal.user_id
+        )
+    )
+    return Role(role) if role is not None else None
+
+
+def authorize(session: Session, name: str, principal: Principal, permission: Permission) -> Project:
+    """Return the project if ``principal`` holds ``permission`` in it.
+
+    A project the principal cannot see at all is reported as absent, so that names of other
+    teams' projects do not leak; one it can see but not change is a ``PermissionDenied``.
+    """
+    assert permission in PROJECT_PERMISSIONS
+    project = session.scalar(select(Project).where(Project.name == name))
+    if project is None:
+        raise NotFound(f"project {name!r} not found")
+    if principal.is_admin:
+        return project
+    role = role_in(session, project, principal)
+    if role is None:
+        raise NotFound(f"project {name!r} not found")
+    if not role_allows(role, permission):
+        raise PermissionDenied(
+            f"your role in project {name!r} is {role.value}; this needs {permission.value}"
+        )
+    return project
+
+
+def list_projects(session: Session, principal: Principal) -> list[Project]:
+    query = select(Project).order_by(Project.name)
+    if not principal.is_admin:
+        query = query.join(Membership, Membership.project_id == Project.id).where(
+            Membership.user_id == principal.user_id
+        )
+    return list(session.scalars(query))
+
+
+def list_members(session: Session, project: Project) -> list[tuple[str, Role]]:
+    rows = session.execute(
+        select(User.name, Membership.role)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.project_id == project.id)
+        .order_by(User.name)
+    )
+    return [(name, Role(role)) for name, role in rows]
+
+
+def _user(session: Session, name: str) -> User:
+    user = session.scalar(select(User).where(User.name == name))
+    if user is None:
+        raise NotFound(f"user {name!r} not found")
+    return user
+
+
+def grant(session: Session, project: Project, user_name: str, role: Role) -> None:
+    """Give ``user_name`` the role ``role`` in ``project`` (replacing any role it had)."""
+    user = _user(session, user_name)
+    membership = session.scalar(
+        select(Membership).where(Membership.project_id == project.id, Membership.user_id == user.id)
+    )
+    if membership is None:
+        session.add(Membership(project_id=project.id, user_id=user.id, role=role))
+        return
+    if membership.role == Role.ADMIN and role != Role.ADMIN:
+        _keep_an_admin(session, project, leaving=user.id)
+    membership.role = role
+
+
+def revoke(session: Session, project: Project, user_name: str) -> None:
+    user = _user(session, user_name)
+    membership = session.scalar(
+        select(Membership).where(Membership.project_id == project.id, Membership.user_id == user.id)
+    )
+    if membership is None:
+        raise NotFound(f"user {user_name!r} has no role in project {project.name!r}")
+    if membership.role == Role.ADMIN:
+        _keep_an_admin(session, project, leaving=user.id)
+    session.delete(membership)
+
+
+def _keep_an_admin(session: Session, project: Project, *, leaving: str) -> None:
+    others = session.scalars(
+        select(Membership.user_id).where(
+            Membership.project_id == project.id,
+            Membership.role == Role.ADMIN,
+            Membership.user_id != leaving,
+        )
+    ).first()
+    if others is None:
+        raise Conflict(f"project {project.name!r} would be left without an admin")
+
+
+def get_by_id(session: Session, project_id: str) -> Project:
+    project = session.get(Project, project_id)
+    if project is None:
+        raise NotFound(f"project {project_id!r} not found")
+    return project
+
+
+def delete_project(session: Session, project_id: str) -> None:
+    session.delete(get_by_id(session, project_id))

@@ -1,0 +1,1 @@
+"""The HTTP server: app factory, middleware, error mapping and the uvicorn runner."""

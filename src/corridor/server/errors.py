@@ -1,0 +1,72 @@
+"""One error body for the API, mapped from the ``CorridorError`` tree in this one place."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException
+
+from corridor.errors import CorridorError, InvalidInput, Unavailable
+
+log = logging.getLogger("corridor.server")
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated"}
+
+
+def error_response(request: Request, status: int, code: str, message: str) -> JSONResponse:
+    request.state.error = message
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[int, str, str]:
+    parts = []
+    for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            return 400, "malformed_json", f"request body is not valid JSON: {err.get('msg')}"
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        if err.get("type") == "extra_forbidden":
+            parts.append(f"unknown field {loc!r}")
+        else:
+            parts.append(f"{loc or 'body'}: {err.get('msg')}")
+    return 422, InvalidInput.code, "; ".join(parts) or "invalid request"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(CorridorError)
+    async def _corridor(request: Request, exc: CorridorError) -> JSONResponse:
+        if exc.status_code >= 500:
+            log.error("request failed: %s", exc.message, extra={"code": exc.code})
+        return error_response(request, exc.status_code, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        status, code, message = _validation_message(exc)
+        return error_response(request, status, code, message)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+        if exc.status_code == 404:
+            detail = f"no route {request.method} {request.url.path}"
+        return error_response(request, exc.status_code, code, detail)
+
+    @app.exception_handler(OperationalError)
+    async def _database(request: Request, exc: OperationalError) -> JSONResponse:
+        log.error("metadata store error", exc_info=exc)
+        return error_response(
+            request, 503, Unavailable.code, "the metadata store is unavailable; retry shortly"
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error", exc_info=exc)
+        rid = getattr(request.state, "request_id", "?")
+        return error_response(
+            request, 500, "internal", f"internal error; quote request id {rid} to your operator"
+        )

@@ -1,0 +1,164 @@
+"""The one ASGI middleware every request passes: request id, body limit, metrics, access log
+and audit. Written as plain ASGI because it wraps every request, including streamed ones."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+import anyio.to_thread
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from corridor.errors import PayloadTooLarge
+from corridor.runtime import Runtime
+from corridor.security import audit
+from corridor.server.metrics import HttpMetrics
+
+log = logging.getLogger("corridor.access")
+
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def route_name(scope: Scope) -> str:
+    """A stable name for the matched route (``security.create_project``), else the method."""
+    endpoint = scope.get("endpoint")
+    if endpoint is None:
+        return f"{scope['method']} (unrouted)"
+    slice_name = endpoint.__module__.removeprefix("corridor.").split(".")[0]
+    return f"{slice_name}.{endpoint.__name__}"
+
+
+def _outcome(status: int, denied: bool) -> str:
+    if denied or status in (401, 403):
+        return "denied"
+    if status < 400:
+        return "success"
+    return "failed" if status < 500 else "error"
+
+
+class RequestMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        runtime: Runtime,
+        metrics: HttpMetrics,
+        unlimited_prefixes: tuple[str, ...] = (),
+    ) -> None:
+        self.app = app
+        self.runtime = runtime
+        self.metrics = metrics
+        self.max_body = runtime.settings.max_body_bytes
+        self.unlimited_prefixes = unlimited_prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        incoming = headers.get("x-request-id", "")
+        request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        limited = not scope["path"].startswith(self.unlimited_prefixes)
+        received = 0
+
+        async def receive_wrapper() -> Message:
+            nonlocal received
+            message = await receive()
+            if limited and message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            declared = int(headers.get("content-length", "0") or 0)
+        except ValueError:
+            declared = 0
+        try:
+            if limited and declared > self.max_body:
+                raise _BodyTooLarge
+            await self.app(scope, receive_wrapper, send_wrapper)
+        except _BodyTooLarge:
+            if response_started:
+                raise
+            await self._too_large(scope, send_wrapper)
+        finally:
+            await self._finish(scope, status, started)
+
+    async def _too_large(self, scope: Scope, send: Send) -> None:
+        message = f"request body exceeds the limit of {self.max_body} bytes"
+        scope["state"]["error"] = message
+        body = json.dumps({"error": {"code": PayloadTooLarge.code, "message": message}}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def _finish(self, scope: Scope, status: int, started: float) -> None:
+        duration_s = time.perf_counter() - started
+        route = route_name(scope)
+        method = scope["method"]
+        self.metrics.observe(method, route, status, duration_s)
+        state = scope["state"]
+        principal = state.get("principal")
+        actor = principal.name if principal is not None else state.get("actor", "anonymous")
+        log.info(
+            "request",
+            extra={
+                "method": method,
+                "path": scope["path"],
+                "status": status,
+                "duration_ms": round(duration_s * 1000, 2),
+                "request_id": state["request_id"],
+                "actor": actor,
+            },
+        )
+        denied = "denied" in state
+        if method not in MUTATING and not denied and status not in (401, 403):
+            return
+        detail: dict[str, object] = {"method": method, "status": status}
+        reason = state.get("denied") or state.get("error")
+        if reason:
+            detail["reason"] = reason
+        entry = audit.AuditEntry(
+            actor=str(actor),
+            action=route,
+            target=scope["path"],
+            outcome=_outcome(status, denied),
+            request_id=state["request_id"],
+            detail=detail,
+        )
+        try:
+            await anyio.to_thread.run_sync(audit.append, self.runtime.db, entry)
+        except Exception:
+            log.exception("could not append an audit event", extra={"action": route})

@@ -1,0 +1,30 @@
+"""Run the server under uvicorn, with graceful shutdown on SIGTERM and SIGINT."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from corridor.config import Settings
+from corridor.logs import configure_logging
+from corridor.runtime import Runtime
+from corridor.server.app import create_app
+
+
+def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
+    """Serve until signalled; requests in flight get ``shutdown_timeout_s`` to finish."""
+    configure_logging(settings.log_level, as_json=settings.log_json)
+    runtime = Runtime(settings)
+    try:
+        config = uvicorn.Config(
+            create_app(runtime),
+            host=host or settings.host,
+            port=settings.port if port is None else port,
+            log_config=None,
+            # Our middleware writes the access log; uvicorn's would include query strings.
+            access_log=False,
+            timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
+            server_header=False,
+        )
+        uvicorn.Server(config).run()
+    finally:
+        runtime.close()
