@@ -142,7 +142,7 @@ def roles_ls(project: str, as_json: bool = JSON) -> None:
 
 @audit.command("ls")
 def audit_ls(
-    limit: int = typer.Option(50, "--limit", min=1, max=10_000),
+    limit: int = typer.Option(50, "--limit", min=1, max=1000),
     after: int = typer.Option(None, "--after", min=0, help="Only events after this seq."),
     as_json: bool = JSON,
 ) -> None:

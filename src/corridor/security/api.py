@@ -199,7 +199,7 @@ def revoke_role(
 @router.get("/audit", response_model=list[AuditEventOut], tags=["audit"])
 def list_audit(
     request: Request,
-    limit: int = Query(default=100, gt=0, le=10_000),
+    limit: int = Query(default=100, gt=0, le=1000),
     after: int | None = Query(default=None, ge=0),
     actor: str | None = Query(default=None, max_length=128),
     action: str | None = Query(default=None, max_length=128),

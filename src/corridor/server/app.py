@@ -61,7 +61,7 @@ def route_table(app: FastAPI) -> list[RouteInfo]:
     table = []
     for context in iter_route_contexts(app.routes):
         route = context.original_route
-        path = context.path or getattr(route, "path", "")
+        path = str(context.path or getattr(route, "path", ""))
         methods = frozenset(context.methods or ())
         dependant = route.dependant if isinstance(route, APIRoute) else None
         table.append(RouteInfo(path=path, methods=methods, dependant=dependant))

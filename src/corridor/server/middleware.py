@@ -72,9 +72,15 @@ class RequestMiddleware:
         started = time.perf_counter()
         status = 500
         response_started = False
+        too_large = False
+        audited = False
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status, response_started
+            nonlocal status, response_started, audited
+            if too_large and not response_started:
+                # The app caught the overflow while reading its body (FastAPI turns it into a
+                # 400) and answered; the client gets the 413 below instead.
+                return
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
@@ -82,17 +88,23 @@ class RequestMiddleware:
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode()),
                 ]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                # Audit before the reply completes, so that an acknowledged write has its event
+                # and the log cannot fall behind the writes when appends are slower than them.
+                audited = True
+                await self._audit(scope, status)
             await send(message)
 
         limited = not scope["path"].startswith(self.unlimited_prefixes)
         received = 0
 
         async def receive_wrapper() -> Message:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             if limited and message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body:
+                    too_large = True
                     raise _BodyTooLarge
             return message
 
@@ -102,14 +114,20 @@ class RequestMiddleware:
             declared = 0
         try:
             if limited and declared > self.max_body:
-                raise _BodyTooLarge
-            await self.app(scope, receive_wrapper, send_wrapper)
-        except _BodyTooLarge:
-            if response_started:
-                raise
-            await self._too_large(scope, send_wrapper)
+                too_large = True
+            else:
+                try:
+                    await self.app(scope, receive_wrapper, send_wrapper)
+                except _BodyTooLarge:
+                    if response_started:
+                        raise
+            if too_large and not response_started:
+                too_large = False
+                await self._too_large(scope, send_wrapper)
         finally:
-            await self._finish(scope, status, started)
+            if not audited:
+                await self._audit(scope, status)
+            self._observe(scope, status, started)
 
     async def _too_large(self, scope: Scope, send: Send) -> None:
         message = f"request body exceeds the limit of {self.max_body} bytes"
@@ -124,14 +142,11 @@ class RequestMiddleware:
         )
         await send({"type": "http.response.body", "body": body})
 
-    async def _finish(self, scope: Scope, status: int, started: float) -> None:
+    def _observe(self, scope: Scope, status: int, started: float) -> None:
+        """Count the request in the metrics and write its access log line."""
         duration_s = time.perf_counter() - started
-        route = route_name(scope)
         method = scope["method"]
-        self.metrics.observe(method, route, status, duration_s)
-        state = scope["state"]
-        principal = state.get("principal")
-        actor = principal.name if principal is not None else state.get("actor", "anonymous")
+        self.metrics.observe(method, route_name(scope), status, duration_s)
         log.info(
             "request",
             extra={
@@ -139,19 +154,25 @@ class RequestMiddleware:
                 "path": scope["path"],
                 "status": status,
                 "duration_ms": round(duration_s * 1000, 2),
-                "request_id": state["request_id"],
-                "actor": actor,
+                "request_id": scope["state"]["request_id"],
+                "actor": _actor(scope["state"]),
             },
         )
+
+    async def _audit(self, scope: Scope, status: int) -> None:
+        """Append the audit event of a write or a refusal (reads that succeed are not audited)."""
+        state = scope["state"]
+        method = scope["method"]
         denied = "denied" in state
         if method not in MUTATING and not denied and status not in (401, 403):
             return
+        route = route_name(scope)
         detail: dict[str, object] = {"method": method, "status": status}
         reason = state.get("denied") or state.get("error")
         if reason:
             detail["reason"] = reason
         entry = audit.AuditEntry(
-            actor=str(actor),
+            actor=_actor(state),
             action=route,
             target=scope["path"],
             outcome=_outcome(status, denied),
@@ -162,3 +183,8 @@ class RequestMiddleware:
             await anyio.to_thread.run_sync(audit.append, self.runtime.db, entry)
         except Exception:
             log.exception("could not append an audit event", extra={"action": route})
+
+
+def _actor(state: dict[str, Any]) -> str:
+    principal = state.get("principal")
+    return str(principal.name if principal is not None else state.get("actor", "anonymous"))

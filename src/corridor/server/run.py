@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import sys
+import threading
+from types import FrameType
+
 import uvicorn
 
 from corridor.config import Settings
@@ -10,8 +15,20 @@ from corridor.runtime import Runtime
 from corridor.server.app import create_app
 
 
+def _stop_cleanly(signum: int, frame: FrameType | None) -> None:
+    sys.exit(0)
+
+
 def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
-    """Serve until signalled; requests in flight get ``shutdown_timeout_s`` to finish."""
+    """Serve until signalled; requests in flight get ``shutdown_timeout_s`` to finish.
+
+    SIGTERM is how service managers ask for a stop, so it ends the process with status 0.
+    """
+    if threading.current_thread() is threading.main_thread():
+        # uvicorn shuts down gracefully and then re-raises the signal it caught, which would
+        # kill the process with it; this handler (also the one in force before uvicorn takes
+        # over, during migrations) turns that into a normal exit instead.
+        signal.signal(signal.SIGTERM, _stop_cleanly)
     configure_logging(settings.log_level, as_json=settings.log_json)
     runtime = Runtime(settings)
     try:

@@ -9,6 +9,7 @@ single pooled connection, so they never compete with each other for the file loc
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,6 +57,9 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> Engine:
         # NORMAL in WAL mode loses nothing when a process dies; only a power cut can.
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
+        if not immediate:
+            # A write slipped into a read session fails at once, not only under contention.
+            cur.execute("PRAGMA query_only=ON")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -87,6 +91,7 @@ class Database:
                 f"unsupported database URL scheme in {self.url.split(':', 1)[0]!r}: "
                 "use sqlite:///path or postgresql://user@host/db"
             )
+        self._writing = threading.local()
         self._read = sessionmaker(self.read_engine, expire_on_commit=False)
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
 
@@ -100,8 +105,15 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """Yield a session whose changes commit together when the block exits cleanly."""
-        with self._write() as session, session.begin():
-            yield session
+        if getattr(self._writing, "active", False):
+            # On SQLite the inner write would wait forever for the one write connection.
+            raise RuntimeError("nested Database.write(): pass the open session down instead")
+        self._writing.active = True
+        try:
+            with self._write() as session, session.begin():
+                yield session
+        finally:
+            self._writing.active = False
 
     def dispose(self) -> None:
         self.read_engine.dispose()
