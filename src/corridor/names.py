@@ -21,12 +21,15 @@ def check_name(kind: str, value: str) -> str:
     if len(value) > MAX_NAME_LENGTH:
         raise InvalidInput(f"{kind} name is {len(value)} characters; at most {MAX_NAME_LENGTH}")
     if "/" in value or "\\" in value:
-        raise InvalidInput(f"{kind} name {value!r} contains a path separator; use letters, "
-                           "digits, '.', '_' or '-'")
+        raise InvalidInput(
+            f"{kind} name {value!r} contains a path separator; use letters, digits, '.', '_' or '-'"
+        )
     bad = next((c for c in value if unicodedata.category(c).startswith("C")), None)
     if bad is not None:
         raise InvalidInput(f"{kind} name contains the control character {bad!r}")
     if value in {".", ".."} or not _NAME.fullmatch(value):
-        raise InvalidInput(f"{kind} name {value!r} is invalid: start with a letter or digit, "
-                           "then use letters, digits, '.', '_' or '-'")
+        raise InvalidInput(
+            f"{kind} name {value!r} is invalid: start with a letter or digit, "
+            "then use letters, digits, '.', '_' or '-'"
+        )
     return value

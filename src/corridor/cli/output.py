@@ -35,7 +35,9 @@ def print_table(rows: Sequence[BaseModel], columns: Sequence[str], *, title: str
     Console().print(table)
 
 
-def show(rows: Sequence[BaseModel], columns: Sequence[str], *, as_json: bool, title: str = "") -> None:
+def show(
+    rows: Sequence[BaseModel], columns: Sequence[str], *, as_json: bool, title: str = ""
+) -> None:
     if as_json:
         print_json(list(rows))
     else:

@@ -100,13 +100,30 @@ def logout() -> None:
 
 
 @keys.command("rotate")
-def keys_rotate() -> None:
-    """Re-wrap every data key under a new master key (no data is rewritten)."""
-    from corridor.config import Settings
-    from corridor.store.blobs.rotation import rotate_master_key
+def keys_rotate(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Re-wrap every data key under a new master key (no data is rewritten).
 
-    count = rotate_master_key(Settings())
-    say(f"rotated the master key; re-wrapped {count} data keys")
+    Safe to re-run after an interruption: it resumes with the same new key.
+    """
+    from corridor.config import Settings
+    from corridor.store.blobs import open_blob_store
+
+    report = open_blob_store(Settings()).rotate_master_key()
+    if as_json:
+        print_json(
+            {
+                "old_key_id": report.old_key_id,
+                "new_key_id": report.new_key_id,
+                "rewrapped": report.rewrapped,
+                "already_new": report.already_new,
+                "unreadable": report.unreadable,
+            }
+        )
+        return
+    say(f"master key {report.old_key_id} replaced by {report.new_key_id}")
+    say(f"re-wrapped {report.rewrapped} data keys ({report.already_new} were already re-wrapped)")
+    if report.unreadable:
+        say(f"{len(report.unreadable)} data keys could not be opened by any key (see --json)")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from corridor.config import Settings
+from corridor.home import init_home
+from corridor.security.crypto import load_master_key
+from corridor.store.blobs import open_blob_store
+
+
+def test_keys_rotate_rewraps_every_blob_and_keeps_it_readable(home: Path) -> None:
+    settings = Settings(home=home)
+    init_home(settings)
+    blobs = open_blob_store(settings)
+    payloads = [b"first" * 1000, b"second" * 3000, b"third"]
+    digests = [blobs.put(p) for p in payloads]
+    old = load_master_key(settings.effective_master_key_file)
+
+    out = subprocess.run(
+        [sys.executable, "-m", "corridor", "keys", "rotate", "--json"],
+        env={**os.environ, "CORRIDOR_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    report = json.loads(out.stdout)
+    new = load_master_key(settings.effective_master_key_file)
+    assert report["old_key_id"] == old.key_id
+    assert report["new_key_id"] == new.key_id != old.key_id
+    assert report["rewrapped"] == len(payloads)
+    fresh = open_blob_store(settings)
+    for digest, payload in zip(digests, payloads, strict=True):
+        with fresh.open(digest) as reader:
+            assert reader.read() == payload
