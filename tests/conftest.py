@@ -5,16 +5,23 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
 from corridor.config import Settings
+from corridor.home import init_home
+from corridor.quickstart import ServerProcess, free_port
 from corridor.store.db import Database
 from corridor.store.migrate import upgrade
 
-PG_ADMIN_URL = os.environ.get("CORRIDOR_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "CORRIDOR_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def _pg_reachable() -> bool:
@@ -97,3 +104,80 @@ def db(database_url: str) -> Iterator[Database]:
 @pytest.fixture
 def settings(home: Path, database_url: str) -> Settings:
     return Settings(home=home, database_url=database_url)
+
+
+# Live servers: a real `corridor server` subprocess on loopback, for server, CLI and SDK tests.
+
+LIVE_MAX_BODY_BYTES = 64 * 1024
+
+
+@dataclass
+class LiveServer:
+    """A running `corridor server` over ``home``, and the token of the home's first admin."""
+
+    home: Path
+    database_url: str
+    token: str
+    env: dict[str, str]
+    process: ServerProcess
+
+    @property
+    def url(self) -> str:
+        return self.process.url
+
+    @property
+    def log_path(self) -> Path:
+        return self.process.log_path
+
+    def auth(self, token: str | None = None) -> dict[str, str]:
+        """Headers that present ``token`` (default: the admin's) as a bearer credential."""
+        return {"authorization": f"Bearer {token or self.token}"}
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        """A plain HTTP client to the server, authenticated as ``token`` (default: admin)."""
+        return httpx.Client(base_url=self.url, headers=self.auth(token), timeout=30)
+
+    def start(self) -> None:
+        """Start a fresh server process over the same home (after ``stop`` or a kill)."""
+        self.process = _start_server(self.home, self.env)
+
+    def stop(self) -> int:
+        return self.process.stop()
+
+
+def _start_server(home: Path, env: dict[str, str]) -> ServerProcess:
+    server = ServerProcess(home, free_port(), env=env)
+    try:
+        server.wait_ready()
+    except BaseException:
+        server.kill()
+        raise
+    return server
+
+
+@contextmanager
+def serving(home: Path, database_url: str) -> Iterator[LiveServer]:
+    """Initialise ``home`` over ``database_url`` and run a server on it until the block ends."""
+    result = init_home(Settings(home=home, database_url=database_url))
+    env = {
+        "CORRIDOR_DATABASE_URL": database_url,
+        "CORRIDOR_MAX_BODY_BYTES": str(LIVE_MAX_BODY_BYTES),
+    }
+    server = LiveServer(home, database_url, result.admin_token, env, _start_server(home, env))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def live_server(home: Path, database_url: str) -> Iterator[LiveServer]:
+    """A live server on a fresh home, once per metadata backend.
+
+    Tests that do not depend on the backend narrow it with ``sqlite_only``.
+    """
+    with serving(home, database_url) as server:
+        yield server
+
+
+sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

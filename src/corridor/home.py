@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from corridor.config import CONFIG_FILE_NAME, Settings
-from corridor.errors import AlreadyExists
+from corridor.errors import AlreadyExists, ConfigurationError
 from corridor.runtime import Runtime
 from corridor.security import identity
 from corridor.security.crypto import create_master_key
@@ -32,6 +32,19 @@ class InitResult:
     admin_name: str
     admin_token: str
     token_expires_at: dt.datetime | None
+
+
+def require_initialised(settings: Settings) -> None:
+    """Refuse to act on a home that `corridor init` has not set up.
+
+    A folder can exist without being a home (`corridor login` keeps credentials in it);
+    treating it as one would create a database that `corridor init` then refuses to adopt.
+    """
+    if not settings.effective_master_key_file.is_file():
+        raise ConfigurationError(
+            f"{settings.home} is not an initialised Corridor home: run `corridor init` first, "
+            "or `corridor login` to use a server"
+        )
 
 
 def init_home(settings: Settings, *, admin_password: str | None = None) -> InitResult:

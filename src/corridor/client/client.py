@@ -62,9 +62,11 @@ class Client:
         else:
             # Imported here so that the HTTP client never pays for the server's imports.
             from corridor.client.transport import InProcessTransport
+            from corridor.home import require_initialised
             from corridor.runtime import Runtime
             from corridor.server.app import create_app
 
+            require_initialised(self.settings)
             self._runtime = Runtime(self.settings, local_admin=True)
             self.url = _IN_PROCESS_URL
             transport = InProcessTransport(create_app(self._runtime))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -11,8 +12,18 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 TOKEN_PREFIX = "cor_"  # noqa: S105 (a public marker, not a secret)
 _hasher = PasswordHasher()
-# Verifying against this keeps a login for an unknown user as slow as one for a known user.
-_DUMMY_HASH = _hasher.hash("corridor-dummy-password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    # Verifying against this keeps a login for an unknown user as slow as one for a known user.
+    # Made on first use, not at import, so that commands which never log anyone in start fast.
+    return _hasher.hash("corridor-dummy-password")
+
+
+def prepare_password_checks() -> None:
+    """Compute the dummy hash now, so that the first failed login takes as long as the rest."""
+    _dummy_hash()
 
 
 def hash_password(password: str) -> str:
@@ -22,7 +33,9 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Return whether ``password`` matches; an absent hash still costs one verification."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return (
+            _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
+        )
     except (VerificationError, InvalidHashError):
         return False
 

@@ -11,11 +11,16 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
-from corridor.errors import CorridorError, InvalidInput, Unavailable
+from corridor.errors import CorridorError, InvalidInput, PayloadTooLarge, Unavailable
 
 log = logging.getLogger("corridor.server")
 
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated"}
+_HTTP_CODES = {
+    401: "unauthenticated",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: PayloadTooLarge.code,
+}
 
 
 def error_response(request: Request, status: int, code: str, message: str) -> JSONResponse:

@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 import anyio.to_thread
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from corridor.errors import PayloadTooLarge
@@ -24,8 +25,15 @@ MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(HTTPException):
+    """Raised from ``receive`` when a streamed body passes the limit.
+
+    An ``HTTPException`` because FastAPI turns any other error raised while it reads the body
+    into a generic 400; this one it passes on to the error handlers, which answer 413.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body exceeds the limit of {limit} bytes")
 
 
 def route_name(scope: Scope) -> str:
@@ -72,15 +80,10 @@ class RequestMiddleware:
         started = time.perf_counter()
         status = 500
         response_started = False
-        too_large = False
         audited = False
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status, response_started, audited
-            if too_large and not response_started:
-                # The app caught the overflow while reading its body (FastAPI turns it into a
-                # 400) and answered; the client gets the 413 below instead.
-                return
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
@@ -99,13 +102,12 @@ class RequestMiddleware:
         received = 0
 
         async def receive_wrapper() -> Message:
-            nonlocal received, too_large
+            nonlocal received
             message = await receive()
             if limited and message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body:
-                    too_large = True
-                    raise _BodyTooLarge
+                    raise _BodyTooLarge(self.max_body)
             return message
 
         try:
@@ -114,15 +116,15 @@ class RequestMiddleware:
             declared = 0
         try:
             if limited and declared > self.max_body:
-                too_large = True
-            else:
-                try:
-                    await self.app(scope, receive_wrapper, send_wrapper)
-                except _BodyTooLarge:
-                    if response_started:
-                        raise
-            if too_large and not response_started:
-                too_large = False
+                # Refused before reading a byte of it.
+                await self._too_large(scope, send_wrapper)
+                return
+            try:
+                await self.app(scope, receive_wrapper, send_wrapper)
+            except _BodyTooLarge:
+                # Raised outside the app's error handlers (e.g. by a streaming route).
+                if response_started:
+                    raise
                 await self._too_large(scope, send_wrapper)
         finally:
             if not audited:

@@ -10,8 +10,10 @@ from types import FrameType
 import uvicorn
 
 from corridor.config import Settings
+from corridor.home import require_initialised
 from corridor.logs import configure_logging
 from corridor.runtime import Runtime
+from corridor.security.credentials import prepare_password_checks
 from corridor.server.app import create_app
 
 
@@ -30,6 +32,8 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
         # over, during migrations) turns that into a normal exit instead.
         signal.signal(signal.SIGTERM, _stop_cleanly)
     configure_logging(settings.log_level, as_json=settings.log_json)
+    require_initialised(settings)
+    prepare_password_checks()
     runtime = Runtime(settings)
     try:
         config = uvicorn.Config(
