@@ -23,7 +23,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from corridor.security.crypto import CHUNK_BYTES, create_master_key
+from corridor.security.crypto import (
+    create_master_key,
+)
+from corridor.security.stream_cipher import (
+    CHUNK_BYTES,
+)
 from corridor.store.blobs import BlobStore
 from corridor.store.blobs.local import LocalRawStore
 

@@ -11,22 +11,24 @@ import pytest
 
 from corridor.errors import AlreadyExists, ConfigurationError, IntegrityError
 from corridor.security.crypto import (
+    Keyring,
+    MasterKey,
+    WrappedKey,
+    create_master_key,
+    load_master_key,
+    pending_key_path,
+    promote_pending_key,
+)
+from corridor.security.stream_cipher import (
     HEADER_BYTES,
     MAX_CHUNK_BYTES,
     MIN_CHUNK_BYTES,
     TAG_BYTES,
-    Keyring,
-    MasterKey,
     StreamDecryptor,
     StreamEncryptor,
     StreamHeader,
-    WrappedKey,
-    create_master_key,
-    load_master_key,
     new_data_key,
-    pending_key_path,
     plaintext_chunks,
-    promote_pending_key,
 )
 
 CHUNK = MIN_CHUNK_BYTES

@@ -16,14 +16,16 @@ import pytest
 from corridor.config import Settings
 from corridor.errors import BlobCorrupted, ConfigurationError, InvalidInput, NotFound
 from corridor.security.crypto import (
-    HEADER_BYTES,
-    TAG_BYTES,
     Keyring,
-    StreamEncryptor,
     WrappedKey,
     load_master_key,
-    new_data_key,
     pending_key_path,
+)
+from corridor.security.stream_cipher import (
+    HEADER_BYTES,
+    TAG_BYTES,
+    StreamEncryptor,
+    new_data_key,
 )
 from corridor.store.blobs import BlobStore, open_blob_store
 from corridor.store.blobs.encrypted import (

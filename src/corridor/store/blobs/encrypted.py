@@ -22,17 +22,19 @@ from typing import TYPE_CHECKING, BinaryIO, cast
 
 from corridor.errors import BlobCorrupted, IntegrityError, InvalidInput, NotFound
 from corridor.security.crypto import (
+    Keyring,
+    WrappedKey,
+    pending_key_path,
+)
+from corridor.security.stream_cipher import (
     CHUNK_BYTES,
     HEADER_BYTES,
     TAG_BYTES,
-    Keyring,
     Plaintext,
     StreamDecryptor,
     StreamEncryptor,
     StreamHeader,
-    WrappedKey,
     new_data_key,
-    pending_key_path,
 )
 from corridor.store.blobs.base import RawStore
 
