@@ -1,0 +1,1 @@
+"""Personal data: recognizers (``recognizers``), column scanning (``scan``), masking (``mask``)."""

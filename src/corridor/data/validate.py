@@ -1,0 +1,300 @@
+"""Evaluate an expectation suite against a frame in one pass.
+
+Every expectation becomes a few aggregate expressions (rows judged, rows failing, or a table
+statistic); they are gathered into one ``select`` and collected once, on the streaming engine
+by default. Foreign keys join the distinct referenced keys onto the frame inside that same
+query. Only when something failed does a second, filtered query fetch a few failing rows per
+expectation. Everything is checked against the frame's schema first, so a bad spec fails fast
+with ``InvalidInput`` before any data is read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import polars as pl
+
+from corridor.data import expectations as ex
+from corridor.data.dtypes import check_dtype_name, dtype_matches, dtype_name
+from corridor.data.expr import as_expression, check_regex
+from corridor.data.validation_report import ExpectationResult, ValidationReport, judge
+from corridor.errors import InvalidInput
+
+__all__ = ["ExpectationResult", "ValidationPlan", "ValidationReport", "plan", "validate"]
+
+Engine = Literal["auto", "in-memory", "streaming"]
+Frame = pl.LazyFrame | pl.DataFrame
+
+
+@dataclass(frozen=True)
+class _Check:
+    index: int
+    name: str
+    spec: ex.Expectation
+    fail: pl.Expr | None = None  # true where a judged row fails; None for table expectations
+    judged: pl.Expr | None = None  # true where the row is judged; None: every row
+    observed: pl.Expr | None = None  # an aggregate, for table expectations
+
+
+@dataclass(frozen=True)
+class _Join:
+    keys: list[str]
+    right_keys: list[str]
+    right: pl.LazyFrame  # distinct referenced keys plus a flag column
+
+
+@dataclass
+class ValidationPlan:
+    """A compiled suite: the frame to scan and the one aggregate query over it."""
+
+    frame: pl.LazyFrame
+    schema: pl.Schema
+    checks: list[_Check]
+    joins: list[_Join] = field(default_factory=list)
+
+    @property
+    def query(self) -> pl.LazyFrame:
+        aggs = [pl.len().alias("__rows")]
+        for c in self.checks:
+            if c.fail is not None:
+                judged = pl.len() if c.judged is None else c.judged.sum()
+                aggs.append(judged.alias(f"__judged{c.index}"))
+                aggs.append(c.fail.sum().alias(f"__fail{c.index}"))
+            if c.observed is not None:
+                aggs.append(c.observed.alias(f"__observed{c.index}"))
+        return self.frame.select(aggs)
+
+
+def plan(
+    suite: ex.ExpectationSuite, data: Frame, frames: Mapping[str, Frame] | None = None
+) -> ValidationPlan:
+    """Compile ``suite`` against ``data``'s schema without reading any rows."""
+    lf = data.lazy()
+    schema = lf.collect_schema()
+    others = {k: v.lazy() for k, v in (frames or {}).items()}
+    joins: list[_Join] = []
+    checks: list[_Check] = []
+    for index, (name, spec) in enumerate(zip(_names(suite), suite.expectations, strict=True)):
+        try:
+            checks.append(_compile(index, name, spec, schema, others, joins))
+        except InvalidInput as exc:
+            raise InvalidInput(f"expectation {name!r} ({spec.kind}): {exc.message}") from None
+    compiled = ValidationPlan(_joined(lf, joins), schema, checks, joins)
+    _check_types(compiled, schema)
+    return compiled
+
+
+def validate(
+    suite: ex.ExpectationSuite,
+    data: Frame,
+    *,
+    frames: Mapping[str, Frame] | None = None,
+    now: dt.datetime | None = None,
+    sample_rows: int = 5,
+    engine: Engine = "streaming",
+) -> ValidationReport:
+    """Validate ``data`` against ``suite``; ``frames`` holds frames that foreign keys name.
+
+    ``now`` is required when the suite has a freshness expectation (this module reads no clock).
+    """
+    compiled = plan(suite, data, frames)
+    if now is None and any(c.spec.kind == "freshness" for c in compiled.checks):
+        raise InvalidInput("the suite has a freshness expectation; pass `now`")
+    row = compiled.query.collect(engine=engine).row(0, named=True)
+    results = [judge(c.spec, c.name, c.index, row, compiled.schema, now) for c in compiled.checks]
+    failing = [c for c, r in zip(compiled.checks, results, strict=True) if r.failing]
+    if failing and sample_rows > 0:
+        samples = _samples(compiled, failing, sample_rows, engine)
+        results = [r.model_copy(update={"samples": samples.get(r.name, [])}) for r in results]
+    return ValidationReport(
+        suite=suite.name,
+        passed=all(r.passed for r in results),
+        row_count=int(row["__rows"]),
+        results=results,
+    )
+
+
+def _names(suite: ex.ExpectationSuite) -> list[str]:
+    names: list[str] = []
+    explicit = [e.name for e in suite.expectations if e.name]
+    for spec in suite.expectations:
+        if spec.name:
+            if spec.name in names:
+                raise InvalidInput(
+                    f"two expectations are named {spec.name!r}; names must be unique"
+                )
+            names.append(spec.name)
+            continue
+        base, n = spec.default_name(), 1
+        name = base
+        while name in names or name in explicit:
+            n += 1
+            name = f"{base}#{n}"
+        names.append(name)
+    return names
+
+
+def _need(schema: pl.Schema, column: str) -> pl.DataType:
+    if column not in schema:
+        raise InvalidInput(f"column {column!r} not found; the columns are: {', '.join(schema)}")
+    return schema[column]
+
+
+def _all_present(columns: list[str]) -> pl.Expr:
+    return pl.all_horizontal([pl.col(c).is_not_null() for c in columns])
+
+
+def _row(
+    index: int, name: str, spec: ex.Expectation, ok: pl.Expr, judged: pl.Expr | None
+) -> _Check:
+    fail = ~ok if judged is None else judged & ~ok
+    return _Check(index, name, spec, fail=fail.fill_null(False), judged=judged)
+
+
+def _compile(
+    index: int,
+    name: str,
+    spec: ex.Expectation,
+    schema: pl.Schema,
+    frames: Mapping[str, pl.LazyFrame],
+    joins: list[_Join],
+) -> _Check:
+    for column in spec.columns_used:
+        _need(schema, column)
+    if isinstance(spec, ex.NotNull):
+        return _row(index, name, spec, pl.col(spec.column).is_not_null(), None)
+    if isinstance(spec, ex.Unique):
+        keys = pl.col(spec.columns[0]) if len(spec.columns) == 1 else pl.struct(spec.columns)
+        return _row(index, name, spec, ~keys.is_duplicated(), _all_present(spec.columns))
+    if isinstance(spec, ex.Between):
+        value, ok = pl.col(spec.column), pl.lit(True)
+        if spec.min is not None:
+            ok = ok & (value >= spec.min if spec.min_inclusive else value > spec.min)
+        if spec.max is not None:
+            ok = ok & (value <= spec.max if spec.max_inclusive else value < spec.max)
+        return _row(index, name, spec, ok, value.is_not_null())
+    if isinstance(spec, ex.InSet):
+        value = pl.col(spec.column)
+        return _row(
+            index, name, spec, _in_set(value, schema[spec.column], spec.values), value.is_not_null()
+        )
+    if isinstance(spec, ex.Regex):
+        dtype = schema[spec.column]
+        if not dtype_matches(dtype, "text"):
+            raise InvalidInput(f"column {spec.column!r} is {dtype_name(dtype)}; regex needs text")
+        value = pl.col(spec.column).cast(pl.String)
+        return _row(
+            index, name, spec, value.str.contains(check_regex(spec.pattern)), value.is_not_null()
+        )
+    if isinstance(spec, ex.Custom):
+        test = as_expression(spec.expr, schema)
+        try:
+            gives = pl.LazyFrame(schema=schema).select(test).collect_schema().dtypes()[0]
+        except pl.exceptions.PolarsError as exc:
+            reason = str(exc).strip().splitlines()[0]
+            raise InvalidInput(f"the expression does not fit the column types: {reason}") from None
+        if gives != pl.Boolean:
+            raise InvalidInput(f"the expression gives {dtype_name(gives)}, not a boolean")
+        return _row(index, name, spec, test, test.is_not_null())
+    if isinstance(spec, ex.ForeignKey):
+        return _foreign_key(index, name, spec, schema, frames, joins)
+    if isinstance(spec, ex.DtypeIs):
+        check_dtype_name(spec.dtype)
+        return _Check(index, name, spec)
+    if isinstance(spec, ex.Freshness):
+        dtype = schema[spec.column]
+        if not isinstance(dtype, pl.Date | pl.Datetime):
+            raise InvalidInput(
+                f"column {spec.column!r} is {dtype_name(dtype)}; freshness needs a date or datetime"
+            )
+        return _Check(index, name, spec, observed=pl.col(spec.column).max())
+    return _Check(index, name, spec)  # row_count reads only the row count
+
+
+def _in_set(value: pl.Expr, dtype: pl.DataType, values: list[Any]) -> pl.Expr:
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    if numbers and dtype.is_numeric():
+        if dtype.is_float() or any(isinstance(v, float) for v in values):
+            return value.cast(pl.Float64).is_in(pl.Series(values, dtype=pl.Float64).implode())
+        return value.is_in(pl.Series(values, dtype=pl.Int64).implode())
+    if isinstance(dtype, pl.Categorical | pl.Enum):
+        value = value.cast(pl.String)
+    return value.is_in(pl.Series(values, strict=False).implode())
+
+
+def _foreign_key(
+    index: int,
+    name: str,
+    spec: ex.ForeignKey,
+    schema: pl.Schema,
+    frames: Mapping[str, pl.LazyFrame],
+    joins: list[_Join],
+) -> _Check:
+    if spec.reference not in frames:
+        known = ", ".join(frames) or "(none given)"
+        raise InvalidInput(f"frame {spec.reference!r} was not given; the frames are: {known}")
+    reference = frames[spec.reference]
+    ref_schema = reference.collect_schema()
+    ref_columns = spec.reference_columns or spec.columns
+    for column in ref_columns:
+        if column not in ref_schema:
+            raise InvalidInput(f"column {column!r} not found in frame {spec.reference!r}")
+    keys = [f"__fk{index}_{i}" for i in range(len(spec.columns))]
+    flag = f"__fk{index}"
+    right = (
+        reference.select(
+            pl.col(r).cast(schema[c], strict=False).alias(k)
+            for r, c, k in zip(ref_columns, spec.columns, keys, strict=True)
+        )
+        .unique()
+        .with_columns(pl.lit(True).alias(flag))
+    )
+    joins.append(_Join(list(spec.columns), keys, right))
+    return _row(index, name, spec, pl.col(flag).is_not_null(), _all_present(spec.columns))
+
+
+def _joined(lf: pl.LazyFrame, joins: list[_Join]) -> pl.LazyFrame:
+    for join in joins:
+        lf = lf.join(join.right, left_on=join.keys, right_on=join.right_keys, how="left")
+    return lf
+
+
+def _check_types(compiled: ValidationPlan, schema: pl.Schema) -> None:
+    """Run each expression on an empty frame of the same schema: type errors surface here."""
+    empty_joins = [
+        _Join(j.keys, j.right_keys, pl.LazyFrame(schema=j.right.collect_schema()))
+        for j in compiled.joins
+    ]
+    empty = ValidationPlan(_joined(pl.LazyFrame(schema=schema), empty_joins), schema, [])
+    for check in compiled.checks:
+        empty.checks = [check]
+        try:
+            empty.query.collect()
+        except pl.exceptions.PolarsError as exc:
+            reason = str(exc).strip().splitlines()[0]
+            columns = ", ".join(check.spec.columns_used)
+            raise InvalidInput(
+                f"expectation {check.name!r} ({check.spec.kind}) on column {columns}: "
+                f"does not fit the column types: {reason}"
+            ) from None
+
+
+def _samples(
+    compiled: ValidationPlan, failing: list[_Check], rows: int, engine: Engine
+) -> dict[str, list[dict[str, Any]]]:
+    parts = [
+        compiled.frame.filter(c.fail)
+        .head(rows)
+        .select(*compiled.schema.names(), pl.lit(c.index, pl.UInt32).alias("__check"))
+        for c in failing
+        if c.fail is not None
+    ]
+    found = pl.concat(parts).collect(engine=engine)
+    by_index = {c.index: c.name for c in failing}
+    out: dict[str, list[dict[str, Any]]] = {}
+    for record in found.to_dicts():
+        out.setdefault(by_index[record.pop("__check")], []).append(record)
+    return out
