@@ -12,3 +12,4 @@ lint:
 
 bench:
 	.venv/bin/python benchmarks/blobs/bench_blobs.py
+	.venv/bin/python benchmarks/tracking/bench_tracking.py

@@ -99,6 +99,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest request body accepted by JSON routes, in bytes.",
     )
+    max_ingest_bytes: int = Field(
+        default=64 * 1024**3,
+        gt=0,
+        description="Largest dataset input accepted by ingest, in bytes, counted both as read "
+        "and after decompression (so a compressed file cannot expand past it).",
+    )
     token_ttl_days: int = Field(
         default=90, gt=0, description="Default lifetime of a new API token, in days."
     )

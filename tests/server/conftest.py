@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 import pytest
@@ -16,6 +16,7 @@ from corridor.runtime import Runtime
 from corridor.security import identity, projects
 from corridor.security.policy import Principal, Role
 from corridor.server.app import create_app
+from tests.tracking.seed import seed_tracking
 
 
 @pytest.fixture
@@ -47,6 +48,8 @@ class World:
     """
 
     tokens: dict[str, str]
+    # Ids of things inside ``p``, by the placeholder that stands for them in test URLs.
+    ids: dict[str, str] = field(default_factory=dict)
 
     def auth(self, user: str | None) -> dict[str, str]:
         return {} if user is None else {"authorization": f"Bearer {self.tokens[user]}"}
@@ -67,7 +70,7 @@ def build_world(runtime: Runtime) -> World:
         projects.create_project(session, "q", description="", by=mallory)
         projects.grant(session, p, "ed", Role.EDITOR)
         projects.grant(session, p, "vic", Role.VIEWER)
-    return World(tokens=tokens)
+    return World(tokens=tokens, ids=seed_tracking(runtime))
 
 
 @pytest.fixture

@@ -9,7 +9,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from corridor.mlflow_compat.errors import is_mlflow_path
+from corridor.runtime import Runtime
 from corridor.server.app import route_table
+from tests.data.seed import seed_data
+from tests.registry.seed import seed_registry
 from tests.server.conftest import World
 
 CALLERS = (None, "nobody", "mallory", "vic", "ed", "alice", "root")
@@ -29,6 +33,27 @@ class Case:
     @property
     def target(self) -> str:
         return self.url or self.path
+
+
+EXPS = "/api/v1/projects/{project}/experiments"
+EXP = EXPS + "/{experiment_id}"
+P_EXPS = "/api/v1/projects/p/experiments"
+RUN = "/api/v1/runs/{run_id}"
+ARTIFACT = "/api/v1/artifacts/{run_id}/{path:path}"
+HISTORY = "metrics/history?key=acc"
+
+
+M = "/api/v1/projects/{project}/models/{name:model_name}"
+MV = M + "/versions/{version}"
+P_M = "/api/v1/projects/p/models/m"
+
+
+DS = "/api/v1/projects/{project}/datasets"
+D = DS + "/{name}"
+DV = D + "/versions/{version}"
+P_DS = "/api/v1/projects/p/datasets"
+P_D = P_DS + "/d"
+P_DV = P_D + "/versions/1"
 
 
 CASES = [
@@ -68,7 +93,131 @@ CASES = [
     ),
     Case("GET", "/api/v1/audit", "server"),
     Case("GET", "/api/v1/audit/verify", "server"),
+    # Tracking: XEXP, XRUN... are ids from the world (see tests/tracking/seed.py).
+    Case("POST", EXPS, "editor", {"name": "fresh"}, url="/api/v1/projects/p/experiments"),
+    Case("GET", EXPS, "viewer", url="/api/v1/projects/p/experiments?filter=name%20LIKE%20'p/%25'"),
+    Case("GET", EXP, "viewer", url=f"{P_EXPS}/XEXP"),
+    Case("PATCH", EXP, "editor", {"name": "renamed"}, url=f"{P_EXPS}/XEXP"),
+    Case("DELETE", EXP, "editor", url=f"{P_EXPS}/XEXP"),
+    Case("POST", f"{EXP}/restore", "editor", url=f"{P_EXPS}/XDELEXP/restore"),
+    Case("PUT", f"{EXP}/tags", "editor", {"key": "k2", "value": "v"}, url=f"{P_EXPS}/XEXP/tags"),
+    Case("DELETE", f"{EXP}/tags", "editor", url=f"{P_EXPS}/XEXP/tags?key=k"),
+    Case("POST", f"{EXP}/runs", "editor", {"run_name": "r"}, url=f"{P_EXPS}/XEXP/runs"),
+    Case("GET", "/api/v1/projects/{project}/runs", "viewer", url="/api/v1/projects/p/runs"),
+    Case("GET", RUN, "viewer", url="/api/v1/runs/XRUN"),
+    Case("PATCH", RUN, "editor", {"status": "FINISHED"}, url="/api/v1/runs/XRUN"),
+    Case("DELETE", RUN, "editor", url="/api/v1/runs/XRUN"),
+    Case("POST", f"{RUN}/restore", "editor", url="/api/v1/runs/XDELRUN/restore"),
+    Case(
+        "POST",
+        f"{RUN}/batch",
+        "editor",
+        {"metrics": [{"key": "m", "value": 1, "timestamp": 1}], "params": [], "tags": []},
+        url="/api/v1/runs/XRUN/batch",
+    ),
+    Case("DELETE", f"{RUN}/tags", "editor", url="/api/v1/runs/XRUN/tags?key=k"),
+    Case("GET", f"{RUN}/metrics/history", "viewer", url=f"/api/v1/runs/XRUN/{HISTORY}"),
+    Case("GET", "/api/v1/artifacts/{run_id}", "viewer", url="/api/v1/artifacts/XRUN?path="),
+    Case("PUT", ARTIFACT, "editor", {"any": "bytes"}, url="/api/v1/artifacts/XRUN/new.json"),
+    Case("GET", ARTIFACT, "viewer", url="/api/v1/artifacts/XRUN/f.txt"),
+    Case("DELETE", ARTIFACT, "editor", url="/api/v1/artifacts/XRUN/f.txt"),
+    # Registry: model p/m, version 1 (file model.json), alias prod, tag k (tests/registry/seed.py).
+    Case("POST", "/api/v1/blobs/{project}", "editor", {"any": "bytes"}, url="/api/v1/blobs/p"),
+    Case("GET", "/api/v1/models", "auth"),
+    Case(
+        "GET",
+        "/api/v1/projects/{project}/resolve",
+        "viewer",
+        url="/api/v1/projects/p/resolve?uri=models:/p/m@prod",
+    ),
+    Case("GET", f"{MV}/manifest", "viewer", url=f"{P_M}/versions/1/manifest"),
+    Case("GET", f"{MV}/files/{{path:path}}", "viewer", url=f"{P_M}/versions/1/files/model.json"),
+    Case("GET", f"{MV}/lineage", "viewer", url=f"{P_M}/versions/1/lineage"),
+    Case(
+        "GET",
+        "/api/v1/projects/{project}/lineage",
+        "viewer",
+        url="/api/v1/projects/p/lineage?kind=run&id=r",
+    ),
+    Case("GET", "/api/v1/projects/{project}/models", "viewer", url="/api/v1/projects/p/models"),
+    Case(
+        "POST",
+        "/api/v1/projects/{project}/models",
+        "editor",
+        {"name": "fresh"},
+        url="/api/v1/projects/p/models",
+    ),
+    Case("GET", f"{M}/versions", "viewer", url=f"{P_M}/versions"),
+    Case(
+        "POST",
+        f"{M}/versions",
+        "editor",
+        {"source": f"runs:/{'a' * 32}/model"},
+        url=f"{P_M}/versions",
+    ),
+    Case("PUT", f"{MV}/tags", "editor", {"key": "k2", "value": "v"}, url=f"{P_M}/versions/1/tags"),
+    Case("DELETE", f"{MV}/tags", "editor", url=f"{P_M}/versions/1/tags?key=k"),
+    Case("POST", f"{MV}/stage", "editor", {"stage": "Staging"}, url=f"{P_M}/versions/1/stage"),
+    Case("GET", MV, "viewer", url=f"{P_M}/versions/1"),
+    Case("PATCH", MV, "editor", {"description": "d"}, url=f"{P_M}/versions/1"),
+    Case("DELETE", MV, "admin", url=f"{P_M}/versions/1"),
+    Case("GET", f"{M}/aliases/{{alias}}", "viewer", url=f"{P_M}/aliases/prod"),
+    Case("PUT", f"{M}/aliases/{{alias}}", "editor", {"version": 1}, url=f"{P_M}/aliases/new"),
+    Case("DELETE", f"{M}/aliases/{{alias}}", "editor", url=f"{P_M}/aliases/prod"),
+    Case("PUT", f"{M}/tags", "editor", {"key": "k2", "value": "v"}, url=f"{P_M}/tags"),
+    Case("DELETE", f"{M}/tags", "editor", url=f"{P_M}/tags?key=k"),
+    Case("GET", M, "viewer", url=P_M),
+    Case("PATCH", M, "editor", {"description": "d"}, url=P_M),
+    Case("DELETE", M, "admin", url=P_M),
+    # Data: dataset p/d, version 1, with validation, profile and PII reports (tests/data/seed.py).
+    Case("GET", DS, "viewer", url=P_DS),
+    Case("GET", D, "viewer", url=P_D),
+    Case("POST", D + "/versions", "editor", {"version": "d@1"}, url=f"{P_DS}/copy/versions"),
+    Case(
+        "POST",
+        "/api/v1/dataset-uploads/{project}/{name}",
+        "editor",
+        {"any": "bytes"},
+        url="/api/v1/dataset-uploads/p/up",
+    ),
+    Case("GET", DV, "viewer", url=P_DV),
+    Case("GET", DV + "/data", "viewer", url=P_DV + "/data"),
+    Case(
+        "POST", DV + "/validate", "editor", {"suite": {"expectations": []}}, url=P_DV + "/validate"
+    ),
+    Case("GET", DV + "/validation", "viewer", url=P_DV + "/validation"),
+    Case(
+        "POST",
+        DV + "/clean",
+        "editor",
+        {"recipe": {"steps": []}, "output": "cleaned"},
+        url=P_DV + "/clean",
+    ),
+    Case("POST", DV + "/profile", "editor", url=P_DV + "/profile"),
+    Case("GET", DV + "/profile", "viewer", url=P_DV + "/profile"),
+    Case("GET", D + "/diff", "viewer", url=P_D + "/diff?a=1&b=latest"),
+    Case("POST", DV + "/pii", "editor", {}, url=P_DV + "/pii"),
+    Case("GET", DV + "/pii", "viewer", url=P_DV + "/pii"),
+    Case(
+        "POST",
+        DV + "/mask",
+        "editor",
+        {"plan": {"rules": [{"column": "b", "operator": "redact"}]}, "output": "masked"},
+        url=P_DV + "/mask",
+    ),
 ]
+
+
+@pytest.fixture(autouse=True)
+def _registry_things(world: World, runtime: Runtime) -> None:
+    """Model p/m and what hangs off it, for the registry's cases."""
+    seed_registry(runtime)
+
+
+@pytest.fixture(autouse=True)
+def _data_things(world: World, runtime: Runtime) -> None:
+    """Dataset p/d and what hangs off it, for the data slice's cases."""
+    seed_data(runtime)
 
 
 def _own_token_id(http: httpx.Client, world: World, caller: str | None) -> str:
@@ -94,6 +243,7 @@ def test_matrix_covers_every_route(app: FastAPI) -> None:
         (method, route.path)
         for route in route_table(app)
         if route.dependant is not None
+        if not is_mlflow_path(route.path)  # each MLflow route: tests/mlflow_compat/test_rbac.py
         for method in route.methods
     }
     assert routes == {(c.method, c.path) for c in CASES}
@@ -104,6 +254,8 @@ def test_matrix_covers_every_route(app: FastAPI) -> None:
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.method} {c.path}")
 def test_rbac_matrix(http: httpx.Client, world: World, case: Case, caller: str | None) -> None:
     url = case.target.replace("OWN", _own_token_id(http, world, caller))
+    for placeholder, value in world.ids.items():
+        url = url.replace(placeholder, value)
     response = http.request(case.method, url, json=case.body, headers=world.auth(caller))
     assert response.status_code in _expected(case, caller), response.text
     if response.status_code >= 400:

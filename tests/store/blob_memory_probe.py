@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import resource
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 from corridor.security.crypto import create_master_key
 from corridor.store.blobs import BlobStore
 from corridor.store.blobs.local import LocalRawStore
+from tests.peak_rss import peak_rss_kib
 
 PIECE_BYTES = 1 << 20
 
@@ -38,7 +38,7 @@ def main(folder: Path, size: int) -> None:
         for chunk in iter(lambda: f.read(PIECE_BYTES), b""):
             read.update(chunk)
             read_bytes += len(chunk)
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    peak_kib = peak_rss_kib()
     leftovers = sorted(p.name for p in (folder / "blobs" / "tmp").iterdir())
     store.delete(put_digest)  # 2 GB is too much to leave in pytest's kept temp folders
     result = {

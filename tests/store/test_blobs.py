@@ -35,6 +35,7 @@ from corridor.store.blobs.encrypted import (
     sidecar_key,
 )
 from corridor.store.blobs.rotation import rotate_master_key
+from tests.peak_rss import REPO_ROOT
 
 BlobStoreFactory = Callable[[], BlobStore]
 TEST_CHUNK_BYTES = 4096  # what the blob_store fixture uses
@@ -345,9 +346,9 @@ def test_a_missing_master_key_is_a_configuration_error(home: Path) -> None:
 @pytest.mark.slow
 def test_a_2gb_blob_streams_through_put_and_open_in_bounded_memory(tmp_path: Path) -> None:
     size = 2 * 1024**3
-    probe = Path(__file__).with_name("blob_memory_probe.py")
     out = subprocess.run(
-        [sys.executable, str(probe), str(tmp_path), str(size)],
+        [sys.executable, "-m", "tests.store.blob_memory_probe", str(tmp_path), str(size)],
+        cwd=REPO_ROOT,
         check=True,
         capture_output=True,
         text=True,
@@ -356,7 +357,6 @@ def test_a_2gb_blob_streams_through_put_and_open_in_bounded_memory(tmp_path: Pat
     result = json.loads(out)
     assert result["put_digest"] == result["read_digest"] == result["expected_digest"]
     assert result["read_bytes"] == size
-    # The probe reports its own peak: RUSAGE_CHILDREN would also count other tests' children.
     assert result["peak_rss_mib"] < 300, result
     assert result["temporaries_left"] == []
 

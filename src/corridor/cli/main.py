@@ -12,7 +12,10 @@ import typer
 
 from corridor.cli import admin, setup
 from corridor.cli.output import fail
+from corridor.data import cli as data_cli
 from corridor.errors import CorridorError
+from corridor.registry import cli as registry_cli
+from corridor.tracking import cli as tracking_cli
 
 app = typer.Typer(
     name="corridor",
@@ -34,6 +37,9 @@ def _main(
 
 setup.register(app)
 admin.register(app)
+tracking_cli.register(app)
+registry_cli.register(app)
+data_cli.register(app)
 
 
 def run() -> None:

@@ -9,6 +9,8 @@ import httpx
 from pydantic import BaseModel, TypeAdapter
 
 from corridor.client import credentials
+from corridor.client.registry import RegistryClient
+from corridor.client.tracking import TrackingClient
 from corridor.config import Settings
 from corridor.errors import CorridorError, Unavailable, error_class
 from corridor.security.policy import Role
@@ -27,7 +29,7 @@ M = TypeVar("M", bound=BaseModel)
 _IN_PROCESS_URL = "http://corridor.in-process"
 
 
-class Client:
+class Client(TrackingClient, RegistryClient):
     """Talk to Corridor.
 
     With a URL (argument, ``CORRIDOR_URL``, or a `corridor login`), requests go over HTTP with

@@ -9,4 +9,27 @@ so that specs can be read from YAML or JSON and stored beside a dataset version.
 - ``profile`` and ``drift``: statistics of a frame, and how two frames or profiles differ;
 - ``expr``: the safe expression language used by filters, derived columns and custom checks;
 - ``pii``: recognizers, column scanning and masking of personal data.
+
+Around that core, the slice that stores data (see ``docs/data.md``): ``ingest`` (staging,
+``convert``, ``sources``), ``datasets`` and ``versions`` (the metadata store), ``operations``
+and ``transform`` (validate, profile, diff, PII; clean, mask, copy), ``api``, ``cli``, and the
+SDK (``sdk``), whose ``ingest``, ``get`` and ``DataClient`` are importable from here.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from corridor.data.sdk import DataClient, get, ingest
+
+__all__ = ["DataClient", "get", "ingest"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so that the pure modules do not pull in the HTTP client.
+    if name in __all__:
+        from corridor.data import sdk
+
+        return getattr(sdk, name)
+    raise AttributeError(f"module 'corridor.data' has no attribute {name!r}")

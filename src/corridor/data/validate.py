@@ -6,13 +6,17 @@ by default. Foreign keys join the distinct referenced keys onto the frame inside
 query. Only when something failed does a second, filtered query fetch a few failing rows per
 expectation. Everything is checked against the frame's schema first, so a bad spec fails fast
 with ``InvalidInput`` before any data is read.
+
+Checks whose failures are costly to count (``unique``, ``in_set``) first run a cheap test in the
+same pass (distinct keys against rows; distinct values against the set); only a check whose test
+fails has its failing rows counted, in a second query.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import polars as pl
@@ -37,6 +41,10 @@ class _Check:
     fail: pl.Expr | None = None  # true where a judged row fails; None for table expectations
     judged: pl.Expr | None = None  # true where the row is judged; None: every row
     observed: pl.Expr | None = None  # an aggregate, for table expectations
+    # An aggregate that is true when no judged row can fail, far cheaper than counting failures
+    # (distinct keys vs rows for unique; distinct values vs the set for in_set). Failures are
+    # counted, in a second query, only for checks whose quick test is false.
+    quick: pl.Expr | None = None
 
 
 @dataclass(frozen=True)
@@ -62,7 +70,10 @@ class ValidationPlan:
             if c.fail is not None:
                 judged = pl.len() if c.judged is None else c.judged.sum()
                 aggs.append(judged.alias(f"__judged{c.index}"))
-                aggs.append(c.fail.sum().alias(f"__fail{c.index}"))
+                if c.quick is not None:
+                    aggs.append(c.quick.alias(f"__quick{c.index}"))
+                else:
+                    aggs.append(c.fail.sum().alias(f"__fail{c.index}"))
             if c.observed is not None:
                 aggs.append(c.observed.alias(f"__observed{c.index}"))
         return self.frame.select(aggs)
@@ -94,16 +105,21 @@ def validate(
     frames: Mapping[str, Frame] | None = None,
     now: dt.datetime | None = None,
     sample_rows: int = 5,
-    engine: Engine = "streaming",
+    engine: Engine | None = None,
 ) -> ValidationReport:
     """Validate ``data`` against ``suite``; ``frames`` holds frames that foreign keys name.
 
     ``now`` is required when the suite has a freshness expectation (this module reads no clock).
+    The engine defaults to streaming for lazy frames (bounded memory over large scans) and to
+    in-memory for data frames, which are in memory already.
     """
+    if engine is None:
+        engine = "in-memory" if isinstance(data, pl.DataFrame) else "streaming"
     compiled = plan(suite, data, frames)
     if now is None and any(c.spec.kind == "freshness" for c in compiled.checks):
         raise InvalidInput("the suite has a freshness expectation; pass `now`")
     row = compiled.query.collect(engine=engine).row(0, named=True)
+    row = _count_failures(compiled, row, engine)
     results = [judge(c.spec, c.name, c.index, row, compiled.schema, now) for c in compiled.checks]
     failing = [c for c, r in zip(compiled.checks, results, strict=True) if r.failing]
     if failing and sample_rows > 0:
@@ -115,6 +131,23 @@ def validate(
         row_count=int(row["__rows"]),
         results=results,
     )
+
+
+def _count_failures(
+    compiled: ValidationPlan, row: dict[str, Any], engine: Engine
+) -> dict[str, Any]:
+    """Fill in the failure counts of checks that had a quick test: zero where it held, else
+    counted by a second query over the checks that need it."""
+    recount = []
+    for c in compiled.checks:
+        if c.quick is not None and c.fail is not None:
+            if row.pop(f"__quick{c.index}"):
+                row[f"__fail{c.index}"] = 0
+            else:
+                recount.append(c.fail.sum().alias(f"__fail{c.index}"))
+    if recount:
+        row.update(compiled.frame.select(recount).collect(engine=engine).row(0, named=True))
+    return row
 
 
 def _names(suite: ex.ExpectationSuite) -> list[str]:
@@ -168,7 +201,19 @@ def _compile(
         return _row(index, name, spec, pl.col(spec.column).is_not_null(), None)
     if isinstance(spec, ex.Unique):
         keys = pl.col(spec.columns[0]) if len(spec.columns) == 1 else pl.struct(spec.columns)
-        return _row(index, name, spec, ~keys.is_duplicated(), _all_present(spec.columns))
+        present = _all_present(spec.columns)
+        check = _row(index, name, spec, ~keys.is_duplicated(), present)
+        # Counting rows in duplicate groups needs a mask of every row; comparing the number
+        # of distinct keys with the number of rows tells whether there are any at all.
+        quick = keys.filter(present).n_unique() == present.sum()
+        if len(spec.columns) == 1 and (
+            schema[spec.columns[0]].is_integer() or schema[spec.columns[0]].is_temporal()
+        ):
+            # One integer or time column: sorting beats hashing, and equal neighbours are dups.
+            # Nulls sort last, and a null difference is ignored by any().
+            ordered = pl.col(spec.columns[0]).to_physical().sort(nulls_last=True)
+            quick = ~(ordered.diff() == 0).any()
+        return replace(check, quick=quick)
     if isinstance(spec, ex.Between):
         value, ok = pl.col(spec.column), pl.lit(True)
         if spec.min is not None:
@@ -177,10 +222,11 @@ def _compile(
             ok = ok & (value <= spec.max if spec.max_inclusive else value < spec.max)
         return _row(index, name, spec, ok, value.is_not_null())
     if isinstance(spec, ex.InSet):
-        value = pl.col(spec.column)
-        return _row(
-            index, name, spec, _in_set(value, schema[spec.column], spec.values), value.is_not_null()
-        )
+        value, dtype = pl.col(spec.column), schema[spec.column]
+        check = _row(index, name, spec, _in_set(value, dtype, spec.values), value.is_not_null())
+        # Few distinct values is the common case: test those against the set, not every row.
+        quick = _in_set(value.drop_nulls().unique(), dtype, spec.values).all()
+        return replace(check, quick=quick)
     if isinstance(spec, ex.Regex):
         dtype = schema[spec.column]
         if not dtype_matches(dtype, "text"):

@@ -7,10 +7,12 @@ no ``Guard``, so deny-by-default holds by construction rather than by review.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Depends, Request
+from sqlalchemy.orm import Session
 
 from corridor.errors import CorridorError, NotFound, PermissionDenied, Unauthenticated
 from corridor.runtime import Runtime
@@ -19,6 +21,10 @@ from corridor.security.models import Project
 from corridor.security.policy import PROJECT_PERMISSIONS, Permission, Principal
 
 ANONYMOUS = Principal(user_id=None, name="anonymous", is_admin=False)
+
+# Names the project a request acts in when the path holds something inside it (a run id, say)
+# rather than the project's name; raises NotFound if that thing does not exist.
+ProjectResolver = Callable[[Request, Session], str]
 
 
 @dataclass(frozen=True)
@@ -61,9 +67,16 @@ def authenticate(request: Request, runtime: Runtime) -> Principal:
 class Guard:
     """Authenticate the request and check that it holds ``permission``."""
 
-    def __init__(self, permission: Permission, *, project_param: str = "project") -> None:
+    def __init__(
+        self,
+        permission: Permission,
+        *,
+        project_param: str = "project",
+        project_from: ProjectResolver | None = None,
+    ) -> None:
         self.permission = permission
         self.project_param = project_param
+        self.project_from = project_from
 
     def __call__(self, request: Request) -> Access:
         if self.permission is Permission.PUBLIC:
@@ -86,15 +99,28 @@ class Guard:
             identity.require_admin(principal)
             return Access(principal=principal)
         if self.permission in PROJECT_PERMISSIONS:
-            name = request.path_params.get(self.project_param)
-            if not isinstance(name, str):
-                raise CorridorError(f"route guarded by {self.permission} has no project in path")
             with runtime.db.read() as session:
+                name: str | None
+                if self.project_from is not None:
+                    name = self.project_from(request, session)
+                else:
+                    name = request.path_params.get(self.project_param)
+                if not isinstance(name, str):
+                    raise CorridorError(f"route guarded by {self.permission} has no project")
                 project = projects.authorize(session, name, principal, self.permission)
             return Access(principal=principal, project=project)
         raise CorridorError(f"no rule for permission {self.permission}")
 
 
-def requires(permission: Permission, *, project_param: str = "project") -> Any:
-    """Declare the permission a route needs (use as a parameter default)."""
-    return Depends(Guard(permission, project_param=project_param))
+def requires(
+    permission: Permission,
+    *,
+    project_param: str = "project",
+    project_from: ProjectResolver | None = None,
+) -> Any:
+    """Declare the permission a route needs (use as a parameter default).
+
+    Project permissions are checked in the project named by the path parameter
+    ``project_param``, or in the one ``project_from`` finds for the request.
+    """
+    return Depends(Guard(permission, project_param=project_param, project_from=project_from))

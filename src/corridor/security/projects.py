@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -130,3 +131,41 @@ def get_by_id(session: Session, project_id: str) -> Project:
 
 def delete_project(session: Session, project_id: str) -> None:
     session.delete(get_by_id(session, project_id))
+
+
+# Names shared with MLflow clients (experiments, registered models) are one namespace across
+# the server, and a name leads back to its project: "<project>/<rest>" lives in that project
+# if it exists, any other name in the project "default", created on demand with no members.
+DEFAULT_PROJECT = "default"
+
+
+def resolve_project_for_name(session: Session, name: str) -> Project:
+    """The project an MLflow-style ``name`` belongs in, creating ``default`` if needed."""
+    prefix, sep, rest = name.partition("/")
+    if sep and rest and prefix != DEFAULT_PROJECT:
+        project = session.scalar(select(Project).where(Project.name == prefix))
+        if project is not None:
+            return project
+    project = session.scalar(select(Project).where(Project.name == DEFAULT_PROJECT))
+    if project is not None:
+        return project
+    try:
+        # A savepoint, so that losing a race with another creator leaves this session usable.
+        with session.begin_nested():
+            project = Project(
+                name=DEFAULT_PROJECT,
+                description="Things whose names name no other project.",
+                created_by=None,
+            )
+            session.add(project)
+    except sa_exc.IntegrityError:
+        project = session.scalar(select(Project).where(Project.name == DEFAULT_PROJECT))
+        assert project is not None
+    return project
+
+
+def qualified_name(project_name: str, name: str) -> str:
+    """The full name of ``name`` created through ``project_name`` ("churn" + "fraud")."""
+    if project_name == DEFAULT_PROJECT or name.startswith(f"{project_name}/"):
+        return name
+    return f"{project_name}/{name}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
 from corridor.errors import CorridorError, InvalidInput, PayloadTooLarge, Unavailable
+from corridor.mlflow_compat import errors as mlflow_errors
 
 log = logging.getLogger("corridor.server")
 
@@ -23,8 +25,19 @@ _HTTP_CODES = {
 }
 
 
+ErrorRenderer = Callable[[Request, int, str, str], JSONResponse]
+
+# Surfaces that speak another API answer errors in that API's shape, chosen by path prefix.
+ERROR_SHAPES: tuple[tuple[tuple[str, ...], ErrorRenderer], ...] = (
+    (mlflow_errors.PATH_PREFIXES, mlflow_errors.render),
+)
+
+
 def error_response(request: Request, status: int, code: str, message: str) -> JSONResponse:
     request.state.error = message
+    for prefixes, render in ERROR_SHAPES:
+        if request.url.path.startswith(prefixes):
+            return render(request, status, code, message)
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 

@@ -1,0 +1,276 @@
+"""The model registry part of ``corridor.Client``: register, alias, find and load models.
+
+Models are named as the server names them (``"churn/fraud"``). Calls that take ``project``
+default to the project that name leads to: the model's own project if you can see a model by
+that name, else the name's ``<project>/`` prefix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel
+
+from corridor.errors import IntegrityError, InvalidInput, NotFound
+from corridor.registry.folders import collect_files
+from corridor.registry.loaders import LoadedModel, load
+from corridor.registry.package import (
+    MANIFEST_FILE_NAME,
+    Manifest,
+    ManifestFields,
+    Scope,
+    Signature,
+    check_package_path,
+    parse_manifest,
+)
+from corridor.registry.schemas import (
+    BlobOut,
+    ModelPage,
+    ModelVersionOut,
+    RegisteredModelOut,
+    VersionPage,
+)
+from corridor.registry.sources import parse_model_uri
+
+M = TypeVar("M", bound=BaseModel)
+_CHUNK_BYTES = 1024 * 1024
+
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK_BYTES):
+            yield chunk
+
+
+class RegistryClient:
+    """Registry calls; mixed into ``corridor.Client``, which provides ``request`` and ``http``."""
+
+    http: httpx.Client
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        raise NotImplementedError
+
+    def _registry(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
+        return model.model_validate(self.request(method, path, **kwargs).json())
+
+    def _where(self, name: str, project: str | None) -> tuple[str, str]:
+        """``(project, url of the model)`` for ``name``."""
+        if project is None:
+            found = self.list_models(filter=f"name = '{name.replace(chr(39), chr(39) * 2)}'")
+            if found.models:
+                project = found.models[0].project
+            elif "/" in name:
+                project = name.split("/", 1)[0]
+            else:
+                raise InvalidInput(
+                    f"no model {name!r} that you can see: name its project (project='churn') "
+                    "or use a qualified name such as 'churn/fraud'"
+                )
+        return project, f"/api/v1/projects/{project}/models/{quote(name, safe='/')}"
+
+    # Models.
+    def create_model(
+        self,
+        name: str,
+        *,
+        project: str | None = None,
+        description: str = "",
+        tags: Mapping[str, str] | None = None,
+    ) -> RegisteredModelOut:
+        """Create a model; a bare name is qualified with the project ('fraud' -> 'churn/fraud')."""
+        if project is None:
+            if "/" not in name:
+                raise InvalidInput("name the project (project='churn') or qualify the name")
+            project = name.split("/", 1)[0]
+        body = {"name": name, "description": description, "tags": dict(tags or {})}
+        path = f"/api/v1/projects/{project}/models"
+        return self._registry(RegisteredModelOut, "POST", path, json=body)
+
+    def get_model(self, name: str, *, project: str | None = None) -> RegisteredModelOut:
+        _, url = self._where(name, project)
+        return self._registry(RegisteredModelOut, "GET", url)
+
+    def list_models(
+        self,
+        project: str | None = None,
+        *,
+        filter: str = "",
+        order_by: Sequence[str] = (),
+        max_results: int = 100,
+        page_token: str | None = None,
+    ) -> ModelPage:
+        """Models in ``project``, or in every project you can read (``project=None``)."""
+        params: dict[str, Any] = {"filter": filter, "order_by": list(order_by)}
+        params["max_results"] = max_results
+        if page_token:
+            params["page_token"] = page_token
+        path = f"/api/v1/projects/{project}/models" if project else "/api/v1/models"
+        return self._registry(ModelPage, "GET", path, params=params)
+
+    # Versions.
+    def upload_file(self, project: str, path: Path) -> BlobOut:
+        """Stream one file into the project's uploads; return its digest and size."""
+        return self._registry(
+            BlobOut, "POST", f"/api/v1/blobs/{project}", content=_file_chunks(path)
+        )
+
+    def register_model(
+        self,
+        name: str,
+        path: str | Path,
+        *,
+        flavour: str,
+        project: str | None = None,
+        entry: str | None = None,
+        signature: Signature | Mapping[str, Any] | None = None,
+        requirements: Sequence[str] = (),
+        metrics: Mapping[str, float] | None = None,
+        source_run: str | None = None,
+        dataset_versions: Sequence[str] = (),
+        scope: Scope | str = Scope.GENERAL,
+        derived_from: str | None = None,
+        description: str = "",
+        tags: Mapping[str, str] | None = None,
+    ) -> ModelVersionOut:
+        """Upload a file or folder as a package and register it as the model's next version.
+
+        The model is created if it does not exist (in ``project``, or the name's prefix).
+        """
+        fields = ManifestFields.model_validate(
+            {
+                "flavour": flavour,
+                "entry": entry,
+                "signature": signature,
+                "requirements": list(requirements),
+                "metrics": dict(metrics or {}),
+                "source_run": source_run,
+                "dataset_versions": list(dataset_versions),
+                "scope": scope,
+                "derived_from": derived_from,
+            }
+        )
+        files = collect_files(Path(path))
+        try:
+            project, url = self._where(name, project)
+        except InvalidInput:
+            raise InvalidInput(
+                f"no model {name!r} yet: name the project to create it in (project='churn')"
+            ) from None
+        try:
+            self.request("GET", url)
+        except NotFound:
+            created = self.create_model(name, project=project)
+            project, url = self._where(created.name, created.project)
+        uploaded = {rel: self.upload_file(project, p).model_dump() for rel, p in files}
+        package = {**fields.model_dump(mode="json"), "files": uploaded}
+        body = {"package": package, "description": description, "tags": dict(tags or {})}
+        return self._registry(ModelVersionOut, "POST", f"{url}/versions", json=body)
+
+    def get_model_version(
+        self, name: str, version: int, *, project: str | None = None
+    ) -> ModelVersionOut:
+        _, url = self._where(name, project)
+        return self._registry(ModelVersionOut, "GET", f"{url}/versions/{version}")
+
+    def list_model_versions(
+        self, name: str, *, project: str | None = None
+    ) -> list[ModelVersionOut]:
+        """Every version of the model, newest first."""
+        _, url = self._where(name, project)
+        versions: list[ModelVersionOut] = []
+        token: str | None = None
+        while True:
+            params = {"max_results": 1000, **({"page_token": token} if token else {})}
+            page = self._registry(VersionPage, "GET", f"{url}/versions", params=params)
+            versions.extend(page.versions)
+            token = page.next_page_token
+            if not token:
+                return versions
+
+    def set_alias(
+        self, name: str, alias: str, version: int, *, project: str | None = None
+    ) -> ModelVersionOut:
+        """Point ``alias`` (``production``, ``candidate``...) at a version."""
+        _, url = self._where(name, project)
+        body = {"version": version}
+        return self._registry(ModelVersionOut, "PUT", f"{url}/aliases/{alias}", json=body)
+
+    def delete_alias(self, name: str, alias: str, *, project: str | None = None) -> None:
+        _, url = self._where(name, project)
+        self.request("DELETE", f"{url}/aliases/{alias}")
+
+    def resolve_model(self, uri: str, *, project: str | None = None) -> ModelVersionOut:
+        """The version ``models:/name/3``, ``models:/name@alias``... names."""
+        source = parse_model_uri(uri)
+        assert source.model_name is not None
+        project, _ = self._where(source.model_name, project)
+        path = f"/api/v1/projects/{project}/resolve"
+        return self._registry(ModelVersionOut, "GET", path, params={"uri": uri})
+
+    # Packages.
+    def download_model(
+        self, uri: str, dest: str | Path | None = None, *, project: str | None = None
+    ) -> tuple[Path, Manifest]:
+        """Download a version's package into ``dest`` (new or empty; default a temp folder).
+
+        Every file is checked against the manifest's digest and size, and the manifest against
+        the version's package digest, before this returns.
+        """
+        version = self.resolve_model(uri, project=project)
+        if version.package_digest is None:
+            raise InvalidInput(f"{uri} is {version.status}: it has no package yet")
+        folder = Path(dest) if dest is not None else Path(tempfile.mkdtemp(prefix="corridor-"))
+        folder.mkdir(parents=True, exist_ok=True)
+        if any(folder.iterdir()):
+            raise InvalidInput(f"{folder} is not empty; download into a new or empty folder")
+        _, url = self._where(version.name, version.project)
+        base = f"{url}/versions/{version.version}"
+        data = self.request("GET", f"{base}/manifest").content
+        if hashlib.sha256(data).hexdigest() != version.package_digest:
+            raise IntegrityError(f"the manifest of {uri} does not match its package digest")
+        manifest = parse_manifest(data)
+        for rel, entry in sorted(manifest.files.items()):
+            target = folder / check_package_path(rel)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            digest, size = hashlib.sha256(), 0
+            with target.open("xb") as out:
+                for chunk in self._stream_file(f"{base}/files/{quote(rel, safe='/')}"):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+            if digest.hexdigest() != entry.digest or size != entry.size:
+                raise IntegrityError(f"{rel} of {uri} does not match its manifest entry")
+        (folder / MANIFEST_FILE_NAME).write_bytes(data)
+        return folder, manifest
+
+    def _stream_file(self, path: str) -> Iterator[bytes]:
+        from corridor.client.client import _error_from
+
+        with self.http.stream("GET", path) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise _error_from(response)
+            yield from response.iter_bytes(_CHUNK_BYTES)
+
+    def load_model(
+        self,
+        uri: str,
+        *,
+        project: str | None = None,
+        dest: str | Path | None = None,
+        allow_pickle: bool = False,
+    ) -> LoadedModel:
+        """Download and load a model: ``load_model("models:/churn/fraud@production")``.
+
+        Flavours Corridor can load without pickle (``corridor.linear``) come back with a
+        predictor; pickle-based ones are refused unless ``allow_pickle=True``; others come
+        back as their folder and manifest, with no predictor.
+        """
+        path, manifest = self.download_model(uri, dest, project=project)
+        return load(path, manifest, allow_pickle=allow_pickle)

@@ -1,0 +1,483 @@
+"""HTTP routes of the data slice: ``/api/v1/projects/{project}/datasets/...``.
+
+Reads need ``project:read``, anything that records a version or a report ``project:write``
+(cleaning and masking need ``project:read`` on their source and ``project:write`` where they
+write, which may be another project).
+Uploads stream raw bodies of any size under `UPLOAD_PREFIX` (exempt from the JSON body limit,
+bounded by ``CORRIDOR_MAX_INGEST_BYTES`` instead). References in bodies (``frames``, ``output``,
+``version``) may name other projects (``crm/customers@2``): reading one needs ``project:read``
+there, writing one ``project:write``, and the consumption rules of `sensitivity` apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import BinaryIO, Literal
+
+import anyio.from_thread
+import anyio.to_thread
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from corridor.data import datasets as ds
+from corridor.data import operations, progress, transform
+from corridor.data.formats import Format
+from corridor.data.ingest import ingest_source, ingest_upload
+from corridor.data.reading import consume, resolve_refs, resolve_target
+from corridor.data.refs import DatasetRef, parse_ref, parse_version
+from corridor.data.schemas import (
+    CleanOut,
+    CleanRequest,
+    DatasetDetailOut,
+    DatasetOut,
+    DatasetVersionOut,
+    DiffOut,
+    IngestOut,
+    IngestRequest,
+    MaskOut,
+    MaskRequest,
+    PiiOut,
+    PiiRequest,
+    ProfileOut,
+    ReadOptions,
+    ValidateRequest,
+    ValidationOut,
+    VersionMeta,
+)
+from corridor.data.sensitivity import Sensitivity
+from corridor.data.staging import Progress
+from corridor.data.validation_report import ValidationReport
+from corridor.data.versions import Stored
+from corridor.errors import InvalidInput, NotFound
+from corridor.runtime import Runtime
+from corridor.security import projects
+from corridor.security.guard import Access, get_runtime, requires
+from corridor.security.models import Project
+from corridor.security.policy import Permission
+
+router = APIRouter(prefix="/api/v1", tags=["data"])
+DATASETS = "/projects/{project}/datasets"
+DATASET = DATASETS + "/{name}"
+VERSION = DATASET + "/versions/{version}"
+# Uploads stream bodies of any size, so the server exempts this prefix from the body limit.
+UPLOAD_PREFIX = "/api/v1/dataset-uploads/"
+PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
+READ_BYTES = 1 << 20
+
+
+def _progress(request: Request, runtime: Runtime) -> Progress:
+    return progress.listener(request.headers.get(progress.HEADER), in_process=runtime.local_admin)
+
+
+def _resolve(runtime: Runtime, access: Access, name: str, version: str) -> ds.Resolved:
+    ref = DatasetRef(name, parse_version(version))
+    with runtime.db.read() as session:
+        return ds.resolve(session, access.project_or_fail, ref, access.principal)
+
+
+def _out(runtime: Runtime, resolved: ds.Resolved) -> DatasetVersionOut:
+    with runtime.db.read() as session:
+        return ds.version_out(session, resolved)
+
+
+def _ingest_out(runtime: Runtime, stored: Stored, response: Response) -> IngestOut:
+    response.status_code = 201 if stored.created else 200
+    return IngestOut(
+        created=stored.created,
+        version=_out(runtime, stored.resolved),
+        validation=stored.validation,
+    )
+
+
+def _target(
+    runtime: Runtime, access: Access, output: str | None, default: str
+) -> tuple[Project, str]:
+    """The project and dataset derived data goes to: the caller needs project:write there.
+
+    Routes that derive data need only project:read on their source, so that data can flow
+    from a project one reads into one that one writes.
+    """
+    ref = resolve_target(access.project_or_fail, output, default)
+    assert ref.project is not None
+    with runtime.db.read() as session:
+        target = projects.authorize(
+            session, ref.project, access.principal, Permission.PROJECT_WRITE
+        )
+    return target, ref.name
+
+
+@router.get(DATASETS, response_model=list[DatasetOut])
+def list_datasets(
+    project: str, request: Request, access: Access = requires(Permission.PROJECT_READ)
+) -> list[DatasetOut]:
+    with get_runtime(request).db.read() as session:
+        return ds.list_datasets(session, access.project_or_fail)
+
+
+@router.get(DATASET, response_model=DatasetDetailOut)
+def get_dataset(
+    project: str, name: str, request: Request, access: Access = requires(Permission.PROJECT_READ)
+) -> DatasetDetailOut:
+    with get_runtime(request).db.read() as session:
+        dataset = ds.get_dataset(session, access.project_or_fail, name)
+        return DatasetDetailOut(
+            dataset=ds.dataset_out(session, access.project_or_fail, dataset),
+            versions=ds.list_versions(session, access.project_or_fail, dataset),
+        )
+
+
+@router.post(DATASET + "/versions", response_model=IngestOut, status_code=201)
+def ingest(
+    project: str,
+    name: str,
+    body: IngestRequest,
+    request: Request,
+    response: Response,
+    access: Access = requires(Permission.PROJECT_WRITE),
+) -> IngestOut:
+    """Copy a version (``version``), or, for an in-process client only, read a path, an S3
+    object or a SQL query (``source``, ``query``) into the next version of ``name``."""
+    runtime = get_runtime(request)
+    stored = ingest_source(
+        runtime,
+        access.project_or_fail,
+        name,
+        body,
+        by=access.principal,
+        progress=_progress(request, runtime),
+    )
+    return _ingest_out(runtime, stored, response)
+
+
+async def _next(chunks: AsyncIterator[bytes]) -> bytes | None:
+    try:
+        return await chunks.__anext__()
+    except StopAsyncIteration:
+        return None
+
+
+def _pairs(items: list[str], what: str, sep: str) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        key, found, value = item.rpartition(sep) if sep == ":" else item.partition(sep)
+        if not found or not key:
+            raise InvalidInput(f"{what} {item!r} must look like key{sep}value")
+        pairs[key] = value
+    return pairs
+
+
+@router.post("/dataset-uploads/{project}/{name}", response_model=IngestOut, status_code=201)
+async def upload(
+    project: str,
+    name: str,
+    request: Request,
+    response: Response,
+    file_name: str | None = Query(None, max_length=500, description="shown in messages"),
+    format: Format | None = None,
+    compression: Literal["auto", "none", "gzip", "zstd", "bz2"] = "auto",
+    encoding: str | None = Query(None, max_length=40),
+    delimiter: str | None = Query(None, min_length=1, max_length=1),
+    quote_char: str | None = Query(None, min_length=1, max_length=1),
+    quoting: bool = True,
+    has_header: bool | None = None,
+    null_value: list[str] = Query(default=[], max_length=100),
+    dtype: list[str] = Query(default=[], max_length=10_000, description="column:type"),
+    infer_schema_rows: int = Query(10_000, ge=0, le=10_000_000),
+    parse_dates: bool = True,
+    sensitivity: Sensitivity | None = None,
+    region: list[str] | None = Query(default=None, max_length=64),
+    tag: list[str] = Query(default=[], max_length=100, description="key=value"),
+    description: str | None = Query(None, max_length=2000),
+    access: Access = requires(Permission.PROJECT_WRITE, project_param="project"),
+) -> IngestOut:
+    """Ingest the raw request body (CSV, Parquet, JSON lines or Arrow IPC; gzip, zstd or bz2
+    compressed or not) as the next version of ``name``."""
+    runtime = get_runtime(request)
+    options = ReadOptions(
+        format=format,
+        compression=compression,
+        encoding=encoding,
+        delimiter=delimiter,
+        quote_char=quote_char,
+        quoting=quoting,
+        has_header=has_header,
+        null_values=null_value,
+        dtypes=_pairs(dtype, "dtype", ":"),
+        infer_schema_rows=infer_schema_rows,
+        parse_dates=parse_dates,
+    )
+    meta = VersionMeta(
+        description=description,
+        sensitivity=sensitivity,
+        regions=region,
+        tags=_pairs(tag, "tag", "="),
+    )
+    declared = request.headers.get("content-length")
+    total = int(declared) if declared and declared.isdigit() else None
+    chunks = request.stream()
+
+    def pieces() -> Iterator[bytes]:
+        # The ingest is synchronous; it pulls the body from the event loop chunk by chunk.
+        while (chunk := anyio.from_thread.run(_next, chunks)) is not None:
+            yield chunk
+
+    def run() -> Stored:
+        return ingest_upload(
+            runtime,
+            access.project_or_fail,
+            name,
+            pieces(),
+            file_name=file_name,
+            total=total,
+            options=options,
+            meta=meta,
+            by=access.principal,
+            progress=_progress(request, runtime),
+        )
+
+    stored = await anyio.to_thread.run_sync(run)
+    return _ingest_out(runtime, stored, response)
+
+
+@router.get(VERSION, response_model=DatasetVersionOut)
+def get_version(
+    project: str,
+    name: str,
+    version: str,
+    request: Request,
+    access: Access = requires(Permission.PROJECT_READ),
+) -> DatasetVersionOut:
+    runtime = get_runtime(request)
+    return _out(runtime, _resolve(runtime, access, name, version))
+
+
+def _stream(reader: BinaryIO) -> Iterator[bytes]:
+    try:
+        while chunk := reader.read(READ_BYTES):
+            yield chunk
+    finally:
+        reader.close()
+
+
+def _consumer(runtime: Runtime, access: Access, for_project: str | None) -> Project:
+    acting = access.project_or_fail
+    if for_project is None or for_project == acting.name:
+        return acting
+    with runtime.db.read() as session:
+        return projects.authorize(session, for_project, access.principal, Permission.PROJECT_READ)
+
+
+@router.get(VERSION + "/data")
+def download(
+    project: str,
+    name: str,
+    version: str,
+    request: Request,
+    for_project: str | None = Query(
+        None, max_length=64, description="the project the data is read for (default: its own)"
+    ),
+    access: Access = requires(Permission.PROJECT_READ),
+) -> StreamingResponse:
+    """The version's data as Parquet, streamed and verified as it is read; the gate and the
+    masking rule apply for ``for_project``."""
+    runtime = get_runtime(request)
+    resolved = consume(
+        _resolve(runtime, access, name, version), _consumer(runtime, access, for_project)
+    )
+    reader = runtime.blobs.open(resolved.version.digest)
+    return StreamingResponse(
+        _stream(reader),
+        media_type=PARQUET_MEDIA_TYPE,
+        headers={
+            "content-length": str(resolved.version.size_bytes),
+            "x-corridor-digest": resolved.version.digest,
+            "x-corridor-version": resolved.label,
+        },
+    )
+
+
+def _frames(runtime: Runtime, access: Access, refs: dict[str, str]) -> dict[str, ds.Resolved]:
+    with runtime.db.read() as session:
+        return resolve_refs(session, access.project_or_fail, refs, access.principal)
+
+
+@router.post(VERSION + "/validate", response_model=ValidationOut)
+def validate(
+    project: str,
+    name: str,
+    version: str,
+    body: ValidateRequest,
+    request: Request,
+    access: Access = requires(Permission.PROJECT_WRITE),
+) -> ValidationOut:
+    """Validate the version against a suite (or its gate suite) and store the report."""
+    runtime = get_runtime(request)
+    resolved, report = operations.validate(
+        runtime,
+        _resolve(runtime, access, name, version),
+        suite=body.suite,
+        frames=_frames(runtime, access, body.frames),
+        gate=body.gate,
+        now=body.now,
+        by=access.principal,
+    )
+    return ValidationOut(version=_out(runtime, resolved), report=report)
+
+
+@router.get(VERSION + "/validation", response_model=ValidationOut)
+def get_validation(
+    project: str,
+    name: str,
+    version: str,
+    request: Request,
+    access: Access = requires(Permission.PROJECT_READ),
+) -> ValidationOut:
+    """The newest validation report stored with the version."""
+    runtime = get_runtime(request)
+    resolved = _resolve(runtime, access, name, version)
+    with runtime.db.read() as session:
+        report = ds.latest_report(session, resolved.version.id, ds.VALIDATION)
+        if report is None:
+            raise NotFound(f"{resolved.label} has not been validated")
+        return ValidationOut(
+            version=ds.version_out(session, resolved),
+            report=ValidationReport.model_validate(report.body),
+        )
+
+
+@router.post(VERSION + "/clean", response_model=CleanOut)
+def clean(
+    project: str,
+    name: str,
+    version: str,
+    body: CleanRequest,
+    request: Request,
+    response: Response,
+    access: Access = requires(Permission.PROJECT_READ),
+) -> CleanOut:
+    """Apply a cleaning recipe; the output (and any quarantined rows) become new versions."""
+    runtime = get_runtime(request)
+    source = _resolve(runtime, access, name, version)
+    out = transform.clean(
+        runtime,
+        source,
+        _frames(runtime, access, body.frames),
+        _target(runtime, access, body.output, name),
+        body,
+        by=access.principal,
+        progress=_progress(request, runtime),
+    )
+    response.status_code = 201 if out.created else 200
+    return out
+
+
+@router.post(VERSION + "/profile", response_model=ProfileOut)
+def profile(
+    project: str,
+    name: str,
+    version: str,
+    request: Request,
+    access: Access = requires(Permission.PROJECT_WRITE),
+) -> ProfileOut:
+    """Profile the version and store the profile with it."""
+    runtime = get_runtime(request)
+    resolved = _resolve(runtime, access, name, version)
+    return operations.compute_profile(runtime, resolved, by=access.principal)
+
+
+@router.get(VERSION + "/profile", response_model=ProfileOut)
+def get_profile(
+    project: str,
+    name: str,
+    version: str,
+    request: Request,
+    access: Access = requires(Permission.PROJECT_READ),
+) -> ProfileOut:
+    """The newest profile stored with the version."""
+    runtime = get_runtime(request)
+    resolved = _resolve(runtime, access, name, version)
+    found = operations.stored_profile(runtime, resolved)
+    if found is None:
+        raise NotFound(f"{resolved.label} has no profile yet: POST to profile it")
+    return found
+
+
+@router.get(DATASET + "/diff", response_model=DiffOut)
+def diff(
+    project: str,
+    name: str,
+    request: Request,
+    a: str = Query(max_length=200, description="a version of this dataset (3, latest)"),
+    b: str = Query(max_length=200, description="another version, or [project/]name@3"),
+    key: list[str] = Query(default=[], max_length=20, description="key columns of a row diff"),
+    access: Access = requires(Permission.PROJECT_READ),
+) -> DiffOut:
+    """How version ``b`` differs from ``a``: schema, drift and, given keys, rows."""
+    runtime = get_runtime(request)
+    left = _resolve(runtime, access, name, a)
+    other = parse_ref(b) if "@" in b or "/" in b else DatasetRef(name, parse_version(b))
+    with runtime.db.read() as session:
+        right = ds.resolve(session, access.project_or_fail, other, access.principal)
+    return operations.diff(runtime, left, right, keys=key)
+
+
+@router.post(VERSION + "/pii", response_model=PiiOut)
+def pii(
+    project: str,
+    name: str,
+    version: str,
+    body: PiiRequest,
+    request: Request,
+    access: Access = requires(Permission.PROJECT_WRITE),
+) -> PiiOut:
+    """Scan a sample of the version for personal data and store the findings."""
+    runtime = get_runtime(request)
+    return operations.scan_pii(
+        runtime,
+        _resolve(runtime, access, name, version),
+        sample_rows=body.sample_rows,
+        columns=body.columns,
+        threshold=body.threshold,
+        by=access.principal,
+    )
+
+
+@router.get(VERSION + "/pii", response_model=PiiOut)
+def get_pii(
+    project: str,
+    name: str,
+    version: str,
+    request: Request,
+    access: Access = requires(Permission.PROJECT_READ),
+) -> PiiOut:
+    """The newest PII scan stored with the version."""
+    runtime = get_runtime(request)
+    resolved = _resolve(runtime, access, name, version)
+    found = operations.stored_pii(runtime, resolved)
+    if found is None:
+        raise NotFound(f"{resolved.label} has not been scanned for personal data")
+    return found
+
+
+@router.post(VERSION + "/mask", response_model=MaskOut)
+def mask(
+    project: str,
+    name: str,
+    version: str,
+    body: MaskRequest,
+    request: Request,
+    response: Response,
+    access: Access = requires(Permission.PROJECT_READ),
+) -> MaskOut:
+    """Write a masked copy of the version (every flagged column must be covered)."""
+    runtime = get_runtime(request)
+    stored = transform.mask(
+        runtime,
+        _resolve(runtime, access, name, version),
+        _target(runtime, access, body.output, name),
+        body,
+        by=access.principal,
+        progress=_progress(request, runtime),
+    )
+    response.status_code = 201 if stored.created else 200
+    return MaskOut(created=stored.created, version=_out(runtime, stored.resolved))

@@ -1,0 +1,1 @@
+"""The MLflow REST surface: MLflow's tracking, registry and artifact APIs over Corridor's."""

@@ -1,0 +1,172 @@
+"""MLflow's artifact proxy (``mlflow-artifacts``): upload, download, list and delete, streamed.
+
+Runs report ``artifact_uri = mlflow-artifacts:/<experiment_id>/<run_id>/artifacts``, so the
+MLflow client sends every artifact through these routes and Corridor stores it in its encrypted
+blob store. Bodies stream both ways in chunks; neither side holds a file in memory.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, BinaryIO
+
+import anyio.from_thread
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from corridor.errors import NotFound
+from corridor.mlflow_compat.access import Located, MlflowAccess, MlflowGuard, RawMessage
+from corridor.mlflow_compat.artifact_locations import ArtifactLocation, Owner, parse_location
+from corridor.mlflow_compat.messages import Message, file_info_out
+from corridor.mlflow_compat.routes import PREFIXES, reply
+from corridor.security.guard import get_runtime
+from corridor.security.policy import Permission
+from corridor.tracking import artifacts, runs
+from corridor.tracking.artifact_paths import join
+
+router = APIRouter(tags=["mlflow"])
+SERVICE = "/mlflow-artifacts/artifacts"
+CHUNK_BYTES = artifacts.READ_CHUNK_BYTES
+# Types a browser would run or render as a page are served as text, never as themselves.
+_ACTIVE_TYPES = ("text/html", "image/svg+xml", "application/xhtml+xml", "text/javascript")
+
+
+class ArtifactTarget(Message):
+    """An artifact request: the path after ``mlflow-artifacts:/`` (from the URL, not a body)."""
+
+    path: str = ""
+
+    @property
+    def location(self) -> ArtifactLocation:
+        return parse_location(self.path)
+
+
+async def read_target(request: Request) -> RawMessage:
+    """The artifact path of the URL (downloads, uploads, deletes) or of ``?path=`` (listings).
+
+    Never the body: an upload's body is the file, streamed to the store by the handler.
+    """
+    path = request.path_params.get("artifact_path")
+    if path is None:
+        path = request.query_params.get("path", "")
+    return {"path": path}
+
+
+def locate_owner(session: Any, message: Any, request: Request) -> list[Located]:
+    """The project of the run (or logged model) whose artifacts the path names."""
+    location = message.location
+    if location.owner is Owner.LOGGED_MODEL:
+        raise NotFound(f"logged model {location.owner_id!r} not found")
+    named = f"run {location.owner_id!r}"
+    info = runs.get_run_info(session, location.owner_id)
+    if info.experiment_id != location.experiment_id:
+        raise NotFound(f"{named} not found")
+    return [(runs.project_of_run(session, location.owner_id), named)]
+
+
+class ArtifactGuard(MlflowGuard):
+    """`MlflowGuard` whose message is the artifact path, leaving the body to the handler."""
+
+    def __init__(self, permission: Permission) -> None:
+        super().__init__(permission, ArtifactTarget, locate_owner)
+
+    def __call__(self, request: Request, raw: RawMessage = Depends(read_target)) -> MlflowAccess:
+        return super().__call__(request, raw)
+
+
+def _location(access: MlflowAccess) -> ArtifactLocation:
+    return access.message_as(ArtifactTarget).location
+
+
+def _chunks(body: AsyncIterator[bytes]) -> Iterator[bytes]:
+    """The request body as a blocking iterator, for the worker thread that stores it."""
+
+    async def next_chunk() -> bytes | None:
+        try:
+            return await body.__anext__()
+        except StopAsyncIteration:
+            return None
+
+    while (chunk := anyio.from_thread.run(next_chunk)) is not None:
+        if chunk:
+            yield chunk
+
+
+def _stream(reader: BinaryIO) -> Iterator[bytes]:
+    try:
+        while chunk := reader.read(CHUNK_BYTES):
+            yield chunk
+    finally:
+        reader.close()
+
+
+def _media_type(path: str) -> str:
+    guessed, _ = mimetypes.guess_type(path)
+    if guessed is None:
+        return "application/octet-stream"
+    return "text/plain" if guessed in _ACTIVE_TYPES else guessed
+
+
+async def upload_artifact(
+    request: Request, access: MlflowAccess = Depends(ArtifactGuard(Permission.PROJECT_WRITE))
+) -> JSONResponse:
+    """Store the request body as the file the path names, replacing any file there."""
+    location = _location(access)
+    runtime = get_runtime(request)
+    body = _chunks(request.stream())
+    await anyio.to_thread.run_sync(
+        lambda: artifacts.put_artifact(
+            runtime.db, runtime.blobs, location.owner_id, location.path, body
+        )
+    )
+    return reply()
+
+
+def download_artifact(
+    request: Request, access: MlflowAccess = Depends(ArtifactGuard(Permission.PROJECT_READ))
+) -> StreamingResponse:
+    location = _location(access)
+    runtime = get_runtime(request)
+    with runtime.db.read() as session:
+        info, reader = artifacts.open_artifact(
+            session, runtime.blobs, location.owner_id, location.path
+        )
+    headers = {"content-length": str(info.file_size), "x-content-type-options": "nosniff"}
+    return StreamingResponse(
+        _stream(reader), media_type=_media_type(location.path), headers=headers
+    )
+
+
+def delete_artifact(
+    request: Request, access: MlflowAccess = Depends(ArtifactGuard(Permission.PROJECT_WRITE))
+) -> JSONResponse:
+    location = _location(access)
+    with get_runtime(request).db.write() as session:
+        artifacts.delete_artifacts(session, location.owner_id, location.path)
+    return reply()
+
+
+def list_artifacts(
+    request: Request, access: MlflowAccess = Depends(ArtifactGuard(Permission.PROJECT_READ))
+) -> JSONResponse:
+    """The entries directly inside the directory the path names, relative to it."""
+    location = _location(access)
+    with get_runtime(request).db.read() as session:
+        found = artifacts.list_artifacts(session, location.owner_id, location.path)
+    prefix = join(location.path, "") if location.path else ""
+    files = [file_info_out(f) for f in found]
+    for entry in files:
+        entry["path"] = entry["path"].removeprefix(prefix)
+    return reply({"files": files} if files else {})
+
+
+for _prefix in PREFIXES:
+    _file = f"{_prefix}{SERVICE}/{{artifact_path:path}}"
+    router.add_api_route(_file, upload_artifact, methods=["PUT"], include_in_schema=False)
+    router.add_api_route(_file, download_artifact, methods=["GET"], include_in_schema=False)
+    router.add_api_route(_file, delete_artifact, methods=["DELETE"], include_in_schema=False)
+    router.add_api_route(
+        _prefix + SERVICE, list_artifacts, methods=["GET"], include_in_schema=False
+    )

@@ -1,0 +1,126 @@
+"""`corridor models ...`: list and show registered models, and point aliases at versions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from corridor.cli.output import print_json, say
+
+if TYPE_CHECKING:
+    from corridor.client.client import Client
+
+JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
+PROJECT = typer.Option(
+    None, "--project", "-p", help="The project (default: every project you can read)."
+)
+models = typer.Typer(help="List and show registered models; set aliases.", no_args_is_help=True)
+
+
+def _client() -> Client:
+    from corridor.client.client import Client
+
+    return Client()
+
+
+def _time(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title or None)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    Console().print(table)
+
+
+@models.command("ls")
+def models_ls(
+    project: str = PROJECT,
+    filter_string: str = typer.Option("", "--filter", help="e.g. \"name LIKE 'churn/%'\""),
+    as_json: bool = JSON,
+) -> None:
+    """List registered models, with their aliases and newest version."""
+    with _client() as c:
+        found, token = [], None
+        while True:
+            page = c.list_models(project, filter=filter_string, page_token=token, max_results=1000)
+            found.extend(page.models)
+            token = page.next_page_token
+            if not token:
+                break
+    if as_json:
+        print_json(found)
+        return
+    rows = [
+        (
+            m.name,
+            m.project,
+            max((v.version for v in m.latest_versions), default=""),
+            ", ".join(f"{a}={v}" for a, v in sorted(m.aliases.items())),
+            _time(m.last_updated_timestamp),
+        )
+        for m in found
+    ]
+    _table("", ["name", "project", "latest", "aliases", "updated"], rows)
+
+
+@models.command("show")
+def models_show(name: str, project: str = PROJECT, as_json: bool = JSON) -> None:
+    """Show a model and its versions."""
+    with _client() as c:
+        model = c.get_model(name, project=project)
+        versions = c.list_model_versions(model.name, project=model.project)
+    if as_json:
+        versions_json = [v.model_dump(mode="json") for v in versions]
+        print_json({**model.model_dump(mode="json"), "versions": versions_json})
+        return
+    say(f"{model.name} (project {model.project})")
+    if model.description:
+        say(model.description)
+    if model.tags:
+        say("tags: " + ", ".join(f"{k}={v}" for k, v in sorted(model.tags.items())))
+    rows = [
+        (
+            v.version,
+            v.status,
+            v.current_stage,
+            ", ".join(v.aliases),
+            v.flavour,
+            v.scope,
+            v.run_id,
+            _time(v.creation_timestamp),
+        )
+        for v in versions
+    ]
+    columns = ["version", "status", "stage", "aliases", "flavour", "scope", "run", "created"]
+    _table("", columns, rows)
+
+
+@models.command("alias")
+def models_alias(
+    name: str,
+    alias: str,
+    version: int = typer.Argument(..., min=1),
+    project: str = PROJECT,
+    as_json: bool = JSON,
+) -> None:
+    """Point ALIAS (production, candidate...) of model NAME at VERSION."""
+    with _client() as c:
+        moved = c.set_alias(name, alias, version, project=project)
+    if as_json:
+        print_json(moved)
+    else:
+        say(f"{moved.name}@{alias} -> version {moved.version}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(models, name="models")

@@ -1,0 +1,41 @@
+"""The one table of model flavours Corridor knows, and which of them are pickle-based. No I/O.
+
+The server stores every flavour and never loads any model. What this table decides is what the
+client's `load_model` may do: a pickle-based flavour runs arbitrary code when loaded, so it is
+loaded only when the caller passes ``allow_pickle=True``. A flavour that is not listed is
+treated as pickle-based, since nothing says it is not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Flavour:
+    name: str
+    pickle: bool
+    description: str
+
+
+FLAVOURS: dict[str, Flavour] = {
+    f.name: f
+    for f in (
+        Flavour("corridor.linear", False, "a linear model as JSON: weights and bias"),
+        Flavour("onnx", False, "an ONNX graph (loaded by a serving runtime)"),
+        Flavour("skops", False, "a scikit-learn model in skops format (types are checked)"),
+        Flavour("safetensors", False, "tensors in safetensors format"),
+        Flavour("sklearn", True, "a pickled scikit-learn estimator"),
+        Flavour("pickle", True, "any pickled Python object"),
+        Flavour("cloudpickle", True, "a cloudpickled Python object"),
+        Flavour("joblib", True, "a joblib dump (pickle inside)"),
+        Flavour("python_function", True, "MLflow pyfunc: a cloudpickled Python model"),
+        Flavour("pytorch", True, "torch.save output (pickle inside)"),
+    )
+}
+
+
+def is_pickle_based(flavour: str) -> bool:
+    """Whether loading ``flavour`` may unpickle (unknown flavours are assumed to)."""
+    known = FLAVOURS.get(flavour)
+    return known is None or known.pickle

@@ -1,0 +1,130 @@
+"""Load a downloaded package into something that predicts, on the client. Never on the server.
+
+One table maps a flavour to its loader. A pickle-based flavour (`corridor.registry.flavours`)
+runs code from the package when loaded, so it is loaded only with ``allow_pickle=True``. A
+flavour with no loader here still loads: you get its folder and manifest, and no predictor.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from corridor.errors import InvalidInput
+from corridor.registry.flavours import is_pickle_based
+from corridor.registry.package import Manifest
+
+
+class Predictor(Protocol):
+    def predict(self, inputs: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A downloaded, verified package: its folder, its manifest and (if any) its predictor."""
+
+    path: Path
+    manifest: Manifest
+    predictor: Predictor | None
+
+    def predict(self, inputs: Any) -> Any:
+        if self.predictor is None:
+            raise InvalidInput(
+                f"Corridor has no loader for flavour {self.manifest.flavour!r}; "
+                f"load the files in {self.path} with that flavour's library"
+            )
+        return self.predictor.predict(inputs)
+
+
+@dataclass(frozen=True)
+class LinearModel:
+    """``corridor.linear``: outputs = inputs @ weights + bias, from JSON; needs no pickle.
+
+    The entry file is ``{"weights": [w1, ...] or [[...], ...], "bias": b or [b1, ...]}``: a
+    vector of weights gives one output per row, a matrix (inputs x outputs) several.
+    """
+
+    weights: tuple[tuple[float, ...], ...]  # one row per input feature
+    bias: tuple[float, ...]
+    single: bool
+
+    @classmethod
+    def from_json(cls, data: Any) -> LinearModel:
+        if not isinstance(data, dict) or set(data) != {"weights", "bias"}:
+            raise InvalidInput('a corridor.linear model is {"weights": [...], "bias": ...}')
+        weights, bias = data["weights"], data["bias"]
+        single = not (isinstance(weights, list) and weights and isinstance(weights[0], list))
+        matrix = [[w] for w in weights] if single else weights
+        biases = [bias] if single else bias
+        rows = tuple(tuple(_number(x) for x in row) for row in matrix)
+        if not rows or len({len(r) for r in rows}) != 1:
+            raise InvalidInput("corridor.linear weights must be a non-empty vector or matrix")
+        out = tuple(_number(b) for b in biases)
+        if len(out) != len(rows[0]):
+            raise InvalidInput("corridor.linear bias must have one value per output")
+        return cls(rows, out, single)
+
+    def predict(self, inputs: Sequence[Sequence[float]]) -> list[Any]:
+        results: list[Any] = []
+        for row in inputs:
+            if len(row) != len(self.weights):
+                raise InvalidInput(
+                    f"each input row needs {len(self.weights)} values, got {len(row)}"
+                )
+            outputs = [
+                sum(float(x) * w[j] for x, w in zip(row, self.weights, strict=True)) + b
+                for j, b in enumerate(self.bias)
+            ]
+            results.append(outputs[0] if self.single else outputs)
+        return results
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidInput(f"{value!r} is not a finite number")
+    return float(value)
+
+
+def _entry(path: Path, manifest: Manifest) -> Path:
+    if manifest.entry is None:
+        raise InvalidInput(f"flavour {manifest.flavour!r} needs the manifest's entry file")
+    return path / manifest.entry
+
+
+def _load_linear(path: Path, manifest: Manifest) -> Predictor:
+    with _entry(path, manifest).open("rb") as f:
+        return LinearModel.from_json(json.load(f))
+
+
+def _load_pickle(path: Path, manifest: Manifest) -> Predictor:
+    with _entry(path, manifest).open("rb") as f:
+        # Reached only with allow_pickle=True: the caller has chosen to trust this package.
+        model = pickle.load(f)  # noqa: S301
+    if not callable(getattr(model, "predict", None)):
+        raise InvalidInput(f"the unpickled {type(model).__name__} has no predict method")
+    predictor: Predictor = model
+    return predictor
+
+
+LOADERS: dict[str, Callable[[Path, Manifest], Predictor]] = {
+    "corridor.linear": _load_linear,
+    "pickle": _load_pickle,
+    "sklearn": _load_pickle,
+}
+
+
+def load(path: Path, manifest: Manifest, *, allow_pickle: bool = False) -> LoadedModel:
+    """Load the package downloaded to ``path``; refuse pickle unless ``allow_pickle``."""
+    if is_pickle_based(manifest.flavour) and not allow_pickle:
+        raise InvalidInput(
+            f"flavour {manifest.flavour!r} is pickle-based (or unknown): loading it runs code "
+            "from the package. Pass allow_pickle=True only if you trust whoever registered it; "
+            f"the files are in {path}"
+        )
+    loader = LOADERS.get(manifest.flavour)
+    return LoadedModel(path, manifest, loader(path, manifest) if loader else None)

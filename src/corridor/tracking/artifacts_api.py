@@ -1,0 +1,108 @@
+"""HTTP routes of run artifacts: streamed upload and download, listing, deletion.
+
+They live under their own prefix, ``/api/v1/artifacts/``, which the server exempts from the
+request body limit (an artifact may be any size); uploads stream from the socket into the blob
+store, downloads stream out of it in 1 MiB chunks, so neither holds a file in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import BinaryIO
+
+import anyio.from_thread
+import anyio.to_thread
+from fastapi import APIRouter, Query, Request
+from fastapi import Response as HttpResponse
+from fastapi.responses import StreamingResponse
+
+from corridor.security.guard import Access, get_runtime, requires
+from corridor.security.policy import Permission
+from corridor.tracking import artifacts
+from corridor.tracking.api import run_project
+from corridor.tracking.schemas import ArtifactList, FileInfoOut
+
+PREFIX = "/api/v1/artifacts"
+router = APIRouter(prefix=PREFIX, tags=["tracking"])
+_FILE = "/{run_id}/{path:path}"
+
+
+def _chunks_from(body: AsyncIterator[bytes]) -> Iterator[bytes]:
+    """The request body as a blocking iterator, for the worker thread that stores it."""
+
+    async def next_chunk() -> bytes | None:
+        try:
+            return await body.__anext__()
+        except StopAsyncIteration:
+            return None
+
+    while (chunk := anyio.from_thread.run(next_chunk)) is not None:
+        if chunk:
+            yield chunk
+
+
+@router.put(_FILE, response_model=FileInfoOut, status_code=201)
+async def upload_artifact(
+    run_id: str,
+    path: str,
+    request: Request,
+    access: Access = requires(Permission.PROJECT_WRITE, project_from=run_project),
+) -> FileInfoOut:
+    """Store the raw request body as the run's file ``path``, replacing any file there."""
+    runtime = get_runtime(request)
+    body = _chunks_from(request.stream())
+    info = await anyio.to_thread.run_sync(
+        lambda: artifacts.put_artifact(runtime.db, runtime.blobs, run_id, path, body)
+    )
+    return FileInfoOut.of(info)
+
+
+def _stream(reader: BinaryIO) -> Iterator[bytes]:
+    try:
+        while chunk := reader.read(artifacts.READ_CHUNK_BYTES):
+            yield chunk
+    finally:
+        reader.close()
+
+
+@router.get(_FILE)
+def download_artifact(
+    run_id: str,
+    path: str,
+    request: Request,
+    access: Access = requires(Permission.PROJECT_READ, project_from=run_project),
+) -> StreamingResponse:
+    """The bytes of the run's file ``path``, streamed."""
+    runtime = get_runtime(request)
+    with runtime.db.read() as session:
+        info, reader = artifacts.open_artifact(session, runtime.blobs, run_id, path)
+    headers = {"content-length": str(info.file_size)}
+    return StreamingResponse(
+        _stream(reader), media_type="application/octet-stream", headers=headers
+    )
+
+
+@router.get("/{run_id}", response_model=ArtifactList)
+def list_artifacts(
+    run_id: str,
+    request: Request,
+    path: str = Query(default="", max_length=2048, description="A directory; '' is the top."),
+    access: Access = requires(Permission.PROJECT_READ, project_from=run_project),
+) -> ArtifactList:
+    """The files and directories directly inside ``path``."""
+    with get_runtime(request).db.read() as session:
+        found = artifacts.list_artifacts(session, run_id, path)
+    return ArtifactList(files=[FileInfoOut.of(f) for f in found])
+
+
+@router.delete(_FILE, status_code=204)
+def delete_artifact(
+    run_id: str,
+    path: str,
+    request: Request,
+    access: Access = requires(Permission.PROJECT_WRITE, project_from=run_project),
+) -> HttpResponse:
+    """Remove the file ``path``, or everything under the directory ``path``."""
+    with get_runtime(request).db.write() as session:
+        artifacts.delete_artifacts(session, run_id, path)
+    return HttpResponse(status_code=204)

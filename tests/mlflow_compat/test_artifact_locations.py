@@ -1,0 +1,52 @@
+"""Parsing ``mlflow-artifacts`` paths: whose artifacts, which file, and what is refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from corridor.errors import InvalidInput
+from corridor.mlflow_compat.artifact_locations import Owner, parse_location
+
+RUN = "0123456789abcdef0123456789abcdef"
+MODEL = "m-" + RUN
+
+
+def test_a_run_file_and_a_run_root() -> None:
+    found = parse_location(f"7/{RUN}/artifacts/plots/loss.png")
+    assert (found.experiment_id, found.owner, found.owner_id) == ("7", Owner.RUN, RUN)
+    assert found.path == "plots/loss.png"
+    assert found.root == f"7/{RUN}/artifacts"
+    assert parse_location(f"7/{RUN}/artifacts").path == ""
+
+
+def test_a_logged_model_file() -> None:
+    found = parse_location(f"7/models/{MODEL}/artifacts/MLmodel")
+    assert (found.owner, found.owner_id, found.path) == (Owner.LOGGED_MODEL, MODEL, "MLmodel")
+    assert found.root == f"7/models/{MODEL}/artifacts"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "",
+        "7",
+        f"7/{RUN}",
+        f"x/{RUN}/artifacts/a",
+        f"7/{RUN[:-1]}/artifacts/a",
+        f"7/{RUN.upper()}/artifacts/a",
+        f"7/{RUN}/other/a",
+        f"7/models/{RUN}/artifacts/a",
+        f"/7/{RUN}/artifacts/a",
+        f"7/{RUN}/artifacts/../../8/{RUN}/artifacts/a",
+        f"7/{RUN}/artifacts/%2e%2e/a",
+        f"7/{RUN}/artifacts/a//b",
+        f"7/{RUN}/artifacts/file:///etc/passwd",
+        f"7/{RUN}/artifacts/a;b",
+        f"7/{RUN}/artifacts/a\\b",
+        f"7/{RUN}/artifacts/a\x00b",
+        f"7/{RUN}/artifacts/a/",
+    ],
+)
+def test_anything_else_is_refused(path: str) -> None:
+    with pytest.raises(InvalidInput, match="refused"):
+        parse_location(path)

@@ -1,0 +1,77 @@
+"""Client-side loading: the JSON linear flavour, and the pickle opt-in. No server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import pickle
+from pathlib import Path
+
+import pytest
+
+from corridor.errors import InvalidInput
+from corridor.registry.flavours import FLAVOURS, is_pickle_based
+from corridor.registry.loaders import LinearModel, load
+from corridor.registry.package import FileEntry, Manifest, ManifestFields, build_manifest
+
+
+class Echo:
+    def predict(self, inputs: object) -> object:
+        return inputs
+
+
+def _manifest(flavour: str, entry: str | None = None) -> Manifest:
+    files = (
+        {entry: FileEntry(digest="ab" * 32, size=1)}
+        if entry
+        else {"x": FileEntry(digest="ab" * 32, size=1)}
+    )
+    return build_manifest(
+        ManifestFields(flavour=flavour, entry=entry), files, dt.datetime.now(dt.UTC)
+    )
+
+
+def test_linear_models_predict_one_or_several_outputs() -> None:
+    one = LinearModel.from_json({"weights": [1.0, 2.0], "bias": 1.0})
+    assert one.predict([[1, 1], [0, 0]]) == [4.0, 1.0]
+    two = LinearModel.from_json({"weights": [[1.0, 0.0], [0.0, 1.0]], "bias": [0.0, 10.0]})
+    assert two.predict([[3.0, 4.0]]) == [[3.0, 14.0]]
+    with pytest.raises(InvalidInput, match="needs 2 values"):
+        one.predict([[1.0]])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"weights": [1.0]},
+        {"weights": [], "bias": 0.0},
+        {"weights": [[1.0], [1.0, 2.0]], "bias": [0.0]},
+        {"weights": [[1.0, 2.0]], "bias": [0.0]},
+        {"weights": ["1"], "bias": 0.0},
+        {"weights": [float("inf")], "bias": 0.0},
+        {"weights": [True], "bias": 0.0},
+        {"weights": [1.0], "bias": 0.0, "code": "import os"},
+    ],
+)
+def test_linear_models_refuse_malformed_json(data: dict[str, object]) -> None:
+    with pytest.raises(InvalidInput):
+        LinearModel.from_json(data)
+
+
+def test_pickle_is_loaded_only_on_request(tmp_path: Path) -> None:
+    (tmp_path / "m.pkl").write_bytes(pickle.dumps(Echo()))
+    manifest = _manifest("pickle", "m.pkl")
+    with pytest.raises(InvalidInput, match="allow_pickle=True"):
+        load(tmp_path, manifest)
+    assert load(tmp_path, manifest, allow_pickle=True).predict([1]) == [1]
+    # Unknown flavours are treated as pickle-based: nothing says they are not.
+    assert is_pickle_based("brand-new") is True
+    with pytest.raises(InvalidInput, match="pickle-based"):
+        load(tmp_path, _manifest("brand-new"))
+
+
+def test_safe_flavours_load_without_opt_in(tmp_path: Path) -> None:
+    (tmp_path / "m.json").write_text(json.dumps({"weights": [1.0], "bias": 0.0}))
+    assert load(tmp_path, _manifest("corridor.linear", "m.json")).predict([[2.0]]) == [2.0]
+    assert load(tmp_path, _manifest("onnx")).predictor is None
+    assert {name for name, f in FLAVOURS.items() if not f.pickle} >= {"corridor.linear", "onnx"}
