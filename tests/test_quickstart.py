@@ -15,6 +15,8 @@ EXPECTED_STEPS = [
     "logged in as 'admin' with a password",
     "authenticated call: whoami -> admin (server admin: True)",
     "created project 'quickstart'",
+    "tracked run ",
+    "ingested a CSV as dataset version quickstart/orders@1 (3 rows)",
     "audit chain intact over ",
     "stopped the server (exit code 0)",
     "removed the temporary home",

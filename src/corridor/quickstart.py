@@ -81,6 +81,27 @@ class ServerProcess:
         self._log.close()
 
 
+def _track_a_run(client: Client, project: str, say: Callable[[str], None]) -> None:
+    from corridor.tracking.entities import MetricPoint
+
+    experiment = client.create_experiment(project, "first-experiment", exist_ok=True)
+    run = client.create_run(project, experiment.experiment_id, run_name="quickstart-run")
+    run_id = run.info.run_id
+    now_ms = int(time.time() * 1000)
+    points = [MetricPoint("loss", 1.0 / (step + 1), now_ms + step, step) for step in range(100)]
+    client.log_batch(run_id, metrics=points, params=[("lr", "0.1")], tags=[("team", "demo")])
+    history = client.metric_history(run_id, "loss")
+    say(f"✓ tracked run {run_id[:8]}: 1 param, {len(history)} metric points, read back in order")
+
+
+def _ingest_a_dataset(client: Client, project: str, say: Callable[[str], None]) -> None:
+    from corridor.data.sdk import DataClient
+
+    csv = b"id,city,amount\n1,Paris,10.5\n2,Oslo,3.25\n3,Rome,7.0\n"
+    out = DataClient(client).ingest(csv, "orders", project=project)
+    say(f"✓ ingested a CSV as dataset version {out.version.ref} ({out.version.row_count} rows)")
+
+
 def run_quickstart(home: Path | None, *, keep: bool, say: Callable[[str], None]) -> Path:
     """Run the quickstart and return the home it used."""
     temporary = home is None
@@ -101,6 +122,8 @@ def run_quickstart(home: Path | None, *, keep: bool, say: Callable[[str], None])
             say(f"✓ authenticated call: whoami -> {me.name} (server admin: {me.is_admin})")
             project = client.create_project("quickstart", description="made by the quickstart")
             say(f"✓ created project {project.name!r}; you are its admin")
+            _track_a_run(client, project.name, say)
+            _ingest_a_dataset(client, project.name, say)
             report = client.verify_audit()
             say(f"✓ audit chain intact over {report.checked} events")
     finally:
