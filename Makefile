@@ -10,6 +10,10 @@ test:
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy src/corridor
 
+# The data benchmarks compare against pandera and Great Expectations: `pip install -e '.[bench]'`.
 bench:
 	.venv/bin/python benchmarks/blobs/bench_blobs.py
+	.venv/bin/python benchmarks/data/bench_validate.py
+	.venv/bin/python benchmarks/data/bench_clean.py
+	.venv/bin/python benchmarks/data/bench_ingest.py
 	.venv/bin/python benchmarks/tracking/bench_tracking.py
