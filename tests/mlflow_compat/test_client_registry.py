@@ -59,7 +59,7 @@ def test_register_a_logged_run_model_alias_it_and_load_it_back(
 @pytest.mark.xfail(
     strict=True,
     reason="MLflow 3 logs models as logged models; the tracking slice has none yet "
-    "(docs/mlflow.md, Gaps)",
+    "(docs/mlflow.md, 'Not done yet')",
 )
 def test_sklearn_log_model_registers_through_mlflow_3_logged_models(
     world: MlflowWorld, connect: Connect

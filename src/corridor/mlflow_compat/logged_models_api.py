@@ -4,7 +4,7 @@ MLflow 3 clients look for a logged model whenever they read a run's artifacts (`
 <name>`` may name a model logged from the run), by searching the run's experiment for a logged
 model of that name. Corridor's tracking slice keeps no logged models yet, so that search is
 answered truthfully: none, for callers who may read the experiments. Creating logged models
-(``mlflow.<flavour>.log_model``) is not served yet; see docs/mlflow.md, "Gaps".
+(``mlflow.<flavour>.log_model``) is not served yet; see docs/mlflow.md, "Not done yet".
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ def source_files(session: Session, source: Source, by: Principal) -> dict[str, F
     """The files a run or logged-model source names; None for sources the registry resolves
     itself (another version, a package)."""
     if source.kind is SourceKind.LOGGED_MODEL:
-        # The tracking slice keeps no logged models yet (see docs/mlflow.md, "Gaps").
+        # The tracking slice keeps no logged models yet (see docs/mlflow.md, "Not done yet").
         raise NotFound(f"logged model {source.model_id!r} not found")
     if source.kind is not SourceKind.RUN:
         return None
