@@ -12,7 +12,7 @@ there, writing one ``project:write``, and the consumption rules of `sensitivity`
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import BinaryIO, Literal
+from typing import Literal
 
 import anyio.from_thread
 import anyio.to_thread
@@ -54,6 +54,7 @@ from corridor.security import projects
 from corridor.security.guard import Access, get_runtime, requires
 from corridor.security.models import Project
 from corridor.security.policy import Permission
+from corridor.store.blobs.encrypted import read_chunks
 
 router = APIRouter(prefix="/api/v1", tags=["data"])
 DATASETS = "/projects/{project}/datasets"
@@ -251,14 +252,6 @@ def get_version(
     return _out(runtime, _resolve(runtime, access, name, version))
 
 
-def _stream(reader: BinaryIO) -> Iterator[bytes]:
-    try:
-        while chunk := reader.read(READ_BYTES):
-            yield chunk
-    finally:
-        reader.close()
-
-
 def _consumer(runtime: Runtime, access: Access, for_project: str | None) -> Project:
     acting = access.project_or_fail
     if for_project is None or for_project == acting.name:
@@ -286,7 +279,7 @@ def download(
     )
     reader = runtime.blobs.open(resolved.version.digest)
     return StreamingResponse(
-        _stream(reader),
+        read_chunks(reader, READ_BYTES),
         media_type=PARQUET_MEDIA_TYPE,
         headers={
             "content-length": str(resolved.version.size_bytes),

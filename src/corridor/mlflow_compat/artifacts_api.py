@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import mimetypes
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, BinaryIO
+from typing import Any
 
 import anyio.from_thread
 import anyio.to_thread
@@ -23,6 +23,7 @@ from corridor.mlflow_compat.messages import Message, file_info_out
 from corridor.mlflow_compat.routes import PREFIXES, reply
 from corridor.security.guard import get_runtime
 from corridor.security.policy import Permission
+from corridor.store.blobs.encrypted import read_chunks
 from corridor.tracking import artifacts, runs
 from corridor.tracking.artifact_paths import join
 
@@ -94,14 +95,6 @@ def _chunks(body: AsyncIterator[bytes]) -> Iterator[bytes]:
             yield chunk
 
 
-def _stream(reader: BinaryIO) -> Iterator[bytes]:
-    try:
-        while chunk := reader.read(CHUNK_BYTES):
-            yield chunk
-    finally:
-        reader.close()
-
-
 def _media_type(path: str) -> str:
     guessed, _ = mimetypes.guess_type(path)
     if guessed is None:
@@ -135,7 +128,7 @@ def download_artifact(
         )
     headers = {"content-length": str(info.file_size), "x-content-type-options": "nosniff"}
     return StreamingResponse(
-        _stream(reader), media_type=_media_type(location.path), headers=headers
+        read_chunks(reader, CHUNK_BYTES), media_type=_media_type(location.path), headers=headers
     )
 
 

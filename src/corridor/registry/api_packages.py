@@ -9,7 +9,6 @@ list is simply not found, so no path from a request ever reaches a file system.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import BinaryIO
 
 import anyio.from_thread
 import anyio.to_thread
@@ -35,6 +34,7 @@ from corridor.registry.schemas import (
 from corridor.runtime import Runtime
 from corridor.security.guard import Access, get_runtime, requires
 from corridor.security.policy import Permission
+from corridor.store.blobs.encrypted import read_chunks
 
 router = APIRouter(tags=["registry"])
 # Uploads stream bodies of any size, so the server exempts this prefix from the JSON body limit.
@@ -142,14 +142,6 @@ def get_manifest(
     )
 
 
-def _stream(reader: BinaryIO) -> Iterator[bytes]:
-    try:
-        while chunk := reader.read(READ_BYTES):
-            yield chunk
-    finally:
-        reader.close()
-
-
 @router.get(VERSION + "/files/{path:path}")
 def download_file(
     project: str,
@@ -166,7 +158,7 @@ def download_file(
     reader = package.open(path)
     entry = package.manifest.files[path]
     return StreamingResponse(
-        _stream(reader),
+        read_chunks(reader, READ_BYTES),
         media_type="application/octet-stream",
         headers={"content-length": str(entry.size), "x-corridor-digest": entry.digest},
     )

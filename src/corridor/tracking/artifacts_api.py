@@ -8,7 +8,6 @@ store, downloads stream out of it in 1 MiB chunks, so neither holds a file in me
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import BinaryIO
 
 import anyio.from_thread
 import anyio.to_thread
@@ -18,6 +17,7 @@ from fastapi.responses import StreamingResponse
 
 from corridor.security.guard import Access, get_runtime, requires
 from corridor.security.policy import Permission
+from corridor.store.blobs.encrypted import read_chunks
 from corridor.tracking import artifacts
 from corridor.tracking.api import run_project
 from corridor.tracking.schemas import ArtifactList, FileInfoOut
@@ -57,14 +57,6 @@ async def upload_artifact(
     return FileInfoOut.of(info)
 
 
-def _stream(reader: BinaryIO) -> Iterator[bytes]:
-    try:
-        while chunk := reader.read(artifacts.READ_CHUNK_BYTES):
-            yield chunk
-    finally:
-        reader.close()
-
-
 @router.get(_FILE)
 def download_artifact(
     run_id: str,
@@ -78,7 +70,9 @@ def download_artifact(
         info, reader = artifacts.open_artifact(session, runtime.blobs, run_id, path)
     headers = {"content-length": str(info.file_size)}
     return StreamingResponse(
-        _stream(reader), media_type="application/octet-stream", headers=headers
+        read_chunks(reader, artifacts.READ_CHUNK_BYTES),
+        media_type="application/octet-stream",
+        headers=headers,
     )
 
 
