@@ -181,6 +181,22 @@ def test_body_over_the_limit_gets_413_with_our_error_body(
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_body_over_the_limit_on_an_mlflow_route_gets_mlflows_error_body(
+    server: LiveServer, chunked: bool
+) -> None:
+    data = _body(LIVE_MAX_BODY_BYTES + 1)
+    response = httpx.post(
+        f"{server.url}/api/2.0/mlflow/experiments/create",
+        content=_chunks(data) if chunked else data,
+        headers={**server.auth(), "content-type": "application/json"},
+    )
+    assert response.status_code == 413
+    body = response.json()
+    assert body["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert str(LIVE_MAX_BODY_BYTES) in body["message"]
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 def test_body_at_the_limit_reaches_the_route(server: LiveServer, chunked: bool) -> None:
     response = _post_body(server, _body(LIVE_MAX_BODY_BYTES), chunked=chunked)
     # The route itself refuses a description this long; the size limit let it through.

@@ -3,7 +3,6 @@ and audit. Written as plain ASGI because it wraps every request, including strea
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -12,11 +11,13 @@ from typing import Any
 
 import anyio.to_thread
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from corridor.errors import PayloadTooLarge
 from corridor.runtime import Runtime
 from corridor.security import audit
+from corridor.server.errors import error_response
 from corridor.server.metrics import HttpMetrics
 
 log = logging.getLogger("corridor.access")
@@ -117,7 +118,7 @@ class RequestMiddleware:
         try:
             if limited and declared > self.max_body:
                 # Refused before reading a byte of it.
-                await self._too_large(scope, send_wrapper)
+                await self._too_large(scope, receive, send_wrapper)
                 return
             try:
                 await self.app(scope, receive_wrapper, send_wrapper)
@@ -125,24 +126,18 @@ class RequestMiddleware:
                 # Raised outside the app's error handlers (e.g. by a streaming route).
                 if response_started:
                     raise
-                await self._too_large(scope, send_wrapper)
+                await self._too_large(scope, receive, send_wrapper)
         finally:
             if not audited:
                 await self._audit(scope, status)
             self._observe(scope, status, started)
 
-    async def _too_large(self, scope: Scope, send: Send) -> None:
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = f"request body exceeds the limit of {self.max_body} bytes"
-        scope["state"]["error"] = message
-        body = json.dumps({"error": {"code": PayloadTooLarge.code, "message": message}}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        # In the shape of the surface asked (MLflow clients read only their own error body).
+        response = error_response(Request(scope), 413, PayloadTooLarge.code, message)
+        response.headers["connection"] = "close"
+        await response(scope, receive, send)
 
     def _observe(self, scope: Scope, status: int, started: float) -> None:
         """Count the request in the metrics and write its access log line."""
