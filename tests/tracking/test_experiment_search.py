@@ -40,6 +40,13 @@ def test_search_by_name_tag_and_project(db: Database, project: Project, seeded: 
         "q/alpha",
         "p/alpha",
     ]
+    assert found(db, project_ids=mine, filter_string="tags.team IS NOT NULL") == [
+        "p/beta",
+        "p/alpha",
+    ]
+    assert found(db, project_ids=mine, filter_string="tags.team IS NULL", view_type="ALL") == [
+        "p/gamma"
+    ]
     assert found(db, project_ids=mine, view_type="DELETED_ONLY") == ["p/gamma"]
     assert len(found(db, project_ids=mine, view_type="ALL")) == 3
     assert found(db, project_ids=[]) == []

@@ -108,6 +108,11 @@ def names(
             ["alpha"],
         ),
         ("metrics.nothing > 0", []),
+        ("tags.team IS NULL", ["delta"]),
+        ("tags.team IS NOT NULL", ["eps", "gamma", "beta", "alpha"]),
+        ("params.lr is null", ["eps", "delta"]),
+        ("params.lr IS NOT NULL and tags.team != 'data'", ["beta", "alpha"]),
+        ("tags.nobody IS NULL", ["eps", "delta", "gamma", "beta", "alpha"]),
     ],
 )
 def test_filters(
@@ -124,6 +129,17 @@ def test_run_id_filters(db: Database, experiment: ExperimentRecord, seeded: dict
     assert names(db, experiment, f"attributes.run_id = '{seeded['beta']}'") == ["beta"]
     both = f"('{seeded['beta']}', '{seeded['eps']}')"
     assert names(db, experiment, f"attributes.run_id IN {both}") == ["eps", "beta"]
+
+
+def test_a_backslash_in_a_like_pattern_is_literal_on_both_backends(
+    db: Database, experiment: ExperimentRecord
+) -> None:
+    with db.write() as session:
+        run = runs.create_run(session, experiment.experiment_id, user="u", run_name="windows")
+        run_data.log_batch(session, run.info.run_id, tags=[("dir", "C:\\data\\x")])
+    assert names(db, experiment, "tags.dir LIKE 'C:\\data\\%'") == ["windows"]
+    assert names(db, experiment, "tags.dir LIKE 'C:%x'") == ["windows"]
+    assert names(db, experiment, "tags.dir LIKE 'C:\\%\\y'") == []
 
 
 @pytest.mark.parametrize(

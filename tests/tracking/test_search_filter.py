@@ -123,6 +123,23 @@ def test_run_attributes_parse(text: str) -> None:
     assert one(text).key.entity is A
 
 
+@pytest.mark.parametrize(
+    ("text", "op"),
+    [("tags.owner IS NULL", Op.IS_NULL), ("params.`a b` is not null", Op.IS_NOT_NULL)],
+)
+def test_tags_and_params_can_be_tested_for_absence(text: str, op: Op) -> None:
+    comparison = one(text)
+    assert comparison.op is op
+    assert comparison.value is None
+
+
+def test_experiment_tags_can_be_tested_for_absence_but_not_names() -> None:
+    (tagged,) = parse_filter("tags.team IS NULL", EXPERIMENTS)
+    assert tagged.op is Op.IS_NULL
+    with pytest.raises(InvalidInput, match="IS NULL does not apply"):
+        parse_filter("name IS NULL", EXPERIMENTS)
+
+
 def test_and_is_case_insensitive_and_chains() -> None:
     text = "metrics.a > 1 AND metrics.b < 2 and params.c = 'x' And tags.d = 'y'"
     assert [c.key.name for c in parse_filter(text)] == ["a", "b", "c", "d"]
@@ -154,6 +171,10 @@ def test_and_is_case_insensitive_and_chains() -> None:
         ("metrics. > 1", "has no name", 1),
         ("params.a NOT = 'x'", "expected an operator", 10),
         ("metrics.a == 1", "compares with a number", 12),
+        ("metrics.a IS NULL", "IS NULL does not apply", 11),
+        ("attributes.status IS NOT NULL", "IS NOT NULL does not apply", 19),
+        ("tags.a IS 'x'", "expected NULL", 11),
+        ("tags.a IS NOT", "expected NULL", 14),
     ],
 )
 def test_bad_filters_name_the_problem_and_the_column(text: str, message: str, column: int) -> None:

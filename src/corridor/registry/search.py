@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
 from corridor.errors import InvalidInput
@@ -27,10 +27,10 @@ from corridor.tracking.search_filter import (
     Comparison,
     Entity,
     Grammar,
-    Op,
     parse_filter,
     parse_order_by,
 )
+from corridor.tracking.sql import compare, keyed_condition
 
 MAX_MODELS_PER_PAGE = 1000
 MAX_VERSIONS_PER_PAGE = 10_000
@@ -71,42 +71,6 @@ _VERSION_COLUMNS: dict[str, Any] = {
 }
 
 
-def _glob(pattern: str) -> str:
-    """A LIKE pattern as a (case-sensitive) SQLite GLOB pattern."""
-    special = {"*": "[*]", "?": "[?]", "[": "[[]", "%": "*", "_": "?"}
-    return "".join(special.get(c, c) for c in pattern)
-
-
-def _match(column: Any, op: Op, pattern: str, dialect: str) -> ColumnElement[bool]:
-    if dialect == "sqlite":
-        if op is Op.LIKE:
-            return column.op("GLOB")(_glob(pattern))  # type: ignore[no-any-return]
-        return column.ilike(pattern)  # type: ignore[no-any-return]
-    # PostgreSQL reads '\' in a pattern as an escape; MLflow's patterns mean it literally.
-    literal = pattern.replace("\\", "\\\\")
-    return column.like(literal) if op is Op.LIKE else column.ilike(literal)  # type: ignore[no-any-return]
-
-
-def _compare(column: Any, c: Comparison, dialect: str) -> ColumnElement[bool]:
-    op, value = c.op, c.value
-    if op in (Op.LIKE, Op.ILIKE):
-        assert isinstance(value, str)
-        return _match(column, op, value, dialect)
-    if op is Op.IN:
-        return column.in_(value)  # type: ignore[no-any-return]
-    if op is Op.NOT_IN:
-        return column.not_in(value)  # type: ignore[no-any-return]
-    ops = {
-        Op.EQ: column.__eq__,
-        Op.NE: column.__ne__,
-        Op.LT: column.__lt__,
-        Op.LE: column.__le__,
-        Op.GT: column.__gt__,
-        Op.GE: column.__ge__,
-    }
-    return ops[op](value)  # type: ignore[no-any-return]
-
-
 def _conditions(
     comparisons: Sequence[Comparison],
     columns: dict[str, Any],
@@ -117,16 +81,16 @@ def _conditions(
 ) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     for c in comparisons:
+        sqlite = dialect == "sqlite"
         if c.key.entity is Entity.TAG:
+            owned = tag_owner == owner_id
             conditions.append(
-                exists().where(
-                    tag_owner == owner_id,
-                    tag_table.key == c.key.name,
-                    _compare(tag_table.value, c, dialect),
+                keyed_condition(
+                    owned, tag_table.key, tag_table.value, c.key.name, c.op, c.value, sqlite=sqlite
                 )
             )
         else:
-            conditions.append(_compare(columns[c.key.name], c, dialect))
+            conditions.append(compare(columns[c.key.name], c.op, c.value, sqlite=sqlite))
     return conditions
 
 

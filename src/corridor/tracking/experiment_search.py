@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import and_, case, exists, select
+from sqlalchemy import and_, case, select
 from sqlalchemy.orm import Session, aliased
 
 from corridor.errors import InvalidInput
@@ -20,7 +20,7 @@ from corridor.tracking.search_filter import (
     parse_filter,
     parse_order_by,
 )
-from corridor.tracking.sql import chunks, compare
+from corridor.tracking.sql import chunks, compare, keyed_condition
 from corridor.tracking.validation import ViewType, parse_view_type
 
 DEFAULT_EXPERIMENT_RESULTS = 1000
@@ -38,11 +38,9 @@ def _condition(comparison: Comparison, *, sqlite: bool) -> Any:
     key, op, value = comparison.key, comparison.op, comparison.value
     if key.entity is Entity.ATTRIBUTE:
         return compare(_ATTRIBUTES[key.name], op, value, sqlite=sqlite)
-    return exists().where(
-        ExperimentTag.experiment_id == Experiment.experiment_id,
-        ExperimentTag.key == key.name,
-        compare(ExperimentTag.value, op, value, sqlite=sqlite),
-    )
+    owned = ExperimentTag.experiment_id == Experiment.experiment_id
+    tag = ExperimentTag
+    return keyed_condition(owned, tag.key, tag.value, key.name, op, value, sqlite=sqlite)
 
 
 def search_experiments(

@@ -30,7 +30,7 @@ from corridor.tracking.search_filter import (
     parse_filter,
     parse_order_by,
 )
-from corridor.tracking.sql import compare
+from corridor.tracking.sql import compare, keyed_condition
 from corridor.tracking.validation import ViewType, parse_view_type
 
 DEFAULT_SEARCH_RESULTS = 1000
@@ -73,11 +73,8 @@ def condition(comparison: Comparison, *, sqlite: bool) -> ColumnElement[bool]:
         )
         return exists().where(lm.run_id == Run.run_id, lm.key == key.name, on_value)
     table: Any = RunParam if key.entity is Entity.PARAM else RunTag
-    return exists().where(
-        table.run_id == Run.run_id,
-        table.key == key.name,
-        compare(table.value, op, value, sqlite=sqlite),
-    )
+    owned = table.run_id == Run.run_id
+    return keyed_condition(owned, table.key, table.value, key.name, op, value, sqlite=sqlite)
 
 
 def _order(query: Any, order: OrderBy) -> tuple[Any, list[Any]]:

@@ -4,6 +4,7 @@ A filter is comparisons joined by ``AND`` (MLflow has no ``OR``)::
 
     metrics.acc > 0.9 and params.lr = '0.1' and tags.team LIKE '%ml%'
     attributes.status IN ('FINISHED', 'FAILED') and metrics.`my key` <= 3
+    tags.owner IS NULL and params.seed IS NOT NULL
 
 A key is ``<entity>.<name>`` (entity ``metrics``, ``params``, ``tags`` or ``attributes``, or
 one of MLflow's aliases such as ``metric`` or ``attr``); a bare name is an attribute. A name with
@@ -40,10 +41,13 @@ class Op(StrEnum):
     ILIKE = "ILIKE"
     IN = "IN"
     NOT_IN = "NOT IN"
+    IS_NULL = "IS NULL"
+    IS_NOT_NULL = "IS NOT NULL"
 
 
 NUMERIC_OPS = frozenset({Op.EQ, Op.NE, Op.LT, Op.LE, Op.GT, Op.GE})
 STRING_OPS = frozenset({Op.EQ, Op.NE, Op.LIKE, Op.ILIKE, Op.IN, Op.NOT_IN})
+NULL_OPS = frozenset({Op.IS_NULL, Op.IS_NOT_NULL})
 
 _ENTITIES = {
     "metric": Entity.METRIC,
@@ -70,7 +74,7 @@ class Key:
         return f"{self.entity.value}.{self.name}"
 
 
-Value = str | float | tuple[str, ...]
+Value = str | float | tuple[str, ...] | None
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,8 @@ class Grammar:
     string_attributes: frozenset[str]
     numeric_attributes: frozenset[str]
     aliases: Mapping[str, str] = field(default_factory=dict)
+    # Entities a key of which may be absent, and so take IS NULL / IS NOT NULL.
+    nullable: frozenset[Entity] = frozenset()
 
     def attribute(self, name: str) -> str | None:
         """The canonical name of attribute ``name``, or None if this search has no such one."""
@@ -108,12 +114,14 @@ RUNS = Grammar(
     string_attributes=frozenset({"run_id", "run_name", "status", "user_id", "artifact_uri"}),
     numeric_attributes=frozenset({"start_time", "end_time"}),
     aliases={"created": "start_time", "Created": "start_time", "run_uuid": "run_id"},
+    nullable=frozenset({Entity.PARAM, Entity.TAG}),
 )
 EXPERIMENTS = Grammar(
     what="experiment",
     entities=frozenset({Entity.TAG, Entity.ATTRIBUTE}),
     string_attributes=frozenset({"name"}),
     numeric_attributes=frozenset({"creation_time", "last_update_time", "experiment_id"}),
+    nullable=frozenset({Entity.TAG}),
 )
 
 # Tokens: kind is one of word, key, string, number, op, punct, end.
@@ -249,9 +257,15 @@ def _op(lex: _Lexer) -> Op:
         if word == "NOT" and lex.at_word("IN"):
             lex.next()
             return Op.NOT_IN
+        if word == "IS":
+            negated = lex.at_word("NOT") and lex.next() is not None
+            if lex.at_word("NULL"):
+                lex.next()
+                return Op.IS_NOT_NULL if negated else Op.IS_NULL
+            raise lex.error(lex.peek().pos, f"expected NULL, found {_shown(lex.peek())}")
     raise lex.error(
         token.pos,
-        f"expected an operator (=, !=, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN), "
+        f"expected an operator (=, !=, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN, IS [NOT] NULL), "
         f"found {_shown(token)}",
     )
 
@@ -283,9 +297,13 @@ def _comparison(lex: _Lexer, grammar: Grammar) -> Comparison:
         key.entity is Entity.ATTRIBUTE and key.name in grammar.numeric_attributes
     )
     allowed = NUMERIC_OPS if numeric else STRING_OPS
+    if key.entity in grammar.nullable:
+        allowed |= NULL_OPS
     if op not in allowed:
         ops = ", ".join(sorted(o.value for o in allowed))
         raise lex.error(op_pos, f"{op.value} does not apply to {key}; use one of {ops}")
+    if op in NULL_OPS:
+        return Comparison(key, op, None)
     if op in (Op.IN, Op.NOT_IN):
         return Comparison(key, op, _string_list(lex))
     token = lex.next()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table
+from sqlalchemy import ColumnElement, Table, exists
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.orm import Session
@@ -80,10 +80,36 @@ def compare(column: Any, op: Op, value: Any, *, sqlite: bool) -> ColumnElement[b
         return column > value  # type: ignore[no-any-return]
     if op is Op.GE:
         return column >= value  # type: ignore[no-any-return]
-    if op is Op.LIKE:
-        return column.op("GLOB")(like_as_glob(value)) if sqlite else column.like(value)  # type: ignore[no-any-return]
-    if op is Op.ILIKE:
+    if op in (Op.LIKE, Op.ILIKE) and sqlite:
+        if op is Op.LIKE:
+            return column.op("GLOB")(like_as_glob(value))  # type: ignore[no-any-return]
         return column.ilike(value)  # type: ignore[no-any-return]
+    if op in (Op.LIKE, Op.ILIKE):
+        # PostgreSQL reads '\' in a pattern as an escape; MLflow's patterns mean it literally.
+        literal = value.replace("\\", "\\\\")
+        return column.like(literal) if op is Op.LIKE else column.ilike(literal)  # type: ignore[no-any-return]
     if op is Op.IN:
         return column.in_(value)  # type: ignore[no-any-return]
-    return column.not_in(value)  # type: ignore[no-any-return]
+    if op is Op.NOT_IN:
+        return column.not_in(value)  # type: ignore[no-any-return]
+    raise ValueError(f"{op.value} compares no value; use keyed_condition")
+
+
+def keyed_condition(
+    owned: ColumnElement[bool],
+    key_column: Any,
+    value_column: Any,
+    name: str,
+    op: Op,
+    value: Any,
+    *,
+    sqlite: bool,
+) -> ColumnElement[bool]:
+    """SQL: the owner (``owned`` correlates a key/value table with it) has key ``name`` with a
+    value that compares, or, for ``IS [NOT] NULL``, has no such key (has one)."""
+    on_key = exists().where(owned, key_column == name)
+    if op is Op.IS_NULL:
+        return ~on_key
+    if op is Op.IS_NOT_NULL:
+        return on_key
+    return on_key.where(compare(value_column, op, value, sqlite=sqlite))
