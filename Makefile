@@ -16,4 +16,5 @@ bench:
 	.venv/bin/python benchmarks/data/bench_validate.py
 	.venv/bin/python benchmarks/data/bench_clean.py
 	.venv/bin/python benchmarks/data/bench_ingest.py
+	.venv/bin/python benchmarks/data/bench_ingest_memory.py
 	.venv/bin/python benchmarks/tracking/bench_tracking.py
