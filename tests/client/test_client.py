@@ -111,3 +111,27 @@ def test_error_responses_become_the_matching_corridor_errors(target: Target) -> 
         _expect(NotFound, lambda: pat.get_project("dup"))
     with target.client(UNKNOWN_TOKEN) as stranger:
         _expect(Unauthenticated, stranger.whoami)
+
+
+@sqlite_only
+def test_client_data_is_the_data_sdk_bound_to_the_same_connection(target: Target) -> None:
+    with target.client() as admin:
+        admin.create_project("shop")
+        admin.create_user("ed")
+        admin.grant_role("shop", "ed", "editor")
+        ed_token = admin.create_token("t", user="ed").token
+        data = admin.data
+        assert admin.data is data  # one per client, made on first use
+        assert data.client is admin
+        out = data.ingest(b"id,amount\n1,10\n2,20\n", "orders", project="shop")
+        assert out.version.ref == "shop/orders@1"
+        assert data.get("shop/orders@1")["amount"].to_list() == [10, 20]
+        data.close()  # closing the data SDK leaves the client it is bound to open
+        assert admin.whoami().is_admin
+    with target.client(ed_token) as ed:
+        # Editors ingest; deleting is for project admins.
+        ed.data.ingest(b"id,amount\n3,30\n", "orders", project="shop")
+        _expect(PermissionDenied, lambda: ed.data.delete("shop/orders@1"))
+    with target.client() as admin:
+        assert admin.data.delete("shop/orders@1").versions == [1]
+        assert [v.version for v in admin.data.dataset("shop/orders").versions] == [2]

@@ -205,6 +205,8 @@ CASES = [
         {"plan": {"rules": [{"column": "b", "operator": "redact"}]}, "output": "masked"},
         url=P_DV + "/mask",
     ),
+    Case("DELETE", DV, "admin", url=P_DV),
+    Case("DELETE", D, "admin", url=P_D),
 ]
 
 

@@ -1,4 +1,4 @@
-"""Administration commands: users, tokens, projects, roles and the audit log."""
+"""Administration commands: users, tokens, projects, roles, the audit log and blob storage."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ tokens = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help
 projects = typer.Typer(help="Create and list projects.", no_args_is_help=True)
 roles = typer.Typer(help="Grant and revoke roles in a project.", no_args_is_help=True)
 audit = typer.Typer(help="Read and verify the audit log.", no_args_is_help=True)
+maintenance = typer.Typer(help="Maintain the server's stores.", no_args_is_help=True)
 
 
 @users.command("create")
@@ -167,9 +168,60 @@ def audit_verify(as_json: bool = JSON) -> None:
         raise typer.Exit(1)
 
 
+@maintenance.command("gc-blobs")
+def gc_blobs(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Report, but delete nothing."),
+    grace_s: float = typer.Option(
+        3600.0, "--grace-s", min=0, help="Keep blobs written or reused this recently (seconds)."
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """Delete blobs that nothing references any more (deleted dataset versions, replaced
+    artifacts...), once they are older than the grace period.
+
+    Opens the home's metadata and blob stores directly, like `corridor keys rotate`: run it
+    where the server runs. Writes an audit event unless --dry-run.
+    """
+    from dataclasses import asdict
+
+    from corridor.config import Settings
+    from corridor.home import require_initialised
+    from corridor.runtime import Runtime
+    from corridor.security.audit import AuditEntry, append
+    from corridor.security.policy import LOCAL_ADMIN_NAME
+    from corridor.store.blobs.sweep import sweep
+
+    settings = Settings()
+    require_initialised(settings)
+    runtime = Runtime(settings)
+    try:
+        report = sweep(runtime.db, runtime.blobs, grace_s=grace_s, dry_run=dry_run)
+        counts = asdict(report)
+        if not dry_run:
+            detail = {k: v for k, v in counts.items() if k != "deleted_digests"}
+            entry = AuditEntry(
+                LOCAL_ADMIN_NAME, "blobs.gc", runtime.blobs.raw.url, "ok", detail=detail
+            )
+            append(runtime.db, entry)
+    finally:
+        runtime.close()
+    if as_json:
+        print_json(counts)
+        return
+    verb, freed = ("would delete", "to free") if dry_run else ("deleted", "freed")
+    say(
+        f"{report.stored} blobs: {report.referenced} referenced, {report.recent} unreferenced but "
+        f"used within {grace_s:g} s (kept); {verb} {report.deleted} "
+        f"({report.freed_bytes:,} bytes {freed})"
+    )
+    if report.leftovers:
+        say(f"{verb} {report.leftovers} data keys and markers left behind by deleted blobs")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(users, name="users")
     app.add_typer(tokens, name="tokens")
     app.add_typer(projects, name="projects")
     app.add_typer(roles, name="roles")
     app.add_typer(audit, name="audit")
+    app.add_typer(maintenance, name="admin")

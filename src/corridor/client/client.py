@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, TypeAdapter
@@ -24,6 +25,9 @@ from corridor.security.schemas import (
     UserOut,
     WhoAmI,
 )
+
+if TYPE_CHECKING:
+    from corridor.data.sdk import DataClient
 
 M = TypeVar("M", bound=BaseModel)
 _IN_PROCESS_URL = "http://corridor.in-process"
@@ -79,6 +83,13 @@ class Client(TrackingClient, RegistryClient):
     @property
     def in_process(self) -> bool:
         return self._runtime is not None
+
+    @cached_property
+    def data(self) -> DataClient:
+        """Dataset calls (ingest, get, validate, delete...) over this client's connection."""
+        from corridor.data.sdk import DataClient
+
+        return DataClient(self)
 
     def close(self) -> None:
         self.http.close()

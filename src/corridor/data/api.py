@@ -2,7 +2,7 @@
 
 Reads need ``project:read``, anything that records a version or a report ``project:write``
 (cleaning and masking need ``project:read`` on their source and ``project:write`` where they
-write, which may be another project).
+write, which may be another project); deleting needs ``project:admin`` (`api_delete`).
 Uploads stream raw bodies of any size under `UPLOAD_PREFIX` (exempt from the JSON body limit,
 bounded by ``CORRIDOR_MAX_INGEST_BYTES`` instead). References in bodies (``frames``, ``output``,
 ``version``) may name other projects (``crm/customers@2``): reading one needs ``project:read``
@@ -21,8 +21,10 @@ from fastapi.responses import StreamingResponse
 
 from corridor.data import datasets as ds
 from corridor.data import operations, progress, transform
+from corridor.data.api_delete import router as deletion_router
 from corridor.data.formats import Format
 from corridor.data.ingest import ingest_source, ingest_upload
+from corridor.data.paths import DATASET, DATASETS, VERSION
 from corridor.data.reading import consume, resolve_refs, resolve_target
 from corridor.data.refs import DatasetRef, parse_ref, parse_version
 from corridor.data.schemas import (
@@ -57,9 +59,7 @@ from corridor.security.policy import Permission
 from corridor.store.blobs.encrypted import read_chunks
 
 router = APIRouter(prefix="/api/v1", tags=["data"])
-DATASETS = "/projects/{project}/datasets"
-DATASET = DATASETS + "/{name}"
-VERSION = DATASET + "/versions/{version}"
+router.include_router(deletion_router)
 # Uploads stream bodies of any size, so the server exempts this prefix from the body limit.
 UPLOAD_PREFIX = "/api/v1/dataset-uploads/"
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"

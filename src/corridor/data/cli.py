@@ -1,4 +1,4 @@
-"""`corridor data ...`: ingest, list, show, validate, clean, profile, diff and scan datasets.
+"""`corridor data ...`: ingest, list, show, validate, clean, profile, diff, scan and delete.
 
 Versions are written ``[project/]name@version`` (``@latest`` when omitted); ``--project`` fills
 in the project. Specs (suites, recipes, masking plans) are YAML or JSON files.
@@ -463,6 +463,43 @@ def pii(
         ["column", "entity", "score", ""],
         rows,
     )
+
+
+@data.command("rm")
+def rm(
+    ref: str = typer.Argument(help="NAME deletes the dataset, NAME@VERSION one version."),
+    project: str | None = PROJECT,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    force: bool = typer.Option(
+        False, "--force", help="Delete even what others depend on (lineage keeps its id)."
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """Delete a dataset version, or a whole dataset; version numbers are never reused.
+
+    Refused if anything depends on it unless --force. The data's storage is reclaimed later by
+    `corridor admin gc-blobs`, once nothing else holds the same content.
+    """
+    from corridor.data.refs import parse_ref
+
+    parsed = parse_ref(ref)  # a bad reference fails before anyone is asked anything
+    name = str(parsed.in_project(project)) if project else str(parsed)
+    what = f"version {name}" if "@" in ref else f"dataset {name.partition('@')[0]}, every version"
+    if not yes and not typer.confirm(f"Delete {what}?"):
+        say("nothing deleted")
+        raise typer.Exit(1)
+    with _client() as client:
+        out = client.delete(ref, project=project, force=force)
+    if as_json:
+        print_json(out)
+        return
+    plural = "s" if len(out.versions) > 1 else ""
+    numbers = ", ".join(str(v) for v in out.versions)
+    say(f"deleted {out.project}/{out.dataset} version{plural} {numbers}")
+    if out.dataset_deleted:
+        say(f"{out.project}/{out.dataset} has no versions left; new ones continue the numbering")
+    if out.dependants:
+        say(f"forced past what depended on it: {', '.join(out.dependants)}")
 
 
 @data.command("get")

@@ -13,12 +13,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Exists, Select, exists, func, select
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from corridor.data.expectations import ExpectationSuite
-from corridor.data.models import Dataset, DatasetReport, DatasetVersion
+from corridor.data.models import Dataset, DatasetMaskKey, DatasetReport, DatasetVersion
 from corridor.data.refs import DatasetRef
 from corridor.data.schemas import (
     ColumnOut,
@@ -74,10 +74,16 @@ def find_dataset(session: Session, project: Project, name: str) -> Dataset | Non
     )
 
 
+def has_versions(dataset_id: str | InstrumentedAttribute[str]) -> Exists:
+    """SQL: the dataset has a version. One without any had them all deleted (see `deletion`)."""
+    return exists().where(DatasetVersion.dataset_id == dataset_id)
+
+
 def get_dataset(session: Session, project: Project, name: str) -> Dataset:
+    """The dataset ``name``; `NotFound` if there is none or all its versions were deleted."""
     check_name("dataset", name)
     dataset = find_dataset(session, project, name)
-    if dataset is None:
+    if dataset is None or not session.scalar(select(has_versions(dataset.id))):
         raise NotFound(f"dataset {project.name}/{name} not found")
     return dataset
 
@@ -121,7 +127,9 @@ def get_version(session: Session, dataset: Dataset, number: int | None) -> Datas
         return found
     found = session.scalar(query.where(DatasetVersion.version == number))
     if found is None:
-        raise NotFound(f"dataset {dataset.name!r} has no version {number}")
+        # Numbers are never reused, so one at or below the counter was deleted.
+        gone = " (it was deleted)" if number <= dataset.last_version else ""
+        raise NotFound(f"dataset {dataset.name!r} has no version {number}{gone}")
     return found
 
 
@@ -265,7 +273,9 @@ def dataset_out(session: Session, project: Project, dataset: Dataset) -> Dataset
 
 def list_datasets(session: Session, project: Project) -> list[DatasetOut]:
     found = session.scalars(
-        select(Dataset).where(Dataset.project_id == project.id).order_by(Dataset.name)
+        select(Dataset)
+        .where(Dataset.project_id == project.id, has_versions(Dataset.id))
+        .order_by(Dataset.name)
     )
     return [dataset_out(session, project, d) for d in found]
 
@@ -277,6 +287,14 @@ def list_versions(session: Session, project: Project, dataset: Dataset) -> list[
         .order_by(DatasetVersion.version)
     )
     return [version_out(session, Resolved(project, dataset, v)) for v in found]
+
+
+def referenced_blobs() -> list[Select[tuple[str]]]:
+    """The blobs the data slice holds: versions' Parquet files and projects' masking keys.
+
+    A reference source of the blob sweep (`corridor.store.blobs.references`).
+    """
+    return [select(DatasetVersion.digest), select(DatasetMaskKey.key_digest)]
 
 
 def now() -> dt.datetime:

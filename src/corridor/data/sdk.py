@@ -20,6 +20,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal, TypeVar
 import httpx
 from pydantic import BaseModel
 
+from corridor.data.delete_schemas import DeletedOut
 from corridor.data.progress import HEADER, listening
 from corridor.data.refs import DatasetRef, parse_ref
 from corridor.data.schemas import (
@@ -357,6 +358,18 @@ class DataClient:
 
     def dataset(self, name: str, *, project: str | None = None) -> DatasetDetailOut:
         return self._call(DatasetDetailOut, "GET", _base(_ref(name, project)))
+
+    # Deleting.
+
+    def delete(self, ref: str, *, project: str | None = None, force: bool = False) -> DeletedOut:
+        """Delete a version (``orders@3``) or, with no version (``orders``), the whole dataset.
+
+        ``orders@latest`` is refused: name the number. `Conflict` names what depends on the
+        version unless ``force`` (lineage then keeps the deleted version's id).
+        """
+        target = _ref(ref, project)
+        path = _version_path(target) if "@" in ref else _base(target)
+        return self._call(DeletedOut, "DELETE", path, params={"force": force})
 
     # Operations.
 

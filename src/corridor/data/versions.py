@@ -101,11 +101,9 @@ def store_version(
     regions = check_regions(meta.regions) if meta.regions is not None else None
     check_suite_fits(suite, new.data.path)
     digest = new.data.digest
-    with runtime.db.read() as session:
-        dataset = ds.find_dataset(session, project, name)
-        existing = ds.content_version(session, dataset, digest) if dataset else None
     created_blob = False
-    if existing is None and not runtime.blobs.exists(digest):
+    # Touch, not exists: a blob sweep must see that this content is about to be referenced.
+    if not runtime.blobs.touch(digest):
         stored = runtime.blobs.put(_pieces(new.data.path, progress))
         if stored != digest:  # the file changed under us: never record a wrong address
             runtime.blobs.delete(stored)
@@ -159,6 +157,9 @@ def _record(
             _gate(existing, suite)
         return ds.Resolved(project, dataset, existing), False
     previous = ds.latest_version(session, dataset)
+    if previous is None and meta.description is not None:
+        # A dataset whose versions were all deleted starts again, with its numbering kept.
+        dataset.description = meta.description
     sensitivity = meta.sensitivity or (
         Sensitivity(previous.sensitivity) if previous else DEFAULT_SENSITIVITY
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -104,3 +104,12 @@ def stage_package(session: Session, project_id: str, digest: str, manifest: Mani
     sizes = {f.digest: f.size for f in manifest.files.values()}
     sizes.setdefault(digest, 0)
     stage_blobs(session, project_id, sizes)
+
+
+def referenced_blobs() -> list[Select[tuple[str]] | Select[tuple[str | None]]]:
+    """The blobs the registry holds (a reference source of the blob sweep).
+
+    Staged blobs count, and every file of a package is staged once a version holds it
+    (`stage_package`), so the files listed in manifests are covered without reading them.
+    """
+    return [select(PackageUpload.digest), select(ModelVersion.package_digest)]

@@ -6,11 +6,21 @@ validated digests; a backend never sees a user's string. Bytes here are already 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 if TYPE_CHECKING:
     from corridor.config import Settings
+
+
+@dataclass(frozen=True)
+class RawStat:
+    """What a backend knows about a stored object besides its bytes."""
+
+    size_bytes: int
+    modified_at: dt.datetime  # when it was last written, in UTC
 
 
 class RawWriter(Protocol):
@@ -56,6 +66,10 @@ class RawStore(Protocol):
 
     def size(self, key: str) -> int:
         """Return the stored size of ``key`` in bytes; raise `NotFound` if absent."""
+        ...
+
+    def stat(self, key: str) -> RawStat:
+        """Return the size and last write time of ``key``; raise `NotFound` if absent."""
         ...
 
     def delete(self, key: str) -> bool:

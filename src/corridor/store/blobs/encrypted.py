@@ -4,21 +4,26 @@ Layout in the raw store::
 
     objects/<d[:2]>/<d>            header + AES-GCM chunks, ``d`` = SHA-256 of the plaintext
     keys/<d[:2]>/<d>.<stream id>   the object's data key, wrapped by the master key
+    used/<d[:2]>/<d>               empty; written by `touch` when content is reused
     tmp/...                        writes in progress
 
 The data names its key sidecar by the random stream id in its header, so two racing puts of
 the same content can never pair one's data with the other's key, and rotation rewrites only
-the sidecars.
+the sidecars. The ``used`` marker tells the blob sweep (`corridor.store.blobs.sweep`) that a
+writer is about to reference content that was already stored, so that its grace period counts
+from that moment rather than from the object's first write. (A `put` of existing content needs
+no marker: its commit publishes the object again if a sweep removed it meanwhile.)
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, cast
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple, cast
 
 from corridor.errors import BlobCorrupted, IntegrityError, InvalidInput, NotFound
 from corridor.security.crypto import (
@@ -36,7 +41,7 @@ from corridor.security.stream_cipher import (
     StreamHeader,
     new_data_key,
 )
-from corridor.store.blobs.base import RawStore
+from corridor.store.blobs.base import RawStat, RawStore
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -46,6 +51,7 @@ if TYPE_CHECKING:
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 OBJECTS = "objects/"
 KEYS = "keys/"
+USED = "used/"
 
 
 def check_digest(digest: str) -> str:
@@ -57,6 +63,10 @@ def check_digest(digest: str) -> str:
 
 def object_key(digest: str) -> str:
     return f"{OBJECTS}{digest[:2]}/{digest}"
+
+
+def used_key(digest: str) -> str:
+    return f"{USED}{digest[:2]}/{digest}"
 
 
 def sidecar_key(digest: str, stream_id: bytes) -> str:
@@ -105,6 +115,14 @@ class KeyringFile:
         if cached is None or cached[0] != sig:
             cached = self._cached = (sig, Keyring.load(self.path))
         return cached[1]
+
+
+class BlobStat(NamedTuple):
+    """A stored blob: its encrypted size at rest and when it was last written or touched."""
+
+    digest: str
+    stored_bytes: int
+    last_used_at: dt.datetime
 
 
 class BlobStore:
@@ -186,11 +204,43 @@ class BlobStore:
         chunks = -(-body // (header.chunk_bytes + TAG_BYTES))
         return body - chunks * TAG_BYTES
 
+    def touch(self, digest: str) -> bool:
+        """Note that ``digest`` is about to be referenced again; return whether it exists.
+
+        Call it instead of `exists` before recording a reference to content that may already
+        be stored, so that a blob sweep gives the reference its whole grace period.
+        """
+        check_digest(digest)
+        # Marker first: a sweep that sees the object also sees a fresh use.
+        self.raw.write_bytes(used_key(digest), b"")
+        if self.raw.exists(object_key(digest)):
+            return True
+        self.raw.delete(used_key(digest))
+        return False
+
+    def stat(self, digest: str) -> BlobStat:
+        """Return the stored size of a blob and when it was last written or touched."""
+        check_digest(digest)
+        try:
+            found = self.raw.stat(object_key(digest))
+        except NotFound:
+            raise NotFound(f"blob {digest} does not exist") from None
+        used = self._stat_or_none(used_key(digest))
+        last = max(found.modified_at, used.modified_at) if used else found.modified_at
+        return BlobStat(digest, found.size_bytes, last)
+
+    def _stat_or_none(self, key: str) -> RawStat | None:
+        try:
+            return self.raw.stat(key)
+        except NotFound:
+            return None
+
     def delete(self, digest: str) -> bool:
-        """Remove a blob and its key; return whether it existed."""
+        """Remove a blob, its key and its marker; return whether it existed."""
         existed = self.raw.delete(object_key(check_digest(digest)))
         for key in list(self.raw.list(f"{KEYS}{digest[:2]}/{digest}.")):
             self.raw.delete(key)
+        self.raw.delete(used_key(digest))
         return existed
 
     def digests(self) -> Iterator[str]:

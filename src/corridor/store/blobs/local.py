@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import uuid
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from corridor.errors import ConfigurationError, InvalidInput, NotFound
+from corridor.store.blobs.base import RawStat
 
 if TYPE_CHECKING:
     from corridor.config import Settings
@@ -67,6 +69,13 @@ class LocalRawStore:
             return self.path(key).stat().st_size
         except FileNotFoundError:
             raise NotFound(f"{key} is not in the blob store at {self.url}") from None
+
+    def stat(self, key: str) -> RawStat:
+        try:
+            st = self.path(key).stat()
+        except FileNotFoundError:
+            raise NotFound(f"{key} is not in the blob store at {self.url}") from None
+        return RawStat(st.st_size, dt.datetime.fromtimestamp(st.st_mtime, dt.UTC))
 
     def delete(self, key: str) -> bool:
         try:

@@ -7,12 +7,14 @@ is a server-side copy from the temporary key: the bytes do not travel through th
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from urllib.parse import urlsplit
 
 from corridor.errors import ConfigurationError, NotFound
+from corridor.store.blobs.base import RawStat
 
 if TYPE_CHECKING:
     from corridor.config import Settings
@@ -76,6 +78,13 @@ class S3RawStore:
         if head is None:
             raise NotFound(f"{key} is not in the blob store at {self.url}")
         return int(head["ContentLength"])
+
+    def stat(self, key: str) -> RawStat:
+        head = self._head(key)
+        if head is None:
+            raise NotFound(f"{key} is not in the blob store at {self.url}")
+        modified: dt.datetime = head["LastModified"]
+        return RawStat(int(head["ContentLength"]), modified.astimezone(dt.UTC))
 
     def delete(self, key: str) -> bool:
         # S3 answers a DELETE of a missing key with success, so ask first.
