@@ -23,6 +23,8 @@ def test_a_logged_model_file() -> None:
     found = parse_location(f"7/models/{MODEL}/artifacts/MLmodel")
     assert (found.owner, found.owner_id, found.path) == (Owner.LOGGED_MODEL, MODEL, "MLmodel")
     assert found.root == f"7/models/{MODEL}/artifacts"
+    assert parse_location(f"7/models/{MODEL}/artifacts").path == ""
+    assert parse_location(f"7/models/{MODEL}/artifacts/models/x").path == "models/x"
 
 
 @pytest.mark.parametrize(
@@ -45,6 +47,31 @@ def test_a_logged_model_file() -> None:
         f"7/{RUN}/artifacts/a\\b",
         f"7/{RUN}/artifacts/a\x00b",
         f"7/{RUN}/artifacts/a/",
+        "7/models",
+        f"7/models/{MODEL}",
+        f"7/models/{MODEL}/other/a",
+        f"7/models/{MODEL}/artifact/a",
+        f"7/models/m-{RUN[:-1]}/artifacts/a",
+        f"7/models/M-{RUN}/artifacts/a",
+        f"7/models/m-{RUN.upper()}/artifacts/a",
+        f"7/models/{MODEL}x/artifacts/a",
+        f"x/models/{MODEL}/artifacts/a",
+        f"7/model/{MODEL}/artifacts/a",
+        f"7//models/{MODEL}/artifacts/a",
+        f"/7/models/{MODEL}/artifacts/a",
+        f"7/models/../{RUN}/artifacts/a",
+        f"7/models/{MODEL}/../../8/models/{MODEL}/artifacts/a",
+        f"7/models/{MODEL}/artifacts/../../../{RUN}/artifacts/a",
+        f"7/models/{MODEL}/artifacts/%2e%2e/a",
+        f"7/models/{MODEL}/artifacts/%252e%252e/a",
+        f"7/models/{MODEL}/artifacts/a//b",
+        f"7/models/{MODEL}/artifacts/./a",
+        f"7/models/{MODEL}/artifacts/file:///etc/passwd",
+        f"7/models/{MODEL}/artifacts/C:/x",
+        f"7/models/{MODEL}/artifacts/a;b",
+        f"7/models/{MODEL}/artifacts/a\\b",
+        f"7/models/{MODEL}/artifacts/a\x00b",
+        f"7/models/{MODEL}/artifacts/a/",
     ],
 )
 def test_anything_else_is_refused(path: str) -> None:

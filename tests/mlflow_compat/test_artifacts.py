@@ -33,6 +33,22 @@ def run_root(world: MlflowWorld) -> str:
     return root
 
 
+@pytest.fixture(scope="module")
+def model_root(world: MlflowWorld, run_root: str) -> str:
+    """``<experiment_id>/models/<model_id>/artifacts`` of a logged model holding ``ok.txt``."""
+    headers = {"authorization": f"Bearer {world.tokens['ed']}"}
+    experiment_id = run_root.split("/")[0]
+    made = httpx.post(
+        f"{world.url}/api/2.0/mlflow/logged-models",
+        json={"experiment_id": experiment_id, "name": "files"},
+        headers=headers,
+    )
+    root = made.json()["model"]["info"]["artifact_uri"].removeprefix("mlflow-artifacts:/")
+    put = httpx.put(f"{world.url}{ART}/{root}/ok.txt", content=b"fine", headers=headers)
+    assert put.status_code == 200, put.text
+    return str(root)
+
+
 def _raw(world: MlflowWorld, method: str, target: str, body: bytes | None = None) -> int:
     """Send ``target`` byte for byte: no client normalises ``..`` or re-encodes ``%``."""
     parts = urlsplit(world.url)
@@ -146,3 +162,50 @@ def test_deleting_an_artifact_removes_it(world: MlflowWorld, run_root: str) -> N
     assert httpx.delete(url, headers=headers).status_code == 200
     assert httpx.get(url, headers=headers).status_code == 404
     assert _raw(world, "GET", f"{ART}/{run_root}/ok.txt") == 200
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+@pytest.mark.parametrize("template", TRAVERSALS.values(), ids=TRAVERSALS.keys())
+def test_traversal_from_a_logged_model_is_refused_with_a_4xx(
+    world: MlflowWorld, model_root: str, template: str, method: str
+) -> None:
+    target = ART + "/" + template.format(root=model_root).lstrip("/")
+    status = _raw(world, method, target, b"x" if method == "PUT" else None)
+    assert 400 <= status < 500, target
+    path = template.format(root=model_root).replace("%", "%25").replace("/", "%2F")
+    assert 400 <= _raw(world, "GET", f"{ART}?path={path}") < 500
+    assert _raw(world, "GET", f"{ART}/{model_root}/ok.txt") == 200
+
+
+def test_a_models_files_go_up_list_and_come_down(world: MlflowWorld, model_root: str) -> None:
+    headers = {"authorization": f"Bearer {world.tokens['ed']}"}
+    url = f"{world.url}{ART}/{model_root}/model/weights.bin"
+    assert httpx.put(url, content=b"\x00\x01", headers=headers).status_code == 200
+    assert httpx.get(url, headers=headers).content == b"\x00\x01"
+    listed = httpx.get(f"{world.url}{ART}", params={"path": model_root}, headers=headers).json()
+    assert {(f["path"], f["is_dir"]) for f in listed["files"]} >= {
+        ("model", True),
+        ("ok.txt", False),
+    }
+    _, _, model_id, _ = model_root.split("/")
+    run_path = model_root.replace(f"models/{model_id}", "f" * 32)
+    assert _raw(world, "GET", f"{ART}/{run_path}/ok.txt") == 404
+
+
+def test_a_models_path_must_name_its_experiment(world: MlflowWorld, model_root: str) -> None:
+    _, _, model_id, _ = model_root.split("/")
+    assert _raw(world, "GET", f"{ART}/999/models/{model_id}/artifacts/ok.txt") == 404
+    assert _raw(world, "PUT", f"{ART}/999/models/{model_id}/artifacts/n.txt", b"x") == 404
+    assert _raw(world, "GET", f"{ART}/{model_root}/ok.txt") == 200
+
+
+def test_a_deleted_model_takes_no_files(world: MlflowWorld, run_root: str) -> None:
+    headers = {"authorization": f"Bearer {world.tokens['ed']}"}
+    api = f"{world.url}/api/2.0/mlflow/logged-models"
+    made = httpx.post(api, json={"experiment_id": run_root.split("/")[0]}, headers=headers)
+    info = made.json()["model"]["info"]
+    root = info["artifact_uri"].removeprefix("mlflow-artifacts:/")
+    assert httpx.delete(f"{api}/{info['model_id']}", headers=headers).status_code == 200
+    refused = httpx.put(f"{world.url}{ART}/{root}/late.txt", content=b"x", headers=headers)
+    assert refused.status_code == 400
+    assert refused.json()["error_code"] == "INVALID_PARAMETER_VALUE"

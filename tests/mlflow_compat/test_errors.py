@@ -187,12 +187,8 @@ def test_log_batch_over_mlflow_limits_is_refused_and_writes_nothing(
     assert not [k for k in (*data.metrics, *data.params, *data.tags) if k.startswith(prefix)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tracking checks each limit but not MLflow's 1,000 entities per batch in total",
-)
 def test_log_batch_over_1000_entities_in_total_is_refused(
-    world: MlflowWorld, team_run: str
+    world: MlflowWorld, connect: Connect, team_run: str
 ) -> None:
     body = {
         "run_id": team_run,
@@ -201,6 +197,10 @@ def test_log_batch_over_1000_entities_in_total_is_refused(
     }
     response = _call(world, "ed", "POST", f"{API}/runs/log-batch", body)
     assert response.status_code == 400
+    assert _error(response) == "INVALID_PARAMETER_VALUE"
+    assert "at most 1000 metrics, params and tags in total" in response.json()["message"]
+    data = connect(world.url, world.tokens["ed"]).get_run(team_run).data
+    assert not [k for k in (*data.metrics, *data.params) if k.startswith("total")]
 
 
 def test_log_batch_at_mlflow_limits_is_accepted(

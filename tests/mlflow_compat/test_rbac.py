@@ -38,10 +38,16 @@ class Stage:
     name: str
     experiment_id: str
     run_id: str
+    # A logged model of the experiment, with tag ``ltag`` and the file ``f.txt``.
+    model_id: str = ""
 
     @property
     def model(self) -> str:
         return self.name + "-model"
+
+    @property
+    def model_root(self) -> str:
+        return f"{self.experiment_id}/models/{self.model_id}/artifacts"
 
     @property
     def artifact_root(self) -> str:
@@ -187,6 +193,50 @@ REGISTRY = [
     Case("GET", f"{_RM}/alias", "read", lambda s: {**_model(s), "alias": "a1"}),
 ]
 CASES = TRACKING + REGISTRY
+_LM = "/mlflow/logged-models"
+LOGGED_MODELS = [
+    Case("POST", _LM, "write", _exp),
+    Case("GET", _LM + "/{model_id}", "read", url=lambda s: s.model_id),
+    Case(
+        "PATCH",
+        _LM + "/{model_id}",
+        "write",
+        lambda s: {"status": "LOGGED_MODEL_READY"},
+        url=lambda s: s.model_id,
+    ),
+    Case("DELETE", _LM + "/{model_id}", "write", url=lambda s: s.model_id),
+    Case(
+        "PATCH",
+        _LM + "/{model_id}/tags",
+        "write",
+        lambda s: {"tags": [{"key": "k", "value": "v"}]},
+        url=lambda s: f"{s.model_id}/tags",
+    ),
+    Case(
+        "DELETE",
+        _LM + "/{model_id}/tags/{tag_key:path}",
+        "write",
+        url=lambda s: f"{s.model_id}/tags/ltag",
+    ),
+    Case(
+        "POST",
+        _LM + "/{model_id}/params",
+        "write",
+        lambda s: {"params": [{"key": "p", "value": "v"}]},
+        url=lambda s: f"{s.model_id}/params",
+    ),
+    Case(
+        "POST",
+        "/mlflow/runs/outputs",
+        "write",
+        lambda s: {**_run(s), "models": [{"model_id": s.model_id, "step": 1}]},
+    ),
+    Case("GET", _ART, "read", lambda s: {"path": s.model_root}),
+    Case("GET", _ART + "/{artifact_path:path}", "read", url=lambda s: f"{s.model_root}/f.txt"),
+    Case("PUT", _ART + "/{artifact_path:path}", "write", url=lambda s: f"{s.model_root}/n.txt"),
+    Case("DELETE", _ART + "/{artifact_path:path}", "write", url=lambda s: f"{s.model_root}/f.txt"),
+]
+CASES += LOGGED_MODELS
 SERVER_INFO = Case("GET", "/api/3.0/mlflow/server-info", "auth")
 
 
@@ -213,6 +263,13 @@ def _stage(http: httpx.Client, *, with_model: bool) -> Stage:
     put = http.put(f"{_ART}/{experiment_id}/{run_id}/artifacts/f.txt", content=b"file")
     assert put.status_code == 200, put.text
     stage = Stage(name, experiment_id, run_id)
+    made_model = http.post(
+        f"{api}/logged-models",
+        json={"experiment_id": experiment_id, "tags": [{"key": "ltag", "value": "v"}]},
+    )
+    stage.model_id = made_model.json()["model"]["info"]["model_id"]
+    put_model = http.put(f"{_ART}/{stage.model_root}/f.txt", content=b"file")
+    assert put_model.status_code == 200, put_model.text
     if not with_model:
         return stage
     for path, body in (

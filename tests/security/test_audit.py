@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 
 import pytest
-from sqlalchemy import Executable, delete, insert, select, update
+from sqlalchemy import Executable, delete, event, insert, select, update
 
 from corridor.errors import InvalidInput
 from corridor.security import audit
@@ -186,3 +186,39 @@ def test_awkward_inputs_are_stored_as_hashed_and_still_verify(db: Database) -> N
     assert (len(second.target), len(second.request_id)) == (512, 64)
     assert third.detail == {"truncated": True, "size_bytes": 100_012}
     assert audit.verify(db).ok
+
+
+def _head_reads(db: Database) -> list[str]:
+    """Record every statement that reads the head row on ``db``'s write engine."""
+    seen: list[str] = []
+
+    @event.listens_for(db.write_engine, "before_cursor_execute")
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "audit_head" in statement:
+            seen.append(statement)
+
+    return seen
+
+
+def test_an_append_after_this_process_own_reads_nothing(db: Database) -> None:
+    audit.append(db, _entry(1))
+    reads = _head_reads(db)
+    events = [audit.append(db, _entry(n)) for n in (2, 3)]
+    assert reads == []
+    assert [e.seq for e in events] == [2, 3]
+    assert audit.verify(db).ok
+
+
+def test_appends_from_another_process_keep_one_chain(db: Database) -> None:
+    # A second Database over the same store stands for another server process: each remembers
+    # only the heads it wrote, and must notice that the other has moved the head since.
+    other = Database(db.url)
+    try:
+        mine = [audit.append(db if n % 3 else other, _entry(n)) for n in range(1, 10)]
+    finally:
+        other.dispose()
+    assert [e.seq for e in mine] == list(range(1, 10))
+    assert [e.prev_hash for e in mine[1:]] == [e.hash for e in mine[:-1]]
+    report = audit.verify(db)
+    assert report.ok
+    assert (report.checked, report.head_seq) == (9, 9)

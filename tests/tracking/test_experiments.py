@@ -43,10 +43,10 @@ def test_mlflow_names_resolve_to_their_project_or_default(db: Database, project:
         in_p = experiments.create_experiment_by_name(session, "p/from-mlflow")
         elsewhere = experiments.create_experiment_by_name(session, "nosuch/thing")
         plain = experiments.create_experiment_by_name(session, "plain")
-        assert experiments.project_name_for(session, "p/x") == "p"
-        assert experiments.project_name_for(session, "p/") == "default"
-        assert experiments.project_name_for(session, "p") == "default"
-        assert experiments.project_name_for(session, "default/x") == "default"
+        assert projects.project_name_for(session, "p/x") == "p"
+        assert projects.project_name_for(session, "p/") == "default"
+        assert projects.project_name_for(session, "p") == "default"
+        assert projects.project_name_for(session, "default/x") == "default"
     assert (in_p.project, elsewhere.project, plain.project) == ("p", "default", "default")
     assert elsewhere.name == "nosuch/thing"
 

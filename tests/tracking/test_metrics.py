@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from corridor.errors import InvalidInput, NotFound
 from corridor.store.db import Database
-from corridor.tracking import metrics, run_data
+from corridor.tracking import metrics, page_tokens, run_data
 from corridor.tracking.entities import MetricPoint
 
 
@@ -68,3 +70,33 @@ def test_bad_paging_arguments_are_refused(db: Database, run_id: str) -> None:
                 metrics.get_metric_history(session, run_id, "m", max_results=bad)
         with pytest.raises(InvalidInput, match="malformed"):
             metrics.get_metric_history(session, run_id, "m", page_token="@@@")
+
+
+@pytest.mark.parametrize(
+    "after",
+    [["1", 1, 1.0, False], [1, 1, "NaN", False], [1, 1, 1.0, 0], [1, 1, 1.0], {"step": 1}],
+)
+def test_a_forged_position_is_refused_before_it_reaches_the_database(
+    db: Database, run_id: str, after: object
+) -> None:
+    _log(db, run_id, [MetricPoint("m", 1.0, i, i) for i in range(3)])
+    query = page_tokens.query_digest(run_id, "m")
+    forged = page_tokens.encode("metric-history", query, {"after": after})
+    with pytest.raises(InvalidInput, match="no position"), db.read() as session:
+        metrics.get_metric_history(session, run_id, "m", page_token=forged)
+
+
+def test_nan_points_page_in_order_and_come_back_as_nan(db: Database, run_id: str) -> None:
+    # A NaN is stored as 0.0 with a flag: it sorts just after a real 0.0 at the same step.
+    points = [MetricPoint("m", v, 5, s) for s in range(3) for v in (float("nan"), 0.0, -1.0)]
+    _log(db, run_id, points)
+    seen: list[MetricPoint] = []
+    token = None
+    with db.read() as session:
+        while True:
+            page = metrics.get_metric_history(session, run_id, "m", max_results=2, page_token=token)
+            seen.extend(page.items)
+            if (token := page.next_page_token) is None:
+                break
+    shown = [(p.step, "nan" if math.isnan(p.value) else p.value) for p in seen]
+    assert shown == [(s, v) for s in range(3) for v in (-1.0, 0.0, "nan")]

@@ -129,6 +129,15 @@ BAD_BATCHES: list[tuple[str, Batch, str]] = [
     ("too many metrics", {"metrics": [MetricPoint("m", 1, i, i) for i in range(1001)]}, "1000"),
     ("too many params", {"params": [(f"p{i}", "v") for i in range(101)]}, "at most 100 params"),
     ("too many tags", {"tags": [(f"t{i}", "v") for i in range(101)]}, "at most 100 tags"),
+    (
+        # With the good entries below: 951 metrics, 51 params and 1 tag, each within its limit.
+        "too many in total",
+        {
+            "metrics": [MetricPoint("m", 1, i, i) for i in range(950)],
+            "params": [(f"p{i}", "v") for i in range(50)],
+        },
+        "at most 1000 metrics, params and tags in total, this one 1003",
+    ),
     ("long metric key", {"metrics": [MetricPoint("k" * 251, 1, 1, 1)]}, "at most 250"),
     ("long param key", {"params": [("k" * 251, "v")]}, "at most 250"),
     ("long tag key", {"tags": [("k" * 251, "v")]}, "at most 250"),
@@ -190,14 +199,20 @@ def test_logging_to_a_deleted_or_unknown_run_writes_nothing(
 def test_limits_are_inclusive(db: Database, run_id: str) -> None:
     with db.write() as session:
         run_data.log_batch(
+            session, run_id, metrics=[MetricPoint("m", float(i), i, i) for i in range(1000)]
+        )
+        # 1,000 entities in all, MLflow's cap on a whole batch.
+        run_data.log_batch(
             session,
             run_id,
-            metrics=[MetricPoint("m", float(i), i, i) for i in range(1000)],
+            metrics=[MetricPoint("n", float(i), i, i) for i in range(800)],
             params=[(f"p{i}", "v" * 6000) for i in range(100)],
             tags=[(f"t{i}", "v" * 8000) for i in range(100)],
         )
     with db.read() as session:
         record = runs.get_run(session, run_id)
         assert len(metrics.get_metric_history(session, run_id, "m").items) == 1000
+        assert len(metrics.get_metric_history(session, run_id, "n").items) == 800
     assert len(record.params) == 100
+    assert len([k for k in record.tags if k.startswith("t")]) == 100
     assert record.metrics["m"].value == 999.0

@@ -1,8 +1,9 @@
 """MLflow's artifact proxy (``mlflow-artifacts``): upload, download, list and delete, streamed.
 
-Runs report ``artifact_uri = mlflow-artifacts:/<experiment_id>/<run_id>/artifacts``, so the
-MLflow client sends every artifact through these routes and Corridor stores it in its encrypted
-blob store. Bodies stream both ways in chunks; neither side holds a file in memory.
+Runs report ``artifact_uri = mlflow-artifacts:/<experiment_id>/<run_id>/artifacts`` and logged
+models ``mlflow-artifacts:/<experiment_id>/models/<model_id>/artifacts``, so the MLflow client
+sends every artifact through these routes and Corridor stores it in its encrypted blob store.
+Bodies stream both ways in chunks; neither side holds a file in memory.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from corridor.errors import NotFound
+from corridor.mlflow_compat import locate
 from corridor.mlflow_compat.access import Located, MlflowAccess, MlflowGuard, RawMessage
 from corridor.mlflow_compat.artifact_locations import ArtifactLocation, Owner, parse_location
 from corridor.mlflow_compat.messages import Message, file_info_out
@@ -24,7 +26,7 @@ from corridor.mlflow_compat.routes import PREFIXES, reply
 from corridor.security.guard import get_runtime
 from corridor.security.policy import Permission
 from corridor.store.blobs.encrypted import read_chunks
-from corridor.tracking import artifacts, runs
+from corridor.tracking import artifacts, logged_models, runs
 from corridor.tracking.artifact_paths import join
 
 router = APIRouter(tags=["mlflow"])
@@ -59,12 +61,14 @@ def locate_owner(session: Any, message: Any, request: Request) -> list[Located]:
     """The project of the run (or logged model) whose artifacts the path names."""
     location = message.location
     if location.owner is Owner.LOGGED_MODEL:
-        raise NotFound(f"logged model {location.owner_id!r} not found")
-    named = f"run {location.owner_id!r}"
-    info = runs.get_run_info(session, location.owner_id)
-    if info.experiment_id != location.experiment_id:
-        raise NotFound(f"{named} not found")
-    return [(runs.project_of_run(session, location.owner_id), named)]
+        found = locate.logged_model_project(session, request, location.owner_id)
+        experiment_id = str(logged_models.model_row(session, location.owner_id).experiment_id)
+    else:
+        found = (runs.project_of_run(session, location.owner_id), f"run {location.owner_id!r}")
+        experiment_id = runs.get_run_info(session, location.owner_id).experiment_id
+    if experiment_id != location.experiment_id:
+        raise NotFound(f"{found[1]} not found")
+    return [found]
 
 
 class ArtifactGuard(MlflowGuard):

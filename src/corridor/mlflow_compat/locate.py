@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from corridor.errors import InvalidInput
 from corridor.mlflow_compat.access import Located, workspace_of
-from corridor.security.projects import qualified_name
-from corridor.tracking import experiments, runs
+from corridor.security.projects import project_name_for, qualified_name
+from corridor.tracking import experiments, logged_models, runs
 from corridor.tracking.experiments import DEFAULT_EXPERIMENT_ID, DEFAULT_PROJECT
 
 # Runs and experiments never move to another project, and their ids are never given again, so
@@ -85,7 +85,7 @@ def by_new_experiment_name(session: Session, message: Any, request: Request) -> 
     workspace = workspace_of(request)
     if workspace:
         return [(workspace, f"project {workspace!r}")]
-    project = experiments.project_name_for(session, message.name)
+    project = project_name_for(session, message.name)
     return [(project, f"project {project!r}")]
 
 
@@ -105,3 +105,18 @@ def by_run(session: Session, message: Any, request: Request) -> Sequence[Located
     run_id = message.run
     project = _remembered(request, f"run:{run_id}", lambda: runs.project_of_run(session, run_id))
     return [(project, f"run {run_id!r}")]
+
+
+def logged_model_project(session: Session, request: Request, model_id: str) -> Located:
+    """The project of logged model ``model_id`` (which, like a run, never moves)."""
+    project = _remembered(
+        request,
+        f"logged-model:{model_id}",
+        lambda: logged_models.project_of_logged_model(session, model_id),
+    )
+    return project, f"logged model {model_id!r}"
+
+
+def by_logged_model(session: Session, message: Any, request: Request) -> Sequence[Located]:
+    """The logged model the path names (``/logged-models/<model_id>...``)."""
+    return [logged_model_project(session, request, str(request.path_params.get("model_id", "")))]

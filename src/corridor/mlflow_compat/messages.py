@@ -17,11 +17,13 @@ from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, NotRequired, TypedDict
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from typing_extensions import TypedDict as ValidatedDict
 
 from corridor.errors import InvalidInput
 from corridor.tracking.entities import (
     ExperimentRecord,
     FileInfo,
+    LoggedModelRecord,
     MetricPoint,
     RunInfo,
     RunRecord,
@@ -147,6 +149,23 @@ class DeleteTag(RunMessage):
 
 class LogBatch(RunMessage):
     metrics: list[MetricIn] = Field(default_factory=list)
+    params: list[KeyValue] = Field(default_factory=list)
+    tags: list[KeyValue] = Field(default_factory=list)
+
+
+class MetricRowIn(ValidatedDict):
+    """One metric of `LogBatchRows`: validated as `MetricIn` is, but left a plain dict."""
+
+    key: str
+    value: float
+    timestamp: int
+    step: NotRequired[int]
+
+
+class LogBatchRows(RunMessage):
+    """`LogBatch` with its metrics as dicts: a batch holds 1,000, and models cost twice as much."""
+
+    metrics: list[MetricRowIn] = Field(default_factory=list)
     params: list[KeyValue] = Field(default_factory=list)
     tags: list[KeyValue] = Field(default_factory=list)
 
@@ -331,3 +350,54 @@ def file_info_out(info: FileInfo) -> FileInfoOut:
     if not info.is_dir and info.file_size is not None:
         out["file_size"] = info.file_size
     return out
+
+
+# --- logged models -------------------------------------------------------------------------
+
+# MLflow's ``LoggedModelStatus`` names, by the status tracking stores.
+LOGGED_MODEL_STATUS = {
+    "PENDING": "LOGGED_MODEL_PENDING",
+    "READY": "LOGGED_MODEL_READY",
+    "FAILED": "LOGGED_MODEL_UPLOAD_FAILED",
+}
+
+
+class LoggedModelInfoOut(TypedDict):
+    model_id: str
+    experiment_id: str
+    name: str
+    creation_timestamp_ms: int
+    last_updated_timestamp_ms: int
+    artifact_uri: str
+    status: str
+    model_type: NotRequired[str]
+    source_run_id: NotRequired[str]
+    tags: list[KeyValueOut]
+
+
+class LoggedModelDataOut(TypedDict):
+    params: list[KeyValueOut]
+    metrics: list[MetricOut]
+
+
+class LoggedModelOut(TypedDict):
+    info: LoggedModelInfoOut
+    data: LoggedModelDataOut
+
+
+def logged_model_out(model: LoggedModelRecord) -> LoggedModelOut:
+    info: LoggedModelInfoOut = {
+        "model_id": model.model_id,
+        "experiment_id": model.experiment_id,
+        "name": model.name,
+        "creation_timestamp_ms": model.creation_time,
+        "last_updated_timestamp_ms": model.last_updated_time,
+        "artifact_uri": model.artifact_location,
+        "status": LOGGED_MODEL_STATUS[model.status],
+        "tags": key_values(model.tags),
+    }
+    if model.model_type:
+        info["model_type"] = model.model_type
+    if model.source_run_id:
+        info["source_run_id"] = model.source_run_id
+    return {"info": info, "data": {"params": key_values(model.params), "metrics": []}}

@@ -1,10 +1,11 @@
 """Registering what MLflow clients register: a run's (or logged model's) artifacts as a version.
 
-The registry makes a version from a run source ``PENDING_REGISTRATION`` until it is given a
-package of the source's files. MLflow clients wait for ``READY``, so here the version gets its
-package in the same transaction: the package lists the blobs the source's artifacts are
-already stored as (blobs are content-addressed, so nothing is copied). The caller must be able
-to read the run the files come from.
+The registry makes a version from a run or logged-model source ``PENDING_REGISTRATION`` until
+it is given a package of the source's files. MLflow clients wait for ``READY``, so here the
+version gets its package in the same transaction: the package lists the blobs the source's
+artifacts are already stored as (blobs are content-addressed, so nothing is copied). The caller
+must be able to read the run or logged model the files come from, and a logged model must be
+READY (finalized after its upload), so that a version never holds half an upload.
 
 The package's flavour is ``mlflow``, which Corridor's own loaders do not know, so they treat it
 as pickle-based and load it only when told to: an MLflow model may hold cloudpickled code. The
@@ -17,7 +18,7 @@ from collections.abc import Mapping
 
 from sqlalchemy.orm import Session
 
-from corridor.errors import InvalidInput, NotFound
+from corridor.errors import Conflict, InvalidInput, NotFound
 from corridor.registry import service
 from corridor.registry.entities import ModelVersionRecord
 from corridor.registry.package import FileEntry, ManifestFields
@@ -28,9 +29,10 @@ from corridor.security import projects
 from corridor.security.models import Project
 from corridor.security.policy import Permission, Principal
 from corridor.store.blobs import BlobStore
-from corridor.tracking import artifacts, runs
+from corridor.tracking import artifacts, logged_models, runs
 from corridor.tracking.artifact_paths import join
 from corridor.tracking.entities import FileInfo
+from corridor.tracking.logged_models import LoggedModelStatus
 
 MLFLOW_FLAVOUR = "mlflow"
 MLMODEL = "MLmodel"
@@ -45,10 +47,18 @@ def _readable_run(session: Session, run_id: str, by: Principal) -> None:
         raise NotFound(f"run {run_id!r} not found") from None
 
 
-def _walk(session: Session, run_id: str, directory: str) -> list[FileInfo]:
+def _readable_logged_model(session: Session, model_id: str, by: Principal) -> None:
+    try:
+        project = logged_models.project_of_logged_model(session, model_id)
+        projects.authorize(session, project, by, Permission.PROJECT_READ)
+    except NotFound:
+        raise NotFound(f"logged model {model_id!r} not found") from None
+
+
+def _walk(session: Session, owner_id: str, directory: str) -> list[FileInfo]:
     found: list[FileInfo] = []
-    for entry in artifacts.list_artifacts(session, run_id, directory):
-        found.extend(_walk(session, run_id, entry.path) if entry.is_dir else [entry])
+    for entry in artifacts.list_artifacts(session, owner_id, directory):
+        found.extend(_walk(session, owner_id, entry.path) if entry.is_dir else [entry])
     return found
 
 
@@ -58,25 +68,45 @@ def _entry(info: FileInfo) -> FileEntry:
     return FileEntry(digest=info.digest, size=info.file_size)
 
 
-def run_files(session: Session, run_id: str, path: str) -> dict[str, FileEntry]:
-    """The files under ``path`` of a run's artifacts (or the file ``path``), by relative path."""
+def owner_files(session: Session, owner_id: str, path: str) -> dict[str, FileEntry]:
+    """The files under ``path`` of a run's or logged model's artifacts (or the file ``path``),
+    by relative path."""
     if path:
         try:
-            one = artifacts.stat_artifact(session, run_id, path)
+            one = artifacts.stat_artifact(session, owner_id, path)
         except NotFound:
             pass
         else:
             return {path.rpartition("/")[2]: _entry(one)}
     prefix = join(path, "") if path else ""
-    return {info.path.removeprefix(prefix): _entry(info) for info in _walk(session, run_id, path)}
+    found = _walk(session, owner_id, path)
+    return {info.path.removeprefix(prefix): _entry(info) for info in found}
+
+
+def _logged_model_files(session: Session, source: Source, by: Principal) -> dict[str, FileEntry]:
+    assert source.model_id is not None
+    _readable_logged_model(session, source.model_id, by)
+    model = logged_models.get_logged_model(session, source.model_id)
+    if source.experiment_id is not None and source.experiment_id != model.experiment_id:
+        raise NotFound(
+            f"logged model {source.model_id!r} not found in experiment {source.experiment_id!r}"
+        )
+    if model.status != LoggedModelStatus.READY:
+        raise Conflict(
+            f"logged model {source.model_id} is {model.status}, not READY: register it once "
+            "its files are uploaded and it is finalized"
+        )
+    files = owner_files(session, source.model_id, source.path)
+    if not files:
+        raise InvalidInput(f"model source {source.uri!r} holds no files; log the model first")
+    return files
 
 
 def source_files(session: Session, source: Source, by: Principal) -> dict[str, FileEntry] | None:
     """The files a run or logged-model source names; None for sources the registry resolves
     itself (another version, a package)."""
     if source.kind is SourceKind.LOGGED_MODEL:
-        # The tracking slice keeps no logged models yet (see docs/mlflow.md, "Not done yet").
-        raise NotFound(f"logged model {source.model_id!r} not found")
+        return _logged_model_files(session, source, by)
     if source.kind is not SourceKind.RUN:
         return None
     assert source.run_id is not None
@@ -84,7 +114,7 @@ def source_files(session: Session, source: Source, by: Principal) -> dict[str, F
     info = runs.get_run_info(session, source.run_id)
     if source.experiment_id is not None and source.experiment_id != info.experiment_id:
         raise NotFound(f"run {source.run_id!r} not found in experiment {source.experiment_id!r}")
-    files = run_files(session, source.run_id, source.path)
+    files = owner_files(session, source.run_id, source.path)
     if not files:
         raise InvalidInput(f"model source {source.uri!r} holds no files; log the model first")
     return files
@@ -107,7 +137,14 @@ def register_version(
     """Create the next version of ``name`` from an MLflow source, READY when this returns."""
     if not source:
         raise InvalidInput("Missing value for required parameter 'source'")
-    files = source_files(session, parse_source(source), by)
+    parsed = parse_source(source)
+    files = source_files(session, parsed, by)
+    if parsed.kind is SourceKind.LOGGED_MODEL and parsed.model_id:
+        # As MLflow does: a version of a logged model comes from the run that logged it.
+        logged_by = logged_models.get_logged_model(session, parsed.model_id).source_run_id
+        if run_id is not None and run_id != logged_by:
+            raise InvalidInput(f"run_id {run_id!r} did not log model {parsed.model_id}")
+        run_id = logged_by
     created = service.create_model_version(
         session,
         blobs,
@@ -138,9 +175,14 @@ def register_version(
 def download_uri(session: Session, version: ModelVersionRecord) -> str:
     """The ``mlflow-artifacts`` location of a version's files, for MLflow clients to fetch."""
     source = parse_source(version.source)
+    root = None
     if source.kind is SourceKind.RUN and source.run_id is not None:
         info = runs.get_run_info(session, source.run_id)
         root = f"mlflow-artifacts:/{info.experiment_id}/{source.run_id}/artifacts"
+    elif source.kind is SourceKind.LOGGED_MODEL and source.model_id is not None:
+        # Deleted or not: a version registered from the model still reads its files.
+        root = logged_models.model_row(session, source.model_id).artifact_location
+    if root is not None:
         return f"{root}/{source.path}" if source.path else root
     raise InvalidInput(
         f"version {version.version} of {version.name!r} comes from {version.source!r}, which "

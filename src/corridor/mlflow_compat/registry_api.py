@@ -46,8 +46,7 @@ from corridor.registry import service
 from corridor.registry.access import readable_project_ids
 from corridor.security.guard import get_runtime
 from corridor.security.policy import Permission
-from corridor.security.projects import qualified_name
-from corridor.tracking.experiments import project_name_for
+from corridor.security.projects import project_name_for, qualified_name
 
 router = APIRouter(tags=["mlflow"])
 

@@ -21,10 +21,11 @@ from corridor.mlflow_compat.messages import (
     GetExperimentByName,
     GetMetricHistory,
     ListArtifacts,
-    LogBatch,
+    LogBatchRows,
     LogMetric,
     LogParam,
     Message,
+    MetricOut,
     RunMessage,
     SearchExperiments,
     SearchRuns,
@@ -34,7 +35,6 @@ from corridor.mlflow_compat.messages import (
     UpdateRun,
     experiment_out,
     file_info_out,
-    metric_out,
     run_info_out,
     run_out,
 )
@@ -43,9 +43,9 @@ from corridor.security import projects
 from corridor.security.guard import get_runtime
 from corridor.security.policy import Permission
 from corridor.tracking import artifacts, experiments, metrics, run_data, run_search, runs
-from corridor.tracking.entities import MetricPoint
 from corridor.tracking.experiment_search import search_experiments as search_experiment_records
 from corridor.tracking.experiments import DEFAULT_EXPERIMENT_ID
+from corridor.tracking.logged_models_outputs import model_outputs
 
 router = APIRouter(tags=["mlflow"])
 
@@ -267,7 +267,8 @@ def get_run(
 ) -> JSONResponse:
     with get_runtime(request).db.read() as session:
         found = runs.get_run(session, access.message_as(RunMessage).run)
-    return reply({"run": run_out(found)})
+        outputs = model_outputs(session, [found.info.run_id])[found.info.run_id]
+    return reply({"run": run_out(found, outputs)})
 
 
 @endpoint(router, "POST", "/mlflow/runs/log-metric")
@@ -276,9 +277,9 @@ def log_metric(
     access: MlflowAccess = mlflow_requires(WRITE, LogMetric, locate.by_run),
 ) -> JSONResponse:
     message = access.message_as(LogMetric)
-    point = MetricPoint(message.key, message.value, message.timestamp, message.step)
+    point = (message.key, message.value, message.timestamp, message.step)
     with get_runtime(request).db.write() as session:
-        run_data.log_metric(session, message.run, point)
+        run_data.log_batch_rows(session, message.run, metrics=[point])
     return reply()
 
 
@@ -318,13 +319,13 @@ def delete_tag(
 @endpoint(router, "POST", "/mlflow/runs/log-batch")
 def log_batch(
     request: Request,
-    access: MlflowAccess = mlflow_requires(WRITE, LogBatch, locate.by_run),
+    access: MlflowAccess = mlflow_requires(WRITE, LogBatchRows, locate.by_run),
 ) -> JSONResponse:
     """Log up to 1,000 metrics, 100 params and 100 tags at once; a refused batch writes none."""
-    message = access.message_as(LogBatch)
-    points = [MetricPoint(m.key, m.value, m.timestamp, m.step) for m in message.metrics]
+    message = access.message_as(LogBatchRows)
+    points = [(m["key"], m["value"], m["timestamp"], m.get("step", 0)) for m in message.metrics]
     with get_runtime(request).db.write() as session:
-        run_data.log_batch(
+        run_data.log_batch_rows(
             session,
             message.run,
             metrics=points,
@@ -350,7 +351,9 @@ def search_runs(
             page_token=message.page_token or None,
             view_type=message.run_view_type,
         )
-    return page_reply("runs", [run_out(r) for r in page.items], page.next_page_token)
+        outputs = model_outputs(session, [r.info.run_id for r in page.items])
+    found = [run_out(r, outputs[r.info.run_id]) for r in page.items]
+    return page_reply("runs", found, page.next_page_token)
 
 
 @endpoint(router, "GET", "/mlflow/metrics/get-history")
@@ -359,15 +362,22 @@ def get_metric_history(
     access: MlflowAccess = mlflow_requires(READ, GetMetricHistory, locate.by_run),
 ) -> JSONResponse:
     message = access.message_as(GetMetricHistory)
+    key = message.metric_key
     with get_runtime(request).db.read() as session:
-        page = metrics.get_metric_history(
+        page = metrics.metric_history_rows(
             session,
             message.run,
-            message.metric_key,
+            key,
             max_results=message.max_results,
             page_token=message.page_token or None,
         )
-    return page_reply("metrics", [metric_out(p) for p in page.items], page.next_page_token)
+    # A page holds up to 25,000 points by default: each becomes MLflow's JSON dict at once,
+    # without a value object in between. Stored values are finite, or NaN by their flag.
+    points: list[MetricOut] = [
+        {"key": key, "value": "NaN" if is_nan else value, "timestamp": timestamp, "step": step}
+        for step, timestamp, value, is_nan in page.items
+    ]
+    return page_reply("metrics", points, page.next_page_token)
 
 
 @endpoint(router, "GET", "/mlflow/artifacts/list")

@@ -2,20 +2,26 @@
 
 Appends are serialised so that each event links to the one before it: on SQLite the write
 transaction already holds the database's write lock (``BEGIN IMMEDIATE``); on PostgreSQL the
-head row is read ``FOR UPDATE`` (an advisory lock stands in while there is no head row yet).
-Either way the event is written with ``seq = head.seq + 1`` and the head row moves, all in the
-one transaction.
+head row is locked (an advisory lock stands in while there is no head row yet). Either way the
+event is written with ``seq = head.seq + 1`` and the head row moves, all in the one transaction.
+
+An append usually reads nothing: the head this process last wrote is remembered, and the head
+row is moved with ``UPDATE ... WHERE seq = <remembered> AND hash = <remembered>``, which locks
+it as a ``SELECT ... FOR UPDATE`` would. If anything else moved the head since (another
+process, a rolled-back transaction), that UPDATE matches no row and the head is read as before.
 """
 
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import cast
 
 from sqlalchemy import (
     Connection,
+    Engine,
     RowMapping,
     String,
     Table,
@@ -77,6 +83,11 @@ _UPDATE_HEAD = (
     .where(_HEADS.c.id == HEAD_ID)
     .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 )
+_MOVE_KNOWN_HEAD = _UPDATE_HEAD.where(
+    _HEADS.c.seq == bindparam("old_seq"), _HEADS.c.hash == bindparam("old_hash")
+)
+# The head each store's last append in this process wrote: only a guess, checked by the UPDATE.
+_written_heads: weakref.WeakKeyDictionary[Engine, HeadRecord] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -120,8 +131,7 @@ _BACKENDS = {
 }
 
 
-def _backend(session: Session) -> _Backend:
-    name = session.get_bind().dialect.name
+def _backend(name: str) -> _Backend:
     try:
         return _BACKENDS[name]
     except KeyError:
@@ -149,20 +159,7 @@ def _read_head(conn: Connection, *, for_update: bool = False) -> HeadRecord | No
     return None if row is None else HeadRecord(seq=row.seq, hash=row.hash)
 
 
-def append_in(session: Session, entry: AuditEntry) -> EventRecord:
-    """Append ``entry`` inside the caller's write transaction (a ``Database.write()`` session).
-
-    The event commits or rolls back with the caller's other changes.
-    """
-    backend = _backend(session)
-    # Everything that does not depend on the head is prepared before the lock is taken.
-    detail = _stored_detail(entry.detail)
-    conn = session.connection()
-    head = _read_head(conn, for_update=True)
-    if head is None:
-        backend.lock_empty(conn)
-        head = _read_head(conn, for_update=True)
-    prev = head or HeadRecord(seq=0, hash=GENESIS_HASH)
+def _event_after(prev: HeadRecord, entry: AuditEntry, detail: dict[str, object]) -> EventRecord:
     fields = EventFields(
         seq=prev.seq + 1,
         time=utcnow(),
@@ -173,14 +170,49 @@ def append_in(session: Session, entry: AuditEntry) -> EventRecord:
         request_id=_clip("request_id", entry.request_id),
         detail=detail,
     )
-    digest = event_hash(fields, prev.hash)
-    record = EventRecord(**vars(fields), prev_hash=prev.hash, hash=digest)
+    return EventRecord(**vars(fields), prev_hash=prev.hash, hash=event_hash(fields, prev.hash))
+
+
+def _move_head(conn: Connection, old: HeadRecord, new: EventRecord) -> bool:
+    """Move the head from ``old`` to ``new`` if it is still at ``old``; lock it either way."""
+    moved = conn.execute(
+        _MOVE_KNOWN_HEAD,
+        {"old_seq": old.seq, "old_hash": old.hash, "new_seq": new.seq, "new_hash": new.hash},
+    )
+    return bool(moved.rowcount == 1)
+
+
+def _append_on(conn: Connection, entry: AuditEntry) -> EventRecord:
+    backend = _backend(conn.dialect.name)
+    # Everything that does not depend on the head is prepared before the lock is taken.
+    detail = _stored_detail(entry.detail)
+    guess = _written_heads.get(conn.engine)
+    if guess is not None:
+        record = _event_after(guess, entry, detail)
+        if _move_head(conn, guess, record):
+            conn.execute(_INSERT_EVENT, vars(record))
+            _written_heads[conn.engine] = HeadRecord(record.seq, record.hash)
+            return record
+    head = _read_head(conn, for_update=True)
+    if head is None:
+        backend.lock_empty(conn)
+        head = _read_head(conn, for_update=True)
+    record = _event_after(head or HeadRecord(seq=0, hash=GENESIS_HASH), entry, detail)
     conn.execute(_INSERT_EVENT, vars(record))
     if head is None:
-        conn.execute(_INSERT_HEAD, {"id": HEAD_ID, "seq": record.seq, "hash": digest})
+        conn.execute(_INSERT_HEAD, {"id": HEAD_ID, "seq": record.seq, "hash": record.hash})
     else:
-        conn.execute(_UPDATE_HEAD, {"new_seq": record.seq, "new_hash": digest})
+        conn.execute(_UPDATE_HEAD, {"new_seq": record.seq, "new_hash": record.hash})
+    _written_heads[conn.engine] = HeadRecord(record.seq, record.hash)
     return record
+
+
+def append_in(session: Session, entry: AuditEntry) -> EventRecord:
+    """Append ``entry`` inside the caller's write transaction (a ``Database.write()`` session).
+
+    The event commits or rolls back with the caller's other changes.
+    """
+    return _append_on(session.connection(), entry)
 
 
 def append(db: Database, entry: AuditEntry) -> EventRecord:
@@ -189,8 +221,8 @@ def append(db: Database, entry: AuditEntry) -> EventRecord:
     Inside a ``db.write()`` block use ``append_in``: a second write transaction opened there
     waits for the first, which on SQLite never ends (its one write connection is taken).
     """
-    with db.write() as session:
-        return append_in(session, entry)
+    with db.write_connection() as conn:
+        return _append_on(conn, entry)
 
 
 def _record(row: RowMapping) -> EventRecord:
@@ -236,6 +268,7 @@ def _stream(session: Session, batch_size: int) -> Iterator[EventRecord]:
 def verify(db: Database, *, batch_size: int = VERIFY_BATCH) -> VerifyReport:
     """Check every stored event against the chain and the head, ``batch_size`` rows at a time."""
     with db.read() as session:
-        conn = session.connection(execution_options=_backend(session).snapshot)
+        backend = _backend(session.get_bind().dialect.name)
+        conn = session.connection(execution_options=backend.snapshot)
         head = _read_head(conn)
         return verify_events(_stream(session, batch_size), head)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,6 +26,21 @@ from corridor.store.db import Database
 MIN_PASSWORD_LENGTH = 12
 # Recording every use would turn each read request into a write; a minute's precision is enough.
 _LAST_USED_RESOLUTION = dt.timedelta(seconds=60)
+# Every request runs it: built once, read as plain columns on a Core connection, no ORM objects.
+_TOKEN_LOOKUP = (
+    select(
+        Token.id,
+        Token.expires_at,
+        Token.revoked_at,
+        Token.last_used_at,
+        User.id.label("user_id"),
+        User.name,
+        User.is_admin,
+        User.disabled,
+    )
+    .join(User, User.id == Token.user_id)
+    .where(Token.secret_hash == bindparam("digest"))
+)
 
 
 @dataclass(frozen=True)
@@ -129,29 +144,23 @@ def authenticate_token(db: Database, secret: str) -> Principal:
     """Return the principal a bearer token stands for, or raise ``Unauthenticated``."""
     if not looks_like_token(secret):
         raise Unauthenticated("the bearer credential is not a Corridor token")
-    digest = hash_token(secret)
-    with db.read() as session:
-        row = session.execute(
-            select(Token, User)
-            .join(User, User.id == Token.user_id)
-            .where(Token.secret_hash == digest)
-        ).first()
+    with db.read_connection() as conn:
+        row = conn.execute(_TOKEN_LOOKUP, {"digest": hash_token(secret)}).first()
     if row is None:
         raise Unauthenticated("unknown token")
-    token, user = row
     now = utcnow()
-    if token.revoked_at is not None:
+    if row.revoked_at is not None:
         raise Unauthenticated("this token was revoked")
-    if token.expires_at is not None and token.expires_at <= now:
-        raise Unauthenticated(f"this token expired at {token.expires_at:%Y-%m-%d %H:%M} UTC")
-    if user.disabled:
-        raise Unauthenticated(f"user {user.name!r} is disabled")
-    if token.last_used_at is None or now - token.last_used_at > _LAST_USED_RESOLUTION:
+    if row.expires_at is not None and row.expires_at <= now:
+        raise Unauthenticated(f"this token expired at {row.expires_at:%Y-%m-%d %H:%M} UTC")
+    if row.disabled:
+        raise Unauthenticated(f"user {row.name!r} is disabled")
+    if row.last_used_at is None or now - row.last_used_at > _LAST_USED_RESOLUTION:
         with db.write() as session:
-            fresh = session.get(Token, token.id)
+            fresh = session.get(Token, row.id)
             if fresh is not None:
                 fresh.last_used_at = now
-    return Principal(user_id=user.id, name=user.name, is_admin=user.is_admin, token_id=token.id)
+    return Principal(user_id=row.user_id, name=row.name, is_admin=row.is_admin, token_id=row.id)
 
 
 def login(session: Session, name: str, password: str, *, ttl: dt.timedelta) -> IssuedToken:

@@ -139,10 +139,28 @@ def delete_project(session: Session, project_id: str) -> None:
 DEFAULT_PROJECT = "default"
 
 
+def _named_prefix(name: str) -> str | None:
+    """The project ``"churn/baseline"`` names (``"churn"``), or None when it names none."""
+    prefix, sep, rest = name.partition("/")
+    return prefix if sep and rest and prefix != DEFAULT_PROJECT else None
+
+
+def project_name_for(session: Session, name: str) -> str:
+    """The project an MLflow-style ``name`` belongs in, without creating anything.
+
+    The rule is `resolve_project_for_name`'s: the prefix before ``/`` if such a project
+    exists, else ``default``.
+    """
+    prefix = _named_prefix(name)
+    if prefix and session.scalar(select(Project.id).where(Project.name == prefix)) is not None:
+        return prefix
+    return DEFAULT_PROJECT
+
+
 def resolve_project_for_name(session: Session, name: str) -> Project:
     """The project an MLflow-style ``name`` belongs in, creating ``default`` if needed."""
-    prefix, sep, rest = name.partition("/")
-    if sep and rest and prefix != DEFAULT_PROJECT:
+    prefix = _named_prefix(name)
+    if prefix:
         project = session.scalar(select(Project).where(Project.name == prefix))
         if project is not None:
             return project

@@ -58,6 +58,24 @@ class RunRecord:
 
 
 @dataclass(frozen=True)
+class LoggedModelRecord:
+    """An MLflow 3 logged model; ``status`` is PENDING, READY or FAILED."""
+
+    model_id: str
+    experiment_id: str
+    name: str
+    source_run_id: str | None
+    status: str
+    model_type: str | None
+    artifact_location: str
+    lifecycle_stage: str
+    creation_time: int
+    last_updated_time: int
+    tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class FileInfo:
     """One entry of a run's artifact tree (MLflow's ``FileInfo``); ``file_size`` None for dirs."""
 

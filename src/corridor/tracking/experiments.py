@@ -45,18 +45,6 @@ def parse_experiment_id(experiment_id: str | int) -> int:
     raise InvalidInput(f"experiment id {experiment_id!r} is not a number such as '0' or '12'")
 
 
-def project_name_for(session: Session, experiment_name: str) -> str:
-    """The project an experiment named ``experiment_name`` belongs in (it may not exist yet).
-
-    The rule is `corridor.security.projects.resolve_project_for_name`'s, without creating.
-    """
-    prefix, sep, rest = experiment_name.partition("/")
-    known = sep and rest and prefix != DEFAULT_PROJECT
-    if known and session.scalar(select(Project.id).where(Project.name == prefix)) is not None:
-        return prefix
-    return DEFAULT_PROJECT
-
-
 def ensure_default_project(session: Session) -> Project:
     """Return the project ``default``, creating it (with no members) if it is missing."""
     return projects.resolve_project_for_name(session, DEFAULT_EXPERIMENT_NAME)
@@ -137,7 +125,7 @@ def create_experiment(
     """Create an experiment in ``project``; a bare name is qualified with the project's."""
     full = qualified_name(project.name, check_experiment_name(name))
     check_experiment_name(full)
-    owner = project_name_for(session, full)
+    owner = projects.project_name_for(session, full)
     if owner != project.name:
         raise InvalidInput(
             f"experiment name {full!r} starts with the project {owner!r}: create it there"
@@ -235,7 +223,7 @@ def rename_experiment(
     project_name = session.scalar(select(Project.name).where(Project.id == exp.project_id)) or ""
     full = qualified_name(project_name, check_experiment_name(new_name))
     check_experiment_name(full)
-    if project_name_for(session, full) != project_name:
+    if projects.project_name_for(session, full) != project_name:
         raise InvalidInput(
             f"experiment name {full!r} would move it out of project {project_name!r}"
         )

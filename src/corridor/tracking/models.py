@@ -140,3 +140,74 @@ class Artifact(Base):
     digest: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)
     mtime: Mapped[int] = mapped_column(BigInteger)
+
+
+# MLflow's column sizes for a logged model's name and type.
+MAX_LOGGED_MODEL_NAME_LENGTH = 500
+
+
+class LoggedModel(Base):
+    """An MLflow 3 logged model: files and metadata of a model, apart from any run."""
+
+    __tablename__ = "logged_models"
+    __table_args__ = (
+        Index("ix_logged_models_experiment_id_creation_time", "experiment_id", "creation_time"),
+    )
+
+    model_id: Mapped[str] = mapped_column(String(34), primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(
+        ForeignKey("experiments.experiment_id", ondelete="CASCADE")
+    )
+    name: Mapped[str] = mapped_column(String(MAX_LOGGED_MODEL_NAME_LENGTH))
+    # By id only, as model versions name runs: the run may live on after the model or not.
+    source_run_id: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    model_type: Mapped[str | None] = mapped_column(String(MAX_LOGGED_MODEL_NAME_LENGTH))
+    artifact_location: Mapped[str] = mapped_column(String(1000))
+    lifecycle_stage: Mapped[str] = mapped_column(String(32))
+    creation_time: Mapped[int] = mapped_column(BigInteger)
+    last_updated_time: Mapped[int] = mapped_column(BigInteger)
+
+
+class LoggedModelTag(Base):
+    __tablename__ = "logged_model_tags"
+    __table_args__ = (PrimaryKeyConstraint("model_id", "key"),)
+
+    model_id: Mapped[str] = mapped_column(ForeignKey("logged_models.model_id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH))
+    value: Mapped[str] = mapped_column(String(MAX_TAG_VALUE_LENGTH))
+
+
+class LoggedModelParam(Base):
+    __tablename__ = "logged_model_params"
+    __table_args__ = (PrimaryKeyConstraint("model_id", "key"),)
+
+    model_id: Mapped[str] = mapped_column(ForeignKey("logged_models.model_id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH))
+    value: Mapped[str] = mapped_column(String(MAX_PARAM_VALUE_LENGTH))
+
+
+class LoggedModelArtifact(Base):
+    """One file of a logged model's artifact tree; the same shape as a run's `Artifact`."""
+
+    __tablename__ = "logged_model_artifacts"
+    __table_args__ = (PrimaryKeyConstraint("model_id", "path"),)
+
+    model_id: Mapped[str] = mapped_column(ForeignKey("logged_models.model_id", ondelete="CASCADE"))
+    path: Mapped[str] = mapped_column(String(MAX_ARTIFACT_PATH_BYTES))
+    digest: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    mtime: Mapped[int] = mapped_column(BigInteger)
+
+
+class RunModelOutput(Base):
+    """A run produced logged model ``model_id`` at ``step`` (MLflow's run outputs)."""
+
+    __tablename__ = "run_model_outputs"
+    __table_args__ = (PrimaryKeyConstraint("run_id", "model_id", "step"),)
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"))
+    model_id: Mapped[str] = mapped_column(
+        ForeignKey("logged_models.model_id", ondelete="CASCADE"), index=True
+    )
+    step: Mapped[int] = mapped_column(BigInteger)
