@@ -9,7 +9,6 @@ Bodies stream both ways in chunks; neither side holds a file in memory.
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anyio.from_thread
@@ -25,6 +24,7 @@ from corridor.mlflow_compat.messages import Message, file_info_out
 from corridor.mlflow_compat.routes import PREFIXES, reply
 from corridor.security.guard import get_runtime
 from corridor.security.policy import Permission
+from corridor.server.bodies import blocking_chunks
 from corridor.store.blobs.encrypted import read_chunks
 from corridor.tracking import artifacts, logged_models, runs
 from corridor.tracking.artifact_paths import join
@@ -85,20 +85,6 @@ def _location(access: MlflowAccess) -> ArtifactLocation:
     return access.message_as(ArtifactTarget).location
 
 
-def _chunks(body: AsyncIterator[bytes]) -> Iterator[bytes]:
-    """The request body as a blocking iterator, for the worker thread that stores it."""
-
-    async def next_chunk() -> bytes | None:
-        try:
-            return await body.__anext__()
-        except StopAsyncIteration:
-            return None
-
-    while (chunk := anyio.from_thread.run(next_chunk)) is not None:
-        if chunk:
-            yield chunk
-
-
 def _media_type(path: str) -> str:
     guessed, _ = mimetypes.guess_type(path)
     if guessed is None:
@@ -112,7 +98,7 @@ async def upload_artifact(
     """Store the request body as the file the path names, replacing any file there."""
     location = _location(access)
     runtime = get_runtime(request)
-    body = _chunks(request.stream())
+    body = blocking_chunks(request.stream())
     await anyio.to_thread.run_sync(
         lambda: artifacts.put_artifact(
             runtime.db, runtime.blobs, location.owner_id, location.path, body

@@ -8,7 +8,7 @@ list is simply not found, so no path from a request ever reaches a file system.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import anyio.from_thread
 import anyio.to_thread
@@ -34,18 +34,12 @@ from corridor.registry.schemas import (
 from corridor.runtime import Runtime
 from corridor.security.guard import Access, get_runtime, requires
 from corridor.security.policy import Permission
+from corridor.server.bodies import blocking_chunks
 from corridor.store.blobs.encrypted import read_chunks
 
 router = APIRouter(tags=["registry"])
 # Uploads stream bodies of any size, so the server exempts this prefix from the JSON body limit.
 UPLOAD_PREFIX = "/api/v1/blobs/"
-
-
-async def _next(chunks: AsyncIterator[bytes]) -> bytes | None:
-    try:
-        return await chunks.__anext__()
-    except StopAsyncIteration:
-        return None
 
 
 @router.post("/blobs/{project}", response_model=BlobOut, status_code=201)
@@ -54,13 +48,11 @@ async def upload_blob(
 ) -> BlobOut:
     """Store the raw request body as a blob usable in this project's packages."""
     runtime = get_runtime(request)
-    chunks = request.stream()
     size = 0
 
     def pieces() -> Iterator[bytes]:
         nonlocal size
-        # The blob store is synchronous; it pulls the body from the event loop chunk by chunk.
-        while (chunk := anyio.from_thread.run(_next, chunks)) is not None:
+        for chunk in blocking_chunks(request.stream()):
             size += len(chunk)
             yield chunk
 

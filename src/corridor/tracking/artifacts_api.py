@@ -7,8 +7,6 @@ store, downloads stream out of it in 1 MiB chunks, so neither holds a file in me
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
 import anyio.from_thread
 import anyio.to_thread
 from fastapi import APIRouter, Query, Request
@@ -17,6 +15,7 @@ from fastapi.responses import StreamingResponse
 
 from corridor.security.guard import Access, get_runtime, requires
 from corridor.security.policy import Permission
+from corridor.server.bodies import blocking_chunks
 from corridor.store.blobs.encrypted import read_chunks
 from corridor.tracking import artifacts
 from corridor.tracking.api import run_project
@@ -25,20 +24,6 @@ from corridor.tracking.schemas import ArtifactList, FileInfoOut
 PREFIX = "/api/v1/artifacts"
 router = APIRouter(prefix=PREFIX, tags=["tracking"])
 _FILE = "/{run_id}/{path:path}"
-
-
-def _chunks_from(body: AsyncIterator[bytes]) -> Iterator[bytes]:
-    """The request body as a blocking iterator, for the worker thread that stores it."""
-
-    async def next_chunk() -> bytes | None:
-        try:
-            return await body.__anext__()
-        except StopAsyncIteration:
-            return None
-
-    while (chunk := anyio.from_thread.run(next_chunk)) is not None:
-        if chunk:
-            yield chunk
 
 
 @router.put(_FILE, response_model=FileInfoOut, status_code=201)
@@ -50,7 +35,7 @@ async def upload_artifact(
 ) -> FileInfoOut:
     """Store the raw request body as the run's file ``path``, replacing any file there."""
     runtime = get_runtime(request)
-    body = _chunks_from(request.stream())
+    body = blocking_chunks(request.stream())
     info = await anyio.to_thread.run_sync(
         lambda: artifacts.put_artifact(runtime.db, runtime.blobs, run_id, path, body)
     )
