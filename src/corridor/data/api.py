@@ -11,10 +11,8 @@ there, writing one ``project:write``, and the consumption rules of `sensitivity`
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Literal
 
-import anyio.from_thread
 import anyio.to_thread
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -56,6 +54,7 @@ from corridor.security import projects
 from corridor.security.guard import Access, get_runtime, requires
 from corridor.security.models import Project
 from corridor.security.policy import Permission
+from corridor.server.bodies import blocking_chunks
 from corridor.store.blobs.encrypted import read_chunks
 
 router = APIRouter(prefix="/api/v1", tags=["data"])
@@ -64,6 +63,8 @@ router.include_router(deletion_router)
 UPLOAD_PREFIX = "/api/v1/dataset-uploads/"
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
 READ_BYTES = 1 << 20
+# A suite travels in the query string, next to the raw body; URLs stay well under 64 KiB.
+MAX_SUITE_TEXT = 32_000
 
 
 def _progress(request: Request, runtime: Runtime) -> Progress:
@@ -150,13 +151,6 @@ def ingest(
     return _ingest_out(runtime, stored, response)
 
 
-async def _next(chunks: AsyncIterator[bytes]) -> bytes | None:
-    try:
-        return await chunks.__anext__()
-    except StopAsyncIteration:
-        return None
-
-
 def _pairs(items: list[str], what: str, sep: str) -> dict[str, str]:
     pairs = {}
     for item in items:
@@ -184,15 +178,20 @@ async def upload(
     null_value: list[str] = Query(default=[], max_length=100),
     dtype: list[str] = Query(default=[], max_length=10_000, description="column:type"),
     infer_schema_rows: int = Query(10_000, ge=0, le=10_000_000),
-    parse_dates: bool = True,
+    parse_dates: bool = False,
     sensitivity: Sensitivity | None = None,
     region: list[str] | None = Query(default=None, max_length=64),
     tag: list[str] = Query(default=[], max_length=100, description="key=value"),
     description: str | None = Query(None, max_length=2000),
+    expect: str | None = Query(
+        None, max_length=MAX_SUITE_TEXT, description="an expectation suite, JSON or YAML text"
+    ),
+    gate: bool = Query(False, description="gate the version on ``expect``"),
     access: Access = requires(Permission.PROJECT_WRITE, project_param="project"),
 ) -> IngestOut:
     """Ingest the raw request body (CSV, Parquet, JSON lines or Arrow IPC; gzip, zstd or bz2
-    compressed or not) as the next version of ``name``."""
+    compressed or not) as the next version of ``name``; ``expect`` is validated before the
+    version is recorded, so a suite that cannot run records nothing."""
     runtime = get_runtime(request)
     options = ReadOptions(
         format=format,
@@ -212,22 +211,18 @@ async def upload(
         sensitivity=sensitivity,
         regions=region,
         tags=_pairs(tag, "tag", "="),
+        expect=expect,
+        gate=gate,
     )
     declared = request.headers.get("content-length")
     total = int(declared) if declared and declared.isdigit() else None
-    chunks = request.stream()
-
-    def pieces() -> Iterator[bytes]:
-        # The ingest is synchronous; it pulls the body from the event loop chunk by chunk.
-        while (chunk := anyio.from_thread.run(_next, chunks)) is not None:
-            yield chunk
 
     def run() -> Stored:
         return ingest_upload(
             runtime,
             access.project_or_fail,
             name,
-            pieces(),
+            blocking_chunks(request.stream()),
             file_name=file_name,
             total=total,
             options=options,

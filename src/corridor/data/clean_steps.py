@@ -64,9 +64,18 @@ def _columns_read(step: rc.Step) -> list[str]:
 
 
 def _in_place(lf: pl.LazyFrame, new: Mapping[str, pl.Expr]) -> Stage:
-    changed = pl.sum_horizontal([pl.col(c).ne_missing(e).sum() for c, e in new.items()])
     output = lf.with_columns(e.alias(c) for c, e in new.items())
+    before, after = lf.collect_schema(), output.collect_schema()
+    changed = pl.sum_horizontal([_cells_changed(c, e, before, after) for c, e in new.items()])
     return Stage(output, None, lf, changed)
+
+
+def _cells_changed(column: str, new: pl.Expr, before: pl.Schema, after: pl.Schema) -> pl.Expr:
+    old = pl.col(column)
+    if before[column] == after[column]:
+        return old.ne_missing(new).sum()
+    # Values of different types do not compare: every cell that is not null on both sides changed.
+    return (old.is_not_null() | new.is_not_null()).sum()
 
 
 def _new_values(step: rc.Step, schema: pl.Schema) -> dict[str, pl.Expr]:
@@ -79,7 +88,8 @@ def _new_values(step: rc.Step, schema: pl.Schema) -> dict[str, pl.Expr]:
     out = {}
     for c in step.columns:
         dtype, col = schema[c], pl.col(c)
-        if not (dtype.is_numeric() or dtype.is_temporal()):
+        # Polars panics on quantiles of dates, and numeric bounds mean nothing for them.
+        if not dtype.is_numeric():
             raise InvalidInput(f"column {c!r} is {dtype_name(dtype)}; {step.kind} needs numbers")
         if isinstance(step, rc.Clip):
             out[c] = col.clip(step.lower, step.upper)

@@ -3,7 +3,7 @@
 Numeric columns: PSI over bins cut at the reference's quantiles, and the two-sample
 Kolmogorov-Smirnov statistic (the largest gap between the two empirical CDFs). Text and boolean
 columns: PSI over category frequencies (the reference's ``top`` categories, the rest pooled as
-one "other" category). Nulls are left out of both and reported as missing fractions.
+one "other" category). Nulls and NaN are left out of both and reported as missing fractions.
 
 PSI = sum over bins of (current - reference) * ln(current / reference), with each fraction
 floored at ``epsilon`` so that an empty bin does not make it infinite. Common reading: below 0.1
@@ -21,7 +21,7 @@ import polars as pl
 from pydantic import BaseModel
 
 from corridor.data.dtypes import dtype_name
-from corridor.data.profile import ColumnProfile, Profile, column_kind
+from corridor.data.profile import ColumnProfile, Profile, column_kind, nan_as_null
 from corridor.errors import InvalidInput
 
 Frame = pl.LazyFrame | pl.DataFrame
@@ -116,7 +116,12 @@ def compare(
         for n in ref_schema
         if n in cur_schema and _kind(ref_schema[n]) and _kind(ref_schema[n]) == _kind(cur_schema[n])
     ]
-    ref_df, cur_df = pl.collect_all([ref_lf.select(shared), cur_lf.select(shared)])
+    ref_df, cur_df = pl.collect_all(
+        [
+            ref_lf.select(nan_as_null(ref_schema, shared)),
+            cur_lf.select(nan_as_null(cur_schema, shared)),
+        ]
+    )
     drifts = []
     for name in shared:
         ref_s, cur_s = ref_df[name], cur_df[name]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import NoReturn
 
 import polars as pl
 
@@ -50,7 +51,9 @@ def validate(
 ) -> tuple[ds.Resolved, ValidationReport]:
     """Validate a version (against its gate suite if no suite is given); store the report.
 
-    With ``gate``, the version is gated on this suite from now on.
+    With ``gate``, the version is gated on this suite from now on. ``now`` (for freshness) is
+    for ad-hoc reports only: a validation that sets or can lift a gate reads the server's clock,
+    or a client could pass a freshness gate on stale data by naming an old ``now``.
     """
     if suite is None:
         if resolved.version.gate_suite is None:
@@ -58,15 +61,19 @@ def validate(
         checked = ExpectationSuite.model_validate(resolved.version.gate_suite)
     else:
         checked = load_suite(suite)
+    digest = ds.suite_digest(checked)
+    if now is not None and (gate or digest == resolved.version.gate_digest):
+        _refuse_client_clock(resolved.label)
     for other in frames.values():
         consume(other, resolved.project)
     with workspace(runtime) as space:
         lazy_frames = {name: scan(runtime, r, space) for name, r in frames.items()}
         report = run_validation(checked, scan(runtime, resolved, space), lazy_frames, now)
-    digest = ds.suite_digest(checked)
     with runtime.db.write() as session:
         version = session.get(DatasetVersion, resolved.version.id)
         assert version is not None
+        if now is not None and version.gate_digest == digest:  # gated on it meanwhile
+            _refuse_client_clock(resolved.label)
         if gate and version.gate_digest != digest:
             version.gate_suite, version.gate_digest = checked.model_dump(mode="json"), digest
         ds.add_report(
@@ -79,6 +86,14 @@ def validate(
             passed=report.passed,
         )
     return _reload(runtime, resolved), report
+
+
+def _refuse_client_clock(label: str) -> NoReturn:
+    raise InvalidInput(
+        f"{label}: `now` may not be given when the validation sets or can lift a gate (with "
+        "gate, or against the version's gate suite): gates are judged by the server's clock; "
+        "leave `now` out (it is only for ad-hoc reports against other suites)"
+    )
 
 
 def compute_profile(runtime: Runtime, resolved: ds.Resolved, *, by: Principal) -> ProfileOut:
@@ -176,8 +191,14 @@ def _keyed(left: pl.LazyFrame, right: pl.LazyFrame, keys: list[str], a: str, b: 
         or [pl.lit(False)]
     )
     both = left.join(renamed, on=keys, how="inner")
-    added, removed, changed, unchanged = pl.collect_all(
+    # A repeated key pairs every copy with every copy: the row counts would mean nothing.
+    repeats = [
+        lf.drop_nulls(keys).group_by(keys).agg(pl.len().alias("__n")).filter(pl.col("__n") > 1)
+        for lf in (left, right)
+    ]
+    dup_a, dup_b, added, removed, changed, unchanged = pl.collect_all(
         [
+            *(r.sort(keys).head(1) for r in repeats),
             right.join(left, on=keys, how="anti").select(pl.len()),
             left.join(right, on=keys, how="anti").select(pl.len()),
             both.filter(changed_any).select(pl.len()),
@@ -185,6 +206,14 @@ def _keyed(left: pl.LazyFrame, right: pl.LazyFrame, keys: list[str], a: str, b: 
         ],
         engine="streaming",
     )
+    for label, dup in ((a, dup_a), (b, dup_b)):
+        if dup.height:
+            row = dup.row(0, named=True)
+            value = row[keys[0]] if len(keys) == 1 else tuple(row[k] for k in keys)
+            raise InvalidInput(
+                f"key {', '.join(keys)} is not unique in {label}: {value!r} appears "
+                f"{row['__n']} times; pick key columns that identify one row"
+            )
     return KeyedDiff(
         keys=keys,
         added=int(added.item()),

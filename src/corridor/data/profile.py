@@ -40,7 +40,7 @@ class TopValue(BaseModel):
 
 
 class ColumnProfile(BaseModel):
-    """Statistics of one column; nulls are excluded from everything but ``missing``."""
+    """Statistics of one column; nulls and NaN are excluded from everything but ``missing``."""
 
     name: str
     dtype: str
@@ -102,6 +102,7 @@ def profile(
         raise InvalidInput("bins must be at least 1 and top at least 0")
     lf = data.lazy()
     schema = lf.collect_schema()
+    lf = lf.select(nan_as_null(schema))
     aggs: list[pl.Expr] = [pl.len().alias("__rows")]
     for i, (name, dtype) in enumerate(schema.items()):
         aggs.extend(_column_aggs(f"c{i}", pl.col(name), dtype, bins, top))
@@ -118,6 +119,15 @@ def profile(
         correlations.setdefault(a, {})[b] = r
         correlations.setdefault(b, {})[a] = r
     return Profile(row_count=rows, columns=columns, correlations=correlations)
+
+
+def nan_as_null(schema: pl.Schema, names: list[str] | None = None) -> list[pl.Expr]:
+    """Select ``names`` (default all) with NaN as null: a NaN sorts above every number and
+    would otherwise shift quantiles and bins, and poison means."""
+    return [
+        pl.col(n).fill_nan(None) if schema[n].is_float() else pl.col(n)
+        for n in (schema.names() if names is None else names)
+    ]
 
 
 def _column_aggs(key: str, col: pl.Expr, dtype: pl.DataType, bins: int, top: int) -> list[pl.Expr]:

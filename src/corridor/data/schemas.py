@@ -166,7 +166,11 @@ class ValidateRequest(BaseModel):
         default_factory=dict, max_length=20, description="frame name -> dataset reference"
     )
     gate: bool = Field(False, description="gate the version on this suite")
-    now: dt.datetime | None = Field(None, description="for freshness; default: the server's")
+    now: dt.datetime | None = Field(
+        None,
+        description="for freshness in ad-hoc reports; refused with gate or against the "
+        "version's gate suite, which use the server's clock",
+    )
 
 
 class ValidationOut(BaseModel):

@@ -81,3 +81,21 @@ def check_consumption(version: VersionFacts, consumer_project: str) -> None:
             f"project {version.project!r} (here {consumer_project!r}) may read only a masked "
             f"version; make one with `corridor data pii {version.label} --mask PLAN.yaml`"
         )
+
+
+def check_derived_class(
+    chosen: Sensitivity, derived: Sensitivity, *, masked: bool, label: str
+) -> None:
+    """Refuse an unmasked output classed below what its inputs derive (`InvalidInput`).
+
+    Otherwise a restricted version could be copied or cleaned as ``public`` and then read,
+    unmasked, from any project.
+    """
+    order = list(Sensitivity)
+    if masked or order.index(chosen) >= order.index(derived):
+        return
+    raise InvalidInput(
+        f"{label}: the output may not be {chosen.value!r}: its inputs make it at least "
+        f"{derived.value!r}, and only a masked output may be classed lower; leave the "
+        f"sensitivity out, choose {derived.value!r} or above, or mask the data first"
+    )

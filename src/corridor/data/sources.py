@@ -8,6 +8,7 @@ column's type across batches (a column that is null in the first batch and text 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,15 +66,53 @@ def open_s3(uri: str, endpoint_url: str | None) -> S3Object:
     return S3Object(uri, int(info["size"]), endpoint_url)
 
 
+SECRET_PARAMETERS = frozenset(
+    {
+        "password",
+        "passwd",
+        "pwd",
+        "pass",
+        "secret",
+        "token",
+        "access_token",
+        "api_key",
+        "apikey",
+        "sslpassword",
+        "client_secret",
+        "aws_secret_access_key",
+    }
+)
+"""Query parameters (any case) whose value is hidden wherever a database URL is shown."""
+_EMBEDDED_SECRET = re.compile(r"(?i)\b(pwd|password|passwd)(\s*=\s*)(\{[^}]*\}?|[^;&]*)")
+"""A password inside a parameter's value, e.g. an ODBC string: ``...;PWD={s3cret};...``."""
+REDACTED = "***"
+
+
+def _redact_value(key: str, value: str) -> str:
+    if key.lower() in SECRET_PARAMETERS:
+        return REDACTED
+    return _EMBEDDED_SECRET.sub(lambda m: m.group(1) + m.group(2) + REDACTED, value)
+
+
 def redact_url(url: str) -> str:
-    """A database URL without its password, for reports and messages."""
+    """A database URL without its password or secret query parameters, for reports and
+    messages (``?password=``, ``pwd=``, and ``PWD=`` inside ``odbc_connect=``, in any case)."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except ArgumentError:
         raise InvalidInput("the database URL is not valid (dialect://user@host/db)") from None
+    query = {
+        key: (
+            tuple(_redact_value(key, v) for v in value)
+            if isinstance(value, tuple)
+            else _redact_value(key, value)
+        )
+        for key, value in parsed.query.items()
+    }
+    return parsed.set(query=query).render_as_string(hide_password=True)
 
 
 def query_to_parquet(

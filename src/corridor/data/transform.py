@@ -16,13 +16,14 @@ from corridor.data import clean as cleaning
 from corridor.data import datasets as ds
 from corridor.data.convert import finish
 from corridor.data.models import DatasetMaskKey
-from corridor.data.pii.mask import MaskPlan, apply_masks, load_mask_plan
+from corridor.data.pii.mask import apply_masks, load_mask_plan
 from corridor.data.pii.scan import scan as pii_scan
 from corridor.data.reading import Derivation, consume, derive, materialise, scan, workspace
 from corridor.data.recipe import load_recipe
 from corridor.data.schemas import CleanOut, CleanRequest, MaskRequest, VersionMeta
+from corridor.data.sensitivity import check_derived_class
 from corridor.data.staging import Progress, no_progress
-from corridor.data.versions import NewVersion, Stored, store_version
+from corridor.data.versions import NewVersion, Stored, store_version, store_with_side
 from corridor.errors import InvalidInput
 from corridor.names import MAX_NAME_LENGTH, check_name
 from corridor.runtime import Runtime
@@ -33,10 +34,14 @@ QUARANTINE_SUFFIX = ".quarantine"
 MASK_KEY_BYTES = 32
 
 
-def _with_defaults(meta: VersionMeta, derived: Derivation) -> VersionMeta:
+def _with_defaults(
+    meta: VersionMeta, derived: Derivation, *, masked: bool, label: str
+) -> VersionMeta:
     update: dict[str, Any] = {}
     if meta.sensitivity is None:
         update["sensitivity"] = derived.sensitivity
+    else:
+        check_derived_class(meta.sensitivity, derived.sensitivity, masked=masked, label=label)
     if meta.regions is None:
         update["regions"] = derived.regions
     return meta.model_copy(update=update)
@@ -64,6 +69,7 @@ def clean(
     recipe = load_recipe(request.recipe)
     inputs = [consume(source, project), *(consume(f, project) for f in frames.values())]
     derived = derive(inputs)
+    meta = _with_defaults(request.meta, derived, masked=derived.masked, label=source.label)
     with workspace(runtime) as space:
         data = scan(runtime, source, space)
         others = {n: scan(runtime, r, space) for n, r in frames.items()}
@@ -85,8 +91,17 @@ def clean(
             "input": source.label,
             "frames": {n: r.label for n, r in frames.items()},
         }
-        meta = _with_defaults(request.meta, derived)
-        stored = store_version(
+        quarantine_data = finish(quarantined)
+
+        def side_meta(output: ds.Resolved) -> VersionMeta:
+            return VersionMeta(
+                sensitivity=output.version.sensitivity,
+                regions=list(output.version.regions),
+                tags={"quarantine_of": output.label},
+            )
+
+        # One transaction: the output never exists without its quarantined rows.
+        stored, quarantine = store_with_side(
             runtime,
             project,
             name,
@@ -98,20 +113,7 @@ def clean(
                 inputs=[f.version.id for f in frames.values()],
             ),
             meta,
-            by=by,
-            progress=progress,
-        )
-        quarantine_data = finish(quarantined)
-        quarantine = None
-        if quarantine_data.row_count:
-            side_meta = VersionMeta(
-                sensitivity=stored.resolved.version.sensitivity,
-                regions=list(stored.resolved.version.regions),
-                tags={"quarantine_of": stored.resolved.label},
-            )
-            quarantine = store_version(
-                runtime,
-                project,
+            (
                 name + QUARANTINE_SUFFIX,
                 NewVersion(
                     quarantine_data,
@@ -120,8 +122,12 @@ def clean(
                     masked=derived.masked,
                 ),
                 side_meta,
-                by=by,
             )
+            if quarantine_data.row_count
+            else None,
+            by=by,
+            progress=progress,
+        )
     with runtime.db.read() as session:
         return CleanOut(
             dry_run=False,
@@ -154,11 +160,9 @@ def project_mask_key(runtime: Runtime, project: Project) -> bytes:
         return f.read()
 
 
-def _uncovered(runtime: Runtime, source: ds.Resolved, plan: MaskPlan, keep: list[str]) -> list[str]:
+def _personal_columns(runtime: Runtime, source: ds.Resolved) -> set[str]:
     with workspace(runtime) as space:
-        found = pii_scan(scan(runtime, source, space)).pii_columns()
-    covered = {rule.column for rule in plan.rules} | set(keep)
-    return sorted(c for c in found if c not in covered)
+        return set(pii_scan(scan(runtime, source, space)).columns_to_mask())
 
 
 def mask(
@@ -177,19 +181,25 @@ def mask(
     if not plan.rules:
         raise InvalidInput("the masking plan has no rules")
     consume(source, project)
-    missing = _uncovered(runtime, source, plan, request.keep)
+    personal = _personal_columns(runtime, source)
+    covered = {rule.column for rule in plan.rules} | set(request.keep)
+    missing = sorted(personal - covered)
     if missing:
         raise InvalidInput(
             f"{source.label}: the masking plan leaves columns that look like personal data "
             f"unmasked: {', '.join(missing)}; add rules for them, or list them in keep"
         )
+    derived = derive([source])
+    # Kept personal data is still personal data: such an output does not count as masked, so
+    # the restricted-data rule and the class floor still apply to it.
+    masked = not personal & set(request.keep)
+    meta = _with_defaults(request.meta, derived, masked=masked, label=source.label)
     needs_key = any(rule.operator in ("hash", "tokenise") for rule in plan.rules)
     key = project_mask_key(runtime, source.project) if needs_key else None
-    derived = derive([source])
     with workspace(runtime) as space:
         out = space.file("masked.parquet")
-        masked = apply_masks(scan(runtime, source, space), plan, key)
-        masked.sink_parquet(out, compression="zstd", engine="streaming")
+        frame = apply_masks(scan(runtime, source, space), plan, key)
+        frame.sink_parquet(out, compression="zstd", engine="streaming")
         return store_version(
             runtime,
             project,
@@ -202,9 +212,9 @@ def mask(
                     "plan": plan.model_dump(mode="json"),
                     "input": source.label,
                 },
-                masked=True,
+                masked=masked,
             ),
-            _with_defaults(request.meta, derived),
+            meta,
             by=by,
             progress=progress,
         )
@@ -224,6 +234,7 @@ def copy(
     check_name("dataset", name)
     consume(source, project)
     derived = derive([source])
+    meta = _with_defaults(meta, derived, masked=derived.masked, label=source.label)
     with workspace(runtime) as space:
         path = materialise(runtime, source, space)
         return store_version(
@@ -236,7 +247,7 @@ def copy(
                 recipe={"kind": "copy", "input": source.label},
                 masked=derived.masked,
             ),
-            _with_defaults(meta, derived),
+            meta,
             by=by,
             progress=progress,
         )

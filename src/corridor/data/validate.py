@@ -49,7 +49,7 @@ class _Check:
 
 @dataclass(frozen=True)
 class _Join:
-    keys: list[str]
+    keys: list[pl.Expr]
     right_keys: list[str]
     right: pl.LazyFrame  # distinct referenced keys plus a flag column
 
@@ -210,9 +210,10 @@ def _compile(
             schema[spec.columns[0]].is_integer() or schema[spec.columns[0]].is_temporal()
         ):
             # One integer or time column: sorting beats hashing, and equal neighbours are dups.
-            # Nulls sort last, and a null difference is ignored by any().
+            # Neighbours are compared, not subtracted: a difference overflows near 2**64.
+            # A null comparison is ignored by any().
             ordered = pl.col(spec.columns[0]).to_physical().sort(nulls_last=True)
-            quick = ~(ordered.diff() == 0).any()
+            quick = ~(ordered == ordered.shift(1)).any()
         return replace(check, quick=quick)
     if isinstance(spec, ex.Between):
         value, ok = pl.col(spec.column), pl.lit(True)
@@ -290,16 +291,37 @@ def _foreign_key(
             raise InvalidInput(f"column {column!r} not found in frame {spec.reference!r}")
     keys = [f"__fk{index}_{i}" for i in range(len(spec.columns))]
     flag = f"__fk{index}"
+    # Both sides meet at their common type: casting the reference to the key type would
+    # truncate 1.7 to 1 and let it match.
+    common = [
+        _common_type(c, schema[c], r, ref_schema[r], spec.reference)
+        for c, r in zip(spec.columns, ref_columns, strict=True)
+    ]
     right = (
         reference.select(
-            pl.col(r).cast(schema[c], strict=False).alias(k)
-            for r, c, k in zip(ref_columns, spec.columns, keys, strict=True)
+            pl.col(r).cast(t).alias(k) for r, t, k in zip(ref_columns, common, keys, strict=True)
         )
         .unique()
         .with_columns(pl.lit(True).alias(flag))
     )
-    joins.append(_Join(list(spec.columns), keys, right))
+    left = [pl.col(c).cast(t) for c, t in zip(spec.columns, common, strict=True)]
+    joins.append(_Join(left, keys, right))
     return _row(index, name, spec, pl.col(flag).is_not_null(), _all_present(spec.columns))
+
+
+def _common_type(
+    column: str, dtype: pl.DataType, ref_column: str, ref_dtype: pl.DataType, reference: str
+) -> pl.DataType:
+    if dtype == ref_dtype:
+        return dtype
+    empty = [pl.LazyFrame(schema={"k": dtype}), pl.LazyFrame(schema={"k": ref_dtype})]
+    try:
+        return pl.concat(empty, how="vertical_relaxed").collect_schema()["k"]
+    except pl.exceptions.PolarsError:
+        raise InvalidInput(
+            f"column {column!r} is {dtype_name(dtype)} but {reference}.{ref_column} is "
+            f"{dtype_name(ref_dtype)}; the keys cannot be compared"
+        ) from None
 
 
 def _joined(lf: pl.LazyFrame, joins: list[_Join]) -> pl.LazyFrame:

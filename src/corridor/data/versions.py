@@ -4,29 +4,31 @@ Order matters for "no partial state": the data is converted and checked before a
 stored; the blob goes in next (content-addressed, so an identical blob is simply found); the
 row goes in last, in one transaction with the dataset's version counter and the lineage edges.
 If the row cannot be written, a blob this call created is deleted again. A dataset holds each
-content once: storing bytes it already has returns the version that has them.
+content once: storing bytes it already has returns the version that has them, unless other
+metadata was asked for (then `Conflict`: a version's metadata never changes).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+from sqlalchemy import select
 
 from corridor.data import datasets as ds
 from corridor.data import validate as validation
 from corridor.data.convert import Converted
-from corridor.data.expectations import ExpectationSuite, load_suite
-from corridor.data.models import DatasetVersion
+from corridor.data.expectations import ExpectationSuite, ForeignKey, load_suite
+from corridor.data.models import Dataset, DatasetVersion
 from corridor.data.schemas import SourceReport, VersionMeta
 from corridor.data.sensitivity import DEFAULT_SENSITIVITY, Sensitivity, check_regions
 from corridor.data.staging import Progress, no_progress
 from corridor.data.validation_report import ValidationReport
-from corridor.errors import InvalidInput
+from corridor.errors import Conflict, InvalidInput
 from corridor.runtime import Runtime
 from corridor.security.models import Project
 from corridor.security.policy import Principal
@@ -96,46 +98,176 @@ def store_version(
     by: Principal,
     progress: Progress = no_progress,
 ) -> Stored:
-    """Record ``new`` as the next version of ``project``/``name`` (created if new)."""
+    """Record ``new`` as the next version of ``project``/``name`` (created if new).
+
+    The suite (asked for, or the dataset's gate) runs on the converted file before anything is
+    stored, and its report goes in with the version row: a validation that raises stores nothing.
+    """
+    stored, _ = store_with_side(runtime, project, name, new, meta, by=by, progress=progress)
+    return stored
+
+
+SideMeta = Callable[[ds.Resolved], VersionMeta]
+
+
+def store_with_side(
+    runtime: Runtime,
+    project: Project,
+    name: str,
+    new: NewVersion,
+    meta: VersionMeta,
+    side: tuple[str, NewVersion, SideMeta] | None = None,
+    *,
+    by: Principal,
+    progress: Progress = no_progress,
+) -> tuple[Stored, Stored | None]:
+    """Like `store_version`, and also record ``side`` (a name, its data, and its metadata made
+    from the main version) in the same transaction: both versions are stored, or neither."""
+    created_blobs: list[str] = []
+    try:
+        main = _prepare(runtime, project, name, new, meta, created_blobs, progress)
+        # The side's metadata needs the main version; what it is checked against does not.
+        extra = (
+            None
+            if side is None
+            else _prepare(runtime, project, side[0], side[1], VersionMeta(), created_blobs)
+        )
+        with runtime.db.write() as session:
+            stored = _commit(session, project, name, new, meta, main, by)
+            side_stored = None
+            if side is not None and extra is not None:
+                side_name, side_new, side_meta = side
+                extra_meta = side_meta(stored.resolved)
+                side_stored = _commit(session, project, side_name, side_new, extra_meta, extra, by)
+    except BaseException:
+        for digest in created_blobs:
+            runtime.blobs.delete(digest)
+        raise
+    return stored, side_stored
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    suite: ExpectationSuite | None  # asked for
+    check: ExpectationSuite | None  # run: the one asked for, else the dataset's gate
+    report: ValidationReport | None
+
+
+def _prepare(
+    runtime: Runtime,
+    project: Project,
+    name: str,
+    new: NewVersion,
+    meta: VersionMeta,
+    created_blobs: list[str],
+    progress: Progress = no_progress,
+) -> _Prepared:
     suite = requested_suite(meta)
-    regions = check_regions(meta.regions) if meta.regions is not None else None
-    check_suite_fits(suite, new.data.path)
+    if meta.regions is not None:
+        check_regions(meta.regions)
+    check = suite or _current_gate(runtime, project, name)
+    report = None
+    if check is not None:
+        check_runs_on_arrival(check)
+        check_suite_fits(check, new.data.path)
+        progress("validating", 0, None)
+        report = run_validation(check, pl.scan_parquet(new.data.path))
     digest = new.data.digest
-    created_blob = False
     # Touch, not exists: a blob sweep must see that this content is about to be referenced.
     if not runtime.blobs.touch(digest):
         stored = runtime.blobs.put(_pieces(new.data.path, progress))
         if stored != digest:  # the file changed under us: never record a wrong address
             runtime.blobs.delete(stored)
             raise InvalidInput("the converted data changed while it was stored; try again")
-        created_blob = True
-    try:
-        with runtime.db.write() as session:
-            resolved, created = _record(session, project, name, new, meta, regions, suite, by)
-    except BaseException:
-        if created_blob:
-            runtime.blobs.delete(digest)
-        raise
-    report = None
-    gate_digest = resolved.version.gate_digest
-    if suite is not None or (created and gate_digest is not None):
-        progress("validating", 0, None)
-        check = suite or ExpectationSuite.model_validate(resolved.version.gate_suite)
-        report = run_validation(check, pl.scan_parquet(new.data.path))
-        with runtime.db.write() as session:
-            version = session.get(DatasetVersion, resolved.version.id)
-            assert version is not None
-            ds.add_report(
-                session,
-                version,
-                ds.VALIDATION,
-                report.model_dump(mode="json"),
-                by=by,
-                suite=ds.suite_digest(check),
-                passed=report.passed,
-            )
-            resolved = ds.Resolved(resolved.project, resolved.dataset, version)
+        created_blobs.append(digest)
+    return _Prepared(suite, check, report)
+
+
+def _commit(
+    session: Any,
+    project: Project,
+    name: str,
+    new: NewVersion,
+    meta: VersionMeta,
+    prepared: _Prepared,
+    by: Principal,
+) -> Stored:
+    suite, check, report = prepared.suite, prepared.check, prepared.report
+    regions = check_regions(meta.regions) if meta.regions is not None else None
+    resolved, created = _record(session, project, name, new, meta, regions, suite, by)
+    if created and suite is None and resolved.version.gate_digest != _digest(check):
+        raise Conflict(
+            f"the gate of dataset {project.name}/{name} changed during this ingest; ingest again"
+        )
+    if not created and suite is None:
+        return Stored(resolved, created, None)  # content already held: nothing was asked
+    if report is not None and check is not None:
+        ds.add_report(
+            session,
+            resolved.version,
+            ds.VALIDATION,
+            report.model_dump(mode="json"),
+            by=by,
+            suite=ds.suite_digest(check),
+            passed=report.passed,
+        )
     return Stored(resolved, created, report)
+
+
+def check_runs_on_arrival(suite: ExpectationSuite) -> None:
+    """Refuse a suite an ingest cannot run: foreign keys need frames that only validate gets."""
+    references = sorted({e.reference for e in suite.expectations if isinstance(e, ForeignKey)})
+    if references:
+        raise InvalidInput(
+            f"the suite checks foreign keys against {', '.join(references)}, which an ingest "
+            "cannot be given; validate the version afterwards with frames instead "
+            "(a gate on such a suite must be replaced before new versions can be ingested)"
+        )
+
+
+def _digest(suite: ExpectationSuite | None) -> str | None:
+    return ds.suite_digest(suite) if suite is not None else None
+
+
+def _current_gate(runtime: Runtime, project: Project, name: str) -> ExpectationSuite | None:
+    with runtime.db.read() as session:
+        dataset = session.scalar(
+            select(Dataset).where(Dataset.project_id == project.id, Dataset.name == name)
+        )
+        gated = gated_version(session, dataset) if dataset is not None else None
+        if gated is None:
+            return None
+        return ExpectationSuite.model_validate(gated.gate_suite)
+
+
+def gated_version(session: Any, dataset: Dataset) -> DatasetVersion | None:
+    """The newest version of ``dataset`` that carries a gate: the dataset's gate."""
+    found: DatasetVersion | None = session.scalar(
+        select(DatasetVersion)
+        .where(DatasetVersion.dataset_id == dataset.id, DatasetVersion.gate_digest.is_not(None))
+        .order_by(DatasetVersion.version.desc())
+        .limit(1)
+    )
+    return found
+
+
+def _check_same_meta(
+    label: str, existing: DatasetVersion, meta: VersionMeta, regions: list[str] | None
+) -> None:
+    """Same bytes, other metadata: refuse rather than silently keep the existing version's."""
+    differences = []
+    if meta.sensitivity is not None and meta.sensitivity.value != existing.sensitivity:
+        differences.append(f"sensitivity {existing.sensitivity}, not {meta.sensitivity.value}")
+    if regions is not None and sorted(regions) != sorted(existing.regions):
+        differences.append(f"regions {existing.regions}, not {regions}")
+    if meta.tags and meta.tags != existing.tags:
+        differences.append(f"tags {existing.tags}, not {meta.tags}")
+    if differences:
+        raise Conflict(
+            f"{label}@{existing.version} already holds these bytes with "
+            + "; ".join(differences)
+            + "; a version's metadata cannot change: ingest other content or use that version"
+        )
 
 
 def _record(
@@ -153,6 +285,7 @@ def _record(
     dataset = ds.lock_dataset(session, project, name, by=by, description=meta.description)
     existing = ds.content_version(session, dataset, new.data.digest)
     if existing is not None:
+        _check_same_meta(f"{project.name}/{name}", existing, meta, regions)
         if suite is not None and meta.gate:
             _gate(existing, suite)
         return ds.Resolved(project, dataset, existing), False
@@ -183,11 +316,13 @@ def _record(
         gate_passed=False,
         created_by=by.name,
     )
+    gated = gated_version(session, dataset)
     if suite is not None and meta.gate:
         _gate(version, suite)
-    elif previous is not None and previous.gate_digest is not None:
-        # A gated dataset stays gated: each new version must pass the same suite.
-        version.gate_suite, version.gate_digest = previous.gate_suite, previous.gate_digest
+    elif gated is not None:
+        # A gated dataset stays gated: each new version must pass the same suite, even when
+        # the latest version was stored without it.
+        version.gate_suite, version.gate_digest = gated.gate_suite, gated.gate_digest
     session.add(version)
     session.flush()
     for source_id in dict.fromkeys([*([new.parent_id] if new.parent_id else []), *new.inputs]):

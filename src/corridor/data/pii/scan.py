@@ -5,6 +5,12 @@ gathers only the candidate values; the Python validators (checksums, issuing rul
 those candidates alone. A column's score for an entity is the fraction of its sampled values
 that hold a validated match, times their mean confidence; a column name that hints at the
 entity (``email``, ``phone``, ``ssn``...) raises the confidence.
+
+The sample is spread evenly over the whole frame, not taken from its head, so data that only
+starts deep into a file is still seen. For the masking policy a score is not enough: a column
+where any sampled value holds a high-confidence match (`DECISIVE`) counts as personal data
+however rare the match, since a free-text column with an email in a third of its rows is no
+less personal for it.
 """
 
 from __future__ import annotations
@@ -21,6 +27,12 @@ from corridor.errors import InvalidInput
 Engine = Literal["auto", "in-memory", "streaming"]
 HINT_BOOST = 0.3
 """Added to the mean confidence when the column name hints at the entity."""
+DECISIVE = frozenset({"EMAIL", "CREDIT_CARD", "IBAN", "US_SSN"})
+"""Entities whose validated matches (checksums, issuing rules) are rarely wrong."""
+DECISIVE_SCORE = 0.85
+"""A match of a `DECISIVE` entity at least this confident flags its column on its own: an email,
+a card number of a known network with a valid Luhn digit, an IBAN with a valid checksum, a
+dash-separated SSN."""
 
 
 class EntityFinding(BaseModel):
@@ -30,6 +42,7 @@ class EntityFinding(BaseModel):
     mean_score: float
     score: float
     name_hint: bool
+    max_score: float = 0.0
 
 
 class ColumnScan(BaseModel):
@@ -55,6 +68,20 @@ class ScanReport(BaseModel):
                 out[column.column] = best.entity
         return out
 
+    def columns_to_mask(self, threshold: float = 0.5) -> dict[str, str]:
+        """`pii_columns`, plus every column with a decisive match in any sampled value.
+
+        The masking policy uses this: a column left unmasked that holds even a few emails or
+        card numbers makes the output unfit to be called masked.
+        """
+        out = self.pii_columns(threshold)
+        for column in self.columns:
+            for finding in column.findings:
+                decisive = finding.entity in DECISIVE and finding.max_score >= DECISIVE_SCORE
+                if decisive and column.column not in out:
+                    out[column.column] = finding.entity
+        return out
+
 
 def scan(
     data: pl.LazyFrame | pl.DataFrame,
@@ -64,7 +91,8 @@ def scan(
     recognizers: Sequence[Recognizer] = RECOGNIZERS,
     engine: Engine = "auto",
 ) -> ScanReport:
-    """Scan the first ``sample_rows`` rows of the text and integer columns (or ``columns``)."""
+    """Scan ``sample_rows`` rows, evenly spaced over the frame, of the text and integer columns
+    (or ``columns``)."""
     lf = data.lazy()
     schema = lf.collect_schema()
     names = (
@@ -80,7 +108,10 @@ def scan(
         for j, recognizer in enumerate(recognizers):
             candidates = text.filter(text.str.contains(recognizer.prefilter))
             aggs.append(candidates.implode().alias(f"c{i}_{j}"))
-    row = lf.head(sample_rows).select(aggs).collect(engine=engine).row(0, named=True)
+    total = int(lf.select(pl.len()).collect(engine=engine).item())
+    step = max(1, -(-total // sample_rows)) if sample_rows > 0 else 1
+    sample = lf.gather_every(step).head(sample_rows)
+    row = sample.select(aggs).collect(engine=engine).row(0, named=True)
     report = []
     for i, name in enumerate(names):
         scanned = int(row[f"n{i}"])
@@ -119,6 +150,7 @@ def _judge(
         mean_score=mean,
         score=fraction * confidence,
         name_hint=hinted,
+        max_score=max(scores),
     )
 
 
