@@ -206,14 +206,16 @@ def _compile(
         # Counting rows in duplicate groups needs a mask of every row; comparing the number
         # of distinct keys with the number of rows tells whether there are any at all.
         quick = keys.filter(present).n_unique() == present.sum()
+        dtype = schema[spec.columns[0]]
+        # UInt64 keeps the hashing path: a difference of two values overflows near 2**64, and
+        # comparing shifted neighbours instead sorts the column twice.
         if len(spec.columns) == 1 and (
-            schema[spec.columns[0]].is_integer() or schema[spec.columns[0]].is_temporal()
+            (dtype.is_integer() and dtype != pl.UInt64) or dtype.is_temporal()
         ):
             # One integer or time column: sorting beats hashing, and equal neighbours are dups.
-            # Neighbours are compared, not subtracted: a difference overflows near 2**64.
-            # A null comparison is ignored by any().
+            # Nulls sort last, and a null difference is ignored by any().
             ordered = pl.col(spec.columns[0]).to_physical().sort(nulls_last=True)
-            quick = ~(ordered == ordered.shift(1)).any()
+            quick = ~(ordered.diff() == 0).any()
         return replace(check, quick=quick)
     if isinstance(spec, ex.Between):
         value, ok = pl.col(spec.column), pl.lit(True)
