@@ -258,7 +258,9 @@ def _op(lex: _Lexer) -> Op:
             lex.next()
             return Op.NOT_IN
         if word == "IS":
-            negated = lex.at_word("NOT") and lex.next() is not None
+            negated = lex.at_word("NOT")
+            if negated:
+                lex.next()
             if lex.at_word("NULL"):
                 lex.next()
                 return Op.IS_NOT_NULL if negated else Op.IS_NULL
