@@ -54,7 +54,7 @@ def test_data_commands_end_to_end(local: Cli, tmp_path: Path) -> None:  # noqa: 
     assert passed.returncode == 0, passed.stderr
     suite.write_text("expectations:\n  - {kind: between, column: id, max: 2}\n")
     failed = local.run("data", "validate", "shop/orders@1", str(suite), "--json")
-    assert failed.returncode == 1
+    assert failed.returncode == 3
     assert json.loads(failed.stdout)["report"]["passed"] is False
 
     recipe = tmp_path / "recipe.yaml"

@@ -46,7 +46,6 @@ from corridor.data.schemas import (
 )
 from corridor.data.sensitivity import Sensitivity
 from corridor.data.staging import Progress
-from corridor.data.validation_report import ValidationReport
 from corridor.data.versions import Stored
 from corridor.errors import InvalidInput, NotFound
 from corridor.runtime import Runtime
@@ -323,14 +322,10 @@ def get_validation(
     """The newest validation report stored with the version."""
     runtime = get_runtime(request)
     resolved = _resolve(runtime, access, name, version)
-    with runtime.db.read() as session:
-        report = ds.latest_report(session, resolved.version.id, ds.VALIDATION)
-        if report is None:
-            raise NotFound(f"{resolved.label} has not been validated")
-        return ValidationOut(
-            version=ds.version_out(session, resolved),
-            report=ValidationReport.model_validate(report.body),
-        )
+    report = operations.stored_validation(runtime, resolved)
+    if report is None:
+        raise NotFound(f"{resolved.label} has not been validated")
+    return ValidationOut(version=_out(runtime, resolved), report=report)
 
 
 @router.post(VERSION + "/clean", response_model=CleanOut)

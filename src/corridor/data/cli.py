@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
 PROJECT = typer.Option(None, "--project", "-p", help="The project (or write project/name).")
+VALIDATION_FAILED = 3
+"""The exit code of `ingest --expect` and `validate` when the data fails its suite: the command
+itself worked (the version or report is recorded), so it is told apart from errors (1)."""
 FRAMES = typer.Option(
     [], "--frame", help="A frame a recipe or suite names: NAME=[project/]dataset@version."
 )
@@ -168,7 +171,11 @@ def ingest(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     as_json: bool = JSON,
 ) -> None:
-    """Ingest a file, S3 object or query result as the next version of a dataset."""
+    """Ingest a file, S3 object or query result as the next version of a dataset.
+
+    With --expect, exit 3 if the data fails the suite (the version is still recorded, and with
+    --gate its gate is closed).
+    """
     read: dict[str, Any] = {"infer_schema_rows": infer_rows, "parse_dates": parse_dates}
     for key, value in (
         ("format", format),
@@ -199,13 +206,16 @@ def ingest(
         )
     if as_json:
         print_json(out)
-        return
-    _say_version("ingested", out.version, out.created)
-    described = _describe_source(out.version.source)
-    if described and out.created:
-        say(f"  read as {described}")
-    if out.validation is not None:
-        _say_validation(out.validation)
+    else:
+        _say_version("ingested", out.version, out.created)
+        described = _describe_source(out.version.source)
+        if described and out.created:
+            say(f"  read as {described}")
+        if out.validation is not None:
+            _say_validation(out.validation)
+    # The version is recorded either way; a script must still see that its data failed.
+    if out.validation is not None and not out.validation.passed:
+        raise typer.Exit(VALIDATION_FAILED)
 
 
 @data.command("ls")
@@ -293,7 +303,7 @@ def validate(
     gate: bool = typer.Option(False, "--gate", help="Gate the version on this suite."),
     as_json: bool = JSON,
 ) -> None:
-    """Validate a version; exit 1 if it fails."""
+    """Validate a version and store the report; exit 3 if the data fails the suite."""
     with _client() as client:
         out = client.validate(
             ref,
@@ -307,7 +317,7 @@ def validate(
     else:
         _say_validation(out.report)
     if not out.report.passed:
-        raise typer.Exit(1)
+        raise typer.Exit(VALIDATION_FAILED)
 
 
 @data.command("clean")

@@ -2,7 +2,7 @@
 
 Versions are immutable: their data (one Parquet blob), schema, row count, parent, recipe and
 source never change once recorded. What may change later is only what is *about* them: reports
-(validation, profile, PII scan) and gating.
+(validation, profile, PII scan; their bodies are sealed blobs, see `reports`) and gating.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Exists, Select, exists, func, select
 from sqlalchemy import exc as sa_exc
@@ -20,6 +19,10 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from corridor.data.expectations import ExpectationSuite
 from corridor.data.models import Dataset, DatasetMaskKey, DatasetReport, DatasetVersion
 from corridor.data.refs import DatasetRef
+from corridor.data.reports import PII as PII
+from corridor.data.reports import PROFILE as PROFILE
+from corridor.data.reports import VALIDATION as VALIDATION
+from corridor.data.reports import SealedReport
 from corridor.data.schemas import (
     ColumnOut,
     DatasetOut,
@@ -33,8 +36,6 @@ from corridor.names import check_name
 from corridor.security import projects
 from corridor.security.models import Project
 from corridor.security.policy import Permission, Principal
-
-VALIDATION, PROFILE, PII = "validation", "profile", "pii"
 
 
 @dataclass(frozen=True)
@@ -175,20 +176,25 @@ def resolve_by_id(session: Session, version_id: str) -> Resolved:
 def add_report(
     session: Session,
     version: DatasetVersion,
-    kind: str,
-    body: dict[str, Any],
+    sealed: SealedReport,
     *,
     by: Principal,
     suite: str | None = None,
     passed: bool | None = None,
 ) -> DatasetReport:
-    """Store a report on ``version``; a validation against its gate suite sets its gate."""
+    """Record a sealed report on ``version``; a validation against its gate suite sets its gate.
+
+    The body is already a blob (`corridor.data.reports.seal`): the row holds its digest and a
+    summary without cell values.
+    """
+    kind = sealed.kind
     report = DatasetReport(
         version_id=version.id,
         kind=kind,
         suite_digest=suite,
         passed=passed,
-        body=body,
+        summary=sealed.summary,
+        body_digest=sealed.digest,
         created_by=by.name,
     )
     session.add(report)
@@ -210,12 +216,11 @@ def latest_report(session: Session, version_id: str, kind: str) -> DatasetReport
 def _summary(report: DatasetReport | None) -> ValidationSummary | None:
     if report is None:
         return None
-    body = report.body
-    failures = [str(r.get("name")) for r in body.get("results", []) if not r.get("passed")]
+    summary = report.summary
     return ValidationSummary(
         passed=bool(report.passed),
-        suite=body.get("suite"),
-        failures=failures,
+        suite=summary.get("suite"),
+        failures=[str(name) for name in summary.get("failures", [])],
         created_at=report.created_at,
     )
 
@@ -290,11 +295,16 @@ def list_versions(session: Session, project: Project, dataset: Dataset) -> list[
 
 
 def referenced_blobs() -> list[Select[tuple[str]]]:
-    """The blobs the data slice holds: versions' Parquet files and projects' masking keys.
+    """The blobs the data slice holds: versions' Parquet files, report bodies and projects'
+    masking keys.
 
     A reference source of the blob sweep (`corridor.store.blobs.references`).
     """
-    return [select(DatasetVersion.digest), select(DatasetMaskKey.key_digest)]
+    return [
+        select(DatasetVersion.digest),
+        select(DatasetReport.body_digest),
+        select(DatasetMaskKey.key_digest),
+    ]
 
 
 def now() -> dt.datetime:

@@ -78,7 +78,12 @@ class DatasetVersion(Base):
 
 
 class DatasetReport(Base):
-    """A validation report, profile or PII scan of one version (newest of a kind wins)."""
+    """A validation report, profile or PII scan of one version (newest of a kind wins).
+
+    The body, which carries cell values, is a blob (``body_digest``, see `corridor.data.reports`);
+    the row keeps only a ``summary`` that names no cell value. Rows written before bodies were
+    sealed have no body (``body_digest`` is NULL): only their summary survived the migration.
+    """
 
     __tablename__ = "dataset_reports"
     __table_args__ = (Index("ix_dataset_reports_version_id_kind", "version_id", "kind"),)
@@ -88,7 +93,8 @@ class DatasetReport(Base):
     kind: Mapped[str] = mapped_column(String(16))
     suite_digest: Mapped[str | None] = mapped_column(String(64))
     passed: Mapped[bool | None] = mapped_column(Boolean)
-    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    body_digest: Mapped[str | None] = mapped_column(String(64))
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 

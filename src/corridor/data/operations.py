@@ -2,19 +2,22 @@
 
 Each reads the data from a workspace copy and stores what it found as a report on the version
 (diffs are computed on demand and not stored). Validation against a version's gate suite is
-what lifts, or keeps, its gate.
+what lifts, or keeps, its gate. A report is sealed (`reports.seal`: the values of PII columns
+masked, the body an encrypted blob) before its row is written, and the blob is deleted again if
+the row cannot be; what a caller gets back is what was stored, masked the same way.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from typing import NoReturn
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, NoReturn
 
 import polars as pl
 
 from corridor.data import datasets as ds
-from corridor.data import drift
+from corridor.data import drift, reports
 from corridor.data.expectations import ExpectationSuite, load_suite
 from corridor.data.models import DatasetVersion
 from corridor.data.pii.scan import ScanReport
@@ -24,7 +27,7 @@ from corridor.data.reading import consume, scan, workspace
 from corridor.data.schemas import DiffOut, KeyedDiff, PiiOut, ProfileOut, Spec
 from corridor.data.validation_report import ValidationReport
 from corridor.data.versions import run_validation
-from corridor.errors import InvalidInput
+from corridor.errors import InvalidInput, NotFound
 from corridor.runtime import Runtime
 from corridor.security.policy import Principal
 
@@ -68,24 +71,69 @@ def validate(
         consume(other, resolved.project)
     with workspace(runtime) as space:
         lazy_frames = {name: scan(runtime, r, space) for name, r in frames.items()}
-        report = run_validation(checked, scan(runtime, resolved, space), lazy_frames, now)
-    with runtime.db.write() as session:
+        data = scan(runtime, resolved, space)
+        report = run_validation(checked, data, lazy_frames, now)
+        sealed, body = reports.seal(
+            runtime.blobs,
+            ds.VALIDATION,
+            report.model_dump(mode="json"),
+            _personal(runtime, resolved, data),
+        )
+    with _unsealed_on_failure(runtime, sealed), runtime.db.write() as session:
         version = session.get(DatasetVersion, resolved.version.id)
         assert version is not None
         if now is not None and version.gate_digest == digest:  # gated on it meanwhile
             _refuse_client_clock(resolved.label)
         if gate and version.gate_digest != digest:
             version.gate_suite, version.gate_digest = checked.model_dump(mode="json"), digest
-        ds.add_report(
-            session,
-            version,
-            ds.VALIDATION,
-            report.model_dump(mode="json"),
-            by=by,
-            suite=digest,
-            passed=report.passed,
+        ds.add_report(session, version, sealed, by=by, suite=digest, passed=report.passed)
+    return _reload(runtime, resolved), ValidationReport.model_validate(body)
+
+
+def stored_validation(runtime: Runtime, resolved: ds.Resolved) -> ValidationReport | None:
+    """The newest validation report stored with the version, opened from its blob."""
+    body = _stored_body(runtime, resolved, ds.VALIDATION, "validate it")
+    return ValidationReport.model_validate(body[0]) if body is not None else None
+
+
+def _personal(
+    runtime: Runtime, resolved: ds.Resolved, data: pl.LazyFrame
+) -> Callable[[], Collection[str]]:
+    """The version's PII columns, for masking a report: those its stored scan flagged, and those
+    a scan finds now (by the one rule), so that a report made before any scan is masked too."""
+
+    def find() -> Collection[str]:
+        with runtime.db.read() as session:
+            stored = ds.latest_report(session, resolved.version.id, ds.PII)
+        known = set(stored.summary.get("pii_columns", {})) if stored is not None else set()
+        return known | reports.flagged(data)
+
+    return find
+
+
+@contextmanager
+def _unsealed_on_failure(runtime: Runtime, sealed: reports.SealedReport) -> Iterator[None]:
+    """Delete the sealed body again if its row is not written: nothing is left half-stored."""
+    try:
+        yield
+    except BaseException:
+        runtime.blobs.delete(sealed.digest)
+        raise
+
+
+def _stored_body(
+    runtime: Runtime, resolved: ds.Resolved, kind: str, again: str
+) -> tuple[dict[str, Any], dt.datetime] | None:
+    with runtime.db.read() as session:
+        report = ds.latest_report(session, resolved.version.id, kind)
+    if report is None:
+        return None
+    if report.body_digest is None:
+        raise NotFound(
+            f"the {kind} report of {resolved.label} was stored before report bodies were "
+            f"encrypted and was discarded when they began to be; {again} again"
         )
-    return _reload(runtime, resolved), report
+    return reports.open_body(runtime.blobs, report.body_digest, kind), report.created_at
 
 
 def _refuse_client_clock(label: str) -> NoReturn:
@@ -99,24 +147,30 @@ def _refuse_client_clock(label: str) -> NoReturn:
 def compute_profile(runtime: Runtime, resolved: ds.Resolved, *, by: Principal) -> ProfileOut:
     """Profile a version in one streaming pass and store the profile with it."""
     with workspace(runtime) as space:
-        found = profile(scan(runtime, resolved, space))
-    with runtime.db.write() as session:
+        data = scan(runtime, resolved, space)
+        found = profile(data)
+        sealed, body = reports.seal(
+            runtime.blobs,
+            ds.PROFILE,
+            found.model_dump(mode="json"),
+            _personal(runtime, resolved, data),
+        )
+    with _unsealed_on_failure(runtime, sealed), runtime.db.write() as session:
         version = session.get(DatasetVersion, resolved.version.id)
         assert version is not None
-        report = ds.add_report(session, version, ds.PROFILE, found.model_dump(mode="json"), by=by)
+        report = ds.add_report(session, version, sealed, by=by)
         created_at = report.created_at
-    return ProfileOut(version=resolved.label, profile=found, created_at=created_at)
+    masked = Profile.model_validate(body)
+    return ProfileOut(version=resolved.label, profile=masked, created_at=created_at)
 
 
 def stored_profile(runtime: Runtime, resolved: ds.Resolved) -> ProfileOut | None:
-    with runtime.db.read() as session:
-        report = ds.latest_report(session, resolved.version.id, ds.PROFILE)
-    if report is None:
+    stored = _stored_body(runtime, resolved, ds.PROFILE, "profile it")
+    if stored is None:
         return None
+    body, created_at = stored
     return ProfileOut(
-        version=resolved.label,
-        profile=Profile.model_validate(report.body),
-        created_at=report.created_at,
+        version=resolved.label, profile=Profile.model_validate(body), created_at=created_at
     )
 
 
@@ -134,19 +188,20 @@ def scan_pii(
         report = pii_scan(scan(runtime, resolved, space), sample_rows=sample_rows, columns=columns)
     found = report.pii_columns(threshold)
     body = {**report.model_dump(mode="json"), "pii_columns": found, "threshold": threshold}
-    with runtime.db.write() as session:
+    # A scan holds names and scores, no cell values; it is sealed like every report all the same.
+    sealed, _ = reports.seal(runtime.blobs, ds.PII, body, set)
+    with _unsealed_on_failure(runtime, sealed), runtime.db.write() as session:
         version = session.get(DatasetVersion, resolved.version.id)
         assert version is not None
-        ds.add_report(session, version, ds.PII, body, by=by)
+        ds.add_report(session, version, sealed, by=by)
     return PiiOut(version=resolved.label, pii_columns=found, report=report)
 
 
 def stored_pii(runtime: Runtime, resolved: ds.Resolved) -> PiiOut | None:
-    with runtime.db.read() as session:
-        report = ds.latest_report(session, resolved.version.id, ds.PII)
-    if report is None:
+    stored = _stored_body(runtime, resolved, ds.PII, "scan it")
+    if stored is None:
         return None
-    body = dict(report.body)
+    body = dict(stored[0])
     found = body.pop("pii_columns", {})
     body.pop("threshold", None)
     return PiiOut(version=resolved.label, pii_columns=found, report=ScanReport.model_validate(body))

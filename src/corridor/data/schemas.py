@@ -235,7 +235,10 @@ class PiiRequest(BaseModel):
 
 class PiiOut(BaseModel):
     version: str
-    pii_columns: dict[str, str] = Field(description="column -> entity, at or over the threshold")
+    pii_columns: dict[str, str] = Field(
+        description="column -> entity: at or over the threshold, or with a decisive match (an "
+        "email, a valid card number...) in any sampled value; masking requires exactly these"
+    )
     report: ScanReport
 
 

@@ -162,7 +162,7 @@ def project_mask_key(runtime: Runtime, project: Project) -> bytes:
 
 def _personal_columns(runtime: Runtime, source: ds.Resolved) -> set[str]:
     with workspace(runtime) as space:
-        return set(pii_scan(scan(runtime, source, space)).columns_to_mask())
+        return set(pii_scan(scan(runtime, source, space)).pii_columns())
 
 
 def mask(

@@ -20,6 +20,7 @@ import polars as pl
 from sqlalchemy import select
 
 from corridor.data import datasets as ds
+from corridor.data import reports
 from corridor.data import validate as validation
 from corridor.data.convert import Converted
 from corridor.data.expectations import ExpectationSuite, ForeignKey, load_suite
@@ -150,7 +151,8 @@ def store_with_side(
 class _Prepared:
     suite: ExpectationSuite | None  # asked for
     check: ExpectationSuite | None  # run: the one asked for, else the dataset's gate
-    report: ValidationReport | None
+    report: ValidationReport | None  # as stored: PII columns' values masked
+    sealed: reports.SealedReport | None = None
 
 
 def _prepare(
@@ -166,12 +168,19 @@ def _prepare(
     if meta.regions is not None:
         check_regions(meta.regions)
     check = suite or _current_gate(runtime, project, name)
-    report = None
+    report, sealed = None, None
     if check is not None:
         check_runs_on_arrival(check)
         check_suite_fits(check, new.data.path)
         progress("validating", 0, None)
-        report = run_validation(check, pl.scan_parquet(new.data.path))
+        data = pl.scan_parquet(new.data.path)
+        found = run_validation(check, data)
+        body = found.model_dump(mode="json")
+        sealed, body = reports.seal(
+            runtime.blobs, ds.VALIDATION, body, lambda: reports.flagged(data)
+        )
+        created_blobs.append(sealed.digest)
+        report = ValidationReport.model_validate(body)
     digest = new.data.digest
     # Touch, not exists: a blob sweep must see that this content is about to be referenced.
     if not runtime.blobs.touch(digest):
@@ -180,7 +189,7 @@ def _prepare(
             runtime.blobs.delete(stored)
             raise InvalidInput("the converted data changed while it was stored; try again")
         created_blobs.append(digest)
-    return _Prepared(suite, check, report)
+    return _Prepared(suite, check, report, sealed)
 
 
 def _commit(
@@ -201,12 +210,11 @@ def _commit(
         )
     if not created and suite is None:
         return Stored(resolved, created, None)  # content already held: nothing was asked
-    if report is not None and check is not None:
+    if report is not None and check is not None and prepared.sealed is not None:
         ds.add_report(
             session,
             resolved.version,
-            ds.VALIDATION,
-            report.model_dump(mode="json"),
+            prepared.sealed,
             by=by,
             suite=ds.suite_digest(check),
             passed=report.passed,

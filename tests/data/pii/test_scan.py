@@ -33,6 +33,7 @@ def test_scan_scores_columns_by_entity(people: pl.DataFrame) -> None:
     assert report.pii_columns() == {
         "full_name": "PERSON",
         "email": "EMAIL",
+        "notes": "CREDIT_CARD",  # one valid card number in four rows: decisive on its own
         "tax_ref": "US_SSN",
         "phone": "PHONE",
     }

@@ -7,10 +7,11 @@ that hold a validated match, times their mean confidence; a column name that hin
 entity (``email``, ``phone``, ``ssn``...) raises the confidence.
 
 The sample is spread evenly over the whole frame, not taken from its head, so data that only
-starts deep into a file is still seen. For the masking policy a score is not enough: a column
-where any sampled value holds a high-confidence match (`DECISIVE`) counts as personal data
-however rare the match, since a free-text column with an email in a third of its rows is no
-less personal for it.
+starts deep into a file is still seen. A score is not enough: a column where any sampled value
+holds a high-confidence match (`DECISIVE`) counts as personal data however rare the match, since
+a free-text column with an email in a third of its rows is no less personal for it. One method,
+`ScanReport.pii_columns`, decides; the scan's output, the masking check and the masking of
+values in reports all use it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from corridor.errors import InvalidInput
 
 Engine = Literal["auto", "in-memory", "streaming"]
 HINT_BOOST = 0.3
+DEFAULT_THRESHOLD = 0.5
+"""The score at which a column counts as personal data, unless a scan asks for another."""
 """Added to the mean confidence when the column name hints at the entity."""
 DECISIVE = frozenset({"EMAIL", "CREDIT_CARD", "IBAN", "US_SSN"})
 """Entities whose validated matches (checksums, issuing rules) are rarely wrong."""
@@ -59,27 +62,25 @@ class ScanReport(BaseModel):
     rows_sampled: int
     columns: list[ColumnScan]
 
-    def pii_columns(self, threshold: float = 0.5) -> dict[str, str]:
-        """Columns whose best finding scores at least ``threshold``, with that entity."""
+    def pii_columns(self, threshold: float = DEFAULT_THRESHOLD) -> dict[str, str]:
+        """The columns that hold personal data, each with its entity: the one set.
+
+        A column counts if its best finding scores at least ``threshold``, or if any sampled
+        value holds a decisive match (a column left unmasked that holds even a few emails or
+        card numbers makes an output unfit to be called masked). The scan reports this set and
+        masking requires it, so what a scan lists is exactly what a masking plan must cover.
+        """
         out = {}
         for column in self.columns:
             best = column.best
             if best is not None and best.score >= threshold:
                 out[column.column] = best.entity
-        return out
-
-    def columns_to_mask(self, threshold: float = 0.5) -> dict[str, str]:
-        """`pii_columns`, plus every column with a decisive match in any sampled value.
-
-        The masking policy uses this: a column left unmasked that holds even a few emails or
-        card numbers makes the output unfit to be called masked.
-        """
-        out = self.pii_columns(threshold)
-        for column in self.columns:
-            for finding in column.findings:
-                decisive = finding.entity in DECISIVE and finding.max_score >= DECISIVE_SCORE
-                if decisive and column.column not in out:
-                    out[column.column] = finding.entity
+                continue
+            decisive = [
+                f for f in column.findings if f.entity in DECISIVE and f.max_score >= DECISIVE_SCORE
+            ]
+            if decisive:
+                out[column.column] = max(decisive, key=lambda f: f.score).entity
         return out
 
 

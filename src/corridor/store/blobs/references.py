@@ -22,7 +22,7 @@ ReferenceSource = Callable[[], Sequence[Select[Any]]]
 """Return queries whose one column is a referenced digest (NULLs are ignored)."""
 
 REFERENCE_SOURCES: dict[str, str] = {
-    # dataset versions' Parquet files and the projects' masking keys
+    # dataset versions' Parquet files, report bodies and the projects' masking keys
     "data": "corridor.data.datasets:referenced_blobs",
     # artifact files, whoever owns them
     "tracking": "corridor.tracking.artifacts:referenced_blobs",
