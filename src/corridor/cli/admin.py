@@ -190,12 +190,19 @@ def gc_blobs(
     from corridor.security.audit import AuditEntry, append
     from corridor.security.policy import LOCAL_ADMIN_NAME
     from corridor.store.blobs.sweep import sweep
+    from corridor.store.staging_sweep import staging_root
 
     settings = Settings()
     require_initialised(settings)
     runtime = Runtime(settings)
     try:
-        report = sweep(runtime.db, runtime.blobs, grace_s=grace_s, dry_run=dry_run)
+        report = sweep(
+            runtime.db,
+            runtime.blobs,
+            grace_s=grace_s,
+            dry_run=dry_run,
+            staging=staging_root(settings.home),
+        )
         counts = asdict(report)
         if not dry_run:
             detail = {k: v for k, v in counts.items() if k != "deleted_digests"}
@@ -216,6 +223,12 @@ def gc_blobs(
     )
     if report.leftovers:
         say(f"{verb} {report.leftovers} data keys and markers left behind by deleted blobs")
+    if report.temporaries or report.workspaces:
+        say(
+            f"{verb} {report.temporaries} unfinished blob writes and {report.workspaces} "
+            f"staging workspaces of stopped processes "
+            f"({report.temporary_bytes + report.workspace_bytes:,} bytes)"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -48,7 +48,7 @@ def consume(resolved: ds.Resolved, consumer: Project | str) -> ds.Resolved:
 def materialise(runtime: Runtime, resolved: ds.Resolved, space: Workspace) -> Path:
     """The version's Parquet as a local file in ``space`` (decrypted and verified)."""
     path = space.file(f"{resolved.version.id}.parquet")
-    if not path.exists():
+    if not path.stat().st_size:  # a workspace file starts empty; a Parquet file never is
         with runtime.blobs.open(resolved.version.digest) as src, path.open("wb") as dst:
             shutil.copyfileobj(src, dst, COPY_BYTES)
     return path

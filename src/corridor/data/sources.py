@@ -170,7 +170,7 @@ def query_to_parquet(
     frames = [pl.scan_parquet(p) for p in parts]
     sink(pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0], out)
     for part in parts:
-        part.unlink()
+        workspace.discard(part)
     return out
 
 

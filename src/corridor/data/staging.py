@@ -1,12 +1,22 @@
 """Bring an input onto local disk as plain, uncompressed bytes, within the ingest limit.
 
-Every operation works in its own `Workspace`, a private folder under ``<home>/tmp`` that is
-removed with everything in it when the operation ends, whether it succeeded or not: a failed
-ingest leaves no file behind. Inputs arrive as a local path (read in place when already plain),
-or as a stream of byte strings (uploads, S3), which is written to the workspace as it comes.
-Compressed inputs (gzip, zstd, bz2, told by their magic number) are expanded into the workspace,
-and both the bytes read and the bytes expanded count against ``max_bytes``, so a small file that
-expands enormously (a decompression bomb) is stopped at the limit, not when the disk is full.
+Every operation works in its own `Workspace` under ``<home>/tmp``, removed with everything in it
+when the operation ends, whether it succeeded or not: a failed ingest leaves no file behind.
+Inputs arrive as a local path (read in place when already plain), or as a stream of byte strings
+(uploads, S3), which is written to the workspace as it comes. Compressed inputs (gzip, zstd,
+bz2, told by their magic number) are expanded into the workspace, and both the bytes read and
+the bytes expanded count against ``max_bytes``, so a small file that expands enormously (a
+decompression bomb) is stopped at the limit, not when the disk is full.
+
+Workspace files hold users' data in plain text (Polars and Arrow read and write them by path,
+streaming, which keeps memory flat whatever the size), so they must not outlive the process
+even when it is killed. On Linux each one is a file with no name: an ``O_TMPFILE`` inode (or
+one unlinked the instant it is made) kept alive by an open descriptor and reached through
+``/proc/self/fd/<fd>``, which reopens the file like any path. When the process ends, however it
+ends, the kernel frees it; ``kill -9`` mid-upload leaves nothing to read. Where ``/proc`` does
+not reopen files, they are named, mode 0600, in the workspace's 0700 folder, and the sweep at
+server start removes what a dead process left (`corridor.store.staging_sweep`). Either way a
+workspace holds an owner lock (`corridor.store.owner_lock`), so no sweep touches a live one.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ from types import TracebackType
 
 from corridor.data.formats import HEAD_BYTES, Compression, compression_from_head
 from corridor.errors import InvalidInput, NotFound, PayloadTooLarge
+from corridor.store.owner_lock import FOLDER_OWNER, claim
 
 COPY_BYTES = 1 << 20
 
@@ -34,17 +45,56 @@ def no_progress(phase: str, done: int, total: int | None) -> None:
 
 
 class Workspace:
-    """A private temporary folder; closing it removes it and everything in it."""
+    """A private temporary folder; closing it removes it and every file it handed out."""
 
     def __init__(self, root: Path) -> None:
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path = Path(tempfile.mkdtemp(prefix="data-", dir=root))
+        try:
+            self._owner = claim(self.path / FOLDER_OWNER)
+        except BaseException:
+            shutil.rmtree(self.path, ignore_errors=True)
+            raise
+        self._nameless = _proc_reopens_files(self.path)
+        self._files: dict[str, tuple[int | None, Path]] = {}
 
     def file(self, name: str) -> Path:
-        return self.path / name
+        """The path of this workspace's file ``name``, created empty (mode 0600) on first use.
+
+        Open it, truncate it, hand it to Polars as often as needed; it lasts until `close`.
+        """
+        found = self._files.get(name)
+        if found is not None:
+            return found[1]
+        if not name or "/" in name or name in (".", "..", FOLDER_OWNER):
+            raise ValueError(f"invalid workspace file name {name!r}")
+        fd: int | None
+        if self._nameless:
+            fd = _nameless_file(self.path)
+            path = Path(f"{_PROC_FDS}/{fd}")
+        else:
+            path = self.path / name
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+            fd = None
+        self._files[name] = (fd, path)
+        return path
+
+    def discard(self, path: Path) -> None:
+        """Free one file before the workspace closes (intermediate parts, say)."""
+        for name, (fd, held) in list(self._files.items()):
+            if held == path:
+                del self._files[name]
+                _free(fd, held)
+                return
 
     def close(self) -> None:
+        files, self._files = self._files, {}
+        for fd, path in files.values():
+            _free(fd, path)
         shutil.rmtree(self.path, ignore_errors=True)
+        if self._owner >= 0:
+            os.close(self._owner)  # last: a sweep may take the folder only once it is gone
+            self._owner = -1
 
     def __enter__(self) -> Workspace:
         return self
@@ -56,6 +106,54 @@ class Workspace:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+_PROC_FDS = "/proc/self/fd"
+_reopens: bool | None = None
+
+
+def _nameless_file(folder: Path) -> int:
+    """Create a file in ``folder`` that has no name; return the descriptor that keeps it."""
+    tmpfile = getattr(os, "O_TMPFILE", 0)
+    if tmpfile:
+        try:
+            return os.open(folder, tmpfile | os.O_RDWR | os.O_CLOEXEC, 0o600)
+        except OSError:
+            pass  # a filesystem without O_TMPFILE: the name then lives for one system call
+    fd, name = tempfile.mkstemp(dir=folder)
+    os.unlink(name)
+    return fd
+
+
+def _proc_reopens_files(folder: Path) -> bool:
+    """Whether ``/proc/self/fd/<fd>`` opens the file anew (Linux), checked once per process.
+
+    Elsewhere the path is missing, or (``/dev/fd`` on BSDs) a duplicate sharing one offset,
+    which breaks a reader and a writer of the same file.
+    """
+    global _reopens
+    if _reopens is None:
+        try:
+            fd = _nameless_file(folder)
+        except OSError:
+            _reopens = False
+            return False
+        try:
+            os.write(fd, b"probe")
+            with open(f"{_PROC_FDS}/{fd}", "rb") as f:
+                _reopens = f.read() == b"probe"
+        except OSError:
+            _reopens = False
+        finally:
+            os.close(fd)
+    return _reopens
+
+
+def _free(fd: int | None, path: Path) -> None:
+    if fd is not None:
+        os.close(fd)  # the file had no name: closing its last descriptor frees it
+    else:
+        path.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -217,7 +315,6 @@ def transcode(staged: StagedInput, encoding: str, workspace: Workspace, *, max_b
             w.write(text.lstrip("\ufeff") if written == len(text) else text)
             if final:
                 break
-    os.chmod(out, 0o600)
     return out
 
 

@@ -15,6 +15,7 @@ from corridor.logs import configure_logging
 from corridor.runtime import Runtime
 from corridor.security.credentials import prepare_password_checks
 from corridor.server.app import create_app
+from corridor.store.staging_sweep import sweep_at_start
 
 
 def _stop_cleanly(signum: int, frame: FrameType | None) -> None:
@@ -36,6 +37,8 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
     prepare_password_checks()
     runtime = Runtime(settings)
     try:
+        # What a killed predecessor left half-written (another live process's files stay).
+        sweep_at_start(settings.home, runtime.blobs.raw)
         config = uvicorn.Config(
             create_app(runtime),
             host=host or settings.host,

@@ -5,7 +5,8 @@ Layout in the raw store::
     objects/<d[:2]>/<d>            header + AES-GCM chunks, ``d`` = SHA-256 of the plaintext
     keys/<d[:2]>/<d>.<stream id>   the object's data key, wrapped by the master key
     used/<d[:2]>/<d>               empty; written by `touch` when content is reused
-    tmp/...                        writes in progress
+    tmp/...                        writes in progress (ciphertext; leftovers of a killed
+                                   process are removed by `corridor.store.staging_sweep`)
 
 The data names its key sidecar by the random stream id in its header, so two racing puts of
 the same content can never pair one's data with the other's key, and rotation rewrites only
@@ -52,6 +53,7 @@ _DIGEST = re.compile(r"[0-9a-f]{64}")
 OBJECTS = "objects/"
 KEYS = "keys/"
 USED = "used/"
+TEMPORARIES = "tmp/"  # where each backend's RawWriter keeps bytes until their commit
 
 
 def check_digest(digest: str) -> str:

@@ -1,4 +1,10 @@
-"""The local-folder backend: one file per key, published by an atomic rename."""
+"""The local-folder backend: one file per key, published by an atomic rename.
+
+A write in progress is a ``tmp/<random>.part`` file whose writer holds its owner lock
+(`corridor.store.owner_lock`) until it commits or aborts, so the sweep of temporaries
+(`corridor.store.staging_sweep`) can remove the ones a killed process left without ever taking
+one that a live writer, in this process or another, is still filling.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ from urllib.request import url2pathname
 
 from corridor.errors import ConfigurationError, InvalidInput, NotFound
 from corridor.store.blobs.base import RawStat
+from corridor.store.owner_lock import hold, is_held
 
 if TYPE_CHECKING:
     from corridor.config import Settings
@@ -45,6 +52,10 @@ class LocalRawStore:
 
     def open_write(self) -> LocalRawWriter:
         return LocalRawWriter(self, self.root / _TMP_DIR / f"{uuid.uuid4().hex}.part")
+
+    def temporary_in_use(self, key: str) -> bool:
+        """Whether a live writer still holds the temporary ``key`` (``tmp/<id>.part``)."""
+        return is_held(self.path(key))
 
     def write_bytes(self, key: str, data: bytes) -> None:
         writer = self.open_write()
@@ -102,6 +113,11 @@ class LocalRawWriter:
         self._store = store
         self._tmp = tmp
         self._file = open(tmp, "xb", buffering=0)  # noqa: SIM115
+        try:
+            hold(self._file.fileno())
+        except BaseException:
+            self.abort()
+            raise
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         view = memoryview(data)

@@ -11,6 +11,10 @@ One window stays open: a writer that touches existing content in the instant bet
 sweep's last look at that blob and its delete loses the blob. Its reference then names a
 missing blob (reads fail with `NotFound`; putting the content again repairs it). Keeping the
 grace period long and sweeping when writes are quiet makes this vanishingly rare.
+
+The sweep also removes what dead processes left in staging folders: the blob store's own
+temporaries and, given the home's staging folder, data workspaces (see
+`corridor.store.staging_sweep`, which never takes one that a live process holds).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from corridor.errors import InvalidInput, NotFound
 from corridor.store.base import utcnow
@@ -33,6 +38,7 @@ from corridor.store.blobs.encrypted import (
 )
 from corridor.store.blobs.references import ReferenceSource, load_sources, referenced_digests
 from corridor.store.db import Database
+from corridor.store.staging_sweep import sweep_blob_temporaries, sweep_staging
 
 DEFAULT_GRACE_S = 3600.0
 _DIGEST = re.compile(r"[0-9a-f]{64}")
@@ -50,6 +56,10 @@ class SweepReport:
     deleted: int = 0
     freed_bytes: int = 0  # bytes at rest (encrypted) of the deleted blobs
     leftovers: int = 0  # data keys and markers whose blob is gone, deleted too
+    temporaries: int = 0  # blob writes a dead process left unfinished, deleted
+    temporary_bytes: int = 0
+    workspaces: int = 0  # staging workspaces of dead processes, deleted
+    workspace_bytes: int = 0
     deleted_digests: list[str] = field(default_factory=list)
 
 
@@ -67,8 +77,10 @@ def sweep(
     dry_run: bool = False,
     now: dt.datetime | None = None,
     sources: Mapping[str, ReferenceSource] | None = None,
+    staging: Path | None = None,
 ) -> SweepReport:
-    """Delete every blob no reference source names, last used more than ``grace_s`` ago."""
+    """Delete every blob no reference source names, last used more than ``grace_s`` ago,
+    and the staging leftovers of dead processes (in ``staging`` too, if given)."""
     report = SweepReport(dry_run=dry_run, grace_s=check_grace(grace_s))
     cutoff = (now or utcnow()) - dt.timedelta(seconds=grace_s)
     stored = set(blobs.digests())
@@ -91,6 +103,12 @@ def sweep(
         report.deleted_digests.append(digest)
     live = stored if dry_run else stored - set(report.deleted_digests)
     report.leftovers = _sweep_leftovers(blobs, live, cutoff, dry_run)
+    temporaries = sweep_blob_temporaries(blobs.raw, grace_s=grace_s, dry_run=dry_run, now=now)
+    report.temporaries, report.temporary_bytes = temporaries.removed, temporaries.freed_bytes
+    if staging is not None:
+        at = None if now is None else now.timestamp()
+        workspaces = sweep_staging(staging, dry_run=dry_run, now=at)
+        report.workspaces, report.workspace_bytes = workspaces.removed, workspaces.freed_bytes
     return report
 
 
