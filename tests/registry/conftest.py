@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from corridor.config import Settings
+from corridor.data.models import Dataset, DatasetVersion
 from corridor.registry import service
 from corridor.registry.package import FileEntry, ManifestFields
 from corridor.registry.packages import put_file
@@ -17,6 +18,7 @@ from corridor.security.models import Project
 from corridor.security.policy import Principal, Role
 from corridor.store.blobs import BlobStore, open_raw_store
 from corridor.store.db import Database
+from corridor.tracking import experiments, runs
 from tests.server.conftest import app, http, runtime, world  # noqa: F401 (fixtures)
 
 ADMIN = Principal.local_admin()
@@ -60,6 +62,34 @@ def upload(db: Database, blobs: BlobStore, project: Project, path: Path) -> File
     with db.write() as session:
         service.stage_blobs(session, project.id, {entry.digest: entry.size})
     return entry
+
+
+def make_run(db: Database, project: Project, experiment: str = "exp") -> str:
+    """A run in ``project`` (in its experiment ``experiment``); return its id."""
+    with db.write() as session:
+        exp = experiments.get_or_create_experiment(session, project, experiment)
+        return runs.create_run(session, exp.experiment_id, user="alice").info.run_id
+
+
+def make_dataset_version(db: Database, project: Project, name: str) -> str:
+    """Version 1 of dataset ``name`` in ``project`` (rows only: no bytes are read); its id."""
+    with db.write() as session:
+        dataset = Dataset(project_id=project.id, name=name, created_by="alice", last_version=1)
+        session.add(dataset)
+        session.flush()
+        version = DatasetVersion(
+            dataset_id=dataset.id,
+            version=1,
+            digest="0" * 64,
+            size_bytes=0,
+            row_count=0,
+            columns=[],
+            sensitivity="internal",
+            created_by="alice",
+        )
+        session.add(version)
+        session.flush()
+        return version.id
 
 
 def make_files(folder: Path, files: dict[str, bytes]) -> Path:

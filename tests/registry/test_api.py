@@ -8,10 +8,13 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from corridor.config import Settings
 from corridor.runtime import Runtime
+from corridor.security.models import Project
 from tests.conftest import sqlite_only
+from tests.registry.conftest import make_dataset_version
 from tests.server.conftest import World
 
 BODY_LIMIT = 64 * 1024
@@ -66,7 +69,18 @@ def _register(api: Api, files: dict[str, bytes], model: str = "fraud", **fields:
     return api.call("POST", f"{P}/models/{model}/versions", 201, json={"package": package})
 
 
-def test_upload_register_download_alias_and_resolve(ed: Api, alice: Api) -> None:
+@pytest.fixture
+def sales(runtime: Runtime) -> str:
+    """The id of dataset version p/sales@1."""
+    with runtime.db.read() as session:
+        p = session.scalars(select(Project).where(Project.name == "p")).one()
+    return make_dataset_version(runtime.db, p, "sales")
+
+
+def test_upload_register_download_alias_and_resolve(
+    ed: Api, alice: Api, world: World, sales: str
+) -> None:
+    run = world.ids["XRUN"]
     weights = os.urandom(3 * BODY_LIMIT)  # larger than the JSON body limit
     created = ed.call("POST", f"{P}/models", 201, json={"name": "fraud", "tags": {"t": "1"}})
     assert (created["name"], created["project"]) == ("p/fraud", "p")
@@ -74,10 +88,10 @@ def test_upload_register_download_alias_and_resolve(ed: Api, alice: Api) -> None
         ed,
         {"model.json": b'{"weights": [1.0], "bias": 0.0}', "weights/w.bin": weights},
         entry="model.json",
-        source_run=RUN,
-        dataset_versions=["sales@3"],
+        source_run=run,
+        dataset_versions=["sales@1"],
     )
-    assert (v1["version"], v1["status"], v1["run_id"]) == (1, "READY", RUN)
+    assert (v1["version"], v1["status"], v1["run_id"]) == (1, "READY", run)
     digest = v1["package_digest"]
     # The manifest comes back byte for byte: its SHA-256 is the package digest.
     manifest = ed.http.get(f"{P}/models/fraud/versions/1/manifest", headers=ed.headers)
@@ -99,10 +113,10 @@ def test_upload_register_download_alias_and_resolve(ed: Api, alice: Api) -> None
     up = ed.call("GET", f"{P}/models/fraud/versions/1/lineage", params={"direction": "upstream"})
     assert {(n["kind"], n["id"]) for n in up["nodes"]} == {
         ("model_version", v1["id"]),
-        ("run", RUN),
-        ("dataset_version", "sales@3"),
+        ("run", run),
+        ("dataset_version", sales),
     }
-    down = ed.call("GET", f"{P}/lineage", params={"kind": "dataset_version", "id": "sales@3"})
+    down = ed.call("GET", f"{P}/lineage", params={"kind": "dataset_version", "id": sales})
     version_node = next(n for n in down["nodes"] if n["kind"] == "model_version")
     assert (version_node["name"], version_node["version"], version_node["distance"]) == (
         "p/fraud",
@@ -174,7 +188,7 @@ def test_package_paths_that_could_escape_are_refused(ed: Api, path: str) -> None
 
 
 @sqlite_only
-def test_downloads_serve_only_listed_files(ed: Api) -> None:
+def test_downloads_serve_only_listed_files(ed: Api, world: World) -> None:
     ed.call("POST", f"{P}/models", 201, json={"name": "fraud"})
     _register(ed, {"model.json": b"{}"})
     base = f"{P}/models/fraud/versions/1/files/"
@@ -182,7 +196,8 @@ def test_downloads_serve_only_listed_files(ed: Api) -> None:
         response = ed.http.get(base + path, headers=ed.headers)
         assert response.status_code == 404, (path, response.text)
     # A pending version has no package to download from.
-    ed.call("POST", f"{P}/models/fraud/versions", 201, json={"source": f"runs:/{RUN}/model"})
+    source = f"runs:/{world.ids['XRUN']}/model"
+    ed.call("POST", f"{P}/models/fraud/versions", 201, json={"source": source})
     assert "no package" in ed.error("GET", f"{P}/models/fraud/versions/2/manifest", 409)
 
 

@@ -10,9 +10,7 @@ from corridor.registry.access import lineage_visibility
 from corridor.registry.lineage import Direction, Node, NodeKind
 from corridor.store.blobs import BlobStore
 from corridor.store.db import Database
-from tests.registry.conftest import ADMIN, Packager, Team
-
-RUN = "0123456789abcdef0123456789abcdef"
+from tests.registry.conftest import ADMIN, Packager, Team, make_dataset_version, make_run
 
 
 def n(kind: str, node_id: str) -> Node:
@@ -22,7 +20,11 @@ def n(kind: str, node_id: str) -> Node:
 def test_registration_records_dataset_run_and_version(
     db: Database, blobs: BlobStore, team: Team, packager: Packager
 ) -> None:
-    digest = packager.package(team.churn, source_run=RUN, dataset_versions=["sales@3", "fx@1"])
+    run = make_run(db, team.churn)
+    sales = make_dataset_version(db, team.churn, "sales")
+    fx = make_dataset_version(db, team.churn, "fx")
+    # Either an id or a reference (read from the model's project) names a dataset version.
+    digest = packager.package(team.churn, source_run=run, dataset_versions=[sales, "fx@1"])
     with db.write() as session:
         service.create_registered_model(session, team.churn, "churn/fraud")
         v = service.create_model_version(
@@ -31,16 +33,16 @@ def test_registration_records_dataset_run_and_version(
     version = n("model_version", v.id)
     with db.read() as session:
         up = service.upstream(session, version)
-        down = service.downstream(session, n("dataset_version", "sales@3"))
+        down = service.downstream(session, n("dataset_version", sales))
     assert up.nodes == {
         version: 0,
-        n("run", RUN): 1,
-        n("dataset_version", "fx@1"): 2,
-        n("dataset_version", "sales@3"): 2,
+        n("run", run): 1,
+        n("dataset_version", fx): 2,
+        n("dataset_version", sales): 2,
     }
-    assert down.nodes == {n("dataset_version", "sales@3"): 0, n("run", RUN): 1, version: 2}
+    assert down.nodes == {n("dataset_version", sales): 0, n("run", run): 1, version: 2}
     with db.read() as session:
-        assert set(service.upstream(session, version, depth=1).nodes) == {version, n("run", RUN)}
+        assert set(service.upstream(session, version, depth=1).nodes) == {version, n("run", run)}
 
 
 def test_edges_are_stored_once_and_cycles_end_the_walk(db: Database) -> None:
@@ -69,6 +71,7 @@ def test_walks_hide_versions_of_projects_the_caller_cannot_read(
     db: Database, blobs: BlobStore, team: Team, packager: Packager
 ) -> None:
     churn_pkg, other_pkg = packager.package(team.churn), packager.package(team.other)
+    run = make_run(db, team.churn)
     with db.write() as session:
         service.create_registered_model(session, team.churn, "churn/fraud")
         service.create_registered_model(session, team.other, "other/secret")
@@ -76,19 +79,19 @@ def test_walks_hide_versions_of_projects_the_caller_cannot_read(
             session, blobs, "churn/fraud", by=ADMIN, package_digest=churn_pkg
         )
         theirs = service.create_model_version(
-            session, blobs, "other/secret", by=ADMIN, package_digest=other_pkg, run_id=RUN
+            session, blobs, "other/secret", by=ADMIN, package_digest=other_pkg, run_id=run
         )
         service.add_edge(session, n("model_version", theirs.id), n("deployment", "d1"))
-        service.add_edge(session, n("run", RUN), n("model_version", mine.id))
+        service.add_edge(session, n("run", run), n("model_version", mine.id))
     with db.read() as session:
         seen = service.downstream(
             session,
-            n("run", RUN),
+            n("run", run),
             depth=3,
             visible=lineage_visibility(session, team.people["vic"]),
         )
-        everything = service.downstream(session, n("run", RUN), depth=3)
-    assert set(seen.nodes) == {n("run", RUN), n("model_version", mine.id)}
+        everything = service.downstream(session, n("run", run), depth=3)
+    assert set(seen.nodes) == {n("run", run), n("model_version", mine.id)}
     assert n("deployment", "d1") in everything.nodes
     assert all(e.dst.kind != NodeKind.MODEL_VERSION or e.dst.id == mine.id for e in seen.edges)
 
@@ -97,6 +100,7 @@ def test_deleting_a_version_removes_its_edges(
     db: Database, blobs: BlobStore, team: Team, packager: Packager
 ) -> None:
     digest = packager.package(team.churn)
+    run = make_run(db, team.churn)
     with db.write() as session:
         service.create_registered_model(session, team.churn, "churn/fraud")
         v = service.create_model_version(
@@ -105,8 +109,8 @@ def test_deleting_a_version_removes_its_edges(
             "churn/fraud",
             by=ADMIN,
             package_digest=digest,
-            run_id=RUN,
+            run_id=run,
         )
         service.delete_model_version(session, "churn/fraud", v.version)
     with db.read() as session:
-        assert service.downstream(session, n("run", RUN)).nodes == {n("run", RUN): 0}
+        assert service.downstream(session, n("run", run)).nodes == {n("run", run): 0}

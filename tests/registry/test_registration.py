@@ -15,10 +15,24 @@ from corridor.registry.packages import open_package
 from corridor.registry.validation import VersionStatus
 from corridor.store.blobs import BlobStore
 from corridor.store.db import Database
-from tests.registry.conftest import ADMIN, Packager, Team, make_files, upload
+from tests.registry.conftest import (
+    ADMIN,
+    Packager,
+    Team,
+    make_dataset_version,
+    make_files,
+    make_run,
+    upload,
+)
 
-RUN = "0123456789abcdef0123456789abcdef"
+RUN = "0123456789abcdef0123456789abcdef"  # a well-formed id that names no run
 OTHER_RUN = "f" * 32
+
+
+@pytest.fixture
+def run(db: Database, team: Team) -> str:
+    """A run in project churn."""
+    return make_run(db, team.churn)
 
 
 @pytest.fixture
@@ -38,9 +52,10 @@ def _counts(db: Database) -> tuple[int, int, int]:
 
 
 def test_a_version_from_a_package_is_ready_and_numbered(
-    db: Database, blobs: BlobStore, team: Team, packager: Packager, model: str
+    db: Database, blobs: BlobStore, team: Team, packager: Packager, model: str, run: str
 ) -> None:
-    digest = packager.package(team.churn, source_run=RUN, dataset_versions=["sales@3"])
+    make_dataset_version(db, team.churn, "sales")
+    digest = packager.package(team.churn, source_run=run, dataset_versions=["sales@1"])
     ed = team.people["ed"]
     with db.write() as session:
         v1 = service.create_model_version(
@@ -51,7 +66,7 @@ def test_a_version_from_a_package_is_ready_and_numbered(
     assert v1.status == VersionStatus.READY
     assert v1.source == v1.storage_location == f"corridor-package:{digest}"
     assert (v1.package_digest, v1.flavour, v1.scope) == (digest, "corridor.linear", "general")
-    assert v1.run_id == RUN  # from the manifest's source_run
+    assert v1.run_id == run  # from the manifest's source_run
     assert (v1.user_id, v1.current_stage, v1.tags, v1.description) == (
         "ed",
         "None",
@@ -76,37 +91,38 @@ def test_version_numbers_are_never_reused(
 
 
 def test_a_run_source_is_pending_until_its_package_arrives(
-    db: Database, blobs: BlobStore, team: Team, packager: Packager, model: str
+    db: Database, blobs: BlobStore, team: Team, packager: Packager, model: str, run: str
 ) -> None:
     with db.write() as session:
         pending = service.create_model_version(
-            session, blobs, model, by=ADMIN, source=f"runs:/{RUN}/model", run_link="http://x"
+            session, blobs, model, by=ADMIN, source=f"runs:/{run}/model", run_link="http://x"
         )
     assert pending.status == VersionStatus.PENDING_REGISTRATION
-    assert (pending.run_id, pending.package_digest, pending.storage_location) == (RUN, None, None)
-    digest = packager.package(team.churn, source_run=RUN)
+    assert (pending.run_id, pending.package_digest, pending.storage_location) == (run, None, None)
+    digest = packager.package(team.churn, source_run=run)
     with db.write() as session:
         ready = service.finish_model_version(
             session, blobs, model, 1, package_digest=digest, by=ADMIN
         )
     assert ready.status == VersionStatus.READY
-    assert ready.source == f"runs:/{RUN}/model"
+    assert ready.source == f"runs:/{run}/model"
     assert ready.package_digest == digest
     with pytest.raises(Conflict, match="only a pending version"), db.write() as session:
         service.finish_model_version(session, blobs, model, 1, package_digest=digest, by=ADMIN)
     with db.write() as session:
-        service.create_model_version(session, blobs, model, by=ADMIN, source=f"runs:/{RUN}/m")
+        service.create_model_version(session, blobs, model, by=ADMIN, source=f"runs:/{run}/m")
         failed = service.fail_model_version(session, model, 2, message="copy failed")
     assert (failed.status, failed.status_message) == ("FAILED_REGISTRATION", "copy failed")
 
 
 def test_a_source_naming_another_runs_artifacts_is_refused(
-    db: Database, blobs: BlobStore, team: Team, packager: Packager, model: str
+    db: Database, blobs: BlobStore, team: Team, packager: Packager, model: str, run: str
 ) -> None:
+    other = make_run(db, team.churn)
     before = _counts(db)
     with pytest.raises(InvalidInput, match="points at run"), db.write() as session:
         service.create_model_version(
-            session, blobs, model, by=ADMIN, source=f"runs:/{OTHER_RUN}/model", run_id=RUN
+            session, blobs, model, by=ADMIN, source=f"runs:/{other}/model", run_id=run
         )
     with pytest.raises(InvalidInput, match="points at run"), db.write() as session:
         service.create_model_version(
@@ -114,13 +130,13 @@ def test_a_source_naming_another_runs_artifacts_is_refused(
             blobs,
             model,
             by=ADMIN,
-            source=f"mlflow-artifacts:/1/{OTHER_RUN}/artifacts/model",
-            run_id=RUN,
+            source=f"mlflow-artifacts:/1/{other}/artifacts/model",
+            run_id=run,
         )
-    digest = packager.package(team.churn, source_run=OTHER_RUN)
+    digest = packager.package(team.churn, source_run=other)
     with pytest.raises(InvalidInput, match="made by run"), db.write() as session:
         service.create_model_version(
-            session, blobs, model, by=ADMIN, package_digest=digest, run_id=RUN
+            session, blobs, model, by=ADMIN, package_digest=digest, run_id=run
         )
     assert _counts(db) == before
 

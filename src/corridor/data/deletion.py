@@ -195,7 +195,7 @@ def _labels(session: Session, nodes: Collection[lineage.Node], by: Principal) ->
         return readable is None or project_id in readable
 
     kinds = lineage.NodeKind
-    shown_models = lineage_visibility(session, by)(nodes)
+    shown_nodes = lineage_visibility(session, by)(nodes)
     models = version_labels(session, [n.id for n in nodes if n.kind is kinds.MODEL_VERSION])
     labels: list[str] = []
     for node in sorted(nodes):
@@ -210,12 +210,14 @@ def _labels(session: Session, nodes: Collection[lineage.Node], by: Principal) ->
             if node.id not in models:
                 continue  # deleted meanwhile: the registry removes its edges as it goes
             _, model, number = models[node.id]
-            shown = node in shown_models
+            shown = node in shown_nodes
             labels.append(
                 f"model {model} version {number}" if shown else "a model version in another project"
             )
-        else:
+        elif node in shown_nodes:
             labels.append(f"{node.kind.value.replace('_', ' ')} {node.id}")
+        else:
+            labels.append(f"a {node.kind.value.replace('_', ' ')} in another project")
     return labels
 
 

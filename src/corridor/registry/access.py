@@ -1,8 +1,10 @@
-"""Which projects a principal may read, for references that cross projects.
+"""Which projects a principal may read, for references and lineage that cross projects.
 
-A version may name another version (``derived_from``, a ``models:/`` source) or a package by
-digest. Those are honoured only if the caller could read them anyway, and reported as absent
-otherwise, so that a reference cannot be used to probe, or copy from, another team's project.
+A version may name another version (``derived_from``, a ``models:/`` source), a run, a logged
+model, dataset versions or a package by digest, and a lineage walk may lead anywhere. Each is
+honoured or shown only if the caller could read it anyway, and reported as absent otherwise
+(the same 404 as an id that names nothing), so that neither can be used to probe, or copy from,
+another team's project.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from collections.abc import Collection
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from corridor.registry.lineage import Node, NodeKind, Visibility
-from corridor.registry.models import ModelVersion, RegisteredModel
+from corridor.errors import NotFound
+from corridor.registry.lineage import Node, Visibility
+from corridor.registry.owners import node_projects
 from corridor.security.models import Membership
 from corridor.security.policy import Permission, Principal, Role, role_allows
 
@@ -38,26 +41,31 @@ def can_read(session: Session, principal: Principal, project_id: str) -> bool:
 
 
 def lineage_visibility(session: Session, principal: Principal) -> Visibility:
-    """Hide model versions in projects ``principal`` cannot read from a lineage walk.
+    """Show a walk only the nodes in projects ``principal`` may read (admins: every node).
 
-    Nodes of other kinds are shown: their slices add their own checks when they have any.
+    A node that owns nothing (a force-deleted dataset version's tombstone, a kind no slice
+    stores yet) is shown: a walk reaches it only through a node the caller may read, and it is
+    an id with nothing behind it. What lies beyond it is checked node by node as usual.
     """
     readable = readable_project_ids(session, principal)
 
     def visible(nodes: Collection[Node]) -> set[Node]:
-        versions = [n for n in nodes if n.kind is NodeKind.MODEL_VERSION]
-        shown = {n for n in nodes if n.kind is not NodeKind.MODEL_VERSION}
-        ids = sorted(n.id for n in versions)
-        found: set[str] = set()
-        for i in range(0, len(ids), 500):
-            query = (
-                select(ModelVersion.id)
-                .join(RegisteredModel, RegisteredModel.id == ModelVersion.registered_model_id)
-                .where(ModelVersion.id.in_(ids[i : i + 500]))
-            )
-            if readable is not None:
-                query = query.where(RegisteredModel.project_id.in_(sorted(readable)))
-            found.update(session.scalars(query))
-        return shown | {n for n in versions if n.id in found}
+        if readable is None:
+            return set(nodes)
+        owners = node_projects(session, nodes)
+        return {n for n in nodes if n not in owners or owners[n] in readable}
 
     return visible
+
+
+def check_lineage_root(session: Session, principal: Principal, root: Node) -> None:
+    """`NotFound` unless ``root`` lives in a project ``principal`` may read (admins: any node).
+
+    A node of another team's project answers exactly as an id that names nothing, so that a
+    walk cannot be used to learn that an id exists, let alone what it was made from.
+    """
+    if principal.is_admin:
+        return
+    owner = node_projects(session, [root]).get(root)
+    if owner is None or not can_read(session, principal, owner):
+        raise NotFound(f"lineage node {root.kind.value} {root.id!r} not found")

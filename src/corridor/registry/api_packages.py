@@ -237,6 +237,10 @@ def lineage_of(
     depth: int = Query(default=10, gt=0, le=50),
     access: Access = requires(Permission.PROJECT_READ),
 ) -> LineageOut:
-    """Walk lineage from any node (a dataset version, a run...); versions you cannot read are
-    left out."""
-    return _walk(get_runtime(request), access, Node.of(kind, node_id), direction, depth)
+    """Walk lineage from a node you can read (a dataset version, a run...); nodes in projects
+    you cannot read are left out, and a start you cannot read is not found."""
+    runtime = get_runtime(request)
+    root = Node.of(kind, node_id)
+    with runtime.db.read() as session:
+        service.check_lineage_root(session, access.principal, root)
+    return _walk(runtime, access, root, direction, depth)

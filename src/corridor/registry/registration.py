@@ -4,6 +4,13 @@ A version is immutable once created: its files, source, run and manifest never c
 version created ``PENDING_REGISTRATION`` (a source whose files are still being copied) gets its
 package once, becoming ``READY``, or fails. Every check runs before the first write, so a
 refused version leaves no row, tag or lineage edge behind.
+
+Whatever a registration names (a run, a logged model, dataset versions, another version) must
+be readable by the caller, or the registration is refused as if it named nothing
+(`corridor.registry.references`). A copy (``models:/`` source) takes its parent's package as it
+is: the caller can read the parent, manifest and all, so the manifest's own references are not
+checked again, and the copy's lineage is ``parent -> copy`` (and its run), the rest upstream of
+the parent.
 """
 
 from __future__ import annotations
@@ -23,6 +30,11 @@ from corridor.registry.models import ModelVersion, ModelVersionTag, RegisteredMo
 from corridor.registry.package import FileEntry, Manifest, ManifestFields
 from corridor.registry.packages import store_manifest
 from corridor.registry.reading import version_record
+from corridor.registry.references import (
+    readable_dataset_versions,
+    readable_logged_model,
+    readable_run,
+)
 from corridor.registry.resolve import version_for
 from corridor.registry.sources import (
     Source,
@@ -100,6 +112,7 @@ class _Plan:
     package_digest: str | None = None
     manifest: Manifest | None = None
     parents: tuple[str, ...] = ()
+    dataset_versions: tuple[str, ...] = ()
 
 
 def _plan(
@@ -125,14 +138,18 @@ def _plan(
     parsed = parse_source(source) if source is not None else None
     digest = package_digest
     if parsed is not None and parsed.kind is SourceKind.RUN:
+        assert parsed.run_id is not None
         if run_id is not None and parsed.run_id != run_id:
             raise refuse(
                 source, f"it points at run {parsed.run_id}'s artifacts, not run {run_id}'s"
             )
+        readable_run(session, parsed.run_id, by, experiment_id=parsed.experiment_id)
         plan.run_id = parsed.run_id
     elif parsed is not None and parsed.kind is SourceKind.LOGGED_MODEL:
+        assert parsed.model_id is not None
         if model_id is not None and parsed.model_id != model_id:
             raise refuse(source, f"it names logged model {parsed.model_id}, not {model_id}")
+        readable_logged_model(session, parsed.model_id, by, experiment_id=parsed.experiment_id)
         plan.model_id = parsed.model_id
     elif parsed is not None and parsed.kind is SourceKind.PACKAGE:
         if digest is not None and digest != parsed.digest:
@@ -148,11 +165,29 @@ def _plan(
         digest = parent.package_digest
         plan.run_id = plan.run_id or parent.run_id
         plan.parents += (parent.id,)
+        _add_package(session, blobs, model, by, plan, digest, copied=True)
+        digest = None
+    if run_id is not None:
+        readable_run(session, run_id, by)
+    if model_id is not None:
+        readable_logged_model(session, model_id, by)
     if digest is not None:
         _add_package(session, blobs, model, by, plan, digest)
     if not plan.source:
         plan.source = package_uri(digest) if digest else ""
     return plan
+
+
+def check_references(
+    session: Session, fields: ManifestFields, project_id: str, by: Principal
+) -> tuple[str, ...]:
+    """Check what a manifest names (run, parent version, dataset versions) is readable by
+    ``by``; return the ids of its dataset versions."""
+    if fields.source_run is not None:
+        readable_run(session, fields.source_run, by)
+    if fields.derived_from is not None:
+        _visible_version(session, parse_model_uri(fields.derived_from), by)
+    return readable_dataset_versions(session, fields.dataset_versions, project_id, by)
 
 
 def _add_package(
@@ -162,8 +197,14 @@ def _add_package(
     by: Principal,
     plan: _Plan,
     digest: str,
+    *,
+    copied: bool = False,
 ) -> None:
     manifest = usable_package(session, blobs, digest, project_id=model.project_id, by=by)
+    plan.package_digest, plan.manifest = digest, manifest
+    if copied:
+        return
+    plan.dataset_versions = check_references(session, manifest, model.project_id, by)
     if manifest.source_run is not None:
         if plan.run_id is not None and plan.run_id != manifest.source_run:
             raise InvalidInput(
@@ -173,7 +214,6 @@ def _add_package(
     if manifest.derived_from is not None:
         parent = _visible_version(session, parse_model_uri(manifest.derived_from), by)
         plan.parents += (parent.id,)
-    plan.package_digest, plan.manifest = digest, manifest
 
 
 def _record_lineage(session: Session, row: ModelVersion, plan: _Plan) -> None:
@@ -184,10 +224,9 @@ def _record_lineage(session: Session, row: ModelVersion, plan: _Plan) -> None:
     for parent in plan.parents:
         if parent != row.id:
             lineage.add_edge(session, lineage.Node(lineage.NodeKind.MODEL_VERSION, parent), node)
-    if plan.manifest is not None:
-        for dataset_version in plan.manifest.dataset_versions:
-            src = lineage.Node.of(lineage.NodeKind.DATASET_VERSION, dataset_version)
-            lineage.add_edge(session, src, run or node)
+    for dataset_version in plan.dataset_versions:
+        src = lineage.Node(lineage.NodeKind.DATASET_VERSION, dataset_version)
+        lineage.add_edge(session, src, run or node)
 
 
 def _hold_package(session: Session, row: ModelVersion, model: RegisteredModel, plan: _Plan) -> None:
@@ -234,6 +273,8 @@ def create_model_version(
     if package is not None:
         if package_digest is not None:
             raise InvalidInput("give a package or a package_digest, not both")
+        # Refuse what the manifest names before its blob is written.
+        check_references(session, package.fields, model.project_id, by)
         package_digest, _ = register_package(
             session, blobs, model.project_id, package.fields, package.files
         )

@@ -16,7 +16,12 @@ project (a model elsewhere is reported as absent). The work is done in one modul
 
 from __future__ import annotations
 
-from corridor.registry.access import can_read, lineage_visibility, readable_project_ids
+from corridor.registry.access import (
+    can_read,
+    check_lineage_root,
+    lineage_visibility,
+    readable_project_ids,
+)
 from corridor.registry.aliases import (
     delete_registered_model_alias,
     get_model_version_by_alias,
@@ -73,6 +78,7 @@ __all__ = [
     "RegisteredModelRecord",
     "add_edge",
     "can_read",
+    "check_lineage_root",
     "create_model_version",
     "create_registered_model",
     "delete_model_version",
