@@ -388,6 +388,10 @@ class DataClient:
             ValidationOut, "POST", _version_path(_ref(ref, project)) + "/validate", json=body
         )
 
+    def validation(self, ref: str, *, project: str | None = None) -> ValidationOut:
+        """The newest validation report stored with a version (PII columns' values masked)."""
+        return self._call(ValidationOut, "GET", _version_path(_ref(ref, project)) + "/validation")
+
     def clean(
         self,
         ref: str,
@@ -442,7 +446,12 @@ class DataClient:
         sample_rows: int = 1000,
         columns: Sequence[str] | None = None,
         threshold: float = 0.5,
+        stored: bool = False,
     ) -> PiiOut:
+        """Scan a version for personal data (or, with ``stored``, return the newest stored scan);
+        ``pii_columns`` is the set a masking plan must cover."""
+        if stored:
+            return self._call(PiiOut, "GET", _version_path(_ref(ref, project)) + "/pii")
         body = {
             "sample_rows": sample_rows,
             "columns": list(columns) if columns else None,
