@@ -1,0 +1,37 @@
+"""Exit codes of `corridor data ...`: data that fails its suite is told apart from errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.cli.test_cli import Cli, cli, local  # noqa: F401 (fixtures)
+
+
+def test_an_ingest_whose_suite_fails_exits_3_and_still_records_the_version(
+    local: Cli,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    with local.sdk() as c:
+        c.create_project("shop")
+    csv = tmp_path / "orders.csv"
+    csv.write_text("id,amount\n1,10\n2,-5\n")
+    suite = tmp_path / "suite.yaml"
+    suite.write_text("expectations:\n  - {kind: between, column: amount, min: 0}\n")
+    args = ["data", "ingest", str(csv), "orders", "-p", "shop", "-q", "--expect", str(suite)]
+
+    failed = local.run(*args, "--gate")
+    assert failed.returncode == 3, failed.stderr
+    assert "validation: FAILED" in failed.stdout
+    as_json = local.run(*args, "--json")  # the same content: the version that has it
+    assert as_json.returncode == 3
+    out = json.loads(as_json.stdout)
+    assert out["validation"]["passed"] is False
+    assert out["version"]["ref"] == "shop/orders@1"
+    assert out["version"]["gated"]
+    assert not out["version"]["gate_passed"]
+
+    csv.write_text("id,amount\n1,10\n2,5\n")
+    passed = local.run(*args)
+    assert passed.returncode == 0, passed.stderr
+    assert "validation: passed" in passed.stdout
