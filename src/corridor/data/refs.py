@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from corridor.client_input import in_int64
 from corridor.errors import InvalidInput
 from corridor.names import check_name
 
@@ -47,6 +48,8 @@ def parse_version(text: str | int) -> int | None:
         number = int(value)
     if number < 1:
         raise InvalidInput(f"dataset versions start at 1, got {number}")
+    if not in_int64(number):
+        raise InvalidInput(f"dataset version {number} is out of range")
     return number
 
 

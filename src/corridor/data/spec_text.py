@@ -7,10 +7,10 @@ item of the spec was wrong (by position, name and column) and why.
 from __future__ import annotations
 
 import importlib
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
+import pydantic_core
 from pydantic import BaseModel, ValidationError
 
 from corridor.errors import InvalidInput
@@ -24,11 +24,13 @@ _yaml: Any = importlib.import_module("yaml")
 def parse_text(text: str, what: str) -> Any:
     """Parse YAML or JSON text (JSON is tried first) into plain Python values."""
     try:
-        return json.loads(text)
+        return pydantic_core.from_json(text, allow_inf_nan=True)
     except ValueError:
         pass
     try:
         return _yaml.safe_load(text)
+    except RecursionError:
+        raise InvalidInput(f"{what} is nested too deeply") from None
     except _yaml.YAMLError as exc:
         raise InvalidInput(f"{what} is neither valid JSON nor valid YAML: {exc}") from None
 

@@ -13,7 +13,6 @@ RESOURCE_DOES_NOT_EXIST, so MLflow's surface hides projects exactly as Corridor'
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -23,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from corridor.client_input import parse_json
 from corridor.errors import InvalidInput, NotFound
 from corridor.runtime import Runtime
 from corridor.security import projects
@@ -74,10 +74,7 @@ async def read_message(request: Request) -> RawMessage:
     body = await request.body()
     if not body.strip():
         return {}
-    try:
-        parsed = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"request body is not valid JSON: {exc}") from None
+    parsed = parse_json(body)
     if not isinstance(parsed, dict):
         raise InvalidInput("request body must be a JSON object")
     return parsed

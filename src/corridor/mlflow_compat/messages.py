@@ -19,6 +19,7 @@ from typing import Annotated, Any, NotRequired, TypedDict
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from typing_extensions import TypedDict as ValidatedDict
 
+from corridor.client_input import Int64
 from corridor.errors import InvalidInput
 from corridor.tracking.entities import (
     ExperimentRecord,
@@ -67,8 +68,8 @@ class KeyValue(Message):
 class MetricIn(Message):
     key: str
     value: float
-    timestamp: int
-    step: int = 0
+    timestamp: Int64
+    step: Int64 = 0
 
 
 # --- experiments ---------------------------------------------------------------------------
@@ -116,21 +117,21 @@ class CreateRun(Message):
     experiment_id: str = "0"
     user_id: str = ""
     run_name: str = ""
-    start_time: int | None = None
+    start_time: Int64 | None = None
     tags: list[KeyValue] = Field(default_factory=list)
 
 
 class UpdateRun(RunMessage):
     status: str | None = None
-    end_time: int | None = None
+    end_time: Int64 | None = None
     run_name: str = ""
 
 
 class LogMetric(RunMessage):
     key: str
     value: float
-    timestamp: int
-    step: int = 0
+    timestamp: Int64
+    step: Int64 = 0
 
 
 class LogParam(RunMessage):
@@ -158,7 +159,7 @@ class MetricRowIn(ValidatedDict):
 
     key: str
     value: float
-    timestamp: int
+    timestamp: Int64
     step: NotRequired[int]
 
 
@@ -172,7 +173,7 @@ class LogBatchRows(RunMessage):
 
 class ModelOutput(Message):
     model_id: str
-    step: int = 0
+    step: Int64 = 0
 
 
 class LogOutputs(RunMessage):

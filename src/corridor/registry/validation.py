@@ -12,6 +12,7 @@ import time
 import unicodedata
 from enum import StrEnum
 
+from corridor.client_input import INT64_MAX
 from corridor.errors import InvalidInput
 
 MAX_MODEL_NAME_LENGTH = 256
@@ -129,8 +130,11 @@ def canonical_stage(stage: str) -> Stage:
 
 def parse_version(version: str | int) -> int:
     """The version number in ``version`` (``3`` or ``"3"``); `InvalidInput` otherwise."""
-    if isinstance(version, int) and not isinstance(version, bool) and version > 0:
-        return version
-    if isinstance(version, str) and version.isascii() and version.isdigit() and int(version) > 0:
-        return int(version)
+    number = -1
+    if isinstance(version, int) and not isinstance(version, bool):
+        number = version
+    elif isinstance(version, str) and version.isascii() and version.isdigit():
+        number = int(version)
+    if 0 < number <= INT64_MAX:
+        return number
     raise InvalidInput(f"version {version!r} is not a positive whole number")

@@ -20,6 +20,7 @@ from corridor.security.api import router as security_router
 from corridor.server.errors import install_error_handlers
 from corridor.server.metrics import HttpMetrics
 from corridor.server.middleware import RequestMiddleware
+from corridor.server.openapi import install_openapi
 from corridor.server.ops import router as ops_router
 from corridor.tracking.api import router as tracking_router
 from corridor.tracking.artifacts_api import PREFIX as ARTIFACTS_PREFIX
@@ -55,6 +56,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     app.state.metrics = HttpMetrics()
     install_error_handlers(app)
+    install_openapi(app)
     for router in ROUTERS:
         app.include_router(router)
     app.add_middleware(

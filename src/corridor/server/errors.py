@@ -9,7 +9,7 @@ from collections.abc import Callable
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException
 
 from corridor.errors import CorridorError, InvalidInput, PayloadTooLarge, Unavailable
@@ -81,10 +81,17 @@ def install_error_handlers(app: FastAPI) -> None:
             request, 503, Unavailable.code, "the metadata store is unavailable; retry shortly"
         )
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled error", exc_info=exc)
-        rid = getattr(request.state, "request_id", "?")
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def _out_of_range(request: Request, exc: Exception) -> JSONResponse:
+        # The last line of defence for values the schemas let through: a number too wide for a
+        # 64-bit column (SQLite's driver raises OverflowError, PostgreSQL's a DataError) or a
+        # value the database's type refuses. Always caused by what the client sent.
+        log.warning("value out of range for the metadata store: %s", type(exc).__name__)
         return error_response(
-            request, 500, "internal", f"internal error; quote request id {rid} to your operator"
+            request,
+            InvalidInput.status_code,
+            InvalidInput.code,
+            "a value in the request is out of range or of the wrong type for storage "
+            "(integers must fit in 64 bits)",
         )

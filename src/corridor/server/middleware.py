@@ -11,10 +11,10 @@ from typing import Any
 
 import anyio.to_thread
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from corridor.errors import PayloadTooLarge
+from corridor.errors import CorridorError, PayloadTooLarge
 from corridor.runtime import Runtime
 from corridor.security import audit
 from corridor.server.errors import error_response
@@ -23,6 +23,9 @@ from corridor.server.metrics import HttpMetrics
 log = logging.getLogger("corridor.access")
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# The status recorded (never sent) for a request whose client went away before its answer,
+# as nginx logs it: the client's doing, so neither a server error nor a traceback.
+CLIENT_CLOSED_REQUEST = 499
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
 
@@ -127,6 +130,16 @@ class RequestMiddleware:
                 if response_started:
                     raise
                 await self._too_large(scope, receive, send_wrapper)
+            except ClientDisconnect:
+                status = CLIENT_CLOSED_REQUEST
+                log.info("client disconnected", extra={"path": scope["path"]})
+            except Exception as exc:
+                # Answered here rather than by Starlette's outermost handler, which re-raises
+                # into the server and so drops the client's keep-alive connection.
+                if response_started:
+                    raise
+                log.error("unhandled error", exc_info=exc)
+                await self._internal_error(scope, receive, send_wrapper)
         finally:
             if not audited:
                 await self._audit(scope, status)
@@ -137,6 +150,12 @@ class RequestMiddleware:
         # In the shape of the surface asked (MLflow clients read only their own error body).
         response = error_response(Request(scope), 413, PayloadTooLarge.code, message)
         response.headers["connection"] = "close"
+        await response(scope, receive, send)
+
+    async def _internal_error(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rid = scope["state"]["request_id"]
+        message = f"internal error; quote request id {rid} to your operator"
+        response = error_response(Request(scope), 500, CorridorError.code, message)
         await response(scope, receive, send)
 
     def _observe(self, scope: Scope, status: int, started: float) -> None:

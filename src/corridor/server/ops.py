@@ -21,7 +21,12 @@ def healthz(request: Request, access: Access = requires(Permission.PUBLIC)) -> d
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/metrics", tags=["ops"])
+@router.get(
+    "/metrics",
+    tags=["ops"],
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 def metrics(request: Request, access: Access = requires(Permission.SERVER_ADMIN)) -> Response:
     body: bytes = request.app.state.metrics.render()
     return Response(content=body, media_type=CONTENT_TYPE_LATEST)

@@ -15,6 +15,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
+from corridor.client_input import INT64_MAX
 from corridor.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from corridor.security import projects
 from corridor.security.models import Project
@@ -39,9 +40,13 @@ ARTIFACT_ROOT = "mlflow-artifacts:"
 def parse_experiment_id(experiment_id: str | int) -> int:
     """The integer behind an MLflow experiment id such as ``"3"``; `InvalidInput` if none."""
     if isinstance(experiment_id, int) and not isinstance(experiment_id, bool):
-        return experiment_id
-    if isinstance(experiment_id, str) and experiment_id.isascii() and experiment_id.isdigit():
-        return int(experiment_id)
+        number = experiment_id
+    elif isinstance(experiment_id, str) and experiment_id.isascii() and experiment_id.isdigit():
+        number = int(experiment_id)
+    else:
+        number = -1
+    if 0 <= number <= INT64_MAX:
+        return number
     raise InvalidInput(f"experiment id {experiment_id!r} is not a number such as '0' or '12'")
 
 

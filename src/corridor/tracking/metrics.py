@@ -7,6 +7,7 @@ import math
 from sqlalchemy import bindparam, select, tuple_
 from sqlalchemy.orm import Session
 
+from corridor.client_input import in_int64
 from corridor.errors import InvalidInput
 from corridor.tracking import page_tokens
 from corridor.tracking.bulk import Prepared
@@ -38,7 +39,7 @@ def _position(page_token: str, query_id: str) -> tuple[int, int, float, bool]:
     if isinstance(after, list) and len(after) == 4:
         step, timestamp, value, is_nan = after
         if (
-            all(type(v) is int for v in (step, timestamp))
+            all(type(v) is int and in_int64(v) for v in (step, timestamp))
             and type(value) in (int, float)
             and math.isfinite(value)
             and type(is_nan) is bool

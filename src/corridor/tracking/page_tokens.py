@@ -13,6 +13,9 @@ import hashlib
 import json
 from typing import Any
 
+import pydantic_core
+
+from corridor.client_input import INT64_MAX
 from corridor.errors import InvalidInput
 
 
@@ -31,7 +34,7 @@ def decode(token: str, kind: str, query: str) -> dict[str, Any]:
     """Return the position stored in ``token``; `InvalidInput` if it is not one of ours for it."""
     try:
         padded = token + "=" * (-len(token) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        data = pydantic_core.from_json(base64.urlsafe_b64decode(padded.encode("ascii")))
     except (ValueError, UnicodeError, binascii.Error):
         raise InvalidInput(
             "page_token is malformed; pass back a token a listing returned"
@@ -51,6 +54,6 @@ def offset_of(token: str | None, kind: str, query: str) -> int:
     if token is None or token == "":
         return 0
     offset = decode(token, kind, query).get("offset")
-    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= INT64_MAX:
         raise InvalidInput("page_token holds no valid offset")
     return offset

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pydantic import ConfigDict, Field
 
+from corridor.client_input import Int64
 from corridor.schemas import Request, Response
 from corridor.tracking.entities import ExperimentRecord, FileInfo, MetricPoint, RunRecord
 from corridor.tracking.validation import RunStatus
@@ -50,21 +51,21 @@ class ExperimentPage(Response):
 
 class RunCreate(Request):
     run_name: str | None = Field(default=None, max_length=1000)
-    start_time: int | None = Field(default=None, description="Epoch milliseconds; default now.")
+    start_time: Int64 | None = Field(default=None, description="Epoch milliseconds; default now.")
     tags: dict[str, str] = Field(default_factory=dict)
 
 
 class RunUpdate(Request):
     status: RunStatus | None = None
-    end_time: int | None = Field(default=None, description="Epoch milliseconds.")
+    end_time: Int64 | None = Field(default=None, description="Epoch milliseconds.")
     run_name: str | None = Field(default=None, max_length=1000)
 
 
 class MetricIn(Request):
     key: str = Field(max_length=1000)
     value: float
-    timestamp: int = Field(description="Epoch milliseconds.")
-    step: int = 0
+    timestamp: Int64 = Field(description="Epoch milliseconds.")
+    step: Int64 = 0
 
     def point(self) -> MetricPoint:
         return MetricPoint(self.key, self.value, self.timestamp, self.step)
