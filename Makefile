@@ -1,11 +1,16 @@
 # Targets match the README: `make quickstart` and `make test` run the same scripts.
-.PHONY: quickstart test lint bench
+.PHONY: quickstart test lint bench fuzz
 
 quickstart:
 	./scripts/quickstart
 
 test:
 	./scripts/test
+
+# The fuzz suites with a larger example budget than the test run gives them (seeded: a failure
+# found here is found again).
+fuzz:
+	CORRIDOR_FUZZ_EXAMPLES=$${CORRIDOR_FUZZ_EXAMPLES:-300} .venv/bin/pytest tests/fuzz -q
 
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy src/corridor
