@@ -137,7 +137,7 @@ CASES = [
         "GET",
         "/api/v1/projects/{project}/lineage",
         "viewer",
-        url="/api/v1/projects/p/lineage?kind=run&id=r",
+        url="/api/v1/projects/p/lineage?kind=run&id=XRUN",
     ),
     Case("GET", "/api/v1/projects/{project}/models", "viewer", url="/api/v1/projects/p/models"),
     Case(
@@ -152,7 +152,7 @@ CASES = [
         "POST",
         f"{M}/versions",
         "editor",
-        {"source": f"runs:/{'a' * 32}/model"},
+        {"source": "models:/p/m/1"},  # a copy: a run source must name a run the caller reads
         url=f"{P_M}/versions",
     ),
     Case("PUT", f"{MV}/tags", "editor", {"key": "k2", "value": "v"}, url=f"{P_M}/versions/1/tags"),
