@@ -3,7 +3,8 @@
 Generated requests that only ever name things that do not exist stop at the first lookup, so
 path parameters are drawn half the time from the seeded names and ids and half the time at
 random. The example budget is small by default (the suite runs in CI on every change) and
-larger in ``make fuzz``: ``CORRIDOR_FUZZ_EXAMPLES`` sets it. Generation is derandomised, so a
+larger in ``make fuzz``: ``CORRIDOR_FUZZ_EXAMPLES`` sets it, and ``CORRIDOR_FUZZ_ONLY`` narrows
+the OpenAPI suite to operations whose path holds that text. Generation is derandomised, so a
 failure found here is found again on the next run.
 """
 
@@ -20,6 +21,8 @@ import pytest
 from tests.conftest import LiveServer, serving
 
 EXAMPLES = int(os.environ.get("CORRIDOR_FUZZ_EXAMPLES", "12"))
+# Fuzz only the operations whose path holds this text (to chase one failure).
+ONLY = os.environ.get("CORRIDOR_FUZZ_ONLY", "")
 
 
 @dataclass

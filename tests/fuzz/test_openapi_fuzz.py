@@ -12,11 +12,12 @@ from typing import Any
 
 import hypothesis.strategies as st
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, assume, given, settings
 from schemathesis import GenerationMode, checks
 
-from tests.fuzz.conftest import EXAMPLES, FuzzTarget, seeded_path_parameters
+from tests.fuzz.conftest import EXAMPLES, ONLY, FuzzTarget, seeded_path_parameters
 
+MAX_REQUEST_TEXT = 8000
 CHECKS = [
     checks.not_a_server_error,
     checks.status_code_conformance,
@@ -49,7 +50,13 @@ def _fuzz(operation: Any, target: FuzzTarget) -> None:
     )
     @given(case=cases)
     def one(case: Any) -> None:
-        response = case.call(base_url=target.server.url, headers=target.server.auth())
+        # Request lines past what HTTP servers accept are refused by the protocol layer (the
+        # connection is closed), not by Corridor: keep requests to a size a client can send.
+        assume(len(case.as_curl_command()) < MAX_REQUEST_TEXT)
+        try:
+            response = case.call(base_url=target.server.url, headers=target.server.auth())
+        except OSError as exc:  # a dropped connection is a failure too: say what was sent
+            raise AssertionError(f"{exc!r} answering {case.as_curl_command()[:2000]}") from None
         case.validate_response(response, checks=CHECKS)
 
     one()
@@ -63,6 +70,8 @@ def test_every_api_operation_survives_fuzzing(fuzz_target: FuzzTarget) -> None:
         (result.ok() for result in schema.get_all_operations()), key=_destructive_last
     )
     assert len(operations) > 50, "the document lost its operations"
+    if ONLY:
+        operations = [op for op in operations if ONLY in op.path]
     failures = []
     for operation in operations:
         try:
