@@ -12,9 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import sqlite3
 from pathlib import Path
 
 import polars as pl
+import pytest
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import inspect, select, text
 
 from corridor.client.client import Client
@@ -22,7 +26,10 @@ from corridor.config import Settings
 from corridor.data.models import DatasetReport
 from corridor.data.pii.report_masking import REDACTED, carries_values, mask_report
 from corridor.data.sdk import DataClient
+from corridor.errors import NotFound
 from corridor.runtime import Runtime
+from corridor.store import migrate
+from corridor.store.migrate import upgrade
 
 ROWS = 60
 EMAILS = [f"privacy.{i:03d}.qz@vault-example.org" for i in range(ROWS)]
@@ -202,3 +209,45 @@ def test_each_report_is_its_own_salted_blob_so_its_digest_is_no_oracle(data: Dat
     for digest in digests:
         assert digest is not None
         assert runtime.blobs.exists(digest)
+
+
+def _migrate_to(runtime: Runtime, revision: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(Path(migrate.__file__).with_name("migrations")))
+    with runtime.db.write_engine.connect() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, revision)
+        conn.commit()
+
+
+def test_upgrading_discards_plaintext_bodies_and_keeps_their_summaries(
+    data_home: Settings,
+) -> None:
+    with Client(settings=data_home) as client:
+        client.create_project("p")
+        data = DataClient(client)
+        ref = data.ingest(PEOPLE, "people", project="p").version.ref
+        data.profile(ref)
+        runtime = _runtime(data)
+        # A home as it was before bodies were sealed: the body in the row, in plain text.
+        _migrate_to(runtime, "0005")
+        old_body = {"row_count": ROWS, "columns": [{"name": "email", "top_values": EMAILS}]}
+        with runtime.db.write_engine.connect() as conn:
+            conn.execute(text("UPDATE dataset_reports SET body = :b"), {"b": json.dumps(old_body)})
+            conn.commit()
+        assert _leaks_in_database(runtime)
+        if runtime.db.is_sqlite:  # into the main file, where freed pages would keep it
+            raw = sqlite3.connect(data_home.home / "corridor.db", isolation_level=None)
+            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            raw.close()
+            assert _leaks(Path(data_home.home / "corridor.db").read_bytes())
+
+        upgrade(runtime.db)
+        with runtime.db.read() as session:
+            report = session.scalars(select(DatasetReport)).one()
+            assert (report.summary, report.body_digest) == ({"row_count": ROWS}, None)
+        assert _leaks_in_database(runtime) == {}
+        with pytest.raises(NotFound, match=r"discarded.*profile it again"):
+            data.profile(ref, stored=True)
+    # SQLite: the freed pages were zeroed, so the old bodies are not left in the file either.
+    assert _leaks_in_home(data_home.home) == {}
