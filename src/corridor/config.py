@@ -18,6 +18,9 @@ from pydantic_settings import (
 from corridor.errors import ConfigurationError
 
 CONFIG_FILE_NAME = "corridor.toml"
+DECODED_PER_INGEST_BYTE = 8
+"""Default decoded-size limit per byte of ingest limit: columnar files decode to several times
+their size, and a CSV of short fields (``1,2,3``) to a few times its own."""
 
 
 def default_home() -> Path:
@@ -105,6 +108,13 @@ class Settings(BaseSettings):
         description="Largest dataset input accepted by ingest, in bytes, counted both as read "
         "and after decompression (so a compressed file cannot expand past it).",
     )
+    max_decoded_bytes: int | None = Field(
+        default=None,
+        gt=0,
+        description="Largest decoded size of a dataset input (rows times in-memory row width), "
+        "in bytes, checked from Parquet and Arrow metadata before decoding and on every converted "
+        "input before it is stored; unset means 8 times max_ingest_bytes.",
+    )
     token_ttl_days: int = Field(
         default=90, gt=0, description="Default lifetime of a new API token, in days."
     )
@@ -139,6 +149,10 @@ class Settings(BaseSettings):
     @property
     def effective_blob_url(self) -> str:
         return self.blob_url or (self.home / "blobs").as_uri()
+
+    @property
+    def effective_max_decoded_bytes(self) -> int:
+        return self.max_decoded_bytes or DECODED_PER_INGEST_BYTE * self.max_ingest_bytes
 
     @property
     def effective_master_key_file(self) -> Path:

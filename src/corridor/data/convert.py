@@ -6,6 +6,13 @@ the engine cannot check for free is checked after it, from statistics it wrote: 
 fewer fields than the header shows up as a null in the last column, so only when that column
 has nulls does a second, native pass look for short rows. Errors name the input, and the line
 and column where they can be found (see `diagnose`).
+
+Whatever a client sends, a failure to read it is the client's to fix, so it is an `InvalidInput`
+(422), never an internal error: each reader explains the failures it can place (a ragged row, a
+bad byte, an unclosed quote), and `convert` turns any other error a decoder raises (Polars,
+Arrow, codecs, including a Polars panic) into one that names the input and the format. Text
+formats are refused as "not a text file" when their first bytes are binary, and the decoded size
+is bounded (see `decoded`) before Parquet and Arrow are decoded and before anything is stored.
 """
 
 from __future__ import annotations
@@ -18,13 +25,13 @@ from pathlib import Path
 
 import polars as pl
 
-from corridor.data import diagnose
-from corridor.data.csv_dialect import UTF8, CsvDialect, sniff
+from corridor.data import decoded, diagnose
+from corridor.data.csv_dialect import UTF8, CsvDialect, binary_reason, sniff
 from corridor.data.dtypes import dtype_name, parse_dtype
-from corridor.data.formats import Format, detect_format, is_ipc_file
+from corridor.data.formats import Format, binary_kind, detect_format, is_ipc_file
 from corridor.data.schemas import ReadOptions, SourceKind, SourceReport
 from corridor.data.staging import StagedInput, Workspace, transcode
-from corridor.errors import InvalidInput
+from corridor.errors import CorridorError, InvalidInput
 
 SNIFF_BYTES = 1 << 20
 _PARSE_ERROR = re.compile(
@@ -33,6 +40,12 @@ _PARSE_ERROR = re.compile(
     re.S,
 )
 _POLARS_TYPES = {"i64": "int64", "i32": "int32", "f64": "float64", "f32": "float32"}
+UNREADABLE = {
+    Format.CSV: "cannot be read as CSV",
+    Format.PARQUET: "is not a readable Parquet file",
+    Format.JSONL: "cannot be read as JSON lines",
+    Format.IPC: "is not a readable Arrow IPC file or stream",
+}
 
 
 @dataclass(frozen=True)
@@ -66,9 +79,18 @@ def sink(lf: pl.LazyFrame, out: Path) -> None:
 
 
 def convert(
-    staged: StagedInput, options: ReadOptions, workspace: Workspace, *, kind: SourceKind
+    staged: StagedInput,
+    options: ReadOptions,
+    workspace: Workspace,
+    *,
+    kind: SourceKind,
+    max_decoded_bytes: int,
 ) -> tuple[Converted, SourceReport]:
-    """Read ``staged`` as ``options`` say (inferring the rest) and write it as Parquet."""
+    """Read ``staged`` as ``options`` say (inferring the rest) and write it as Parquet.
+
+    `InvalidInput` if it cannot be read so, `PayloadTooLarge` if it decodes past
+    ``max_decoded_bytes``; nothing is left but files in ``workspace``.
+    """
     head = staged.head(SNIFF_BYTES)
     fmt, how = detect_format(options.format, staged.name, head[:16])
     if not head.strip(b" \t\r\n\xef\xbb\xbf"):
@@ -89,8 +111,45 @@ def convert(
         Format.JSONL: _jsonl,
         Format.IPC: _ipc,
     }
-    report = readers[fmt](staged, head, options, workspace, out, report)
-    return finish(out), report
+    try:
+        report = readers[fmt](staged, head, options, workspace, out, report, max_decoded_bytes)
+        converted = finish(out)
+    except CorridorError:
+        raise
+    except decoder_errors() as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise  # the server's own fault (disk full, permissions), not the input's
+        raise unreadable(staged.name, UNREADABLE[fmt], exc, workspace) from None
+    check_decoded(staged.name, converted, max_decoded_bytes)
+    return converted, report
+
+
+def check_decoded(name: str, converted: Converted, limit: int) -> None:
+    """Refuse (413) a converted input whose rows decode past ``limit``, before it is stored."""
+    schema = pl.read_parquet_schema(converted.path)
+    decoded.check(name, converted.row_count, schema, limit)
+
+
+def decoder_errors() -> tuple[type[BaseException], ...]:
+    """What the decoders raise on content they cannot read (a Polars panic included)."""
+    import csv
+
+    import pyarrow as pa
+
+    return (
+        pl.exceptions.PolarsError,
+        pl.exceptions.PanicException,
+        pa.ArrowException,
+        UnicodeError,
+        csv.Error,
+        OSError,
+    )
+
+
+def unreadable(name: str, problem: str, exc: BaseException, workspace: Workspace) -> InvalidInput:
+    """The error for input a decoder could not read (without the server's paths)."""
+    reason = _first_line(str(exc)).replace(str(workspace.path), "")
+    return InvalidInput(f"{name} {problem}: {reason}")
 
 
 def _overrides(options: ReadOptions) -> dict[str, pl.DataType]:
@@ -147,6 +206,7 @@ def _csv(
     workspace: Workspace,
     out: Path,
     report: SourceReport,
+    max_decoded_bytes: int,
 ) -> SourceReport:
     dialect = sniff(
         head,
@@ -157,6 +217,7 @@ def _csv(
         has_header=options.has_header,
         guess_quote=options.quoting and options.quote_char is None,
     )
+    _refuse_binary(staged.name, head, dialect.encoding, staged.size <= len(head), "CSV")
     notes = []
     path = staged.path
     if dialect.needs_transcoding:
@@ -168,8 +229,9 @@ def _csv(
             _check_columns(staged.name, options, lf.collect_schema())
         sink(lf, out)
     except pl.exceptions.PolarsError as exc:
-        raise _csv_error(exc, staged, path, dialect, options) from None
+        raise _csv_error(exc, staged, path, dialect, options, workspace) from None
     _refuse_short_rows(staged.name, path, out, dialect)
+    _refuse_swallowed_rows(staged.name, path, out, dialect)
     if options.infer_schema_rows:
         notes.append(f"column types inferred from the first {options.infer_schema_rows} rows")
     else:
@@ -177,7 +239,62 @@ def _csv(
     return report.model_copy(update={"csv": dialect, "notes": notes})
 
 
+def _refuse_binary(name: str, head: bytes, encoding: str, complete: bool, what: str) -> None:
+    """Refuse input whose first bytes are not text in ``encoding`` (an image, an array...)."""
+    reason = binary_reason(head, encoding, complete=complete)
+    if reason is None:
+        return
+    kind = binary_kind(head)
+    looks = f"; it looks like {kind}" if kind else ""
+    raise InvalidInput(
+        f"{name} is not a text file, so not {what}: {reason} (read as {encoding}){looks}. "
+        "Ingest CSV or JSON lines text, Parquet or Arrow IPC; if this is text in another "
+        "encoding (UTF-16 without a byte-order mark?), give encoding=..."
+    )
+
+
+def _quoting(name: str, path: Path, dialect: CsvDialect) -> InvalidInput | None:
+    if dialect.quote_char is None:
+        return None
+    found = diagnose.bad_quoting(path, dialect.delimiter, dialect.quote_char)
+    if found is None:
+        return None
+    location, why = found
+    return InvalidInput(
+        f'{name}, {location}: {why}; quote fields as "a ""quoted"" value", '
+        "or read quotes as plain text with quoting=False"
+    )
+
+
+def _refuse_swallowed_rows(name: str, path: Path, out: Path, dialect: CsvDialect) -> None:
+    """Fail if no row was read from a file of several lines: a quote left open in the header
+    swallows the rest of the file into it, and the data would be silently lost."""
+    import pyarrow.parquet as pq
+
+    if pq.read_metadata(out).num_rows > 0:
+        return
+    error = _quoting(name, path, dialect)
+    if error is not None:
+        raise error
+
+
 def _csv_error(
+    exc: pl.exceptions.PolarsError,
+    staged: StagedInput,
+    path: Path,
+    dialect: CsvDialect,
+    options: ReadOptions,
+    workspace: Workspace,
+) -> InvalidInput:
+    """The error to show for ``exc``; finding where it happened may itself fail on a badly
+    broken file, and then the engine's own words are shown."""
+    try:
+        return _explain_csv(exc, staged, path, dialect, options)
+    except decoder_errors():
+        return unreadable(staged.name, UNREADABLE[Format.CSV], exc, workspace)
+
+
+def _explain_csv(
     exc: pl.exceptions.PolarsError,
     staged: StagedInput,
     path: Path,
@@ -187,6 +304,10 @@ def _csv_error(
     message, name = str(exc), staged.name
     if isinstance(exc, pl.exceptions.NoDataError):
         return InvalidInput(f"{name} is empty: there is nothing to ingest")
+    if "not properly escaped" in message:
+        quoting = _quoting(name, path, dialect)
+        if quoting is not None:
+            return quoting
     if "more fields than defined" in message:
         row = diagnose.ragged_row(path, dialect.delimiter, dialect.quote_char)
         if row is not None:
@@ -263,13 +384,10 @@ def _parquet(
     workspace: Workspace,
     out: Path,
     report: SourceReport,
+    max_decoded_bytes: int,
 ) -> SourceReport:
-    try:
-        sink(_cast(staged.name, pl.scan_parquet(staged.path), options), out)
-    except pl.exceptions.PolarsError as exc:
-        raise InvalidInput(
-            f"{staged.name} is not a readable Parquet file: {_first_line(str(exc))}"
-        ) from None
+    decoded.check_parquet(staged.name, staged.path, max_decoded_bytes)
+    sink(_cast(staged.name, pl.scan_parquet(staged.path), options), out)
     return report
 
 
@@ -280,7 +398,9 @@ def _jsonl(
     workspace: Workspace,
     out: Path,
     report: SourceReport,
+    max_decoded_bytes: int,
 ) -> SourceReport:
+    _refuse_binary(staged.name, head, UTF8, staged.size <= len(head), "JSON lines")
     lf = pl.scan_ndjson(
         staged.path,
         infer_schema_length=options.infer_schema_rows or None,
@@ -311,25 +431,27 @@ def _ipc(
     workspace: Workspace,
     out: Path,
     report: SourceReport,
+    max_decoded_bytes: int,
 ) -> SourceReport:
     import pyarrow as pa
     import pyarrow.ipc  # type: ignore[import-untyped]
 
-    path = staged.path
-    try:
-        if not is_ipc_file(head):
-            # An IPC stream: rewrite it batch by batch as an IPC file, which Polars scans lazily.
-            path = workspace.file("stream.arrow")
-            with (
-                pa.OSFile(str(staged.path), "rb") as source,
-                pyarrow.ipc.open_stream(source) as reader,
-                pyarrow.ipc.new_file(str(path), reader.schema) as writer,
-            ):
-                for batch in reader:
-                    writer.write_batch(batch)
-        sink(_cast(staged.name, pl.scan_ipc(path), options), out)
-    except (pl.exceptions.PolarsError, pa.ArrowException, OSError) as exc:
-        raise InvalidInput(
-            f"{staged.name} is not a readable Arrow IPC file or stream: {_first_line(str(exc))}"
-        ) from None
+    path, file = staged.path, is_ipc_file(head)
+    if file:
+        schema = pl.Schema(pl.read_ipc_schema(path))
+    else:
+        with pa.OSFile(str(path), "rb") as source, pyarrow.ipc.open_stream(source) as reader:
+            schema = pl.from_arrow(reader.schema.empty_table()).schema  # type: ignore[union-attr]
+    decoded.check_ipc(staged.name, path, schema, file=file, limit=max_decoded_bytes)
+    if not file:
+        # An IPC stream: rewrite it batch by batch as an IPC file, which Polars scans lazily.
+        path = workspace.file("stream.arrow")
+        with (
+            pa.OSFile(str(staged.path), "rb") as source,
+            pyarrow.ipc.open_stream(source) as reader,
+            pyarrow.ipc.new_file(str(path), reader.schema) as writer,
+        ):
+            for batch in reader:
+                writer.write_batch(batch)
+    sink(_cast(staged.name, pl.scan_ipc(path), options), out)
     return report

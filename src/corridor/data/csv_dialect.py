@@ -57,15 +57,68 @@ class CsvDialect(BaseModel):
         return codecs.lookup(self.encoding).name not in ("utf-8", "utf-8-sig")
 
 
+ACCEPTED_ENCODINGS = (
+    "utf-8, utf-8-sig, utf-16, utf-32, latin-1, cp1252, iso-8859-15, shift_jis, gb18030"
+)
+"""Examples named when an encoding is refused; any Python codec of text is accepted."""
+# Text codecs that do not describe how a file's characters are stored as bytes.
+_NOT_FILE_ENCODINGS = frozenset(
+    {"idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined"}
+)
+
+
 def check_encoding(name: str) -> str:
-    """Return the codec's canonical name; `InvalidInput` if Python does not know it."""
+    """Return the codec's canonical name; `InvalidInput` unless it is a text encoding.
+
+    ``codecs.lookup`` also finds bytes-to-bytes codecs (``rot13``, ``base64``, ``zlib``) that
+    cannot decode a file into text; those are refused here rather than failing mid-read.
+    """
     try:
-        return codecs.lookup(name).name
+        info = codecs.lookup(name)
     except LookupError:
+        info = None
+    if info is None or not info._is_text_encoding or info.name in _NOT_FILE_ENCODINGS:
+        why = "unknown" if info is None else "not a character encoding of text files"
         raise InvalidInput(
-            f"encoding {name!r} is unknown: use a Python codec name such as utf-8, latin-1, "
-            "cp1252 or utf-16"
-        ) from None
+            f"encoding {name!r} is {why}: give the file's character encoding, "
+            f"such as {ACCEPTED_ENCODINGS} (any Python text codec name)"
+        )
+    return info.name
+
+
+# Control characters text files do not hold (tab, newlines, form feed, EOF and escape are
+# allowed).
+_CONTROL = re.compile("[\\x00-\\x08\\x0e-\\x19\\x1c-\\x1f\\x7f-\\x9f]")
+CONTROL_SHARE = 0.01
+"""Share of control characters above which a sample is binary, not text."""
+UNDECODABLE_SHARE = 0.3
+"""Share of characters that do not decode above which a sample is binary, not text."""
+
+
+def binary_reason(sample: bytes, encoding: str, *, complete: bool) -> str | None:
+    """Why ``sample``, read as ``encoding``, is not text (None if it is).
+
+    A NUL character, control characters beyond `CONTROL_SHARE`, or bytes that do not decode
+    beyond `UNDECODABLE_SHARE` mark binary data: images, executables and arrays of numbers
+    decode to those under any encoding (Latin-1 decodes every byte, to control characters
+    among others), while text has almost none. Text in another encoding than the one given has
+    a few bad bytes per word at most, and is left to the decoder, which says where they are.
+    """
+    text = sample.decode(encoding, errors="replace")
+    if not complete:
+        text = text[:-1]  # a character cut at the end of the sample is not a fault
+    text = text.lstrip("\ufeff")
+    if not text:
+        return None
+    if "\x00" in text:
+        return "it holds NUL characters, which text never does"
+    controls = len(_CONTROL.findall(text))
+    if controls > CONTROL_SHARE * len(text):
+        return f"{controls} of its first {len(text)} characters are control characters"
+    undecodable = text.count("\ufffd")
+    if undecodable > UNDECODABLE_SHARE * len(text):
+        return f"{undecodable} of its first {len(text)} characters are not valid {encoding}"
+    return None
 
 
 def detect_encoding(sample: bytes, *, complete: bool) -> str:

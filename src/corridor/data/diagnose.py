@@ -114,6 +114,25 @@ def has_short_rows(path: Path, delimiter: str, quote_char: str | None) -> bool:
     return found
 
 
+def bad_quoting(path: Path, delimiter: str, quote_char: str) -> tuple[Location, str] | None:
+    """The row where a quoted field is never closed, or a closing quote is followed by more
+    text, and which of the two; None if the quoting is sound."""
+    csv.field_size_limit(1 << 30)
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as f:
+        reader = csv.reader(f, delimiter=delimiter, quotechar=quote_char, strict=True)
+        started = 1
+        try:
+            for _ in reader:
+                started = reader.line_num + 1
+        except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                return Location(started), f"a field opened with {quote_char} is never closed"
+            return Location(reader.line_num), (
+                f"a closing {quote_char} is followed by more text before the delimiter"
+            )
+    return None
+
+
 @dataclass(frozen=True)
 class BadValue:
     row: int  # 1-based data row

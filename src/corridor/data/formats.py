@@ -51,6 +51,21 @@ IPC_FILE_MAGIC = b"ARROW1"
 # An IPC stream starts with a message whose length is preceded by this continuation marker.
 IPC_STREAM_MARKER = b"\xff\xff\xff\xff"
 HEAD_BYTES = 8
+# Well-known binary files people name .csv or .txt by mistake, by their first bytes.
+_BINARY_KINDS: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"%PDF-", "a PDF document"),
+    (b"\x7fELF", "an ELF executable"),
+    (b"MZ", "a Windows executable"),
+    (b"PK\x03\x04", "a ZIP archive (an Excel .xlsx workbook is one; export it as CSV)"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an Office document (export it as CSV)"),
+    (b"SQLite format 3\x00", "an SQLite database"),
+    (b"\x93NUMPY", "a NumPy array"),
+    (b"RIFF", "a RIFF file (audio or video)"),
+)
 
 
 def parse_format(text: str) -> Format:
@@ -99,6 +114,14 @@ def detect_format(explicit: Format | None, name: str, head: bytes) -> tuple[Form
     if by_name is not None:
         return by_name, "file name"
     return format_from_head(head), "content"
+
+
+def binary_kind(head: bytes) -> str | None:
+    """What well-known binary file ``head`` starts like (``"a PNG image"``), if any."""
+    for magic, kind in _BINARY_KINDS:
+        if head.startswith(magic):
+            return kind
+    return None
 
 
 def is_ipc_file(head: bytes) -> bool:

@@ -80,7 +80,13 @@ def ingest_upload(
             progress=progress,
         )
         progress("converting", 0, None)
-        converted, report = convert(staged, options, space, kind="upload")
+        converted, report = convert(
+            staged,
+            options,
+            space,
+            kind="upload",
+            max_decoded_bytes=runtime.settings.effective_max_decoded_bytes,
+        )
         return store_version(
             runtime,
             project,
@@ -158,7 +164,13 @@ def ingest_source(
                 )
                 kind = "path"
             progress("converting", 0, None)
-            converted, report = convert(staged, options, space, kind=kind)
+            converted, report = convert(
+                staged,
+                options,
+                space,
+                kind=kind,
+                max_decoded_bytes=runtime.settings.effective_max_decoded_bytes,
+            )
             if kind == "path":
                 report = report.model_copy(update={"name": str(path)})
         return store_version(
