@@ -1,11 +1,15 @@
-"""Exit codes of `corridor data ...`: data that fails its suite is told apart from errors."""
+"""An ingest whose suite fails is unmistakable: the CLI exits 3 (told apart from errors, 1), the
+SDK's answer says `passed` is False, and the HTTP response carries `x-corridor-validation`."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from corridor.data.sdk import DataClient
 from tests.cli.test_cli import Cli, cli, local  # noqa: F401 (fixtures)
+
+SUITE = {"expectations": [{"kind": "between", "column": "amount", "min": 0}]}
 
 
 def test_an_ingest_whose_suite_fails_exits_3_and_still_records_the_version(
@@ -35,3 +39,29 @@ def test_an_ingest_whose_suite_fails_exits_3_and_still_records_the_version(
     passed = local.run(*args)
     assert passed.returncode == 0, passed.stderr
     assert "validation: passed" in passed.stdout
+
+
+def test_an_ingest_whose_suite_fails_says_so_in_the_sdk_and_in_the_http_response(
+    data: DataClient,
+) -> None:
+    out = data.ingest(b"id,amount\n1,10\n2,-5\n", "orders", project="p", expect=SUITE, gate=True)
+    assert out.created
+    assert out.passed is False
+    assert not out.version.gate_passed
+    response = data.client.request(
+        "POST",
+        "/api/v1/dataset-uploads/p/orders",
+        content=b"id,amount\n1,10\n2,-6\n",
+        params={"expect": json.dumps(SUITE)},
+    )
+    assert response.status_code == 201
+    assert response.headers["x-corridor-validation"] == "failed"
+    assert response.json()["validation"]["passed"] is False
+    fine = data.client.request(
+        "POST",
+        "/api/v1/dataset-uploads/p/orders",
+        content=b"id,amount\n1,10\n2,6\n",
+        params={"expect": json.dumps(SUITE)},
+    )
+    assert fine.headers["x-corridor-validation"] == "passed"
+    assert data.ingest(b"id,amount\n1,1\n", "plain", project="p").passed is None

@@ -62,6 +62,7 @@ router.include_router(deletion_router)
 UPLOAD_PREFIX = "/api/v1/dataset-uploads/"
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
 READ_BYTES = 1 << 20
+VALIDATION_HEADER = "x-corridor-validation"
 # A suite travels in the query string, next to the raw body; URLs stay well under 64 KiB.
 MAX_SUITE_TEXT = 32_000
 
@@ -83,6 +84,10 @@ def _out(runtime: Runtime, resolved: ds.Resolved) -> DatasetVersionOut:
 
 def _ingest_out(runtime: Runtime, stored: Stored, response: Response) -> IngestOut:
     response.status_code = 201 if stored.created else 200
+    if stored.validation is not None:
+        # The version is recorded either way; a client that reads only the status still sees it.
+        passed = stored.validation.passed
+        response.headers[VALIDATION_HEADER] = "passed" if passed else "failed"
     return IngestOut(
         created=stored.created,
         version=_out(runtime, stored.resolved),

@@ -153,9 +153,20 @@ class DatasetDetailOut(BaseModel):
 
 
 class IngestOut(BaseModel):
+    """An ingest's outcome: the version is recorded even when its suite fails (see `passed`)."""
+
     created: bool = Field(description="False when the dataset already had this content")
     version: DatasetVersionOut
-    validation: ValidationReport | None = None
+    validation: ValidationReport | None = Field(
+        None,
+        description="the suite's report (PII columns' values masked); the HTTP response "
+        "also says `x-corridor-validation: passed|failed`",
+    )
+
+    @property
+    def passed(self) -> bool | None:
+        """Whether the data passed its suite; None when no suite ran."""
+        return None if self.validation is None else self.validation.passed
 
 
 class ValidateRequest(BaseModel):
