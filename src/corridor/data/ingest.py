@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from corridor.data import datasets as ds
-from corridor.data.convert import convert, finish
+from corridor.data.convert import check_decoded, convert, finish
 from corridor.data.formats import Format
 from corridor.data.reading import workspace
 from corridor.data.refs import parse_ref
@@ -130,6 +130,7 @@ def ingest_source(
             progress("querying", 0, None)
             path = query_to_parquet(request.source, request.query, space, progress=progress)
             converted = finish(path)
+            check_decoded(shown, converted, runtime.settings.effective_max_decoded_bytes)
             report = SourceReport(
                 kind="sql",
                 name=shown,

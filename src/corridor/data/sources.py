@@ -4,13 +4,20 @@ Both stream. An S3 object is read in blocks and handed on as byte strings. A que
 read-only transaction with a server-side cursor, and each batch of rows is written to its own
 Parquet part as it arrives; the parts are then merged by one streaming pass that settles each
 column's type across batches (a column that is null in the first batch and text later is text).
+
+A database can return values Polars has no type for (UUIDs, network addresses, ranges, numbers
+past Decimal128, NaN decimals, JSON that is an object in one row and a list in another); such a
+column is stored as text (JSON for objects and lists) rather than failing the query, and a
+column whose type still differs between batches is refused naming it, never a server error.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -148,9 +155,7 @@ def query_to_parquet(
             if len(set(names)) != len(names):
                 raise InvalidInput(f"the query returns duplicate column names: {names}; alias them")
             for rows in cursor.partitions(batch_rows):
-                frame = pl.DataFrame(
-                    [tuple(r) for r in rows], schema=names, orient="row", infer_schema_length=None
-                )
+                frame = rows_to_frame(names, rows)
                 part = workspace.file(f"part-{len(parts):06d}.parquet")
                 frame.write_parquet(part)
                 parts.append(part)
@@ -168,10 +173,76 @@ def query_to_parquet(
         engine.dispose()
     out = workspace.file("data.parquet")
     frames = [pl.scan_parquet(p) for p in parts]
-    sink(pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0], out)
+    try:
+        sink(pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0], out)
+    except pl.exceptions.PolarsError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InvalidInput(
+            f"the query's column types differ between batches of {batch_rows} rows ({reason}); "
+            "cast the columns in the query to one type each (e.g. CAST(x AS TEXT))"
+        ) from None
     for part in parts:
         workspace.discard(part)
     return out
+
+
+_FRAME_ERRORS = (
+    pl.exceptions.PolarsError,
+    pl.exceptions.PanicException,
+    TypeError,
+    ValueError,
+    OverflowError,
+    RuntimeError,
+)
+
+
+def rows_to_frame(names: list[str], rows: Sequence[Any]) -> pl.DataFrame:
+    """One batch of query rows as a frame; a column Polars cannot type becomes text."""
+    tuples = [tuple(r) for r in rows]
+    # Polars panics on these (and the panic prints a trace), so they never reach it.
+    untypable = {i for row in tuples for i, v in enumerate(row) if _beyond_decimal(v)}
+    if not untypable:
+        try:
+            frame = pl.DataFrame(tuples, schema=names, orient="row", infer_schema_length=None)
+            if not any(dtype == pl.Object for dtype in frame.dtypes):
+                return frame
+        except _FRAME_ERRORS:
+            pass
+    columns = []
+    for i, name in enumerate(names):
+        values = [row[i] for row in tuples]
+        try:
+            if i in untypable:
+                raise TypeError("no Polars type")
+            column = pl.Series(name, values, strict=True)
+            if column.dtype == pl.Object:
+                raise TypeError("no Polars type")
+        except _FRAME_ERRORS:
+            column = pl.Series(name, [_as_text(v) for v in values], dtype=pl.String)
+        columns.append(column)
+    return pl.DataFrame(columns)
+
+
+DECIMAL_DIGITS = 38  # Decimal128
+
+
+def _beyond_decimal(value: object) -> bool:
+    """A decimal Polars cannot hold: NaN, infinite, or more digits than Decimal128 has."""
+    if not isinstance(value, Decimal):
+        return False
+    if not value.is_finite():
+        return True
+    _, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    return max(len(digits), -exponent) + max(exponent, 0) > DECIMAL_DIGITS
+
+
+def _as_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dict | list | tuple):
+        return json.dumps(value, default=str)
+    return str(value)
 
 
 def _null_pool() -> type:
