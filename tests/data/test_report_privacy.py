@@ -25,9 +25,11 @@ from corridor.client.client import Client
 from corridor.config import Settings
 from corridor.data.models import DatasetReport
 from corridor.data.pii.report_masking import REDACTED, carries_values, mask_report
+from corridor.data.schemas import ReadOptions
 from corridor.data.sdk import DataClient
-from corridor.errors import NotFound
+from corridor.errors import InvalidInput, NotFound
 from corridor.runtime import Runtime
+from corridor.security.models import AuditEvent
 from corridor.store import migrate
 from corridor.store.migrate import upgrade
 
@@ -165,6 +167,20 @@ def test_authorised_readers_get_the_reports_with_pii_columns_masked(data: DataCl
     answered = data.validate(ref, SUITE).report
     assert all(r["email"] == REDACTED for r in answered.results[0].samples)
     assert data.profile(ref).profile.column("email").top_values == []
+
+
+def test_an_error_that_quotes_a_cell_value_leaves_no_copy_in_the_audit_log(
+    data: DataClient, data_home: Settings
+) -> None:
+    bad = f"id,amount\n1,10\n2,{BAD_AMOUNT}\n".encode()
+    with pytest.raises(InvalidInput, match=BAD_AMOUNT):  # the caller is told which cell
+        data.ingest(bad, "orders", project="p", options=ReadOptions(dtypes={"amount": "int64"}))
+    runtime = _runtime(data)
+    with runtime.db.read() as session:
+        statuses = [e.detail.get("status") for e in session.scalars(select(AuditEvent))]
+    assert 422 in statuses  # the refusal is audited...
+    assert _leaks_in_database(runtime) == {}  # ...without the message that quotes the cell
+    assert _leaks_in_home(data_home.home) == {}
 
 
 def test_a_freshness_timestamp_read_from_a_pii_column_is_masked_with_its_message() -> None:

@@ -184,7 +184,9 @@ class RequestMiddleware:
             return
         route = route_name(scope)
         detail: dict[str, object] = {"method": method, "status": status}
-        reason = state.get("denied") or state.get("error")
+        # An error message may quote the caller's data (a cell that does not parse): the audit
+        # log, kept in plain text, takes messages only from refusals, which quote none.
+        reason = state.get("denied") or (state.get("error") if status in (401, 403) else None)
         if reason:
             detail["reason"] = reason
         entry = audit.AuditEntry(
