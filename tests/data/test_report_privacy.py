@@ -31,6 +31,8 @@ from corridor.errors import InvalidInput, NotFound
 from corridor.runtime import Runtime
 from corridor.security.models import AuditEvent
 from corridor.store import migrate
+from corridor.store.base import utcnow
+from corridor.store.blobs.sweep import DEFAULT_GRACE_S, sweep
 from corridor.store.migrate import upgrade
 
 ROWS = 60
@@ -267,3 +269,19 @@ def test_upgrading_discards_plaintext_bodies_and_keeps_their_summaries(
             data.profile(ref, stored=True)
     # SQLite: the freed pages were zeroed, so the old bodies are not left in the file either.
     assert _leaks_in_home(data_home.home) == {}
+
+
+def test_the_blob_sweep_keeps_report_bodies_and_reclaims_them_with_their_version(
+    data: DataClient,
+) -> None:
+    ref = data.ingest(PEOPLE.select("id", "code"), "codes", project="p").version.ref
+    data.profile(ref)
+    runtime = _runtime(data)
+    with runtime.db.read() as session:
+        body = session.scalars(select(DatasetReport.body_digest)).one()
+    assert body is not None
+    later = utcnow() + dt.timedelta(seconds=DEFAULT_GRACE_S + 60)
+    assert body not in sweep(runtime.db, runtime.blobs, now=later).deleted_digests
+    data.delete(ref)
+    assert body in sweep(runtime.db, runtime.blobs, now=later).deleted_digests
+    assert not runtime.blobs.exists(body)
