@@ -370,3 +370,26 @@ def test_the_binary_check_leaves_text_in_other_encodings_to_the_decoder(
     path.write_bytes("dish,price\ncafé,2\nnaïve crème,3\n".encode("cp1252"))
     with pytest.raises(InvalidInput, match=r"menu\.csv, line 2, column 4: .*not valid UTF-8"):
         data.ingest(path, "menu", project="p", encoding="utf-8")
+
+
+def test_sql_values_without_a_polars_type_become_text_instead_of_a_server_error() -> None:
+    """UUIDs, addresses, NaN or 40-digit decimals and JSON that is an object in one row and a
+    list in another made Polars fail (or panic); they are kept as text, nothing is lost."""
+    import ipaddress
+    import uuid
+    from decimal import Decimal
+
+    from corridor.data.sources import rows_to_frame
+
+    key = uuid.UUID(int=1)
+    frame = rows_to_frame(
+        ["id", "addr", "amount", "doc"],
+        [
+            (key, ipaddress.ip_address("10.0.0.1"), Decimal("NaN"), {"a": 1}),
+            (None, None, Decimal("1" * 40), [1, 2]),
+        ],
+    )
+    assert frame.to_dicts() == [
+        {"id": str(key), "addr": "10.0.0.1", "amount": "NaN", "doc": '{"a": 1}'},
+        {"id": None, "addr": None, "amount": "1" * 40, "doc": "[1, 2]"},
+    ]
