@@ -53,15 +53,14 @@ from corridor.security import projects
 from corridor.security.guard import Access, get_runtime, requires
 from corridor.security.models import Project
 from corridor.security.policy import Permission
-from corridor.server.bodies import blocking_chunks
-from corridor.store.blobs.encrypted import read_chunks
+from corridor.web.blob_response import blob_response
+from corridor.web.bodies import blocking_chunks
 
 router = APIRouter(prefix="/api/v1", tags=["data"])
 router.include_router(deletion_router)
 # Uploads stream bodies of any size, so the server exempts this prefix from the body limit.
 UPLOAD_PREFIX = "/api/v1/dataset-uploads/"
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
-READ_BYTES = 1 << 20
 VALIDATION_HEADER = "x-corridor-validation"
 # A suite travels in the query string, next to the raw body; URLs stay well under 64 KiB.
 MAX_SUITE_TEXT = 32_000
@@ -277,11 +276,11 @@ def download(
         _resolve(runtime, access, name, version), _consumer(runtime, access, for_project)
     )
     reader = runtime.blobs.open(resolved.version.digest)
-    return StreamingResponse(
-        read_chunks(reader, READ_BYTES),
+    return blob_response(
+        reader,
+        resolved.version.size_bytes,
         media_type=PARQUET_MEDIA_TYPE,
         headers={
-            "content-length": str(resolved.version.size_bytes),
             "x-corridor-digest": resolved.version.digest,
             "x-corridor-version": resolved.label,
         },

@@ -24,14 +24,13 @@ from corridor.mlflow_compat.messages import Message, file_info_out
 from corridor.mlflow_compat.routes import PREFIXES, reply
 from corridor.security.guard import get_runtime
 from corridor.security.policy import Permission
-from corridor.server.bodies import blocking_chunks
-from corridor.store.blobs.encrypted import read_chunks
 from corridor.tracking import artifacts, logged_models, runs
 from corridor.tracking.artifact_paths import join
+from corridor.web.blob_response import blob_response
+from corridor.web.bodies import blocking_chunks
 
 router = APIRouter(tags=["mlflow"])
 SERVICE = "/mlflow-artifacts/artifacts"
-CHUNK_BYTES = artifacts.READ_CHUNK_BYTES
 # Types a browser would run or render as a page are served as text, never as themselves.
 _ACTIVE_TYPES = ("text/html", "image/svg+xml", "application/xhtml+xml", "text/javascript")
 
@@ -116,9 +115,11 @@ def download_artifact(
         info, reader = artifacts.open_artifact(
             session, runtime.blobs, location.owner_id, location.path
         )
-    headers = {"content-length": str(info.file_size), "x-content-type-options": "nosniff"}
-    return StreamingResponse(
-        read_chunks(reader, CHUNK_BYTES), media_type=_media_type(location.path), headers=headers
+    return blob_response(
+        reader,
+        info.file_size,
+        media_type=_media_type(location.path),
+        headers={"x-content-type-options": "nosniff"},
     )
 
 

@@ -19,7 +19,7 @@ from corridor.errors import Conflict
 from corridor.registry import service
 from corridor.registry.lineage import Direction, Lineage, Node
 from corridor.registry.package import canonical_json
-from corridor.registry.packages import READ_BYTES, open_package
+from corridor.registry.packages import open_package
 from corridor.registry.reading import version_labels
 from corridor.registry.routing import VERSION, full_name
 from corridor.registry.schemas import (
@@ -34,8 +34,8 @@ from corridor.registry.schemas import (
 from corridor.runtime import Runtime
 from corridor.security.guard import Access, get_runtime, requires
 from corridor.security.policy import Permission
-from corridor.server.bodies import blocking_chunks
-from corridor.store.blobs.encrypted import read_chunks
+from corridor.web.blob_response import blob_response
+from corridor.web.bodies import blocking_chunks
 
 router = APIRouter(tags=["registry"])
 # Uploads stream bodies of any size, so the server exempts this prefix from the JSON body limit.
@@ -149,11 +149,7 @@ def download_file(
     package = open_package(runtime.blobs, digest)
     reader = package.open(path)
     entry = package.manifest.files[path]
-    return StreamingResponse(
-        read_chunks(reader, READ_BYTES),
-        media_type="application/octet-stream",
-        headers={"content-length": str(entry.size), "x-corridor-digest": entry.digest},
-    )
+    return blob_response(reader, entry.size, headers={"x-corridor-digest": entry.digest})
 
 
 def _lineage_out(runtime: Runtime, lineage: Lineage) -> LineageOut:

@@ -15,11 +15,11 @@ from fastapi.responses import StreamingResponse
 
 from corridor.security.guard import Access, get_runtime, requires
 from corridor.security.policy import Permission
-from corridor.server.bodies import blocking_chunks
-from corridor.store.blobs.encrypted import read_chunks
 from corridor.tracking import artifacts
 from corridor.tracking.api import run_project
 from corridor.tracking.schemas import ArtifactList, FileInfoOut
+from corridor.web.blob_response import blob_response
+from corridor.web.bodies import blocking_chunks
 
 PREFIX = "/api/v1/artifacts"
 router = APIRouter(prefix=PREFIX, tags=["tracking"])
@@ -53,12 +53,7 @@ def download_artifact(
     runtime = get_runtime(request)
     with runtime.db.read() as session:
         info, reader = artifacts.open_artifact(session, runtime.blobs, run_id, path)
-    headers = {"content-length": str(info.file_size)}
-    return StreamingResponse(
-        read_chunks(reader, artifacts.READ_CHUNK_BYTES),
-        media_type="application/octet-stream",
-        headers=headers,
-    )
+    return blob_response(reader, info.file_size)
 
 
 @router.get("/{run_id}", response_model=ArtifactList)

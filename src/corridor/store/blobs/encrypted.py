@@ -348,12 +348,3 @@ def _corrupted(digest: str, exc: IntegrityError) -> BlobCorrupted:
         f"blob {digest} failed verification: {exc.message}. "
         "Restore it from a backup or put the original again."
     )
-
-
-def read_chunks(reader: BinaryIO, size: int = CHUNK_BYTES) -> Iterator[bytes]:
-    """Yield ``reader`` in ``size``-byte chunks, closing it at the end (for streamed replies)."""
-    try:
-        while chunk := reader.read(size):
-            yield chunk
-    finally:
-        reader.close()
