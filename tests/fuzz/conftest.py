@@ -17,12 +17,24 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, Phase, settings
 
 from tests.conftest import LiveServer, serving
 
 EXAMPLES = int(os.environ.get("CORRIDOR_FUZZ_EXAMPLES", "12"))
 # Fuzz only the operations whose path holds this text (to chase one failure).
 ONLY = os.environ.get("CORRIDOR_FUZZ_ONLY", "")
+
+# Seeded and bounded: the same examples on every run, no example database, no deadline (the
+# machine is shared and slow requests are not what these suites look for).
+FUZZ_SETTINGS = settings(
+    max_examples=EXAMPLES,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
 
 
 @dataclass

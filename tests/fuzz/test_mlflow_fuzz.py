@@ -16,11 +16,11 @@ from urllib.parse import quote
 import httpx
 import hypothesis.strategies as st
 from fastapi.routing import APIRoute, iter_route_contexts
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 
 from corridor.mlflow_compat import api as mlflow_api
 from corridor.mlflow_compat.access import MlflowGuard
-from tests.fuzz.conftest import EXAMPLES, FuzzTarget
+from tests.fuzz.conftest import FUZZ_SETTINGS, FuzzTarget
 
 HUGE = st.sampled_from([2**63, -(2**63) - 1, 2**64, 10**30, -1, 0])
 SCALARS = st.one_of(
@@ -148,14 +148,7 @@ def test_every_mlflow_route_survives_fuzzing(fuzz_target: FuzzTarget) -> None:
     failures = []
     for method, path, fields in routes:
 
-        @settings(
-            max_examples=EXAMPLES,
-            derandomize=True,
-            deadline=None,
-            database=None,
-            phases=[Phase.explicit, Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
+        @FUZZ_SETTINGS
         @given(request=_request(method, path, fields, seeds))
         def one(request: tuple[str, str, bytes | None]) -> None:
             _check(http, *request)

@@ -12,10 +12,10 @@ from typing import Any
 
 import hypothesis.strategies as st
 import schemathesis
-from hypothesis import HealthCheck, Phase, assume, given, settings
+from hypothesis import assume, given
 from schemathesis import GenerationMode, checks
 
-from tests.fuzz.conftest import EXAMPLES, ONLY, FuzzTarget, seeded_path_parameters
+from tests.fuzz.conftest import FUZZ_SETTINGS, ONLY, FuzzTarget, seeded_path_parameters
 
 MAX_REQUEST_TEXT = 8000
 CHECKS = [
@@ -40,14 +40,7 @@ def _fuzz(operation: Any, target: FuzzTarget) -> None:
         operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
     )
 
-    @settings(
-        max_examples=EXAMPLES,
-        derandomize=True,
-        deadline=None,
-        database=None,
-        phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
+    @FUZZ_SETTINGS
     @given(case=cases)
     def one(case: Any) -> None:
         # Request lines past what HTTP servers accept are refused by the protocol layer (the
