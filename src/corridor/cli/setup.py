@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from corridor.cli.output import print_json, say
+from corridor.console import print_json, say
 
 keys = typer.Typer(help="Manage the master key.", no_args_is_help=True)
 

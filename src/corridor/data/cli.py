@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from corridor.cli.output import print_json, say
+from corridor.console import print_json, say
 
 if TYPE_CHECKING:
     from corridor.data.schemas import DatasetVersionOut, SourceReport

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from corridor.cli.output import print_json, say
+from corridor.console import print_json, say
 
 if TYPE_CHECKING:
     from corridor.client.client import Client

@@ -1,4 +1,8 @@
-"""How commands print: tables for people, JSON for programs, one line for errors."""
+"""How commands print: tables for people, JSON for programs, one line for errors.
+
+It sits outside `corridor.cli` because each slice's command group prints the same way, and the
+`cli` package imports those groups: a slice importing `cli` back would be a cycle.
+"""
 
 from __future__ import annotations
 
