@@ -74,20 +74,38 @@ def home(tmp_path: Path) -> Path:
     return path
 
 
+def _clear_corridor_env(mp: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith("CORRIDOR_") and key != "CORRIDOR_TEST_PG_URL":
+            mp.delenv(key)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Keep tests away from the developer's own home and credentials."""
-    for key in list(os.environ):
-        if key.startswith("CORRIDOR_") and key != "CORRIDOR_TEST_PG_URL":
-            monkeypatch.delenv(key)
+    _clear_corridor_env(monkeypatch)
     monkeypatch.setenv("CORRIDOR_HOME", str(tmp_path / "default-home"))
+
+
+@contextmanager
+def clean_env() -> Iterator[None]:
+    """No CORRIDOR_ variables from the caller's environment, for fixtures wider than a test
+    (which run before ``_isolated_env`` does)."""
+    with pytest.MonkeyPatch.context() as mp:
+        _clear_corridor_env(mp)
+        yield
+
+
+def sqlite_url(home: Path) -> str:
+    """The URL of the SQLite metadata store inside ``home``, as ``database_url`` makes it."""
+    return f"sqlite:///{home / 'corridor.db'}"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest, home: Path) -> str:
     """Each test using this runs once per metadata backend."""
     if request.param == "sqlite":
-        return f"sqlite:///{home / 'corridor.db'}"
+        return sqlite_url(home)
     url: str = request.getfixturevalue("pg_url")
     return url
 

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from corridor.client.transport import InProcessTransport
+from corridor.config import Settings
 from corridor.mlflow_compat.errors import is_mlflow_path
 from corridor.runtime import Runtime
-from corridor.server.app import route_table
+from corridor.security import identity
+from corridor.server.app import create_app, route_table
+from tests.conftest import clean_env, sqlite_url
 from tests.data.seed import seed_data
 from tests.registry.seed import seed_registry
-from tests.server.conftest import World
+from tests.server.conftest import World, build_world
 
+# Every caller logs in as ``pat``, a user with a password made for the login row.
+PASSWORD = "correct horse battery staple"
 CALLERS = (None, "nobody", "mallory", "vic", "ed", "alice", "root")
 # The lowest rank that may call each kind of route; ranks follow CALLERS' order.
 RANK = {None: 0, "nobody": 1, "mallory": 1, "vic": 2, "ed": 3, "alice": 4, "root": 5}
@@ -59,7 +68,7 @@ P_DV = P_D + "/versions/1"
 CASES = [
     Case("GET", "/healthz", "public"),
     Case("GET", "/metrics", "server"),
-    Case("POST", "/api/v1/auth/login", "public", {"username": "x", "password": "y"}),
+    Case("POST", "/api/v1/auth/login", "public", {"username": "pat", "password": PASSWORD}),
     Case("GET", "/api/v1/auth/whoami", "auth"),
     Case("POST", "/api/v1/users", "server", {"name": "newbie"}),
     Case("GET", "/api/v1/users", "server"),
@@ -210,16 +219,71 @@ CASES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _registry_things(world: World, runtime: Runtime) -> None:
-    """Model p/m and what hangs off it, for the registry's cases."""
-    seed_registry(runtime)
+@dataclass(frozen=True)
+class Seeded:
+    """A home holding the world, model p/m and dataset p/d, built once and copied per case."""
+
+    home: Path
+    world: World
 
 
-@pytest.fixture(autouse=True)
-def _data_things(world: World, runtime: Runtime) -> None:
-    """Dataset p/d and what hangs off it, for the data slice's cases."""
-    seed_data(runtime)
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
+    home = tmp_path_factory.mktemp("rbac") / "home"
+    home.mkdir()
+    with clean_env():
+        runtime = Runtime(Settings(home=home, database_url=sqlite_url(home)))
+    try:
+        world = build_world(runtime)
+        with runtime.db.write() as session:
+            identity.create_user(session, "pat", password=PASSWORD)
+        seed_registry(runtime)  # model p/m and what hangs off it
+        seed_data(runtime)  # dataset p/d and what hangs off it
+    finally:
+        runtime.close()
+    return Seeded(home, world)
+
+
+@pytest.fixture(scope="module")
+def shared_http(seeded: Seeded) -> Iterator[httpx.Client]:
+    """One app over a copy of the seeded home, for the cases that should not change it: reads
+    and refusals."""
+    home = shutil.copytree(seeded.home, seeded.home.with_name("shared"))
+    with clean_env():
+        runtime = Runtime(Settings(home=home, database_url=sqlite_url(home)))
+    with httpx.Client(
+        transport=InProcessTransport(create_app(runtime)), base_url="http://corridor.test"
+    ) as client:
+        yield client
+    runtime.close()
+
+
+@pytest.fixture
+def world(seeded: Seeded) -> World:
+    return seeded.world
+
+
+@pytest.fixture
+def matrix_http(
+    request: pytest.FixtureRequest,
+    seeded: Seeded,
+    settings: Settings,
+    case: Case,
+    caller: str | None,
+) -> Iterator[httpx.Client]:
+    """The shared app for reads and refusals; an app over a fresh copy of the home for a case
+    that may write, so that each write starts from the same world."""
+    if case.method == "GET" or not _expected(case, caller) & SUCCESS:
+        yield request.getfixturevalue("shared_http")
+        return
+    shutil.copytree(seeded.home, settings.home, dirs_exist_ok=True)
+    runtime = Runtime(settings)
+    try:
+        transport = InProcessTransport(create_app(runtime))
+        with httpx.Client(transport=transport, base_url="http://corridor.test") as client:
+            yield client
+    finally:
+        runtime.close()
 
 
 def _own_token_id(http: httpx.Client, world: World, caller: str | None) -> str:
@@ -229,15 +293,18 @@ def _own_token_id(http: httpx.Client, world: World, caller: str | None) -> str:
     return str(listing[0]["id"])
 
 
+SUCCESS = {200, 201, 204}
+
+
 def _expected(case: Case, caller: str | None) -> set[int]:
     rank, need = RANK[caller], LEVEL_RANK[case.level]
     if need == 0:
-        return {200, 201, 204, 401} if case.path.endswith("login") else {200}
+        return {200}
     if caller is None:
         return {401}
     if case.level in ("viewer", "editor", "admin") and caller in ("nobody", "mallory"):
         return {404}  # outsiders cannot tell the project exists
-    return {200, 201, 204} if rank >= need else {403}
+    return SUCCESS if rank >= need else {403}
 
 
 def test_matrix_covers_every_route(app: FastAPI) -> None:
@@ -254,7 +321,10 @@ def test_matrix_covers_every_route(app: FastAPI) -> None:
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("caller", CALLERS, ids=lambda c: c or "anonymous")
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.method} {c.path}")
-def test_rbac_matrix(http: httpx.Client, world: World, case: Case, caller: str | None) -> None:
+def test_rbac_matrix(
+    matrix_http: httpx.Client, world: World, case: Case, caller: str | None
+) -> None:
+    http = matrix_http
     url = case.target.replace("OWN", _own_token_id(http, world, caller))
     for placeholder, value in world.ids.items():
         url = url.replace(placeholder, value)
