@@ -7,8 +7,9 @@ import math
 import pytest
 
 from corridor.errors import InvalidInput, NotFound
+from corridor.search import page_tokens
 from corridor.store.db import Database
-from corridor.tracking import metrics, page_tokens, run_data
+from corridor.tracking import metrics, run_data
 from corridor.tracking.entities import MetricPoint
 
 

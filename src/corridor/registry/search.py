@@ -22,15 +22,15 @@ from corridor.registry.models import (
     RegisteredModelTag,
 )
 from corridor.registry.reading import model_records, version_records
-from corridor.tracking import page_tokens
-from corridor.tracking.search_filter import (
+from corridor.search import page_tokens
+from corridor.search.filters import (
     Comparison,
     Entity,
     Grammar,
     parse_filter,
     parse_order_by,
 )
-from corridor.tracking.sql import compare, keyed_condition
+from corridor.search.sql import compare, keyed_condition
 
 MAX_MODELS_PER_PAGE = 1000
 MAX_VERSIONS_PER_PAGE = 10_000

@@ -9,18 +9,19 @@ from sqlalchemy import and_, case, select
 from sqlalchemy.orm import Session, aliased
 
 from corridor.errors import InvalidInput
-from corridor.security.models import Project
-from corridor.tracking import page_tokens
-from corridor.tracking.entities import ExperimentRecord, Page
-from corridor.tracking.models import Experiment, ExperimentTag
-from corridor.tracking.search_filter import (
+from corridor.search import page_tokens
+from corridor.search.filters import (
     EXPERIMENTS,
     Comparison,
     Entity,
     parse_filter,
     parse_order_by,
 )
-from corridor.tracking.sql import chunks, compare, keyed_condition
+from corridor.search.sql import compare, keyed_condition
+from corridor.security.models import Project
+from corridor.tracking.entities import ExperimentRecord, Page
+from corridor.tracking.models import Experiment, ExperimentTag
+from corridor.tracking.sql import chunks
 from corridor.tracking.validation import ViewType, parse_view_type
 
 DEFAULT_EXPERIMENT_RESULTS = 1000

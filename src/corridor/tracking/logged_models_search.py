@@ -16,19 +16,19 @@ from sqlalchemy import case, exists, select
 from sqlalchemy.orm import Session
 
 from corridor.errors import InvalidInput
-from corridor.tracking import page_tokens
-from corridor.tracking.entities import LoggedModelRecord, Page
-from corridor.tracking.experiments import parse_experiment_id
-from corridor.tracking.logged_models import LoggedModelStatus, load_models, parse_model_status
-from corridor.tracking.models import LoggedModel, LoggedModelParam, LoggedModelTag
-from corridor.tracking.search_filter import (
+from corridor.search import page_tokens
+from corridor.search.filters import (
     Comparison,
     Entity,
     Grammar,
     parse_filter,
     parse_order_by,
 )
-from corridor.tracking.sql import compare
+from corridor.search.sql import compare
+from corridor.tracking.entities import LoggedModelRecord, Page
+from corridor.tracking.experiments import parse_experiment_id
+from corridor.tracking.logged_models import LoggedModelStatus, load_models, parse_model_status
+from corridor.tracking.models import LoggedModel, LoggedModelParam, LoggedModelTag
 from corridor.tracking.validation import LifecycleStage
 
 DEFAULT_SEARCH_RESULTS = 100  # MLflow's default for logged models

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from corridor.client_input import in_int64
 from corridor.errors import InvalidInput
-from corridor.tracking import page_tokens
+from corridor.search import page_tokens
 from corridor.tracking.bulk import Prepared
 from corridor.tracking.entities import MetricPoint, Page
 from corridor.tracking.models import Metric

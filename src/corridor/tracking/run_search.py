@@ -15,13 +15,8 @@ from sqlalchemy import ColumnElement, and_, case, exists, false, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from corridor.errors import InvalidInput, NotFound
-from corridor.security.models import Project
-from corridor.tracking import page_tokens
-from corridor.tracking.entities import Page, RunInfo, RunRecord
-from corridor.tracking.experiments import parse_experiment_id
-from corridor.tracking.models import Experiment, LatestMetric, Run, RunParam, RunTag
-from corridor.tracking.runs import load_records
-from corridor.tracking.search_filter import (
+from corridor.search import page_tokens
+from corridor.search.filters import (
     RUNS,
     Comparison,
     Entity,
@@ -30,7 +25,12 @@ from corridor.tracking.search_filter import (
     parse_filter,
     parse_order_by,
 )
-from corridor.tracking.sql import compare, keyed_condition
+from corridor.search.sql import compare, keyed_condition
+from corridor.security.models import Project
+from corridor.tracking.entities import Page, RunInfo, RunRecord
+from corridor.tracking.experiments import parse_experiment_id
+from corridor.tracking.models import Experiment, LatestMetric, Run, RunParam, RunTag
+from corridor.tracking.runs import load_records
 from corridor.tracking.validation import ViewType, parse_view_type
 
 DEFAULT_SEARCH_RESULTS = 1000

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from corridor.errors import InvalidInput
-from corridor.tracking import page_tokens
+from corridor.search import page_tokens
 
 
 def test_a_token_round_trips_its_position() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from corridor.errors import InvalidInput
-from corridor.tracking.search_filter import (
+from corridor.search.filters import (
     EXPERIMENTS,
     RUNS,
     Comparison,
