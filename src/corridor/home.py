@@ -11,7 +11,7 @@ from corridor.config import CONFIG_FILE_NAME, Settings
 from corridor.errors import AlreadyExists, ConfigurationError
 from corridor.runtime import Runtime
 from corridor.security import identity
-from corridor.security.crypto import create_master_key
+from corridor.store.blobs.crypto import create_master_key
 
 ADMIN_NAME = "admin"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from corridor.config import Settings
 from corridor.home import init_home
-from corridor.security.crypto import load_master_key
 from corridor.store.blobs import open_blob_store
+from corridor.store.blobs.crypto import load_master_key
 
 
 def test_keys_rotate_rewraps_every_blob_and_keeps_it_readable(home: Path) -> None:

@@ -9,9 +9,9 @@ from corridor.data import operations
 from corridor.data.ingest import ingest_upload
 from corridor.data.schemas import ReadOptions, VersionMeta
 from corridor.runtime import Runtime
-from corridor.security.crypto import create_master_key
 from corridor.security.models import Project
 from corridor.security.policy import Principal
+from corridor.store.blobs.crypto import create_master_key
 
 CSV = b"a,b\n1,x\n2,y\n"
 

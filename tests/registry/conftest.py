@@ -13,10 +13,10 @@ from corridor.registry import service
 from corridor.registry.package import FileEntry, ManifestFields
 from corridor.registry.packages import put_file
 from corridor.security import identity, projects
-from corridor.security.crypto import create_master_key
 from corridor.security.models import Project
 from corridor.security.policy import Principal, Role
 from corridor.store.blobs import BlobStore, open_raw_store
+from corridor.store.blobs.crypto import create_master_key
 from corridor.store.db import Database
 from corridor.tracking import experiments, runs
 from tests.server.conftest import app, http, runtime, world  # noqa: F401 (fixtures)

@@ -8,9 +8,9 @@ from sqlalchemy import select
 from corridor.registry import service
 from corridor.registry.package import FileEntry, ManifestFields
 from corridor.runtime import Runtime
-from corridor.security.crypto import create_master_key
 from corridor.security.models import Project
 from corridor.security.policy import Principal
+from corridor.store.blobs.crypto import create_master_key
 
 MODEL_JSON = b'{"weights": [1.0, 2.0], "bias": 0.5}'
 

@@ -11,8 +11,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from corridor.security.crypto import create_master_key
 from corridor.store.blobs import BlobStore
+from corridor.store.blobs.crypto import create_master_key
 from corridor.store.blobs.local import LocalRawStore
 from tests.peak_rss import peak_rss_kib
 

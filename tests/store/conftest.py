@@ -10,8 +10,8 @@ import pytest
 import s3fs
 
 from corridor.config import Settings
-from corridor.security.crypto import create_master_key
 from corridor.store.blobs import BlobStore, open_raw_store
+from corridor.store.blobs.crypto import create_master_key
 
 # Small chunks make multi-chunk objects cheap, so the contract tests stay fast on S3 too.
 TEST_CHUNK_BYTES = 4096

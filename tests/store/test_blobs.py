@@ -15,19 +15,13 @@ import pytest
 
 from corridor.config import Settings
 from corridor.errors import BlobCorrupted, ConfigurationError, InvalidInput, NotFound
-from corridor.security.crypto import (
+from corridor.store.blobs import BlobStore, open_blob_store
+from corridor.store.blobs.crypto import (
     Keyring,
     WrappedKey,
     load_master_key,
     pending_key_path,
 )
-from corridor.security.stream_cipher import (
-    HEADER_BYTES,
-    TAG_BYTES,
-    StreamEncryptor,
-    new_data_key,
-)
-from corridor.store.blobs import BlobStore, open_blob_store
 from corridor.store.blobs.encrypted import (
     key_context,
     object_key,
@@ -35,6 +29,12 @@ from corridor.store.blobs.encrypted import (
     sidecar_key,
 )
 from corridor.store.blobs.rotation import rotate_master_key
+from corridor.store.blobs.stream_cipher import (
+    HEADER_BYTES,
+    TAG_BYTES,
+    StreamEncryptor,
+    new_data_key,
+)
 from tests.peak_rss import REPO_ROOT
 
 BlobStoreFactory = Callable[[], BlobStore]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from corridor.runtime import Runtime
-from corridor.security.crypto import create_master_key
 from corridor.security.models import Project
+from corridor.store.blobs.crypto import create_master_key
 from corridor.tracking import artifacts, experiments, run_data, runs
 from corridor.tracking.entities import MetricPoint
 

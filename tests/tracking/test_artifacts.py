@@ -10,8 +10,8 @@ import pytest
 
 from corridor.config import Settings
 from corridor.errors import Conflict, InvalidInput, NotFound
-from corridor.security.crypto import create_master_key
 from corridor.store.blobs import BlobStore, open_raw_store
+from corridor.store.blobs.crypto import create_master_key
 from corridor.store.db import Database
 from corridor.tracking import artifacts, runs
 from corridor.tracking.entities import FileInfo

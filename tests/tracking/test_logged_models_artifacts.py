@@ -10,9 +10,9 @@ import pytest
 from corridor.config import Settings
 from corridor.errors import Conflict, InvalidInput, NotFound
 from corridor.security import projects
-from corridor.security.crypto import create_master_key
 from corridor.security.models import Project
 from corridor.store.blobs import BlobStore, open_raw_store
+from corridor.store.blobs.crypto import create_master_key
 from corridor.store.db import Database
 from corridor.tracking import artifacts, logged_models
 from corridor.tracking.entities import ExperimentRecord, FileInfo

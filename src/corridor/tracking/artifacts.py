@@ -31,8 +31,8 @@ from corridor.tracking.validation import now_ms
 if TYPE_CHECKING:
     from sqlalchemy import Select
 
-    from corridor.security.stream_cipher import Plaintext
     from corridor.store.blobs import BlobStore
+    from corridor.store.blobs.stream_cipher import Plaintext
 
 READ_CHUNK_BYTES = 1024 * 1024
 

@@ -27,12 +27,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple, cast
 
 from corridor.errors import BlobCorrupted, IntegrityError, InvalidInput, NotFound
-from corridor.security.crypto import (
+from corridor.store.blobs.base import RawStat, RawStore
+from corridor.store.blobs.crypto import (
     Keyring,
     WrappedKey,
     pending_key_path,
 )
-from corridor.security.stream_cipher import (
+from corridor.store.blobs.stream_cipher import (
     CHUNK_BYTES,
     HEADER_BYTES,
     TAG_BYTES,
@@ -42,7 +43,6 @@ from corridor.security.stream_cipher import (
     StreamHeader,
     new_data_key,
 )
-from corridor.store.blobs.base import RawStat, RawStore
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer

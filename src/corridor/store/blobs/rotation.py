@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from corridor.errors import AlreadyExists, IntegrityError, NotFound
-from corridor.security.crypto import (
+from corridor.store.blobs.base import RawStore
+from corridor.store.blobs.crypto import (
     Keyring,
     WrappedKey,
     create_master_key,
@@ -27,7 +28,6 @@ from corridor.security.crypto import (
     pending_key_path,
     promote_pending_key,
 )
-from corridor.store.blobs.base import RawStore
 from corridor.store.blobs.encrypted import KEYS, key_context, parse_sidecar_key
 
 

@@ -21,7 +21,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from corridor.errors import IntegrityError
-from corridor.security.crypto import KEY_BYTES, NONCE_BYTES
+from corridor.store.blobs.crypto import KEY_BYTES, NONCE_BYTES
 
 TAG_BYTES = 16
 CHUNK_BYTES = 1 << 20

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from corridor.errors import AlreadyExists, ConfigurationError, IntegrityError
-from corridor.security.crypto import (
+from corridor.store.blobs.crypto import (
     Keyring,
     MasterKey,
     WrappedKey,
@@ -19,7 +19,7 @@ from corridor.security.crypto import (
     pending_key_path,
     promote_pending_key,
 )
-from corridor.security.stream_cipher import (
+from corridor.store.blobs.stream_cipher import (
     HEADER_BYTES,
     MAX_CHUNK_BYTES,
     MIN_CHUNK_BYTES,

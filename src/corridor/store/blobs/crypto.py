@@ -1,7 +1,8 @@
 """Envelope encryption keys: master key files, the keyring, and wrapping of data keys.
 
 Each blob has its own data key (see ``stream_cipher``); the master key only ever encrypts data
-keys, so replacing it re-wraps a few bytes per object and rewrites no data.
+keys, so replacing it re-wraps a few bytes per object and rewrites no data. It lives beside the
+blob store, its only user, so that `store` never imports `security` (which sits above it).
 """
 
 from __future__ import annotations
