@@ -30,6 +30,7 @@ from corridor.data.sdk import DataClient
 from corridor.errors import InvalidInput, NotFound
 from corridor.runtime import Runtime
 from corridor.security.models import AuditEvent
+from corridor.slices import reference_sources
 from corridor.store import migrate
 from corridor.store.base import utcnow
 from corridor.store.blobs.sweep import DEFAULT_GRACE_S, sweep
@@ -281,7 +282,8 @@ def test_the_blob_sweep_keeps_report_bodies_and_reclaims_them_with_their_version
         body = session.scalars(select(DatasetReport.body_digest)).one()
     assert body is not None
     later = utcnow() + dt.timedelta(seconds=DEFAULT_GRACE_S + 60)
-    assert body not in sweep(runtime.db, runtime.blobs, now=later).deleted_digests
+    sources = reference_sources()
+    assert body not in sweep(runtime.db, runtime.blobs, sources=sources, now=later).deleted_digests
     data.delete(ref)
-    assert body in sweep(runtime.db, runtime.blobs, now=later).deleted_digests
+    assert body in sweep(runtime.db, runtime.blobs, sources=sources, now=later).deleted_digests
     assert not runtime.blobs.exists(body)

@@ -17,10 +17,13 @@ from corridor.store.base import utcnow
 from corridor.store.blobs import BlobStore
 from corridor.store.blobs.encrypted import object_key, sidecar_key, used_key
 from corridor.store.blobs.local import LocalRawStore
-from corridor.store.blobs.references import REFERENCE_SOURCES, load_sources
+from corridor.store.blobs.references import ReferenceSource
 from corridor.store.blobs.sweep import DEFAULT_GRACE_S, sweep
 from corridor.store.db import Database
 from tests.conftest import sqlite_only
+
+# Only age decides here: the metadata store is empty, so no slice references a blob.
+NO_SOURCES: dict[str, ReferenceSource] = {}
 
 LATER = dt.timedelta(seconds=DEFAULT_GRACE_S + 60)
 
@@ -58,16 +61,16 @@ def test_unused_blobs_go_after_the_grace_period_and_fresh_ones_stay(
 ) -> None:
     digests = {blob_store.put(f"blob {i}".encode()) for i in range(3)}
 
-    fresh = sweep(db, blob_store)
+    fresh = sweep(db, blob_store, sources=NO_SOURCES)
     assert (fresh.stored, fresh.referenced, fresh.recent, fresh.deleted) == (3, 0, 3, 0)
     assert set(blob_store.digests()) == digests
 
-    dry = sweep(db, blob_store, now=utcnow() + LATER, dry_run=True)
+    dry = sweep(db, blob_store, sources=NO_SOURCES, now=utcnow() + LATER, dry_run=True)
     assert (dry.deleted, sorted(dry.deleted_digests)) == (3, sorted(digests))
     assert dry.freed_bytes == sum(blob_store.stat(d).stored_bytes for d in digests)
     assert set(blob_store.digests()) == digests  # a dry run deletes nothing
 
-    done = sweep(db, blob_store, now=utcnow() + LATER)
+    done = sweep(db, blob_store, sources=NO_SOURCES, now=utcnow() + LATER)
     assert (done.deleted, done.freed_bytes) == (3, dry.freed_bytes)
     assert list(blob_store.digests()) == []
     assert _keys(blob_store) == []  # data keys went with their objects
@@ -83,7 +86,7 @@ def test_a_touched_blob_gets_a_new_grace_period(blob_store: BlobStore, db: Datab
     for digest in (reused, idle):
         os.utime(blob_store.raw.path(object_key(digest)), (long_ago, long_ago))
     assert blob_store.touch(reused) is True
-    report = sweep(db, blob_store)
+    report = sweep(db, blob_store, sources=NO_SOURCES)
     assert (report.deleted_digests, report.recent) == ([idle], 1)
     with blob_store.open(reused) as f:
         assert f.read() == b"written long ago, about to be referenced again"
@@ -100,12 +103,12 @@ def test_leftover_keys_and_markers_without_a_blob_are_swept_when_old(
     blob_store.raw.write_bytes(sidecar_key(orphan, b"\x01" * 16), b"wrapped key")
     blob_store.raw.write_bytes(used_key(orphan), b"")
     blob_store.raw.write_bytes("keys/ab/not-a-key-of-ours", b"?")
-    young = sweep(db, blob_store)
+    young = sweep(db, blob_store, sources=NO_SOURCES)
     assert young.leftovers == 0
-    dry = sweep(db, blob_store, now=utcnow() + LATER, dry_run=True)
+    dry = sweep(db, blob_store, sources=NO_SOURCES, now=utcnow() + LATER, dry_run=True)
     assert dry.leftovers == 2
     assert blob_store.raw.exists(used_key(orphan))
-    swept = sweep(db, blob_store, now=utcnow() + LATER)
+    swept = sweep(db, blob_store, sources=NO_SOURCES, now=utcnow() + LATER)
     assert swept.leftovers == 2
     assert swept.deleted_digests == [kept]
     assert _keys(blob_store) == ["keys/ab/not-a-key-of-ours"]
@@ -118,36 +121,5 @@ def test_a_negative_or_infinite_grace_period_is_refused(
     digest = blob_store.put(b"stays")
     for bad in (-1.0, float("inf"), float("nan")):
         with pytest.raises(InvalidInput, match="grace period"):
-            sweep(db, blob_store, grace_s=bad)
+            sweep(db, blob_store, sources=NO_SOURCES, grace_s=bad)
     assert blob_store.exists(digest)
-
-
-# Digest columns that name no blob: a suite's digest identifies a gate suite, not stored bytes.
-NOT_BLOBS = {("dataset_versions", "gate_digest"), ("dataset_reports", "suite_digest")}
-
-
-def test_every_digest_column_is_a_reference_source_or_known_to_name_no_blob() -> None:
-    import corridor.store.tables as tables
-
-    covered = set()
-    for name, source in load_sources().items():
-        for query in source():
-            assert len(query.selected_columns) == 1, (name, query)
-            column = next(iter(query.selected_columns))
-            covered.add((column.table.name, column.name))
-    assert set(load_sources()) == set(REFERENCE_SOURCES)
-    digest_columns = {
-        (table.name, column.name)
-        for table in tables.metadata.sorted_tables
-        for column in table.columns
-        if "digest" in column.name
-    }
-    # A new column of digests must be swept around (a source) or declared harmless here.
-    assert digest_columns - NOT_BLOBS == covered
-
-
-def test_an_unloadable_reference_source_is_a_configuration_error() -> None:
-    from corridor.errors import ConfigurationError
-
-    with pytest.raises(ConfigurationError, match="'gone'"):
-        load_sources({"gone": "corridor.data.datasets:no_such_function"})

@@ -8,9 +8,13 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from corridor.client.client import Client
 from corridor.data.sdk import DataClient
+from corridor.errors import ConfigurationError
 from corridor.runtime import Runtime
+from corridor.slices import SLICES, Slice, metadata, reference_sources
 from corridor.store.base import utcnow
 from corridor.store.blobs.encrypted import object_key
 from corridor.store.blobs.local import LocalRawStore
@@ -31,7 +35,8 @@ def _runtime(client: Client) -> Runtime:  # noqa: F811
 
 def _sweep(client: Client, **kwargs: object) -> list[str]:  # noqa: F811
     runtime = _runtime(client)
-    return sweep(runtime.db, runtime.blobs, **kwargs).deleted_digests  # type: ignore[arg-type]
+    sources = reference_sources()
+    return sweep(runtime.db, runtime.blobs, sources=sources, **kwargs).deleted_digests  # type: ignore[arg-type]
 
 
 def test_a_deleted_versions_own_blob_is_reclaimed_and_shared_ones_survive(
@@ -116,3 +121,32 @@ def test_model_packages_and_uploads_survive_the_sweep(
     client.request("DELETE", "/api/v1/projects/p/models/m")
     # The package stays staged in the project, so it is still usable there and kept.
     assert _sweep(client, now=utcnow() + LATER) == []
+
+
+# Digest columns that name no blob: a suite's digest identifies a gate suite, not stored bytes.
+NOT_BLOBS = {("dataset_versions", "gate_digest"), ("dataset_reports", "suite_digest")}
+
+
+def test_every_digest_column_is_a_reference_source_or_known_to_name_no_blob() -> None:
+    covered = set()
+    sources = reference_sources()
+    for name, source in sources.items():
+        for query in source():
+            assert len(query.selected_columns) == 1, (name, query)
+            column = next(iter(query.selected_columns))
+            covered.add((column.table.name, column.name))
+    assert set(sources) == {s.name for s in SLICES if s.blob_references is not None}
+    digest_columns = {
+        (table.name, column.name)
+        for table in metadata().sorted_tables
+        for column in table.columns
+        if "digest" in column.name
+    }
+    # A new column of digests must be swept around (a source) or declared harmless here.
+    assert digest_columns - NOT_BLOBS == covered
+
+
+def test_an_unloadable_reference_source_is_a_configuration_error() -> None:
+    gone = Slice("gone", blob_references="corridor.data.datasets:no_such_function")
+    with pytest.raises(ConfigurationError, match="'gone'"):
+        reference_sources([*SLICES, gone])

@@ -6,15 +6,15 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+from corridor.slices import metadata
 from corridor.store.db import Database
 from corridor.store.migrate import current_revision, head_revision, upgrade
-from corridor.store.tables import metadata
 
 
 def test_migrations_reach_head_and_match_the_models(db: Database) -> None:
     assert current_revision(db) == head_revision()
     with db.read_engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        diff = compare_metadata(MigrationContext.configure(conn), metadata())
     assert diff == []
 
 

@@ -189,6 +189,7 @@ def gc_blobs(
     from corridor.runtime import Runtime
     from corridor.security.audit import AuditEntry, append
     from corridor.security.policy import LOCAL_ADMIN_NAME
+    from corridor.slices import reference_sources
     from corridor.store.blobs.sweep import sweep
     from corridor.store.staging_sweep import staging_root
 
@@ -199,6 +200,7 @@ def gc_blobs(
         report = sweep(
             runtime.db,
             runtime.blobs,
+            sources=reference_sources(),
             grace_s=grace_s,
             dry_run=dry_run,
             staging=staging_root(settings.home),

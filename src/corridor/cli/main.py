@@ -12,10 +12,8 @@ import typer
 
 from corridor.cli import admin, setup
 from corridor.console import fail
-from corridor.data import cli as data_cli
 from corridor.errors import CorridorError
-from corridor.registry import cli as registry_cli
-from corridor.tracking import cli as tracking_cli
+from corridor.slices import SLICES, load_callable
 
 app = typer.Typer(
     name="corridor",
@@ -37,9 +35,11 @@ def _main(
 
 setup.register(app)
 admin.register(app)
-tracking_cli.register(app)
-registry_cli.register(app)
-data_cli.register(app)
+# Each slice's command groups, from the slice table (slice CLI modules import their heavy parts
+# inside commands, so that `corridor --help` loads neither the server nor httpx).
+for _slice in SLICES:
+    if _slice.cli is not None:
+        load_callable(_slice.cli, what=f"slice {_slice.name!r}'s command groups")(app)
 
 
 def run() -> None:

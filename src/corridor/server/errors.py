@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -13,7 +14,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException
 
 from corridor.errors import CorridorError, InvalidInput, PayloadTooLarge, Unavailable
-from corridor.mlflow_compat import errors as mlflow_errors
+from corridor.slices import Slice, load_callable, load_prefixes
 
 log = logging.getLogger("corridor.server")
 
@@ -26,16 +27,27 @@ _HTTP_CODES = {
 
 
 ErrorRenderer = Callable[[Request, int, str, str], JSONResponse]
+ErrorShapes = tuple[tuple[tuple[str, ...], ErrorRenderer], ...]
 
-# Surfaces that speak another API answer errors in that API's shape, chosen by path prefix.
-ERROR_SHAPES: tuple[tuple[tuple[str, ...], ErrorRenderer], ...] = (
-    (mlflow_errors.PATH_PREFIXES, mlflow_errors.render),
-)
+
+def error_shapes(slices: Sequence[Slice]) -> ErrorShapes:
+    """The slices' error shapes: surfaces that speak another API (MLflow) answer errors in that
+    API's shape, chosen by path prefix."""
+    shapes = []
+    for s in slices:
+        if s.error_shape is not None:
+            what = f"slice {s.name!r}'s error shape"
+            prefixes = load_prefixes(s.error_shape.prefixes, what=what)
+            render = cast(ErrorRenderer, load_callable(s.error_shape.render, what=what))
+            shapes.append((prefixes, render))
+    return tuple(shapes)
 
 
 def error_response(request: Request, status: int, code: str, message: str) -> JSONResponse:
     request.state.error = message
-    for prefixes, render in ERROR_SHAPES:
+    # Set by `install_error_handlers`; the app is in the scope from its outermost layer in.
+    shapes: ErrorShapes = getattr(request.app.state, "error_shapes", ())
+    for prefixes, render in shapes:
         if request.url.path.startswith(prefixes):
             return render(request, status, code, message)
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
@@ -54,7 +66,9 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str, str]:
     return 422, InvalidInput.code, "; ".join(parts) or "invalid request"
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, shapes: ErrorShapes = ()) -> None:
+    app.state.error_shapes = shapes
+
     @app.exception_handler(CorridorError)
     async def _corridor(request: Request, exc: CorridorError) -> JSONResponse:
         if exc.status_code >= 500:

@@ -22,6 +22,8 @@ from corridor.web.blob_response import blob_response
 from corridor.web.bodies import blocking_chunks
 
 PREFIX = "/api/v1/artifacts"
+# Artifact uploads stream bodies of any size; the server exempts them from its body limit.
+UNLIMITED_BODY_PREFIX = PREFIX + "/"
 router = APIRouter(prefix=PREFIX, tags=["tracking"])
 _FILE = "/{run_id}/{path:path}"
 

@@ -36,7 +36,7 @@ from corridor.store.blobs.encrypted import (
     parse_sidecar_key,
     used_key,
 )
-from corridor.store.blobs.references import ReferenceSource, load_sources, referenced_digests
+from corridor.store.blobs.references import ReferenceSource, referenced_digests
 from corridor.store.db import Database
 from corridor.store.staging_sweep import sweep_blob_temporaries, sweep_staging
 
@@ -73,19 +73,23 @@ def sweep(
     db: Database,
     blobs: BlobStore,
     *,
+    sources: Mapping[str, ReferenceSource],
     grace_s: float = DEFAULT_GRACE_S,
     dry_run: bool = False,
     now: dt.datetime | None = None,
-    sources: Mapping[str, ReferenceSource] | None = None,
     staging: Path | None = None,
 ) -> SweepReport:
     """Delete every blob no reference source names, last used more than ``grace_s`` ago,
-    and the staging leftovers of dead processes (in ``staging`` too, if given)."""
+    and the staging leftovers of dead processes (in ``staging`` too, if given).
+
+    ``sources`` must be every slice's (`corridor.slices.reference_sources()`): a blob that a
+    missing source references is deleted. There is no default, so no caller forgets one.
+    """
     report = SweepReport(dry_run=dry_run, grace_s=check_grace(grace_s))
     cutoff = (now or utcnow()) - dt.timedelta(seconds=grace_s)
     stored = set(blobs.digests())
     with db.read() as session:
-        referenced = referenced_digests(session, load_sources() if sources is None else sources)
+        referenced = referenced_digests(session, sources)
     report.stored = len(stored)
     report.referenced = len(stored & referenced)
     for digest in sorted(stored - referenced):

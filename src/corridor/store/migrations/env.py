@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from alembic import context
 
-from corridor.store.tables import metadata
-
 connection = context.config.attributes["connection"]
 context.configure(
     connection=connection,
-    target_metadata=metadata,
+    # Upgrades need no models; a caller comparing or generating passes the slices' metadata
+    # (`corridor.slices.metadata()`), since the store must not import the slices.
+    target_metadata=context.config.attributes.get("target_metadata"),
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
 )

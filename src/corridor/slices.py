@@ -1,0 +1,181 @@
+"""The one table of slices: what each slice contributes to the server, the CLI, the schema and
+the blob sweep. Adding a slice is its folder plus one `Slice` line in `SLICES`.
+
+The app factory mounts the routers and body-limit exemptions and runs the lifespan hooks, the
+error handlers pick the error shapes, the `corridor` command registers the command groups, the
+migration tests compare `metadata()` with the schema, and `corridor admin gc-blobs` sweeps
+around `reference_sources()`. Every part is named by import path (``"module:attribute"``), as
+Metaflow's plugin table names its plugins: reading the table imports nothing, so the CLI starts
+without loading the server and the store never imports a slice (this module sits above both).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+
+from corridor.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from sqlalchemy import MetaData
+
+    from corridor.runtime import Runtime
+    from corridor.store.blobs.references import ReferenceSource
+
+LifespanHook = Callable[["Runtime"], AbstractAsyncContextManager[None]]
+"""Start a slice's background work on entry and stop it, cleanly, on exit."""
+
+
+@dataclass(frozen=True)
+class ErrorShape:
+    """Routes under ``prefixes`` (a tuple of path prefixes) answer errors as ``render`` does
+    (``(request, status, code, message) -> response``), for clients of another API."""
+
+    prefixes: str
+    render: str
+
+
+@dataclass(frozen=True)
+class Slice:
+    """One slice's parts, each an import path ``"module:attribute"`` (``models``: a module)."""
+
+    name: str
+    routers: tuple[str, ...] = ()
+    # Path prefixes (a str or a tuple of them) whose request bodies stream at any size.
+    unlimited_body: tuple[str, ...] = ()
+    error_shape: ErrorShape | None = None
+    # ``register(app: typer.Typer)``, adding the slice's command groups.
+    cli: str | None = None
+    # The module of the slice's ORM tables, on `corridor.store.base.Base`'s metadata.
+    models: str | None = None
+    # ``() -> [Select]``: the queries of the blob digests the slice references.
+    blob_references: str | None = None
+    # A `LifespanHook`, run by the server (not by the in-process transport).
+    lifespan: str | None = None
+
+
+SLICES: tuple[Slice, ...] = (
+    Slice("ops", routers=("corridor.server.ops:router",)),
+    Slice(
+        "security",
+        routers=("corridor.security.api:router",),
+        models="corridor.security.models",
+    ),
+    Slice(
+        "tracking",
+        routers=("corridor.tracking.api:router", "corridor.tracking.artifacts_api:router"),
+        unlimited_body=("corridor.tracking.artifacts_api:UNLIMITED_BODY_PREFIX",),
+        cli="corridor.tracking.cli:register",
+        models="corridor.tracking.models",
+        blob_references="corridor.tracking.artifacts:referenced_blobs",
+    ),
+    Slice(
+        "mlflow_compat",
+        routers=("corridor.mlflow_compat.api:router",),
+        unlimited_body=("corridor.mlflow_compat.api:UNLIMITED_BODY_PREFIXES",),
+        error_shape=ErrorShape(
+            prefixes="corridor.mlflow_compat.errors:PATH_PREFIXES",
+            render="corridor.mlflow_compat.errors:render",
+        ),
+    ),
+    Slice(
+        "registry",
+        routers=("corridor.registry.api:router",),
+        unlimited_body=("corridor.registry.api_packages:UPLOAD_PREFIX",),
+        cli="corridor.registry.cli:register",
+        models="corridor.registry.models",
+        blob_references="corridor.registry.uploads:referenced_blobs",
+    ),
+    Slice(
+        "data",
+        routers=("corridor.data.api:router",),
+        unlimited_body=("corridor.data.api:UPLOAD_PREFIX",),
+        cli="corridor.data.cli:register",
+        models="corridor.data.models",
+        blob_references="corridor.data.datasets:referenced_blobs",
+    ),
+)
+
+
+def load(path: str, *, what: str) -> object:
+    """Import what ``path`` (``"module:attribute"``, or ``"module"``) names.
+
+    A path that does not resolve is a `ConfigurationError` naming ``what`` it was for.
+    """
+    module_name, _, attribute = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        # Only the named module's own absence is the table's fault; a module missing deeper
+        # down is a bug in the slice, and keeps its traceback.
+        if exc.name is None or not f"{module_name}.".startswith(f"{exc.name}."):
+            raise
+        raise ConfigurationError(f"{what} ({path}) cannot be loaded: {exc}") from None
+    if not attribute:
+        return module
+    try:
+        found: object = getattr(module, attribute)
+    except AttributeError as exc:
+        raise ConfigurationError(f"{what} ({path}) cannot be loaded: {exc}") from None
+    return found
+
+
+def load_prefixes(path: str, *, what: str) -> tuple[str, ...]:
+    """Load a path prefix or a tuple of them as a tuple."""
+    found = load(path, what=what)
+    if isinstance(found, str):
+        return (found,)
+    if isinstance(found, tuple) and all(isinstance(p, str) for p in found):
+        return cast(tuple[str, ...], found)
+    raise ConfigurationError(f"{what} ({path}) is not a path prefix or a tuple of them")
+
+
+def load_callable(path: str, *, what: str) -> Callable[..., object]:
+    found = load(path, what=what)
+    if not callable(found):
+        raise ConfigurationError(f"{what} ({path}) is not callable")
+    return cast(Callable[..., object], found)
+
+
+def unlimited_body_prefixes(slices: Sequence[Slice] = SLICES) -> tuple[str, ...]:
+    """Every path prefix whose request bodies are exempt from the body limit."""
+    return tuple(
+        prefix
+        for s in slices
+        for path in s.unlimited_body
+        for prefix in load_prefixes(path, what=f"slice {s.name!r}'s unlimited-body prefix")
+    )
+
+
+def metadata(slices: Sequence[Slice] = SLICES) -> MetaData:
+    """The metadata holding every slice's tables (what the migrations must build)."""
+    from corridor.store.base import Base
+
+    for s in slices:
+        if s.models is not None:
+            load(s.models, what=f"slice {s.name!r}'s models")
+    return Base.metadata
+
+
+def reference_sources(slices: Sequence[Slice] = SLICES) -> dict[str, ReferenceSource]:
+    """Each slice's blob reference source, by slice name: what the blob sweep must keep."""
+    return {
+        s.name: cast(
+            "ReferenceSource",
+            load_callable(s.blob_references, what=f"slice {s.name!r}'s blob reference source"),
+        )
+        for s in slices
+        if s.blob_references is not None
+    }
+
+
+def lifespan_hooks(slices: Sequence[Slice] = SLICES) -> list[tuple[str, LifespanHook]]:
+    """Each slice's lifespan hook, by slice name, in table order (the order they start)."""
+    return [
+        (s.name, cast(LifespanHook, load_callable(s.lifespan, what=f"slice {s.name!r}'s lifespan")))
+        for s in slices
+        if s.lifespan is not None
+    ]
