@@ -180,6 +180,10 @@ def test_logging_to_a_finished_run_is_allowed_as_in_mlflow(db: Database, run_id:
     with db.write() as session:
         runs.update_run(session, run_id, status="FINISHED")
         run_data.log_metric(session, run_id, MetricPoint("late", 1.0, 1, 0))
+    with db.read() as session:
+        record = runs.get_run(session, run_id)
+    assert record.metrics == {"late": MetricPoint("late", 1.0, 1, 0)}
+    assert record.info.status == "FINISHED"
 
 
 def test_logging_to_a_deleted_or_unknown_run_writes_nothing(
