@@ -5,7 +5,7 @@ project", as a model version or dataset version there already was."""
 from __future__ import annotations
 
 from corridor.data.deletion import dependants_of
-from corridor.registry.lineage import Node, NodeKind, add_edge
+from corridor.lineage import Node, NodeKind, add_edge
 from corridor.security import identity, projects
 from corridor.security.policy import Principal
 from corridor.store.db import Database

@@ -16,9 +16,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from corridor.lineage import Node, NodeKind
+from corridor.lineage.models import LineageEdge
 from corridor.registry import service
-from corridor.registry.lineage import Node, NodeKind
-from corridor.registry.models import LineageEdge, ModelVersion
+from corridor.registry.models import ModelVersion
 from corridor.runtime import Runtime
 from corridor.security import projects
 from corridor.security.models import Project

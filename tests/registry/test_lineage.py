@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from corridor.errors import InvalidInput
+from corridor.lineage import Direction, Node, NodeKind
+from corridor.lineage.visibility import lineage_visibility
 from corridor.registry import service
-from corridor.registry.access import lineage_visibility
-from corridor.registry.lineage import Direction, Node, NodeKind
 from corridor.store.blobs import BlobStore
 from corridor.store.db import Database
 from tests.registry.conftest import ADMIN, Packager, Team, make_dataset_version, make_run

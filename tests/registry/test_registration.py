@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from corridor.errors import Conflict, InvalidInput, NotFound
+from corridor.lineage.models import LineageEdge
 from corridor.registry import service
-from corridor.registry.models import LineageEdge, ModelVersion, ModelVersionTag
+from corridor.registry.models import ModelVersion, ModelVersionTag
 from corridor.registry.package import FileEntry, ManifestFields
 from corridor.registry.packages import open_package
 from corridor.registry.validation import VersionStatus

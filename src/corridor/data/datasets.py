@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Exists, Select, exists, func, select
@@ -292,6 +293,16 @@ def list_versions(session: Session, project: Project, dataset: Dataset) -> list[
         .order_by(DatasetVersion.version)
     )
     return [version_out(session, Resolved(project, dataset, v)) for v in found]
+
+
+def version_projects(ids: Sequence[str]) -> Select[str, str]:
+    """``(version id, project id)`` of the dataset versions among ``ids`` (lineage's owner
+    query)."""
+    return (
+        select(DatasetVersion.id, Dataset.project_id)
+        .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
+        .where(DatasetVersion.id.in_(ids))
+    )
 
 
 def referenced_blobs() -> list[Select[tuple[str]]]:

@@ -22,17 +22,18 @@ from collections.abc import Collection, Sequence
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from corridor import lineage
 from corridor.data import datasets as ds
 from corridor.data.delete_schemas import DeletedOut
 from corridor.data.models import Dataset, DatasetReport, DatasetVersion
 from corridor.errors import Conflict, NotFound
+from corridor.lineage.visibility import lineage_visibility
 from corridor.names import check_name
-from corridor.registry import lineage
-from corridor.registry.access import lineage_visibility, readable_project_ids
 from corridor.registry.reading import version_labels
 from corridor.security import audit
 from corridor.security.models import Project
 from corridor.security.policy import Principal
+from corridor.security.projects import readable_project_ids
 
 SHOWN_DEPENDANTS = 10
 

@@ -288,7 +288,7 @@ def _record(
     suite: ExpectationSuite | None,
     by: Principal,
 ) -> tuple[ds.Resolved, bool]:
-    from corridor.registry.lineage import Node, NodeKind, add_edge
+    from corridor.lineage import Node, NodeKind, add_edge
 
     dataset = ds.lock_dataset(session, project, name, by=by, description=meta.description)
     existing = ds.content_version(session, dataset, new.data.digest)

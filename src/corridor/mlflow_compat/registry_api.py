@@ -43,10 +43,9 @@ from corridor.mlflow_compat.registry_messages import (
 )
 from corridor.mlflow_compat.routes import endpoint, page_reply, reply
 from corridor.registry import service
-from corridor.registry.access import readable_project_ids
 from corridor.security.guard import get_runtime
 from corridor.security.policy import Permission
-from corridor.security.projects import project_name_for, qualified_name
+from corridor.security.projects import project_name_for, qualified_name, readable_project_ids
 
 router = APIRouter(tags=["mlflow"])
 

@@ -16,8 +16,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from corridor.errors import Conflict
+from corridor.lineage import Direction, Lineage, Node
 from corridor.registry import service
-from corridor.registry.lineage import Direction, Lineage, Node
 from corridor.registry.package import canonical_json
 from corridor.registry.packages import open_package
 from corridor.registry.reading import version_labels

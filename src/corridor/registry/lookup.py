@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Sequence
+
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from corridor.errors import NotFound
@@ -40,3 +42,12 @@ def version_row(
     if row is None:
         raise NotFound(f"registered model {model.name!r} has no version {number}")
     return row
+
+
+def version_projects(ids: Sequence[str]) -> Select[str, str]:
+    """``(model version id, project id)`` of the versions among ``ids`` (lineage's owner query)."""
+    return (
+        select(ModelVersion.id, RegisteredModel.project_id)
+        .join(RegisteredModel, RegisteredModel.id == ModelVersion.registered_model_id)
+        .where(ModelVersion.id.in_(ids))
+    )

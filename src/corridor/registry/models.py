@@ -14,7 +14,6 @@ from sqlalchemy import (
     BigInteger,
     ForeignKey,
     ForeignKeyConstraint,
-    Index,
     Integer,
     PrimaryKeyConstraint,
     String,
@@ -22,6 +21,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+# The lineage table is created with the registry's tables until the slice table lists lineage.
+from corridor.lineage import models as _lineage_models  # noqa: F401
 from corridor.registry.validation import (
     MAX_ALIAS_LENGTH,
     MAX_DESCRIPTION_LENGTH,
@@ -131,21 +132,4 @@ class PackageUpload(Base):
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     digest: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class LineageEdge(Base):
-    """``src`` was used to make ``dst`` (dataset version -> run -> model version...)."""
-
-    __tablename__ = "lineage_edges"
-    __table_args__ = (
-        UniqueConstraint("src_kind", "src_id", "dst_kind", "dst_id"),
-        Index("ix_lineage_edges_dst", "dst_kind", "dst_id"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    src_kind: Mapped[str] = mapped_column(String(32))
-    src_id: Mapped[str] = mapped_column(String(256))
-    dst_kind: Mapped[str] = mapped_column(String(32))
-    dst_id: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -18,11 +18,11 @@ from sqlalchemy.orm import Session
 from corridor.data import datasets
 from corridor.data.refs import parse_ref
 from corridor.errors import NotFound
-from corridor.registry.access import can_read
-from corridor.registry.lineage import Node, NodeKind
-from corridor.registry.owners import node_projects
+from corridor.lineage import Node, NodeKind
+from corridor.lineage.owners import node_projects
 from corridor.security import projects
 from corridor.security.policy import Principal
+from corridor.security.projects import can_read
 from corridor.tracking.models import Experiment, LoggedModel, Run
 
 _ID = re.compile(r"[0-9a-f]{32}")

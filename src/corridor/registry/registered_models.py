@@ -15,8 +15,8 @@ from sqlalchemy import delete, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
+from corridor import lineage
 from corridor.errors import AlreadyExists, InvalidInput
-from corridor.registry import lineage
 from corridor.registry.entities import RegisteredModelRecord
 from corridor.registry.lookup import model_row
 from corridor.registry.models import ModelVersion, RegisteredModel, RegisteredModelTag

@@ -21,9 +21,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from corridor import lineage
 from corridor.errors import Conflict, InvalidInput, NotFound
-from corridor.registry import lineage
-from corridor.registry.access import can_read
 from corridor.registry.entities import ModelVersionRecord
 from corridor.registry.lookup import model_row, version_row
 from corridor.registry.models import ModelVersion, ModelVersionTag, RegisteredModel
@@ -55,6 +54,7 @@ from corridor.registry.validation import (
     now_ms,
 )
 from corridor.security.policy import Principal
+from corridor.security.projects import can_read
 from corridor.store.blobs import BlobStore, check_digest
 
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")

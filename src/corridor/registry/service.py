@@ -16,20 +16,7 @@ project (a model elsewhere is reported as absent). The work is done in one modul
 
 from __future__ import annotations
 
-from corridor.registry.access import (
-    can_read,
-    check_lineage_root,
-    lineage_visibility,
-    readable_project_ids,
-)
-from corridor.registry.aliases import (
-    delete_registered_model_alias,
-    get_model_version_by_alias,
-    resolve_model_uri,
-    set_registered_model_alias,
-)
-from corridor.registry.entities import ModelVersionRecord, Page, RegisteredModelRecord
-from corridor.registry.lineage import (
+from corridor.lineage import (
     Direction,
     Lineage,
     Node,
@@ -39,6 +26,14 @@ from corridor.registry.lineage import (
     upstream,
     walk,
 )
+from corridor.lineage.visibility import check_lineage_root, lineage_visibility
+from corridor.registry.aliases import (
+    delete_registered_model_alias,
+    get_model_version_by_alias,
+    resolve_model_uri,
+    set_registered_model_alias,
+)
+from corridor.registry.entities import ModelVersionRecord, Page, RegisteredModelRecord
 from corridor.registry.registered_models import (
     create_registered_model,
     delete_registered_model,
@@ -66,6 +61,7 @@ from corridor.registry.versions import (
     set_model_version_tag,
     update_model_version,
 )
+from corridor.security.projects import can_read, readable_project_ids
 
 __all__ = [
     "Direction",

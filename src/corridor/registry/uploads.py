@@ -14,11 +14,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from corridor.errors import InvalidInput, NotFound
-from corridor.registry.access import readable_project_ids
 from corridor.registry.models import ModelVersion, PackageUpload, RegisteredModel
 from corridor.registry.package import FileEntry, Manifest
 from corridor.registry.packages import check_files_present, read_manifest
 from corridor.security.policy import Principal
+from corridor.security.projects import readable_project_ids
 from corridor.store.base import utcnow
 from corridor.store.blobs import BlobStore
 

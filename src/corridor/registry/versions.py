@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from corridor.registry import lineage
+from corridor import lineage
 from corridor.registry.entities import ModelVersionRecord
 from corridor.registry.lookup import model_row, version_row
 from corridor.registry.models import ModelVersionTag

@@ -67,6 +67,30 @@ def list_projects(session: Session, principal: Principal) -> list[Project]:
     return list(session.scalars(query))
 
 
+def readable_project_ids(session: Session, principal: Principal) -> set[str] | None:
+    """The ids of the projects ``principal`` may read; None means every project (admins).
+
+    References and lineage that cross projects are honoured or shown only where the caller could
+    read the other project anyway, so that neither can be used to probe or copy from it.
+    """
+    if principal.is_admin:
+        return None
+    if principal.user_id is None:
+        return set()
+    rows = session.execute(
+        select(Membership.project_id, Membership.role).where(
+            Membership.user_id == principal.user_id
+        )
+    )
+    return {pid for pid, role in rows if role_allows(Role(role), Permission.PROJECT_READ)}
+
+
+def can_read(session: Session, principal: Principal, project_id: str) -> bool:
+    """Whether ``principal`` may read the project with id ``project_id``."""
+    readable = readable_project_ids(session, principal)
+    return readable is None or project_id in readable
+
+
 def list_members(session: Session, project: Project) -> list[tuple[str, Role]]:
     rows = session.execute(
         select(User.name, Membership.role)

@@ -6,7 +6,7 @@ import secrets
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from corridor.errors import Conflict, InvalidInput, NotFound
@@ -83,6 +83,15 @@ def project_of_run(session: Session, run_id: str) -> str:
     if name is None:
         raise NotFound(f"run {run_id!r} not found")
     return name
+
+
+def run_projects(ids: Sequence[str]) -> Select[str, str]:
+    """``(run id, project id)`` of the runs among ``ids`` (lineage's owner query)."""
+    return (
+        select(Run.run_id, Experiment.project_id)
+        .join(Experiment, Experiment.experiment_id == Run.experiment_id)
+        .where(Run.run_id.in_(ids))
+    )
 
 
 def create_run(

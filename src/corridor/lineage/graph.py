@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from corridor.errors import InvalidInput
-from corridor.registry.models import LineageEdge
+from corridor.lineage.models import LineageEdge
 from corridor.store.base import utcnow
 
 MAX_DEPTH = 50

@@ -1,43 +1,21 @@
-"""Which projects a principal may read, for references and lineage that cross projects.
+"""What a principal may see of lineage that crosses projects.
 
-A version may name another version (``derived_from``, a ``models:/`` source), a run, a logged
-model, dataset versions or a package by digest, and a lineage walk may lead anywhere. Each is
-honoured or shown only if the caller could read it anyway, and reported as absent otherwise
-(the same 404 as an id that names nothing), so that neither can be used to probe, or copy from,
-another team's project.
+A lineage walk may lead anywhere. A node is shown only if the caller could read it anyway, and
+a root the caller could not read is reported as absent (the same 404 as an id that names
+nothing), so that a walk cannot be used to probe another team's project.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from corridor.errors import NotFound
-from corridor.registry.lineage import Node, Visibility
-from corridor.registry.owners import node_projects
-from corridor.security.models import Membership
-from corridor.security.policy import Permission, Principal, Role, role_allows
-
-
-def readable_project_ids(session: Session, principal: Principal) -> set[str] | None:
-    """The ids of the projects ``principal`` may read; None means every project (admins)."""
-    if principal.is_admin:
-        return None
-    if principal.user_id is None:
-        return set()
-    rows = session.execute(
-        select(Membership.project_id, Membership.role).where(
-            Membership.user_id == principal.user_id
-        )
-    )
-    return {pid for pid, role in rows if role_allows(Role(role), Permission.PROJECT_READ)}
-
-
-def can_read(session: Session, principal: Principal, project_id: str) -> bool:
-    readable = readable_project_ids(session, principal)
-    return readable is None or project_id in readable
+from corridor.lineage.graph import Node, Visibility
+from corridor.lineage.owners import node_projects
+from corridor.security.policy import Principal
+from corridor.security.projects import can_read, readable_project_ids
 
 
 def lineage_visibility(session: Session, principal: Principal) -> Visibility:
