@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import traceback
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +15,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from click.testing import CliRunner
 
 from corridor.config import Settings
 from corridor.home import init_home
@@ -199,3 +203,37 @@ def live_server(home: Path, database_url: str) -> Iterator[LiveServer]:
 
 
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+# The `corridor` command, run in this process: a child Python per command costs a second of
+# imports, so only tests/cli/test_cli.py's smoke test runs the installed executable.
+
+
+def run_cli(home: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """Run `corridor ARGS` over ``home`` as its entry point does, with the exit code and the
+    two output streams a child process would have given."""
+    from corridor.cli.main import run as corridor_main
+
+    with CliRunner().isolation(input=stdin, env={"CORRIDOR_HOME": str(home)}) as streams:
+        out, err, _ = streams
+        saved_argv = sys.argv
+        sys.argv = ["corridor", *args]
+        try:
+            corridor_main()
+            code = 0
+        except SystemExit as exc:
+            if exc.code is None or isinstance(exc.code, int):
+                code = exc.code or 0
+            else:  # sys.exit("message") prints the message, as the interpreter would
+                print(exc.code, file=sys.stderr)
+                code = 1
+        except Exception:  # what escapes (with --debug) ends the process with a traceback
+            traceback.print_exc()
+            code = 1
+        finally:
+            sys.argv = saved_argv
+            sys.stdout.flush()
+            sys.stderr.flush()
+        return subprocess.CompletedProcess(
+            ["corridor", *args], code, out.getvalue().decode(), err.getvalue().decode()
+        )

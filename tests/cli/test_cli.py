@@ -1,9 +1,14 @@
-"""The `corridor` command as users run it: a real subprocess over a home in CORRIDOR_HOME."""
+"""The `corridor` command as users run it, over a home in CORRIDOR_HOME.
+
+Commands run in this process through the entry point (see ``run_cli``); the first test runs the
+installed `corridor` executable in a child process, to prove the real thing behaves the same.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -17,23 +22,27 @@ from corridor import Client
 from corridor.config import Settings
 from corridor.errors import Unauthenticated
 from corridor.home import init_home
-from tests.conftest import LiveServer, sqlite_only
+from tests.conftest import LiveServer, run_cli, sqlite_only
 
 HEAVY_MODULES = ("fastapi", "sqlalchemy", "httpx", "uvicorn")
 
 
 @dataclass
 class Cli:
-    """Run `corridor` in a child process whose CORRIDOR_HOME is ``home``."""
+    """Run `corridor` with CORRIDOR_HOME set to ``home``: in this process, or as a child."""
 
     home: Path
 
     def run(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "CORRIDOR_HOME": str(self.home)}
+        return run_cli(self.home, *args, stdin=stdin)
+
+    def run_executable(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run the installed `corridor` script in a child process."""
+        executable = shutil.which("corridor", path=Path(sys.executable).parent)
+        assert executable, "the corridor script is not installed beside this Python"
         return subprocess.run(
-            [sys.executable, "-m", "corridor", *args],
-            env=env,
-            input=stdin,
+            [executable, *args],
+            env={**os.environ, "CORRIDOR_HOME": str(self.home)},
             capture_output=True,
             text=True,
             timeout=120,
@@ -75,7 +84,7 @@ def assert_one_error_line(done: subprocess.CompletedProcess[str], *, expect: str
 
 
 def test_init_prints_the_token_once_and_refuses_a_second_init(cli: Cli) -> None:
-    done = cli.run("init", "--json")
+    done = cli.run_executable("init", "--json")
     assert done.returncode == 0, done.stderr
     printed = json.loads(done.stdout)
     assert Path(printed["home"]) == cli.home.resolve()
@@ -88,7 +97,7 @@ def test_init_prints_the_token_once_and_refuses_a_second_init(cli: Cli) -> None:
         if path.is_file():
             assert token.encode() not in path.read_bytes(), path
 
-    again = cli.run("init")
+    again = cli.run_executable("init")
     assert_one_error_line(again, expect="initialised already")
     assert again.stdout == ""
 

@@ -1,15 +1,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from corridor.config import Settings
 from corridor.home import init_home
 from corridor.store.blobs import open_blob_store
 from corridor.store.blobs.crypto import load_master_key
+from tests.conftest import run_cli
 
 
 def test_keys_rotate_rewraps_every_blob_and_keeps_it_readable(home: Path) -> None:
@@ -20,13 +18,8 @@ def test_keys_rotate_rewraps_every_blob_and_keeps_it_readable(home: Path) -> Non
     digests = [blobs.put(p) for p in payloads]
     old = load_master_key(settings.effective_master_key_file)
 
-    out = subprocess.run(
-        [sys.executable, "-m", "corridor", "keys", "rotate", "--json"],
-        env={**os.environ, "CORRIDOR_HOME": str(home)},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    out = run_cli(home, "keys", "rotate", "--json")
+    assert out.returncode == 0, out.stderr
 
     report = json.loads(out.stdout)
     new = load_master_key(settings.effective_master_key_file)

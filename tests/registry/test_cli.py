@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,19 +12,12 @@ import pytest
 from corridor import Client
 from corridor.config import Settings
 from corridor.home import init_home
+from tests.conftest import run_cli
 from tests.registry.conftest import make_files
 
 
 def corridor(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CORRIDOR_HOME": str(home)}
-    return subprocess.run(
-        [sys.executable, "-m", "corridor", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_cli(home, *args)
 
 
 def ok(home: Path, *args: str) -> Any:
