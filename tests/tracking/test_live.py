@@ -17,7 +17,14 @@ import httpx
 import pytest
 
 from corridor import Client
-from tests.conftest import LIVE_MAX_BODY_BYTES, LiveServer, sqlite_only
+from tests.conftest import (
+    LIVE_MAX_BODY_BYTES,
+    LiveServer,
+    clean_env,
+    serving,
+    sqlite_only,
+    sqlite_url,
+)
 
 EXPS = "/api/v1/projects/p/experiments"
 
@@ -98,10 +105,24 @@ TRAVERSALS = [
 ]
 
 
-@sqlite_only
+@pytest.fixture(scope="module")
+def traversal_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, str]]:
+    """One SQLite-backed server for every traversal, and the id of an experiment in it (each
+    traversal gets its own run, so that what one leaves behind cannot hide from another)."""
+    home = tmp_path_factory.mktemp("traversal") / "home"
+    home.mkdir()
+    with clean_env(), serving(home, sqlite_url(home)) as live, live.client() as http:
+        assert http.post("/api/v1/projects", json={"name": "p"}).status_code == 201
+        yield live, http.post(EXPS, json={"name": "e"}).json()["experiment_id"]
+
+
 @pytest.mark.parametrize("path", TRAVERSALS)
-def test_path_traversal_is_refused_on_the_wire(live_server: LiveServer, path: str) -> None:
-    (run_id,) = _setup(live_server)
+def test_path_traversal_is_refused_on_the_wire(
+    traversal_target: tuple[LiveServer, str], path: str
+) -> None:
+    live_server, experiment_id = traversal_target
+    with live_server.client() as http:
+        run_id = http.post(f"{EXPS}/{experiment_id}/runs", json={}).json()["info"]["run_id"]
     base = f"/api/v1/artifacts/{run_id}/"
     for method, body in (("PUT", b"pwned"), ("GET", b""), ("DELETE", b"")):
         status, reply = _raw(live_server, method, base + path, body)
