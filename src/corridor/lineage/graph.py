@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import delete, or_, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from corridor.errors import InvalidInput
 from corridor.lineage.models import LineageEdge
 from corridor.store.base import utcnow
+from corridor.store.dialects import dialect_of
 
 MAX_DEPTH = 50
 # Node lists per query, kept well under SQLite's bound-parameter cap (two per node).
@@ -85,7 +85,7 @@ def add_edge(session: Session, src: Node, dst: Node) -> None:
     """Record that ``src`` was used to make ``dst`` (a no-op if recorded already)."""
     if src == dst:
         raise InvalidInput(f"a lineage edge needs two different nodes, got {src.kind}:{src.id}")
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = dialect_of(session).insert
     row = {
         "src_kind": src.kind.value,
         "src_id": src.id,

@@ -31,6 +31,7 @@ from corridor.search.filters import (
     parse_order_by,
 )
 from corridor.search.sql import compare, keyed_condition
+from corridor.store.dialects import Dialect, dialect_of
 
 MAX_MODELS_PER_PAGE = 1000
 MAX_VERSIONS_PER_PAGE = 10_000
@@ -77,20 +78,25 @@ def _conditions(
     tag_table: Any,
     tag_owner: Any,
     owner_id: Any,
-    dialect: str,
+    dialect: Dialect,
 ) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     for c in comparisons:
-        sqlite = dialect == "sqlite"
         if c.key.entity is Entity.TAG:
             owned = tag_owner == owner_id
             conditions.append(
                 keyed_condition(
-                    owned, tag_table.key, tag_table.value, c.key.name, c.op, c.value, sqlite=sqlite
+                    owned,
+                    tag_table.key,
+                    tag_table.value,
+                    c.key.name,
+                    c.op,
+                    c.value,
+                    dialect=dialect,
                 )
             )
         else:
-            conditions.append(compare(columns[c.key.name], c.op, c.value, sqlite=sqlite))
+            conditions.append(compare(columns[c.key.name], c.op, c.value, dialect=dialect))
     return conditions
 
 
@@ -141,7 +147,7 @@ def search_registered_models(
     Default order is by name; ties always break by name, so pages never overlap.
     """
     _check_max(max_results, MAX_MODELS_PER_PAGE)
-    dialect = session.get_bind().dialect.name
+    dialect = dialect_of(session)
     comparisons = parse_filter(filter_string, MODELS)
     query = select(RegisteredModel).where(
         *_conditions(
@@ -175,7 +181,7 @@ def search_model_versions(
     Default order is by model name, then newest version first.
     """
     _check_max(max_results, MAX_VERSIONS_PER_PAGE)
-    dialect = session.get_bind().dialect.name
+    dialect = dialect_of(session)
     comparisons = parse_filter(filter_string, VERSIONS)
     query = (
         select(ModelVersion)

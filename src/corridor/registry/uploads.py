@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from sqlalchemy import Select, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from corridor.errors import InvalidInput, NotFound
@@ -21,6 +20,7 @@ from corridor.security.policy import Principal
 from corridor.security.projects import readable_project_ids
 from corridor.store.base import utcnow
 from corridor.store.blobs import BlobStore
+from corridor.store.dialects import dialect_of
 
 _CHUNK = 500
 
@@ -29,7 +29,7 @@ def stage_blobs(session: Session, project_id: str, sizes: Mapping[str, int]) -> 
     """Make blobs usable in a project's packages (after the caller checked it may use them)."""
     if not sizes:
         return
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = dialect_of(session).insert
     now = utcnow()
     rows = [
         {"project_id": project_id, "digest": d, "size": s, "created_at": now}

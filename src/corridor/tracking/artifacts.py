@@ -19,8 +19,8 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from corridor.errors import Conflict, NotFound
+from corridor.store import sql
 from corridor.store.db import Database
-from corridor.tracking import sql
 from corridor.tracking.artifact_paths import check_artifact_path, join
 from corridor.tracking.entities import FileInfo
 from corridor.tracking.logged_models import active_model_row, is_logged_model_id, model_row

@@ -15,19 +15,20 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
+
+from corridor.store.dialects import Insert, dialect_named
 
 Row = tuple[Any, ...]
 # Builds the statement for a dialect, by name: ON CONFLICT clauses are dialect constructs.
 Builder = Callable[[str], ClauseElement]
 
 
-def insert_for(dialect: str, table: Table) -> sqlite.Insert | postgresql.Insert:
+def insert_for(dialect: str, table: Table) -> Insert:
     """An INSERT into ``table`` that can take ``ON CONFLICT`` clauses on ``dialect``."""
-    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    return dialect_named(dialect).insert(table)
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,10 @@ from corridor.search.filters import (
 )
 from corridor.search.sql import compare, keyed_condition
 from corridor.security.models import Project
+from corridor.store.dialects import Dialect, dialect_of
+from corridor.store.sql import chunks
 from corridor.tracking.entities import ExperimentRecord, Page
 from corridor.tracking.models import Experiment, ExperimentTag
-from corridor.tracking.sql import chunks
 from corridor.tracking.validation import ViewType, parse_view_type
 
 DEFAULT_EXPERIMENT_RESULTS = 1000
@@ -35,13 +36,13 @@ _ATTRIBUTES: dict[str, Any] = {
 }
 
 
-def _condition(comparison: Comparison, *, sqlite: bool) -> Any:
+def _condition(comparison: Comparison, *, dialect: Dialect) -> Any:
     key, op, value = comparison.key, comparison.op, comparison.value
     if key.entity is Entity.ATTRIBUTE:
-        return compare(_ATTRIBUTES[key.name], op, value, sqlite=sqlite)
+        return compare(_ATTRIBUTES[key.name], op, value, dialect=dialect)
     owned = ExperimentTag.experiment_id == Experiment.experiment_id
     tag = ExperimentTag
-    return keyed_condition(owned, tag.key, tag.value, key.name, op, value, sqlite=sqlite)
+    return keyed_condition(owned, tag.key, tag.value, key.name, op, value, dialect=dialect)
 
 
 def search_experiments(
@@ -67,13 +68,13 @@ def search_experiments(
     scope = sorted(project_ids) if project_ids is not None else None
     query_id = page_tokens.query_digest(scope, filter_string or "", list(order_by), view)
     offset = page_tokens.offset_of(page_token, _KIND, query_id)
-    sqlite = session.get_bind().dialect.name == "sqlite"
+    dialect = dialect_of(session)
     query = (
         select(Experiment, Project.name)
         .join(Project, Project.id == Experiment.project_id)
         .where(
             Experiment.lifecycle_stage.in_(view.stages()),
-            *(_condition(c, sqlite=sqlite) for c in comparisons),
+            *(_condition(c, dialect=dialect) for c in comparisons),
         )
     )
     if scope is not None:

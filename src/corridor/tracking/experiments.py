@@ -19,7 +19,7 @@ from corridor.client_input import INT64_MAX
 from corridor.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from corridor.security import projects
 from corridor.security.models import Project
-from corridor.tracking import sql
+from corridor.store import sql
 from corridor.tracking.entities import ExperimentRecord
 from corridor.tracking.models import Experiment, ExperimentTag, Run
 from corridor.tracking.validation import (

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from corridor.errors import NotFound
-from corridor.tracking import sql
+from corridor.store import sql
 from corridor.tracking.logged_models import model_row
 from corridor.tracking.models import Experiment, RunModelOutput
 from corridor.tracking.runs import active_run_row

@@ -25,6 +25,7 @@ from corridor.search.filters import (
     parse_order_by,
 )
 from corridor.search.sql import compare
+from corridor.store.dialects import Dialect, dialect_of
 from corridor.tracking.entities import LoggedModelRecord, Page
 from corridor.tracking.experiments import parse_experiment_id
 from corridor.tracking.logged_models import LoggedModelStatus, load_models, parse_model_status
@@ -65,7 +66,7 @@ def _status(value: str) -> str:
     return _WIRE_STATUS.get(value.upper()) or parse_model_status(value)
 
 
-def condition(comparison: Comparison, *, sqlite: bool) -> Any:
+def condition(comparison: Comparison, *, dialect: Dialect) -> Any:
     """The SQL condition on `LoggedModel` for one comparison of a filter."""
     key, op, value = comparison.key, comparison.op, comparison.value
     if key.entity is Entity.ATTRIBUTE:
@@ -73,12 +74,12 @@ def condition(comparison: Comparison, *, sqlite: bool) -> Any:
             value = _status(value)
         elif key.name == "status" and isinstance(value, tuple):
             value = tuple(_status(v) for v in value)
-        return compare(_ATTRIBUTES[key.name], op, value, sqlite=sqlite)
+        return compare(_ATTRIBUTES[key.name], op, value, dialect=dialect)
     table: Any = LoggedModelParam if key.entity is Entity.PARAM else LoggedModelTag
     return exists().where(
         table.model_id == LoggedModel.model_id,
         table.key == key.name,
-        compare(table.value, op, value, sqlite=sqlite),
+        compare(table.value, op, value, dialect=dialect),
     )
 
 
@@ -126,11 +127,11 @@ def search_logged_models(
     clauses = _order_clauses(order_by)
     query_id = page_tokens.query_digest(ids, filter_string or "", [list(o) for o in order_by])
     offset = page_tokens.offset_of(page_token, _KIND, query_id)
-    sqlite = session.get_bind().dialect.name == "sqlite"
+    dialect = dialect_of(session)
     query = select(LoggedModel).where(
         LoggedModel.experiment_id.in_(ids),
         LoggedModel.lifecycle_stage == LifecycleStage.ACTIVE,
-        *(condition(c, sqlite=sqlite) for c in comparisons),
+        *(condition(c, dialect=dialect) for c in comparisons),
     )
     rows = list(session.scalars(query.order_by(*clauses).offset(offset).limit(max_results + 1)))
     token = None

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ClauseElement
 
 from corridor.errors import InvalidInput, NotFound
-from corridor.tracking import sql
+from corridor.store import sql
 from corridor.tracking.bulk import Prepared, insert_for
 from corridor.tracking.entities import MetricPoint
 from corridor.tracking.models import LatestMetric, Metric, Run, RunParam, RunTag

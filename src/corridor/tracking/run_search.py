@@ -27,6 +27,7 @@ from corridor.search.filters import (
 )
 from corridor.search.sql import compare, keyed_condition
 from corridor.security.models import Project
+from corridor.store.dialects import Dialect, dialect_of
 from corridor.tracking.entities import Page, RunInfo, RunRecord
 from corridor.tracking.experiments import parse_experiment_id
 from corridor.tracking.models import Experiment, LatestMetric, Run, RunParam, RunTag
@@ -58,23 +59,23 @@ _INFO_COLUMNS = (
 )
 
 
-def condition(comparison: Comparison, *, sqlite: bool) -> ColumnElement[bool]:
+def condition(comparison: Comparison, *, dialect: Dialect) -> ColumnElement[bool]:
     """The SQL condition on ``Run`` for one comparison of a filter."""
     key, op, value = comparison.key, comparison.op, comparison.value
     if key.entity is Entity.ATTRIBUTE:
-        return compare(_ATTRIBUTES[key.name], op, value, sqlite=sqlite)
+        return compare(_ATTRIBUTES[key.name], op, value, dialect=dialect)
     if key.entity is Entity.METRIC:
         lm = LatestMetric
         # NaN compares false with everything, except that it differs from everything.
         on_value = (
             or_(lm.is_nan, lm.value != value)
             if op is Op.NE
-            else and_(lm.is_nan == false(), compare(lm.value, op, value, sqlite=sqlite))
+            else and_(lm.is_nan == false(), compare(lm.value, op, value, dialect=dialect))
         )
         return exists().where(lm.run_id == Run.run_id, lm.key == key.name, on_value)
     table: Any = RunParam if key.entity is Entity.PARAM else RunTag
     owned = table.run_id == Run.run_id
-    return keyed_condition(owned, table.key, table.value, key.name, op, value, sqlite=sqlite)
+    return keyed_condition(owned, table.key, table.value, key.name, op, value, dialect=dialect)
 
 
 def _order(query: Any, order: OrderBy) -> tuple[Any, list[Any]]:
@@ -138,11 +139,11 @@ def search_runs(
     offset = page_tokens.offset_of(page_token, _KIND, query_id)
     if not ids:
         return Page([], None)
-    sqlite = session.get_bind().dialect.name == "sqlite"
+    dialect = dialect_of(session)
     query: Any = select(*_INFO_COLUMNS).where(
         Run.experiment_id.in_(ids),
         Run.lifecycle_stage.in_(view.stages()),
-        *(condition(c, sqlite=sqlite) for c in comparisons),
+        *(condition(c, dialect=dialect) for c in comparisons),
     )
     clauses: list[Any] = []
     for order in orders:

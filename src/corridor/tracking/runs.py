@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from corridor.errors import Conflict, InvalidInput, NotFound
 from corridor.security.models import Project
-from corridor.tracking import sql
+from corridor.store import sql
 from corridor.tracking.entities import MetricPoint, RunInfo, RunRecord
 from corridor.tracking.experiments import parse_experiment_id
 from corridor.tracking.models import Experiment, LatestMetric, Run, RunParam, RunTag

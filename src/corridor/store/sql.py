@@ -1,4 +1,7 @@
-"""SQL both backends share: inserts that skip or merge existing rows, and id lists in slices."""
+"""SQL every slice shares: inserts that skip or merge existing rows, and id lists in slices.
+
+The backend differences (which INSERT construct takes ON CONFLICT) come from `dialects`.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +9,18 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.orm import Session
+
+from corridor.store.dialects import dialect_of
 
 # SQLite caps the bound parameters of one statement; lists of ids are sent in slices of this.
 IN_CHUNK = 500
 
 
-def _insert(session: Session, table: Table) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite_dialect.insert(table)
-
-
 def insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert ``rows`` in one executemany; rows whose key exists already are skipped."""
     if rows:
-        session.execute(_insert(session, table).on_conflict_do_nothing(), list(rows))
+        session.execute(dialect_of(session).insert(table).on_conflict_do_nothing(), list(rows))
 
 
 def upsert(
@@ -41,7 +38,7 @@ def upsert(
     """
     if not rows:
         return
-    stmt = _insert(session, table)
+    stmt = dialect_of(session).insert(table)
     stmt = stmt.on_conflict_do_update(
         index_elements=list(key),
         set_={c: stmt.excluded[c] for c in update},
