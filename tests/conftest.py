@@ -178,12 +178,14 @@ def _start_server(home: Path, env: dict[str, str]) -> ServerProcess:
 
 
 @contextmanager
-def serving(home: Path, database_url: str) -> Iterator[LiveServer]:
+def serving(
+    home: Path, database_url: str, *, max_body_bytes: int = LIVE_MAX_BODY_BYTES
+) -> Iterator[LiveServer]:
     """Initialise ``home`` over ``database_url`` and run a server on it until the block ends."""
     result = init_home(Settings(home=home, database_url=database_url))
     env = {
         "CORRIDOR_DATABASE_URL": database_url,
-        "CORRIDOR_MAX_BODY_BYTES": str(LIVE_MAX_BODY_BYTES),
+        "CORRIDOR_MAX_BODY_BYTES": str(max_body_bytes),
     }
     server = LiveServer(home, database_url, result.admin_token, env, _start_server(home, env))
     try:

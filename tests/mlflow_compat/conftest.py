@@ -134,8 +134,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowWorld]:
         for key in list(os.environ):
             if key.startswith("CORRIDOR_") and key != "CORRIDOR_TEST_PG_URL":
                 mp.delenv(key)
-        with serving(home, f"sqlite:///{home / 'corridor.db'}") as live:
-            allow_full_batches(live)
+        # Started with the body limit that admits MLflow's largest requests (see above).
+        url = f"sqlite:///{home / 'corridor.db'}"
+        with serving(home, url, max_body_bytes=FULL_BATCH_BODY_BYTES) as live:
             yield build_world(live)
 
 
