@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import pkgutil
 from functools import cached_property
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
 from corridor.client import credentials
+from corridor.client.connection import error_from
 from corridor.client.registry import RegistryClient
 from corridor.client.tracking import TrackingClient
 from corridor.config import Settings
-from corridor.errors import CorridorError, Unavailable, error_class
+from corridor.errors import Unavailable
 from corridor.security.policy import Role
 from corridor.security.schemas import (
     AuditEventOut,
@@ -87,9 +89,10 @@ class Client(TrackingClient, RegistryClient):
     @cached_property
     def data(self) -> DataClient:
         """Dataset calls (ingest, get, validate, delete...) over this client's connection."""
-        from corridor.data.sdk import DataClient
-
-        return DataClient(self)
+        # By import path, as the app factory mounts slice routers: the data SDK imports this
+        # module to open a client of its own when given none, so importing it back is a cycle.
+        data_client = pkgutil.resolve_name("corridor.data.sdk:DataClient")
+        return cast("DataClient", data_client(self))
 
     def close(self) -> None:
         self.http.close()
@@ -114,7 +117,7 @@ class Client(TrackingClient, RegistryClient):
         except httpx.TransportError as exc:
             raise Unavailable(f"cannot reach Corridor at {self.url}: {exc}") from exc
         if response.status_code >= 400:
-            raise _error_from(response)
+            raise error_from(response)
         return response
 
     def _get(self, model: type[M], path: str, **kwargs: Any) -> M:
@@ -196,15 +199,3 @@ class Client(TrackingClient, RegistryClient):
 
     def verify_audit(self) -> AuditVerifyOut:
         return self._get(AuditVerifyOut, "/api/v1/audit/verify")
-
-
-def _error_from(response: httpx.Response) -> CorridorError:
-    try:
-        error = response.json()["error"]
-        cls = error_class(str(error["code"]))
-        message = str(error["message"])
-    except (ValueError, KeyError, TypeError):
-        cls, message = CorridorError, f"HTTP {response.status_code}: {response.text[:200]}"
-    exc = cls(message)
-    exc.status_code = response.status_code
-    return exc

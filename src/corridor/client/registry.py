@@ -17,6 +17,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel
 
+from corridor.client.connection import error_from
 from corridor.errors import IntegrityError, InvalidInput, NotFound
 from corridor.registry.folders import collect_files
 from corridor.registry.loaders import LoadedModel, load
@@ -250,12 +251,10 @@ class RegistryClient:
         return folder, manifest
 
     def _stream_file(self, path: str) -> Iterator[bytes]:
-        from corridor.client.client import _error_from
-
         with self.http.stream("GET", path) as response:
             if response.status_code >= 400:
                 response.read()
-                raise _error_from(response)
+                raise error_from(response)
             yield from response.iter_bytes(_CHUNK_BYTES)
 
     def load_model(

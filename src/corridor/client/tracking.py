@@ -11,6 +11,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel
 
+from corridor.client.connection import error_from
 from corridor.tracking.entities import MetricPoint
 from corridor.tracking.schemas import (
     ArtifactList,
@@ -279,12 +280,10 @@ class TrackingClient:
 
     def iter_artifact(self, run_id: str, path: str) -> Iterator[bytes]:
         """The bytes of a run's file, streamed in chunks."""
-        from corridor.client.client import _error_from
-
         with self.http.stream("GET", _artifact_url(run_id, path)) as response:
             if response.status_code >= 400:
                 response.read()
-                raise _error_from(response)
+                raise error_from(response)
             yield from response.iter_bytes(_CHUNK_BYTES)
 
     def download_artifact(

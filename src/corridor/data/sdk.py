@@ -45,7 +45,7 @@ from corridor.errors import CorridorError, IntegrityError, InvalidInput, error_c
 from corridor.names import check_name
 
 if TYPE_CHECKING:
-    from corridor.client.client import Client
+    from corridor.client.connection import Connection
 
 M = TypeVar("M", bound=BaseModel)
 To = Literal["polars", "arrow", "pandas"]
@@ -95,12 +95,12 @@ def _error(response: httpx.Response) -> CorridorError:
 class DataClient:
     """Dataset calls over a `corridor.Client` (a new one, closed with this, if none is given)."""
 
-    def __init__(self, client: Client | None = None) -> None:
+    def __init__(self, client: Connection | None = None) -> None:
         if client is None:
             from corridor.client.client import Client
 
             client = Client()
-            self._owned: Client | None = client
+            self._owned: Connection | None = client
         else:
             self._owned = None
         self.client = client
