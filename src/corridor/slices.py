@@ -59,6 +59,8 @@ class Slice:
 
 SLICES: tuple[Slice, ...] = (
     Slice("ops", routers=("corridor.server.ops:router",)),
+    # Shared by every slice that links things (no routes of its own): its one table.
+    Slice("lineage", models="corridor.lineage.models"),
     Slice(
         "security",
         routers=("corridor.security.api:router",),

@@ -21,8 +21,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-# The lineage table is created with the registry's tables until the slice table lists lineage.
-from corridor.lineage import models as _lineage_models  # noqa: F401
 from corridor.registry.validation import (
     MAX_ALIAS_LENGTH,
     MAX_DESCRIPTION_LENGTH,
