@@ -22,8 +22,8 @@ from pathlib import Path
 import polars as pl
 
 from corridor.client.client import Client
+from corridor.client.data import DataClient
 from corridor.config import Settings
-from corridor.data.sdk import DataClient
 from corridor.home import init_home
 
 

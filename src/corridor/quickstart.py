@@ -95,10 +95,8 @@ def _track_a_run(client: Client, project: str, say: Callable[[str], None]) -> No
 
 
 def _ingest_a_dataset(client: Client, project: str, say: Callable[[str], None]) -> None:
-    from corridor.data.sdk import DataClient
-
     csv = b"id,city,amount\n1,Paris,10.5\n2,Oslo,3.25\n3,Rome,7.0\n"
-    out = DataClient(client).ingest(csv, "orders", project=project)
+    out = client.data.ingest(csv, "orders", project=project)
     say(f"✓ ingested a CSV as dataset version {out.version.ref} ({out.version.row_count} rows)")
 
 

@@ -135,3 +135,21 @@ def test_client_data_is_the_data_sdk_bound_to_the_same_connection(target: Target
     with target.client() as admin:
         assert admin.data.delete("shop/orders@1").versions == [1]
         assert [v.version for v in admin.data.dataset("shop/orders").versions] == [2]
+
+
+def test_every_tracking_and_registry_call_is_also_the_clients_own() -> None:
+    from corridor.client.registry import RegistryClient
+    from corridor.client.tracking import TrackingClient
+
+    client = Client("http://127.0.0.1:9")  # never contacted
+    try:
+        assert client.tracking.client is client and client.registry.client is client
+        for name, part in (("tracking", TrackingClient), ("registry", RegistryClient)):
+            calls = [n for n in vars(part) if not n.startswith("_")]
+            assert calls
+            for call in calls:
+                direct = getattr(client, call)
+                assert direct == getattr(getattr(client, name), call), call
+                assert getattr(Client, call).__doc__ == getattr(part, call).__doc__
+    finally:
+        client.close()

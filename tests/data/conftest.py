@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import func, select
 
 from corridor.client.client import Client
+from corridor.client.data import DataClient
 from corridor.config import Settings
 from corridor.data.models import Dataset, DatasetReport, DatasetVersion
-from corridor.data.sdk import DataClient
 from corridor.home import init_home
 from tests.store.conftest import aws_env, s3_admin, s3_bucket, s3_endpoint
 

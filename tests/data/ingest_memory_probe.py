@@ -33,8 +33,8 @@ def rss_kib() -> int:
 
 def by_corridor(home: Path, csv: Path) -> dict[str, Any]:
     from corridor.client.client import Client
+    from corridor.client.data import DataClient
     from corridor.config import Settings
-    from corridor.data.sdk import DataClient
     from corridor.home import init_home
 
     settings = Settings(home=home)

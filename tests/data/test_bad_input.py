@@ -10,8 +10,8 @@ import pyarrow as pa
 import pytest
 
 from corridor.client.client import Client
+from corridor.client.data import DataClient
 from corridor.config import Settings
-from corridor.data.sdk import DataClient
 from corridor.errors import InvalidInput, NotFound, PayloadTooLarge
 
 Counts = dict[str, int]

@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 
 from corridor.client.client import Client
+from corridor.client.data import DataClient
 from corridor.config import Settings
-from corridor.data.sdk import DataClient
 from corridor.errors import InvalidInput
 from tests.cli.test_cli import Cli, cli, local  # noqa: F401 (fixtures)
 from tests.conftest import LIVE_MAX_BODY_BYTES, LiveServer, sqlite_only

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from corridor.data.sdk import DataClient
+from corridor.client.data import DataClient
 from tests.cli.test_cli import Cli, cli, local  # noqa: F401 (fixtures)
 
 SUITE = {"expectations": [{"kind": "between", "column": "amount", "min": 0}]}

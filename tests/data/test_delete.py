@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from corridor.client.client import Client
-from corridor.data.sdk import DataClient
+from corridor.client.data import DataClient
 from corridor.errors import Conflict, InvalidInput, NotFound
 from tests.data.conftest import Counts
 from tests.registry.conftest import make_files

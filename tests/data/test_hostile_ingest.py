@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from corridor.client.client import Client
+from corridor.client.data import DataClient
 from corridor.config import Settings
 from corridor.data.formats import Format
-from corridor.data.sdk import DataClient
 from corridor.errors import InvalidInput, PayloadTooLarge
 from tests.cli.test_cli import Cli, cli, local  # noqa: F401 (fixtures)
 from tests.conftest import LiveServer, serving

@@ -14,7 +14,7 @@ import pyarrow.ipc
 import pytest
 
 from corridor.client.client import Client
-from corridor.data.sdk import DataClient
+from corridor.client.data import DataClient
 from corridor.errors import NotFound
 
 ROWS = pl.DataFrame({"id": [1, 2, 3], "city": ["Paris", "Oslo", None], "amount": [1.5, 2.0, 3.25]})

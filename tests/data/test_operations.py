@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from corridor.client.client import Client
-from corridor.data.sdk import DataClient
+from corridor.client.data import DataClient
 from corridor.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 
 ORDERS = pl.DataFrame(

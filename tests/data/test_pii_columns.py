@@ -6,9 +6,9 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from corridor.client.data import DataClient
 from corridor.data.pii.report_masking import REDACTED
 from corridor.data.pii.scan import scan as pii_scan
-from corridor.data.sdk import DataClient
 from corridor.errors import InvalidInput
 
 ROWS = 300

@@ -22,11 +22,11 @@ from alembic.config import Config
 from sqlalchemy import inspect, select, text
 
 from corridor.client.client import Client
+from corridor.client.data import DataClient
 from corridor.config import Settings
 from corridor.data.models import DatasetReport
 from corridor.data.pii.report_masking import REDACTED, carries_values, mask_report
 from corridor.data.schemas import ReadOptions
-from corridor.data.sdk import DataClient
 from corridor.errors import InvalidInput, NotFound
 from corridor.runtime import Runtime
 from corridor.security.models import AuditEvent

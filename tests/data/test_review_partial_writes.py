@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 
 from corridor.client.client import Client
+from corridor.client.data import DataClient
 from corridor.config import Settings
-from corridor.data.sdk import DataClient
 from corridor.errors import Conflict, InvalidInput
 from tests.conftest import LiveServer, sqlite_only
 from tests.data.conftest import Counts

@@ -9,12 +9,12 @@ import polars as pl
 import pytest
 
 from corridor.client.client import Client
+from corridor.client.data import DataClient
 from corridor.data import expectations as ex
 from corridor.data import recipe as rc
 from corridor.data.clean import apply, dry_run
 from corridor.data.drift import compare
 from corridor.data.profile import profile
-from corridor.data.sdk import DataClient
 from corridor.data.validate import validate
 from corridor.errors import InvalidInput
 

@@ -10,8 +10,8 @@ import psycopg
 import pytest
 
 from corridor.client.client import Client
+from corridor.client.data import DataClient
 from corridor.data.pii.scan import scan as pii_scan
-from corridor.data.sdk import DataClient
 from corridor.data.sources import redact_url
 from corridor.errors import InvalidInput, PermissionDenied
 from tests.conftest import sqlite_only

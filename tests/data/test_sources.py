@@ -11,8 +11,8 @@ import pytest
 import s3fs
 
 from corridor.client.client import Client
+from corridor.client.data import DataClient
 from corridor.config import Settings
-from corridor.data.sdk import DataClient
 from corridor.errors import InvalidInput, PermissionDenied
 from tests.conftest import LiveServer, sqlite_only
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from corridor.client.client import Client
-from corridor.data.sdk import DataClient
+from corridor.client.data import DataClient
 from corridor.errors import ConfigurationError
 from corridor.runtime import Runtime
 from corridor.slices import SLICES, Slice, metadata, reference_sources

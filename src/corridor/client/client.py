@@ -1,17 +1,23 @@
-"""``corridor.Client``: the one client, over HTTP or over an in-process app."""
+"""``corridor.Client``: the one client, over HTTP or over an in-process app.
+
+The client holds the connection and the calls about users, tokens, projects and audit; each
+slice's calls are a part over that connection: ``client.tracking``, ``client.registry``,
+``client.data``. The documented calls of tracking and registry are also the client's own
+(``client.create_run`` is ``client.tracking.create_run``).
+"""
 
 from __future__ import annotations
 
-import pkgutil
 from functools import cached_property
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
 from corridor.client import credentials
 from corridor.client.connection import error_from
+from corridor.client.passthrough import PassThrough
 from corridor.client.registry import RegistryClient
 from corridor.client.tracking import TrackingClient
 from corridor.config import Settings
@@ -29,13 +35,13 @@ from corridor.security.schemas import (
 )
 
 if TYPE_CHECKING:
-    from corridor.data.sdk import DataClient
+    from corridor.client.data import DataClient
 
 M = TypeVar("M", bound=BaseModel)
 _IN_PROCESS_URL = "http://corridor.in-process"
 
 
-class Client(TrackingClient, RegistryClient):
+class Client:
     """Talk to Corridor.
 
     With a URL (argument, ``CORRIDOR_URL``, or a `corridor login`), requests go over HTTP with
@@ -81,6 +87,8 @@ class Client(TrackingClient, RegistryClient):
         self.http = httpx.Client(
             base_url=self.url, headers=headers, transport=transport, timeout=timeout_s
         )
+        self.tracking = TrackingClient(self)
+        self.registry = RegistryClient(self)
 
     @property
     def in_process(self) -> bool:
@@ -89,10 +97,10 @@ class Client(TrackingClient, RegistryClient):
     @cached_property
     def data(self) -> DataClient:
         """Dataset calls (ingest, get, validate, delete...) over this client's connection."""
-        # By import path, as the app factory mounts slice routers: the data SDK imports this
-        # module to open a client of its own when given none, so importing it back is a cycle.
-        data_client = pkgutil.resolve_name("corridor.data.sdk:DataClient")
-        return cast("DataClient", data_client(self))
+        # Imported on first use: a client that never touches data never loads the data schemas.
+        from corridor.client.data import DataClient
+
+        return DataClient(self)
 
     def close(self) -> None:
         self.http.close()
@@ -199,3 +207,48 @@ class Client(TrackingClient, RegistryClient):
 
     def verify_audit(self) -> AuditVerifyOut:
         return self._get(AuditVerifyOut, "/api/v1/audit/verify")
+
+    # Tracking (client.tracking).
+    create_experiment = PassThrough("tracking", TrackingClient.create_experiment)
+    get_experiment = PassThrough("tracking", TrackingClient.get_experiment)
+    search_experiments = PassThrough("tracking", TrackingClient.search_experiments)
+    rename_experiment = PassThrough("tracking", TrackingClient.rename_experiment)
+    delete_experiment = PassThrough("tracking", TrackingClient.delete_experiment)
+    restore_experiment = PassThrough("tracking", TrackingClient.restore_experiment)
+    set_experiment_tag = PassThrough("tracking", TrackingClient.set_experiment_tag)
+    delete_experiment_tag = PassThrough("tracking", TrackingClient.delete_experiment_tag)
+    create_run = PassThrough("tracking", TrackingClient.create_run)
+    get_run = PassThrough("tracking", TrackingClient.get_run)
+    update_run = PassThrough("tracking", TrackingClient.update_run)
+    delete_run = PassThrough("tracking", TrackingClient.delete_run)
+    restore_run = PassThrough("tracking", TrackingClient.restore_run)
+    search_runs = PassThrough("tracking", TrackingClient.search_runs)
+    log_batch = PassThrough("tracking", TrackingClient.log_batch)
+    log_metrics_batched = PassThrough("tracking", TrackingClient.log_metrics_batched)
+    log_param = PassThrough("tracking", TrackingClient.log_param)
+    log_metric = PassThrough("tracking", TrackingClient.log_metric)
+    set_tag = PassThrough("tracking", TrackingClient.set_tag)
+    delete_tag = PassThrough("tracking", TrackingClient.delete_tag)
+    get_metric_history = PassThrough("tracking", TrackingClient.get_metric_history)
+    metric_history = PassThrough("tracking", TrackingClient.metric_history)
+    upload_artifact = PassThrough("tracking", TrackingClient.upload_artifact)
+    log_artifact = PassThrough("tracking", TrackingClient.log_artifact)
+    log_artifacts = PassThrough("tracking", TrackingClient.log_artifacts)
+    list_artifacts = PassThrough("tracking", TrackingClient.list_artifacts)
+    iter_artifact = PassThrough("tracking", TrackingClient.iter_artifact)
+    download_artifact = PassThrough("tracking", TrackingClient.download_artifact)
+    delete_artifact = PassThrough("tracking", TrackingClient.delete_artifact)
+
+    # Model registry (client.registry).
+    create_model = PassThrough("registry", RegistryClient.create_model)
+    get_model = PassThrough("registry", RegistryClient.get_model)
+    list_models = PassThrough("registry", RegistryClient.list_models)
+    upload_file = PassThrough("registry", RegistryClient.upload_file)
+    register_model = PassThrough("registry", RegistryClient.register_model)
+    get_model_version = PassThrough("registry", RegistryClient.get_model_version)
+    list_model_versions = PassThrough("registry", RegistryClient.list_model_versions)
+    set_alias = PassThrough("registry", RegistryClient.set_alias)
+    delete_alias = PassThrough("registry", RegistryClient.delete_alias)
+    resolve_model = PassThrough("registry", RegistryClient.resolve_model)
+    download_model = PassThrough("registry", RegistryClient.download_model)
+    load_model = PassThrough("registry", RegistryClient.load_model)

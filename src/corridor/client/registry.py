@@ -1,4 +1,4 @@
-"""The model registry part of ``corridor.Client``: register, alias, find and load models.
+"""``client.registry``, the registry part of `corridor.Client`: register, alias, find, load models.
 
 Models are named as the server names them (``"churn/fraud"``). Calls that take ``project``
 default to the project that name leads to: the model's own project if you can see a model by
@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-import httpx
 from pydantic import BaseModel
 
-from corridor.client.connection import error_from
+from corridor.client.connection import Connection, error_from
 from corridor.errors import IntegrityError, InvalidInput, NotFound
 from corridor.registry.folders import collect_files
 from corridor.registry.loaders import LoadedModel, load
@@ -50,15 +49,13 @@ def _file_chunks(path: Path) -> Iterator[bytes]:
 
 
 class RegistryClient:
-    """Registry calls; mixed into ``corridor.Client``, which provides ``request`` and ``http``."""
+    """Registry calls over a client's connection (``client.registry`` is one)."""
 
-    http: httpx.Client
-
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        raise NotImplementedError
+    def __init__(self, client: Connection) -> None:
+        self.client = client
 
     def _registry(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
-        return model.model_validate(self.request(method, path, **kwargs).json())
+        return model.model_validate(self.client.request(method, path, **kwargs).json())
 
     def _where(self, name: str, project: str | None) -> tuple[str, str]:
         """``(project, url of the model)`` for ``name``."""
@@ -164,7 +161,7 @@ class RegistryClient:
                 f"no model {name!r} yet: name the project to create it in (project='churn')"
             ) from None
         try:
-            self.request("GET", url)
+            self.client.request("GET", url)
         except NotFound:
             created = self.create_model(name, project=project)
             project, url = self._where(created.name, created.project)
@@ -204,7 +201,7 @@ class RegistryClient:
 
     def delete_alias(self, name: str, alias: str, *, project: str | None = None) -> None:
         _, url = self._where(name, project)
-        self.request("DELETE", f"{url}/aliases/{alias}")
+        self.client.request("DELETE", f"{url}/aliases/{alias}")
 
     def resolve_model(self, uri: str, *, project: str | None = None) -> ModelVersionOut:
         """The version ``models:/name/3``, ``models:/name@alias``... names."""
@@ -232,7 +229,7 @@ class RegistryClient:
             raise InvalidInput(f"{folder} is not empty; download into a new or empty folder")
         _, url = self._where(version.name, version.project)
         base = f"{url}/versions/{version.version}"
-        data = self.request("GET", f"{base}/manifest").content
+        data = self.client.request("GET", f"{base}/manifest").content
         if hashlib.sha256(data).hexdigest() != version.package_digest:
             raise IntegrityError(f"the manifest of {uri} does not match its package digest")
         manifest = parse_manifest(data)
@@ -251,7 +248,7 @@ class RegistryClient:
         return folder, manifest
 
     def _stream_file(self, path: str) -> Iterator[bytes]:
-        with self.http.stream("GET", path) as response:
+        with self.client.http.stream("GET", path) as response:
             if response.status_code >= 400:
                 response.read()
                 raise error_from(response)

@@ -1,4 +1,4 @@
-"""The tracking part of ``corridor.Client``: experiments, runs, logging and artifacts."""
+"""``client.tracking``: experiments, runs, params, metrics, tags and artifacts over a client."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 from urllib.parse import quote
 
-import httpx
 from pydantic import BaseModel
 
-from corridor.client.connection import error_from
+from corridor.client.connection import Connection, error_from
 from corridor.tracking.entities import MetricPoint
 from corridor.tracking.schemas import (
     ArtifactList,
@@ -40,15 +39,13 @@ def _artifact_url(run_id: str, path: str) -> str:
 
 
 class TrackingClient:
-    """Tracking calls; mixed into ``corridor.Client``, which provides ``request`` and ``http``."""
+    """Tracking calls over a client's connection (``client.tracking`` is one)."""
 
-    http: httpx.Client
-
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        raise NotImplementedError
+    def __init__(self, client: Connection) -> None:
+        self.client = client
 
     def _model(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
-        return model.model_validate(self.request(method, path, **kwargs).json())
+        return model.model_validate(self.client.request(method, path, **kwargs).json())
 
     # Experiments.
     def create_experiment(
@@ -93,7 +90,7 @@ class TrackingClient:
         return self._model(ExperimentOut, "PATCH", path, json={"name": name})
 
     def delete_experiment(self, project: str, experiment_id: str) -> None:
-        self.request("DELETE", f"/api/v1/projects/{project}/experiments/{experiment_id}")
+        self.client.request("DELETE", f"/api/v1/projects/{project}/experiments/{experiment_id}")
 
     def restore_experiment(self, project: str, experiment_id: str) -> ExperimentOut:
         path = f"/api/v1/projects/{project}/experiments/{experiment_id}/restore"
@@ -107,7 +104,7 @@ class TrackingClient:
 
     def delete_experiment_tag(self, project: str, experiment_id: str, key: str) -> None:
         path = f"/api/v1/projects/{project}/experiments/{experiment_id}/tags"
-        self.request("DELETE", path, params={"key": key})
+        self.client.request("DELETE", path, params={"key": key})
 
     # Runs.
     def create_run(
@@ -139,7 +136,7 @@ class TrackingClient:
         return self._model(RunOut, "PATCH", f"/api/v1/runs/{run_id}", json=body)
 
     def delete_run(self, run_id: str) -> None:
-        self.request("DELETE", f"/api/v1/runs/{run_id}")
+        self.client.request("DELETE", f"/api/v1/runs/{run_id}")
 
     def restore_run(self, run_id: str) -> RunOut:
         return self._model(RunOut, "POST", f"/api/v1/runs/{run_id}/restore")
@@ -186,7 +183,7 @@ class TrackingClient:
             "params": _pairs(params),
             "tags": _pairs(tags),
         }
-        self.request("POST", f"/api/v1/runs/{run_id}/batch", json=body)
+        self.client.request("POST", f"/api/v1/runs/{run_id}/batch", json=body)
 
     def log_metrics_batched(self, run_id: str, points: Sequence[MetricPoint]) -> None:
         """Log any number of points, in as many batches as the limit of 1000 needs."""
@@ -212,7 +209,7 @@ class TrackingClient:
         self.log_batch(run_id, tags=[(key, value)])
 
     def delete_tag(self, run_id: str, key: str) -> None:
-        self.request("DELETE", f"/api/v1/runs/{run_id}/tags", params={"key": key})
+        self.client.request("DELETE", f"/api/v1/runs/{run_id}/tags", params={"key": key})
 
     def get_metric_history(
         self,
@@ -280,7 +277,7 @@ class TrackingClient:
 
     def iter_artifact(self, run_id: str, path: str) -> Iterator[bytes]:
         """The bytes of a run's file, streamed in chunks."""
-        with self.http.stream("GET", _artifact_url(run_id, path)) as response:
+        with self.client.http.stream("GET", _artifact_url(run_id, path)) as response:
             if response.status_code >= 400:
                 response.read()
                 raise error_from(response)
@@ -297,4 +294,4 @@ class TrackingClient:
         return target
 
     def delete_artifact(self, run_id: str, path: str) -> None:
-        self.request("DELETE", _artifact_url(run_id, path))
+        self.client.request("DELETE", _artifact_url(run_id, path))

@@ -12,8 +12,9 @@ so that specs can be read from YAML or JSON and stored beside a dataset version.
 
 Around that core, the slice that stores data (see ``docs/data.md``): ``ingest`` (staging,
 ``convert``, ``sources``), ``datasets`` and ``versions`` (the metadata store), ``operations``
-and ``transform`` (validate, profile, diff, PII; clean, mask, copy), ``api``, ``cli``, and the
-SDK (``sdk``), whose ``ingest``, ``get`` and ``DataClient`` are importable from here.
+and ``transform`` (validate, profile, diff, PII; clean, mask, copy), ``api`` and ``cli``. The
+SDK lives in ``corridor.client`` (``client.data``); its ``ingest``, ``get`` and ``DataClient``
+are importable from here.
 """
 
 from __future__ import annotations
@@ -21,15 +22,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from corridor.data.sdk import DataClient, get, ingest
+    from corridor.client.data import DataClient
+    from corridor.client.data_shortcuts import get, ingest
 
 __all__ = ["DataClient", "get", "ingest"]
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy, so that the pure modules do not pull in the HTTP client.
-    if name in __all__:
-        from corridor.data import sdk
+    # Lazy, so that the slice's own modules do not pull in the HTTP client.
+    if name == "DataClient":
+        from corridor.client.data import DataClient
 
-        return getattr(sdk, name)
+        return DataClient
+    if name in __all__:
+        from corridor.client import data_shortcuts
+
+        return getattr(data_shortcuts, name)
     raise AttributeError(f"module 'corridor.data' has no attribute {name!r}")

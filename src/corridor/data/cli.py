@@ -16,8 +16,8 @@ import typer
 from corridor.console import print_json, say
 
 if TYPE_CHECKING:
+    from corridor.client.data import DataClient
     from corridor.data.schemas import DatasetVersionOut, SourceReport
-    from corridor.data.sdk import DataClient
     from corridor.data.staging import Progress
 
 JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
@@ -36,10 +36,10 @@ data = typer.Typer(
 
 @contextmanager
 def _client() -> Iterator[DataClient]:
-    from corridor.data.sdk import DataClient
+    from corridor.client.client import Client
 
-    with DataClient() as client:
-        yield client
+    with Client() as client:
+        yield client.data
 
 
 def _read_spec(path: Path) -> str:

@@ -1,4 +1,4 @@
-"""The data SDK: ``corridor.data.ingest(...)``, ``corridor.data.get("orders@latest")``...
+"""The data part of ``corridor.Client`` (``client.data``): ingest, get, validate, clean, delete...
 
 Every call goes through the API, over HTTP or in-process, like the rest of `corridor.Client`.
 Sources are read where it is safe and cheap: over HTTP the SDK reads a path, an S3 object or a
@@ -16,11 +16,12 @@ import json
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal, TypeVar
+from typing import IO, Any, Literal, TypeVar
 
 import httpx
 from pydantic import BaseModel
 
+from corridor.client.connection import Connection, error_from
 from corridor.data.delete_schemas import DeletedOut
 from corridor.data.progress import HEADER, listening
 from corridor.data.refs import DatasetRef, parse_ref
@@ -41,11 +42,10 @@ from corridor.data.schemas import (
 )
 from corridor.data.sensitivity import Sensitivity
 from corridor.data.staging import Progress, no_progress
-from corridor.errors import CorridorError, IntegrityError, InvalidInput, error_class
+from corridor.errors import IntegrityError, InvalidInput, Unavailable
 from corridor.names import check_name
 
-if TYPE_CHECKING:
-    from corridor.client.connection import Connection
+__all__ = ["DataClient", "To"]
 
 M = TypeVar("M", bound=BaseModel)
 To = Literal["polars", "arrow", "pandas"]
@@ -84,30 +84,14 @@ def _counted(chunks: Iterator[bytes], total: int | None, progress: Progress) -> 
         yield chunk
 
 
-def _error(response: httpx.Response) -> CorridorError:
-    try:
-        error = response.json()["error"]
-        return error_class(str(error["code"]))(str(error["message"]))
-    except (ValueError, KeyError, TypeError):
-        return CorridorError(f"HTTP {response.status_code}: {response.text[:200]}")
-
-
 class DataClient:
-    """Dataset calls over a `corridor.Client` (a new one, closed with this, if none is given)."""
+    """Dataset calls over a client's connection (``client.data`` is one)."""
 
-    def __init__(self, client: Connection | None = None) -> None:
-        if client is None:
-            from corridor.client.client import Client
-
-            client = Client()
-            self._owned: Connection | None = client
-        else:
-            self._owned = None
+    def __init__(self, client: Connection) -> None:
         self.client = client
 
     def close(self) -> None:
-        if self._owned is not None:
-            self._owned.close()
+        """Nothing to release: the client this is bound to stays open, and its owner closes it."""
 
     def __enter__(self) -> DataClient:
         return self
@@ -333,13 +317,11 @@ class DataClient:
                 "GET", _version_path(target) + "/data", params=params, timeout=LONG
             )
         except httpx.TransportError as exc:
-            from corridor.errors import Unavailable
-
             raise Unavailable(f"cannot reach Corridor: {exc}") from exc
         with stream as response:
             if response.status_code >= 400:
                 response.read()
-                raise _error(response)
+                raise error_from(response)
             expected = response.headers.get("x-corridor-digest")
             with dest.open("wb") as f:
                 for chunk in response.iter_bytes(CHUNK_BYTES):
@@ -512,18 +494,3 @@ def _read(path: Path, to: To, ref: DatasetRef) -> Any:
 
         return pq.read_table(path).to_pandas()
     raise InvalidInput(f"to={to!r} is not one of polars, arrow, pandas (reading {ref})")
-
-
-# Module-level shortcuts: each opens a client (in-process or per CORRIDOR_URL) for one call.
-
-
-def ingest(source: Any, name: str, *, project: str, **kwargs: Any) -> IngestOut:
-    """Ingest ``source`` as the next version of ``project``/``name``; see `DataClient.ingest`."""
-    with DataClient() as data:
-        return data.ingest(source, name, project=project, **kwargs)
-
-
-def get(ref: str, *, project: str | None = None, to: To = "polars", **kwargs: Any) -> Any:
-    """A version's data (``to="polars"|"arrow"|"pandas"``); see `DataClient.get`."""
-    with DataClient() as data:
-        return data.get(ref, project=project, to=to, **kwargs)
