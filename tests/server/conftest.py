@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,11 +17,13 @@ from corridor.runtime import Runtime
 from corridor.security import identity, projects
 from corridor.security.policy import Principal, Role
 from corridor.server.app import create_app
+from tests.conftest import premigrate
 from tests.tracking.seed import seed_tracking
 
 
 @pytest.fixture
-def runtime(settings: Settings) -> Iterator[Runtime]:
+def runtime(settings: Settings, sqlite_template: Path) -> Iterator[Runtime]:
+    premigrate(settings.effective_database_url, sqlite_template)
     rt = Runtime(settings)
     yield rt
     rt.close()
