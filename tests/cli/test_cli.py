@@ -22,7 +22,7 @@ from corridor import Client
 from corridor.config import Settings
 from corridor.errors import Unauthenticated
 from corridor.home import init_home
-from tests.conftest import LiveServer, run_cli, sqlite_only
+from tests.conftest import LiveServer, premigrate, run_cli, sqlite_only
 
 HEAVY_MODULES = ("fastapi", "sqlalchemy", "httpx", "uvicorn")
 
@@ -69,9 +69,12 @@ def cli(tmp_path: Path) -> Cli:
 
 
 @pytest.fixture
-def local(cli: Cli) -> Cli:
+def local(cli: Cli, sqlite_template: Path) -> Cli:
     """A CLI over an initialised local home, so that commands act as its local admin."""
-    init_home(Settings(home=cli.home))
+    settings = Settings(home=cli.home)
+    cli.home.mkdir()
+    premigrate(settings.effective_database_url, sqlite_template)
+    init_home(settings)
     return cli
 
 

@@ -13,15 +13,17 @@ from corridor.client.data import DataClient
 from corridor.config import Settings
 from corridor.data.models import Dataset, DatasetReport, DatasetVersion
 from corridor.home import init_home
+from tests.conftest import premigrate
 from tests.store.conftest import aws_env, s3_admin, s3_bucket, s3_endpoint
 
 __all__ = ["aws_env", "s3_admin", "s3_bucket", "s3_endpoint"]
 
 
 @pytest.fixture
-def data_home(home: Path, database_url: str) -> Settings:
+def data_home(home: Path, database_url: str, sqlite_template: Path) -> Settings:
     """An initialised home over the test's metadata backend."""
     settings = Settings(home=home, database_url=database_url)
+    premigrate(database_url, sqlite_template)
     init_home(settings)
     return settings
 
