@@ -37,6 +37,7 @@ from corridor.mlflow_compat.messages import (
     file_info_out,
     run_info_out,
     run_out,
+    run_rows_out,
 )
 from corridor.mlflow_compat.routes import endpoint, page_reply, reply
 from corridor.security import projects
@@ -342,7 +343,7 @@ def search_runs(
 ) -> JSONResponse:
     message = access.message_as(SearchRuns)
     with get_runtime(request).db.read() as session:
-        page = run_search.search_runs(
+        page = run_search.search_run_rows(
             session,
             message.experiment_ids,
             filter_string=message.filter or None,
@@ -351,9 +352,7 @@ def search_runs(
             page_token=message.page_token or None,
             view_type=message.run_view_type,
         )
-        outputs = model_outputs(session, [r.info.run_id for r in page.items])
-    found = [run_out(r, outputs[r.info.run_id]) for r in page.items]
-    return page_reply("runs", found, page.next_page_token)
+    return page_reply("runs", [run_rows_out(r) for r in page.items], page.next_page_token)
 
 
 @endpoint(router, "GET", "/mlflow/metrics/get-history")

@@ -4,14 +4,39 @@ Each comparison becomes an ``EXISTS`` on the latest-metric, param or tag table (
 condition on the run), so the database does the filtering with its indexes; each metric, param
 or tag in ``order_by`` becomes an outer join. Runs without the key never match a comparison
 (not even ``!=``) and sort last, as in MLflow. Pages are offsets in an opaque token.
+
+A page is read with one statement: the search is a common table expression (numbered in its
+order), and the rows of the page's params, tags, latest metrics and model outputs are joined to
+it and appended to its own rows with ``UNION ALL``. So no list of 1,000 run ids is sent back to
+the database (compiling such ``IN`` lists cost more than running the queries), no ORM object is
+built, and a reply can be written straight from the rows (`RunRows`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, exists, false, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ColumnElement,
+    Float,
+    Integer,
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    false,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session, aliased
 
 from corridor.errors import InvalidInput, NotFound
@@ -28,10 +53,16 @@ from corridor.search.filters import (
 from corridor.search.sql import compare, keyed_condition
 from corridor.security.models import Project
 from corridor.store.dialects import Dialect, dialect_of
-from corridor.tracking.entities import Page, RunInfo, RunRecord
+from corridor.tracking.entities import MetricPoint, Page, RunInfo, RunRecord
 from corridor.tracking.experiments import parse_experiment_id
-from corridor.tracking.models import Experiment, LatestMetric, Run, RunParam, RunTag
-from corridor.tracking.runs import load_records
+from corridor.tracking.models import (
+    Experiment,
+    LatestMetric,
+    Run,
+    RunModelOutput,
+    RunParam,
+    RunTag,
+)
 from corridor.tracking.validation import ViewType, parse_view_type
 
 DEFAULT_SEARCH_RESULTS = 1000
@@ -113,7 +144,126 @@ def _experiment_ids(
     return ids
 
 
-def search_runs(
+@dataclass(slots=True)
+class RunRows:
+    """One run found, as read: its info row and the rows of its data.
+
+    ``info`` is ``(run_id, experiment_id, run_name, user_id, status, start_time, end_time,
+    lifecycle_stage, artifact_uri)``; ``metrics`` holds ``(key, value, is_nan, timestamp, step)``
+    for the latest point of each metric, ``outputs`` ``(model_id, step)`` in step order.
+    """
+
+    info: tuple[Any, ...]
+    params: list[tuple[str, str]] = field(default_factory=list)
+    tags: list[tuple[str, str]] = field(default_factory=list)
+    metrics: list[tuple[str, float, bool, int, int]] = field(default_factory=list)
+    outputs: list[tuple[str, int]] = field(default_factory=list)
+
+    def record(self) -> RunRecord:
+        """The run as the services' `RunRecord` (its model outputs left out)."""
+        r = self.info
+        info = RunInfo(r[0], str(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8])
+        return RunRecord(
+            info=info,
+            params=dict(self.params),
+            tags=dict(self.tags),
+            metrics={
+                k: MetricPoint(k, float("nan") if nan else v, ts, step)
+                for k, v, nan, ts, step in self.metrics
+            },
+        )
+
+
+# The kinds of row the one statement returns, in its first column.
+_RUN, _PARAM, _TAG, _METRIC, _OUTPUT = range(5)
+
+
+def _typed_null(kind: Any) -> Any:
+    # Typed, so that PostgreSQL can line up the branches of the UNION.
+    return cast(null(), kind)
+
+
+def _page_statement(page: Any) -> Any:
+    """The page's runs and the rows of their data, as one ``UNION ALL`` over the CTE ``page``.
+
+    Columns: kind, run id, position, then two texts, three big integers, a float and a flag,
+    which each kind of row fills as it needs (the run's own row uses them for its info).
+    """
+    text, big, number, flag = String(), BigInteger(), Float(), Boolean()
+    runs = select(
+        literal_column(str(_RUN), Integer()).label("kind"),
+        page.c.run_id,
+        page.c.pos,
+        page.c.name.label("a"),
+        page.c.user_id.label("b"),
+        page.c.status.label("c"),
+        page.c.lifecycle_stage.label("d"),
+        page.c.artifact_uri.label("e"),
+        cast(page.c.experiment_id, big).label("i1"),
+        page.c.start_time.label("i2"),
+        page.c.end_time.label("i3"),
+        _typed_null(number).label("f"),
+        _typed_null(flag).label("flag"),
+    )
+
+    def child(kind: int, table: Any, a: Any, b: Any, i2: Any, i3: Any, f: Any, nan: Any) -> Any:
+        return select(
+            literal_column(str(kind), Integer()),
+            table.run_id,
+            _typed_null(big),
+            a,
+            b,
+            _typed_null(text),
+            _typed_null(text),
+            _typed_null(text),
+            _typed_null(big),
+            i2,
+            i3,
+            f,
+            nan,
+        ).join_from(table, page, table.run_id == page.c.run_id)
+
+    nothing = (_typed_null(big), _typed_null(big), _typed_null(number), _typed_null(flag))
+    lm, out = LatestMetric, RunModelOutput
+    return union_all(
+        runs,
+        child(_PARAM, RunParam, RunParam.key, RunParam.value, *nothing),
+        child(_TAG, RunTag, RunTag.key, RunTag.value, *nothing),
+        child(_METRIC, lm, lm.key, _typed_null(text), lm.timestamp, lm.step, lm.value, lm.is_nan),
+        child(_OUTPUT, out, out.model_id, _typed_null(text), *nothing[:1], out.step, *nothing[2:]),
+    )
+
+
+def _gather(rows: Sequence[Any]) -> list[RunRows]:
+    """Group the statement's rows by run, in the search's order."""
+    found: dict[str, tuple[int, RunRows]] = {}
+    children = []
+    for row in rows:
+        if row[0] == _RUN:
+            found[row[1]] = (
+                row[2],
+                RunRows((row[1], row[8], *row[3:6], row[9], row[10], *row[6:8])),
+            )
+        else:
+            children.append(row)
+    for kind, run_id, _pos, a, b, _c, _d, _e, _i1, i2, i3, f, nan in children:
+        run = found[run_id][1]
+        if kind == _PARAM:
+            run.params.append((a, b))
+        elif kind == _TAG:
+            run.tags.append((a, b))
+        elif kind == _METRIC:
+            run.metrics.append((a, f, bool(nan), i2, i3))
+        else:
+            run.outputs.append((a, i3))
+    ordered = [run for _pos, run in sorted(found.values(), key=lambda item: item[0])]
+    for run in ordered:
+        if len(run.outputs) > 1:
+            run.outputs.sort(key=lambda o: (o[1], o[0]))
+    return ordered
+
+
+def search_run_rows(
     session: Session,
     experiment_ids: Sequence[str | int],
     *,
@@ -123,7 +273,7 @@ def search_runs(
     page_token: str | None = None,
     view_type: ViewType | str = ViewType.ACTIVE_ONLY,
     project: Project | None = None,
-) -> Page[RunRecord]:
+) -> Page[RunRows]:
     """Runs of ``experiment_ids`` that match ``filter_string``, in ``order_by`` order.
 
     Without an order, newest first (start time descending, then run id). With ``project``,
@@ -152,22 +302,40 @@ def search_runs(
     if not any(o.key.entity is Entity.ATTRIBUTE and o.key.name == "start_time" for o in orders):
         clauses.append(Run.start_time.desc())
     clauses.append(Run.run_id.asc())
-    rows = session.execute(query.order_by(*clauses).offset(offset).limit(max_results + 1)).all()
-    infos = [
-        RunInfo(
-            run_id=r[0],
-            experiment_id=str(r[1]),
-            run_name=r[2],
-            user_id=r[3],
-            status=r[4],
-            start_time=r[5],
-            end_time=r[6],
-            lifecycle_stage=r[7],
-            artifact_uri=r[8],
-        )
-        for r in rows[:max_results]
-    ]
+    page = (
+        query.add_columns(func.row_number().over(order_by=clauses).label("pos"))
+        .order_by(*clauses)
+        .offset(offset)
+        .limit(max_results + 1)
+        .cte("page")
+    )
+    found = _gather(session.execute(_page_statement(page)).all())
     token = None
-    if len(rows) > max_results:
+    if len(found) > max_results:
         token = page_tokens.encode(_KIND, query_id, {"offset": offset + max_results})
-    return Page(load_records(session, infos), token)
+    return Page(found[:max_results], token)
+
+
+def search_runs(
+    session: Session,
+    experiment_ids: Sequence[str | int],
+    *,
+    filter_string: str | None = None,
+    order_by: Sequence[str] = (),
+    max_results: int = DEFAULT_SEARCH_RESULTS,
+    page_token: str | None = None,
+    view_type: ViewType | str = ViewType.ACTIVE_ONLY,
+    project: Project | None = None,
+) -> Page[RunRecord]:
+    """`search_run_rows`, each run as a `RunRecord`."""
+    page = search_run_rows(
+        session,
+        experiment_ids,
+        filter_string=filter_string,
+        order_by=order_by,
+        max_results=max_results,
+        page_token=page_token,
+        view_type=view_type,
+        project=project,
+    )
+    return Page([run.record() for run in page.items], page.next_page_token)
