@@ -21,8 +21,8 @@ from collections.abc import Callable
 import numpy as np
 import polars as pl
 
-from corridor.data.clean import apply
-from corridor.data.recipe import load_recipe
+from corridor.data.sansio.clean import apply
+from corridor.data.sansio.recipe import load_recipe
 
 RECIPE = load_recipe(
     {

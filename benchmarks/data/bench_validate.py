@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from corridor.data.expectations import load_suite
-from corridor.data.validate import validate
+from corridor.data.sansio.expectations import load_suite
+from corridor.data.sansio.validate import validate
 
 CITIES = ["Paris", "Oslo", "Rome", "Lima", "Kyiv"]
 

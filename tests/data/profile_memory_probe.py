@@ -12,7 +12,7 @@ import sys
 
 import polars as pl
 
-from corridor.data.profile import profile
+from corridor.data.sansio.profile import profile
 from tests.peak_rss import peak_rss_kib
 
 

@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from corridor.data import recipe as rc
-from corridor.data.clean import QUARANTINE_COLUMNS, apply, dry_run
+from corridor.data.sansio import recipe as rc
+from corridor.data.sansio.clean import QUARANTINE_COLUMNS, apply, dry_run
 from corridor.errors import InvalidInput
 
 

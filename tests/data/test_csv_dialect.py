@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from corridor.data.csv_dialect import detect_encoding, guess_header, sniff
+from corridor.data.sansio.csv_dialect import detect_encoding, guess_header, sniff
 from corridor.errors import InvalidInput
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from corridor.data.drift import (
+from corridor.data.sansio.drift import (
     binned,
     compare,
     compare_profiles,
@@ -16,7 +16,7 @@ from corridor.data.drift import (
     psi,
     quantile_edges,
 )
-from corridor.data.profile import profile
+from corridor.data.sansio.profile import profile
 from corridor.errors import InvalidInput
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from corridor.data.dtypes import check_dtype_name, dtype_matches, dtype_name, parse_dtype
+from corridor.data.sansio.dtypes import check_dtype_name, dtype_matches, dtype_name, parse_dtype
 from corridor.errors import InvalidInput
 
 

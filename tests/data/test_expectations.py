@@ -8,7 +8,7 @@ import json
 import polars as pl
 import pytest
 
-from corridor.data import expectations as ex
+from corridor.data.sansio import expectations as ex
 from corridor.errors import InvalidInput
 
 YAML_SUITE = """

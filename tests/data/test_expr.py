@@ -7,7 +7,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from corridor.data.expr import as_expression, compile_expression, expression_columns
+from corridor.data.sansio.expr import as_expression, compile_expression, expression_columns
 from corridor.errors import InvalidInput
 
 FRAME = pl.DataFrame(

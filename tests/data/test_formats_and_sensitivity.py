@@ -2,8 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from corridor.data.formats import Compression, Format, compression_from_head, detect_format
-from corridor.data.sensitivity import Sensitivity, VersionFacts, check_consumption, check_regions
+from corridor.data.sansio.formats import Compression, Format, compression_from_head, detect_format
+from corridor.data.sansio.sensitivity import (
+    Sensitivity,
+    VersionFacts,
+    check_consumption,
+    check_regions,
+)
 from corridor.errors import Conflict, InvalidInput, PermissionDenied
 
 

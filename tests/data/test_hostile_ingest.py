@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from corridor.client.client import Client
 from corridor.client.data import DataClient
 from corridor.config import Settings
-from corridor.data.formats import Format
+from corridor.data.sansio.formats import Format
 from corridor.errors import InvalidInput, PayloadTooLarge
 from tests.cli.test_cli import Cli, cli, local  # noqa: F401 (fixtures)
 from tests.conftest import LiveServer, serving

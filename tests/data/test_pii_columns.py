@@ -7,8 +7,8 @@ import polars as pl
 import pytest
 
 from corridor.client.data import DataClient
-from corridor.data.pii.report_masking import REDACTED
-from corridor.data.pii.scan import scan as pii_scan
+from corridor.data.sansio.pii.report_masking import REDACTED
+from corridor.data.sansio.pii.scan import scan as pii_scan
 from corridor.errors import InvalidInput
 
 ROWS = 300

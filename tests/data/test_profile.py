@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import polars as pl
 import pytest
 
-from corridor.data.profile import Histogram, Profile, TopValue, profile
+from corridor.data.sansio.profile import Histogram, Profile, TopValue, profile
 from corridor.errors import InvalidInput
 
 

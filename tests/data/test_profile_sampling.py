@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from corridor.data.profile import MIN_SAMPLE_ROWS, profile
+from corridor.data.sansio.profile import MIN_SAMPLE_ROWS, profile
 from tests.peak_rss import REPO_ROOT
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from corridor.data.refs import DatasetRef, parse_ref, parse_version
+from corridor.data.sansio.refs import DatasetRef, parse_ref, parse_version
 from corridor.errors import InvalidInput
 
 

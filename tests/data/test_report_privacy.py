@@ -25,7 +25,7 @@ from corridor.client.client import Client
 from corridor.client.data import DataClient
 from corridor.config import Settings
 from corridor.data.models import DatasetReport
-from corridor.data.pii.report_masking import REDACTED, carries_values, mask_report
+from corridor.data.sansio.pii.report_masking import REDACTED, carries_values, mask_report
 from corridor.data.schemas import ReadOptions
 from corridor.errors import InvalidInput, NotFound
 from corridor.runtime import Runtime

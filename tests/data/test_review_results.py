@@ -10,12 +10,12 @@ import pytest
 
 from corridor.client.client import Client
 from corridor.client.data import DataClient
-from corridor.data import expectations as ex
-from corridor.data import recipe as rc
-from corridor.data.clean import apply, dry_run
-from corridor.data.drift import compare
-from corridor.data.profile import profile
-from corridor.data.validate import validate
+from corridor.data.sansio import expectations as ex
+from corridor.data.sansio import recipe as rc
+from corridor.data.sansio.clean import apply, dry_run
+from corridor.data.sansio.drift import compare
+from corridor.data.sansio.profile import profile
+from corridor.data.sansio.validate import validate
 from corridor.errors import InvalidInput
 
 NAN = float("nan")

@@ -11,7 +11,7 @@ import pytest
 
 from corridor.client.client import Client
 from corridor.client.data import DataClient
-from corridor.data.pii.scan import scan as pii_scan
+from corridor.data.sansio.pii.scan import scan as pii_scan
 from corridor.data.sources import redact_url
 from corridor.errors import InvalidInput, PermissionDenied
 from tests.conftest import sqlite_only

@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 import polars as pl
 import pytest
 
-from corridor.data import expectations as ex
-from corridor.data.validate import ValidationReport, plan, validate
+from corridor.data.sansio import expectations as ex
+from corridor.data.sansio.validate import ValidationReport, plan, validate
 from corridor.errors import InvalidInput
 
 NOW = dt.datetime(2024, 6, 1, 12, 0)

@@ -24,7 +24,8 @@ from pydantic import BaseModel
 from corridor.client.connection import Connection, error_from
 from corridor.data.delete_schemas import DeletedOut
 from corridor.data.progress import HEADER, listening
-from corridor.data.refs import DatasetRef, parse_ref
+from corridor.data.sansio.refs import DatasetRef, parse_ref
+from corridor.data.sansio.sensitivity import Sensitivity
 from corridor.data.schemas import (
     CleanOut,
     DatasetDetailOut,
@@ -40,7 +41,6 @@ from corridor.data.schemas import (
     ValidationOut,
     VersionMeta,
 )
-from corridor.data.sensitivity import Sensitivity
 from corridor.data.staging import Progress, no_progress
 from corridor.errors import IntegrityError, InvalidInput, Unavailable
 from corridor.names import check_name

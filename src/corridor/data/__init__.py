@@ -1,20 +1,15 @@
-"""Datasets: validation, cleaning, profiling, drift and personal-data handling.
+"""Datasets: immutable, versioned Parquet blobs, and what is done with them (``docs/data.md``).
 
-The modules here are I/O-free: they take and return Polars frames and plain values, with
-pydantic models for the declarative specs (expectation suites, cleaning recipes, masking plans)
-so that specs can be read from YAML or JSON and stored beside a dataset version.
+``sansio`` is the I/O-free core: references, formats and CSV dialects, expectations and
+validation, cleaning recipes, the expression language, profiles, drift and personal-data
+scanning and masking. It takes and returns plain values and Polars frames.
 
-- ``expectations`` (spec) and ``validate`` (engine): one-pass data validation;
-- ``recipe`` (spec), ``clean_steps`` and ``clean`` (engine): lazy cleaning with quarantine;
-- ``profile`` and ``drift``: statistics of a frame, and how two frames or profiles differ;
-- ``expr``: the safe expression language used by filters, derived columns and custom checks;
-- ``pii``: recognizers, column scanning and masking of personal data.
-
-Around that core, the slice that stores data (see ``docs/data.md``): ``ingest`` (staging,
-``convert``, ``sources``), ``datasets`` and ``versions`` (the metadata store), ``operations``
-and ``transform`` (validate, profile, diff, PII; clean, mask, copy), ``api`` and ``cli``. The
-SDK lives in ``corridor.client`` (``client.data``); its ``ingest``, ``get`` and ``DataClient``
-are importable from here.
+Around it, the slice that reads sources and stores data: ``ingest`` (``staging``, ``convert``,
+``sources``, ``decoded`` and ``diagnose`` read inputs into Parquet), ``datasets``, ``versions``
+and ``deletion`` (the metadata store), ``reading`` and ``reports`` (blobs), ``operations`` and
+``transform`` (validate, profile, diff, PII; clean, mask, copy), ``api`` and ``cli``. The SDK
+lives in ``corridor.client`` (``client.data``); its ``ingest``, ``get`` and ``DataClient`` are
+importable from here.
 """
 
 from __future__ import annotations

@@ -20,11 +20,12 @@ from fastapi.responses import StreamingResponse
 from corridor.data import datasets as ds
 from corridor.data import operations, progress, transform
 from corridor.data.api_delete import router as deletion_router
-from corridor.data.formats import Format
 from corridor.data.ingest import ingest_source, ingest_upload
 from corridor.data.paths import DATASET, DATASETS, VERSION
 from corridor.data.reading import consume, resolve_refs, resolve_target
-from corridor.data.refs import DatasetRef, parse_ref, parse_version
+from corridor.data.sansio.formats import Format
+from corridor.data.sansio.refs import DatasetRef, parse_ref, parse_version
+from corridor.data.sansio.sensitivity import Sensitivity
 from corridor.data.schemas import (
     CleanOut,
     CleanRequest,
@@ -44,7 +45,6 @@ from corridor.data.schemas import (
     ValidationOut,
     VersionMeta,
 )
-from corridor.data.sensitivity import Sensitivity
 from corridor.data.staging import Progress
 from corridor.data.versions import Stored
 from corridor.errors import InvalidInput, NotFound

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request
 from corridor.data import deletion
 from corridor.data.delete_schemas import DeletedOut
 from corridor.data.paths import DATASET, VERSION
-from corridor.data.refs import parse_version
+from corridor.data.sansio.refs import parse_version
 from corridor.errors import InvalidInput
 from corridor.security.guard import Access, get_runtime, requires
 from corridor.security.policy import Permission

@@ -490,7 +490,7 @@ def rm(
     Refused if anything depends on it unless --force. The data's storage is reclaimed later by
     `corridor admin gc-blobs`, once nothing else holds the same content.
     """
-    from corridor.data.refs import parse_ref
+    from corridor.data.sansio.refs import parse_ref
 
     parsed = parse_ref(ref)  # a bad reference fails before anyone is asked anything
     name = str(parsed.in_project(project)) if project else str(parsed)

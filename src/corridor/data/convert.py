@@ -26,9 +26,9 @@ from pathlib import Path
 import polars as pl
 
 from corridor.data import decoded, diagnose
-from corridor.data.csv_dialect import UTF8, CsvDialect, binary_reason, sniff
-from corridor.data.dtypes import dtype_name, parse_dtype
-from corridor.data.formats import Format, binary_kind, detect_format, is_ipc_file
+from corridor.data.sansio.csv_dialect import UTF8, CsvDialect, binary_reason, sniff
+from corridor.data.sansio.dtypes import dtype_name, parse_dtype
+from corridor.data.sansio.formats import Format, binary_kind, detect_format, is_ipc_file
 from corridor.data.schemas import ReadOptions, SourceKind, SourceReport
 from corridor.data.staging import StagedInput, Workspace, transcode
 from corridor.errors import CorridorError, InvalidInput

@@ -17,13 +17,14 @@ from sqlalchemy import Exists, Select, exists, func, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from corridor.data.expectations import ExpectationSuite
 from corridor.data.models import Dataset, DatasetMaskKey, DatasetReport, DatasetVersion
-from corridor.data.refs import DatasetRef
 from corridor.data.reports import PII as PII
 from corridor.data.reports import PROFILE as PROFILE
 from corridor.data.reports import VALIDATION as VALIDATION
 from corridor.data.reports import SealedReport
+from corridor.data.sansio.expectations import ExpectationSuite
+from corridor.data.sansio.refs import DatasetRef
+from corridor.data.sansio.sensitivity import Sensitivity, VersionFacts
 from corridor.data.schemas import (
     ColumnOut,
     DatasetOut,
@@ -31,7 +32,6 @@ from corridor.data.schemas import (
     SourceReport,
     ValidationSummary,
 )
-from corridor.data.sensitivity import Sensitivity, VersionFacts
 from corridor.errors import NotFound
 from corridor.names import check_name
 from corridor.security import projects

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from corridor.data import datasets as ds
 from corridor.data.convert import check_decoded, convert, finish
-from corridor.data.formats import Format
 from corridor.data.reading import workspace
-from corridor.data.refs import parse_ref
+from corridor.data.sansio.formats import Format
+from corridor.data.sansio.refs import parse_ref
 from corridor.data.schemas import (
     IngestRequest,
     ReadOptions,

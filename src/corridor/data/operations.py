@@ -17,15 +17,16 @@ from typing import Any, NoReturn
 import polars as pl
 
 from corridor.data import datasets as ds
-from corridor.data import drift, reports
-from corridor.data.expectations import ExpectationSuite, load_suite
+from corridor.data import reports
 from corridor.data.models import DatasetVersion
-from corridor.data.pii.scan import ScanReport
-from corridor.data.pii.scan import scan as pii_scan
-from corridor.data.profile import Profile, profile
 from corridor.data.reading import consume, scan, workspace
+from corridor.data.sansio import drift
+from corridor.data.sansio.expectations import ExpectationSuite, load_suite
+from corridor.data.sansio.pii.scan import ScanReport
+from corridor.data.sansio.pii.scan import scan as pii_scan
+from corridor.data.sansio.profile import Profile, profile
+from corridor.data.sansio.validation_report import ValidationReport
 from corridor.data.schemas import DiffOut, KeyedDiff, PiiOut, ProfileOut, Spec
-from corridor.data.validation_report import ValidationReport
 from corridor.data.versions import run_validation
 from corridor.errors import InvalidInput, NotFound
 from corridor.runtime import Runtime

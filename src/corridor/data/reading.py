@@ -18,8 +18,8 @@ import polars as pl
 from sqlalchemy.orm import Session
 
 from corridor.data import datasets as ds
-from corridor.data.refs import DatasetRef, parse_ref
-from corridor.data.sensitivity import Sensitivity, check_consumption
+from corridor.data.sansio.refs import DatasetRef, parse_ref
+from corridor.data.sansio.sensitivity import Sensitivity, check_consumption
 from corridor.data.staging import Workspace
 from corridor.errors import Conflict, InvalidInput
 from corridor.runtime import Runtime

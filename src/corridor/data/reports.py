@@ -24,14 +24,14 @@ from typing import Any
 
 import polars as pl
 
-from corridor.data.pii.report_masking import (
+from corridor.data.sansio.pii.report_masking import (
     PII,
     PROFILE,
     VALIDATION,
     carries_values,
     mask_report,
 )
-from corridor.data.pii.scan import scan as pii_scan
+from corridor.data.sansio.pii.scan import scan as pii_scan
 from corridor.errors import IntegrityError
 from corridor.store.blobs.encrypted import BlobStore
 

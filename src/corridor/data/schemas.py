@@ -7,14 +7,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from corridor.data.clean import StepReport
-from corridor.data.csv_dialect import CsvDialect
-from corridor.data.drift import DriftReport
-from corridor.data.formats import Compression, Format
-from corridor.data.pii.scan import ScanReport
-from corridor.data.profile import Profile
-from corridor.data.sensitivity import Sensitivity
-from corridor.data.validation_report import ValidationReport
+from corridor.data.sansio.clean import StepReport
+from corridor.data.sansio.csv_dialect import CsvDialect
+from corridor.data.sansio.drift import DriftReport
+from corridor.data.sansio.formats import Compression, Format
+from corridor.data.sansio.pii.scan import ScanReport
+from corridor.data.sansio.profile import Profile
+from corridor.data.sansio.sensitivity import Sensitivity
+from corridor.data.sansio.validation_report import ValidationReport
 
 SourceKind = Literal["upload", "path", "s3", "sql", "version"]
 Spec = dict[str, Any] | list[Any] | str

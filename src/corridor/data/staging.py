@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from corridor.data.formats import HEAD_BYTES, Compression, compression_from_head
+from corridor.data.sansio.formats import HEAD_BYTES, Compression, compression_from_head
 from corridor.errors import InvalidInput, NotFound, PayloadTooLarge
 from corridor.store.owner_lock import FOLDER_OWNER, claim
 

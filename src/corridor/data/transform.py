@@ -12,16 +12,16 @@ from typing import Any
 
 import polars as pl
 
-from corridor.data import clean as cleaning
 from corridor.data import datasets as ds
 from corridor.data.convert import finish
 from corridor.data.models import DatasetMaskKey
-from corridor.data.pii.mask import apply_masks, load_mask_plan
-from corridor.data.pii.scan import scan as pii_scan
 from corridor.data.reading import Derivation, consume, derive, materialise, scan, workspace
-from corridor.data.recipe import load_recipe
+from corridor.data.sansio import clean as cleaning
+from corridor.data.sansio.pii.mask import apply_masks, load_mask_plan
+from corridor.data.sansio.pii.scan import scan as pii_scan
+from corridor.data.sansio.recipe import load_recipe
+from corridor.data.sansio.sensitivity import check_derived_class
 from corridor.data.schemas import CleanOut, CleanRequest, MaskRequest, VersionMeta
-from corridor.data.sensitivity import check_derived_class
 from corridor.data.staging import Progress, no_progress
 from corridor.data.versions import NewVersion, Stored, store_version, store_with_side
 from corridor.errors import InvalidInput

@@ -21,14 +21,14 @@ from sqlalchemy import select
 
 from corridor.data import datasets as ds
 from corridor.data import reports
-from corridor.data import validate as validation
 from corridor.data.convert import Converted
-from corridor.data.expectations import ExpectationSuite, ForeignKey, load_suite
 from corridor.data.models import Dataset, DatasetVersion
+from corridor.data.sansio import validate as validation
+from corridor.data.sansio.expectations import ExpectationSuite, ForeignKey, load_suite
+from corridor.data.sansio.sensitivity import DEFAULT_SENSITIVITY, Sensitivity, check_regions
+from corridor.data.sansio.validation_report import ValidationReport
 from corridor.data.schemas import SourceReport, VersionMeta
-from corridor.data.sensitivity import DEFAULT_SENSITIVITY, Sensitivity, check_regions
 from corridor.data.staging import Progress, no_progress
-from corridor.data.validation_report import ValidationReport
 from corridor.errors import Conflict, InvalidInput
 from corridor.runtime import Runtime
 from corridor.security.models import Project

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from corridor.data import datasets
-from corridor.data.refs import parse_ref
+from corridor.data.sansio.refs import parse_ref
 from corridor.errors import NotFound
 from corridor.lineage import Node, NodeKind
 from corridor.lineage.owners import node_projects

@@ -8,7 +8,7 @@ import hmac
 import polars as pl
 import pytest
 
-from corridor.data.pii import mask
+from corridor.data.sansio.pii import mask
 from corridor.errors import IntegrityError, InvalidInput
 
 KEY = bytes(range(32))

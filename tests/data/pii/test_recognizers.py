@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from corridor.data.pii import checksums as ck
-from corridor.data.pii.recognizers import RECOGNIZERS, find_all, first_names
+from corridor.data.sansio.pii import checksums as ck
+from corridor.data.sansio.pii.recognizers import RECOGNIZERS, find_all, first_names
 
 
 def entities(text: str) -> list[tuple[str, str]]:

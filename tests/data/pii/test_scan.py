@@ -7,8 +7,8 @@ from typing import Any
 import polars as pl
 import pytest
 
-from corridor.data.pii import recognizers
-from corridor.data.pii.scan import scan
+from corridor.data.sansio.pii import recognizers
+from corridor.data.sansio.pii.scan import scan
 from corridor.errors import InvalidInput
 
 

@@ -24,7 +24,7 @@ from typing import Annotated, Any
 import polars as pl
 from pydantic import PlainSerializer, PlainValidator, WithJsonSchema
 
-from corridor.data.dtypes import parse_dtype
+from corridor.data.sansio.dtypes import parse_dtype
 from corridor.errors import InvalidInput
 
 MAX_EXPRESSION_LENGTH = 4000

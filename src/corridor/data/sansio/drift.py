@@ -20,8 +20,8 @@ import numpy.typing as npt
 import polars as pl
 from pydantic import BaseModel
 
-from corridor.data.dtypes import dtype_name
-from corridor.data.profile import ColumnProfile, Profile, column_kind, nan_as_null
+from corridor.data.sansio.dtypes import dtype_name
+from corridor.data.sansio.profile import ColumnProfile, Profile, column_kind, nan_as_null
 from corridor.errors import InvalidInput
 
 Frame = pl.LazyFrame | pl.DataFrame

@@ -12,9 +12,9 @@ from typing import Literal
 
 import polars as pl
 
-from corridor.data import recipe as rc
-from corridor.data.dtypes import dtype_name, parse_dtype
-from corridor.data.expr import as_expression
+from corridor.data.sansio import recipe as rc
+from corridor.data.sansio.dtypes import dtype_name, parse_dtype
+from corridor.data.sansio.expr import as_expression
 from corridor.errors import InvalidInput
 
 _TRUE = ("true", "t", "yes", "y", "1")

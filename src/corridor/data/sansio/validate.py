@@ -21,10 +21,10 @@ from typing import Any, Literal
 
 import polars as pl
 
-from corridor.data import expectations as ex
-from corridor.data.dtypes import check_dtype_name, dtype_matches, dtype_name
-from corridor.data.expr import as_expression, check_regex
-from corridor.data.validation_report import ExpectationResult, ValidationReport, judge
+from corridor.data.sansio import expectations as ex
+from corridor.data.sansio.dtypes import check_dtype_name, dtype_matches, dtype_name
+from corridor.data.sansio.expr import as_expression, check_regex
+from corridor.data.sansio.validation_report import ExpectationResult, ValidationReport, judge
 from corridor.errors import InvalidInput
 
 __all__ = ["ExpectationResult", "ValidationPlan", "ValidationReport", "plan", "validate"]

@@ -22,7 +22,7 @@ from typing import Literal
 import polars as pl
 from pydantic import BaseModel
 
-from corridor.data.pii.recognizers import RECOGNIZERS, Recognizer
+from corridor.data.sansio.pii.recognizers import RECOGNIZERS, Recognizer
 from corridor.errors import InvalidInput
 
 Engine = Literal["auto", "in-memory", "streaming"]

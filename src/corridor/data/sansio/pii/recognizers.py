@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from corridor.data.pii import checksums as ck
+from corridor.data.sansio.pii import checksums as ck
 
 
 @dataclass(frozen=True)
@@ -174,7 +174,9 @@ _WORD = re.compile(r"[^\W\d_]+(?:['-][^\W\d_]+)*\.?")
 @cache
 def first_names() -> frozenset[str]:
     """The bundled list of common given names, lower-cased."""
-    text = resources.files("corridor.data.pii").joinpath("first_names.txt").read_text("utf-8")
+    text = (
+        resources.files("corridor.data.sansio.pii").joinpath("first_names.txt").read_text("utf-8")
+    )
     return frozenset(
         line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
     )

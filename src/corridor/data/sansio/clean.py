@@ -15,8 +15,8 @@ from typing import Literal
 import polars as pl
 from pydantic import BaseModel
 
-from corridor.data import recipe as rc
-from corridor.data.clean_steps import Stage, compile_step
+from corridor.data.sansio import recipe as rc
+from corridor.data.sansio.clean_steps import Stage, compile_step
 from corridor.errors import InvalidInput
 
 Engine = Literal["auto", "in-memory", "streaming"]

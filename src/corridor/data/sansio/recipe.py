@@ -24,9 +24,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from corridor.data.expectations import Bound, Scalar
-from corridor.data.expr import PolarsExpr
-from corridor.data.spec_text import load_spec
+from corridor.data.sansio.expectations import Bound, Scalar
+from corridor.data.sansio.expr import PolarsExpr
+from corridor.data.sansio.spec_text import load_spec
 
 
 class StepBase(BaseModel):

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import polars as pl
 from pydantic import BaseModel, Field
 
-from corridor.data.dtypes import dtype_name
+from corridor.data.sansio.dtypes import dtype_name
 from corridor.errors import InvalidInput
 
 Engine = Literal["auto", "in-memory", "streaming"]

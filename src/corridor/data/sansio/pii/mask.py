@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import BaseModel, ConfigDict, Field
 
-from corridor.data.spec_text import load_spec
+from corridor.data.sansio.spec_text import load_spec
 from corridor.errors import IntegrityError, InvalidInput
 
 MIN_KEY_BYTES = 16

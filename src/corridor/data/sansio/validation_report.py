@@ -9,8 +9,8 @@ from typing import Any
 import polars as pl
 from pydantic import BaseModel, Field
 
-from corridor.data import expectations as ex
-from corridor.data.dtypes import dtype_matches, dtype_name
+from corridor.data.sansio import expectations as ex
+from corridor.data.sansio.dtypes import dtype_matches, dtype_name
 
 
 class ExpectationResult(BaseModel):
