@@ -185,7 +185,7 @@ class DataClient:
     ) -> IngestOut:
         file_name = "upload"
         if query is not None:
-            from corridor.data.sources import query_to_parquet
+            from corridor.data.remote_inputs import query_to_parquet
             from corridor.data.staging import Workspace
 
             with Workspace(scratch) as space:
@@ -197,7 +197,7 @@ class DataClient:
                 )
             return meta_out
         if isinstance(source, str) and source.startswith("s3://"):
-            from corridor.data.sources import open_s3
+            from corridor.data.remote_inputs import open_s3
 
             obj = open_s3(source, self.client.settings.s3_endpoint_url)
             return self._send(
