@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 
-from corridor.security.guard import Guard
 from corridor.security.policy import Permission
 from corridor.server.app import OPEN_PATHS, route_table
+from corridor.web.guard import Guard
 
 
 def _guards(dependant: Dependant) -> list[Guard]:

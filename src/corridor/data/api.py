@@ -20,9 +20,9 @@ from fastapi.responses import StreamingResponse
 from corridor.data import datasets as ds
 from corridor.data import operations, progress, transform
 from corridor.data.api_delete import router as deletion_router
-from corridor.data.consumption import consume, resolve_refs, resolve_target
 from corridor.data.ingest import ingest_source, ingest_upload
 from corridor.data.paths import DATASET, DATASETS, VERSION
+from corridor.data.reading import consume, resolve_refs, resolve_target
 from corridor.data.sansio.formats import Format
 from corridor.data.sansio.refs import DatasetRef, parse_ref, parse_version
 from corridor.data.sansio.sensitivity import Sensitivity
@@ -50,11 +50,11 @@ from corridor.data.versions import Stored
 from corridor.errors import InvalidInput, NotFound
 from corridor.runtime import Runtime
 from corridor.security import projects
-from corridor.security.guard import Access, get_runtime, requires
 from corridor.security.models import Project
 from corridor.security.policy import Permission
 from corridor.web.blob_response import blob_response
 from corridor.web.bodies import blocking_chunks
+from corridor.web.guard import Access, get_runtime, requires
 
 router = APIRouter(prefix="/api/v1", tags=["data"])
 router.include_router(deletion_router)

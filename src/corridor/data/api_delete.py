@@ -15,8 +15,8 @@ from corridor.data.delete_schemas import DeletedOut
 from corridor.data.paths import DATASET, VERSION
 from corridor.data.sansio.refs import parse_version
 from corridor.errors import InvalidInput
-from corridor.security.guard import Access, get_runtime, requires
 from corridor.security.policy import Permission
+from corridor.web.guard import Access, get_runtime, requires
 
 router = APIRouter(tags=["data"])
 FORCE = Query(False, description="delete even what others depend on (lineage keeps its id)")

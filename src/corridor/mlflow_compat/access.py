@@ -24,12 +24,12 @@ from sqlalchemy.orm import Session
 
 from corridor.client_input import parse_json
 from corridor.errors import InvalidInput, NotFound
-from corridor.runtime import Runtime
 from corridor.security import projects
-from corridor.security.guard import Access, Guard
 from corridor.security.models import Project
 from corridor.security.policy import PROJECT_PERMISSIONS, Permission, Principal
 from corridor.tracking.experiments import DEFAULT_PROJECT, ensure_default_experiment
+from corridor.web.guard import Access, Guard, detached
+from corridor.web.sessions import REQUEST_READS, RequestReads
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -103,34 +103,42 @@ class MlflowGuard(Guard):
         self.message = message
         self.locate = locate
 
-    def __call__(self, request: Request, raw: RawMessage = Depends(read_message)) -> MlflowAccess:
+    def __call__(
+        self,
+        request: Request,
+        reads: RequestReads = REQUEST_READS,
+        raw: RawMessage = Depends(read_message),
+    ) -> MlflowAccess:
         request.state.mlflow_message = raw
-        access = super().__call__(request)
+        access = super().__call__(request, reads)
         assert isinstance(access, MlflowAccess)
         return access
 
-    def _authorize(self, request: Request, runtime: Runtime, principal: Principal) -> Access:
+    def _authorize(self, request: Request, reads: RequestReads, principal: Principal) -> Access:
         message = parse(self.message, request.state.mlflow_message)
         workspace = workspace_of(request)
         if self.permission not in PROJECT_PERMISSIONS:
-            super()._authorize(request, runtime, principal)
+            super()._authorize(request, reads, principal)
             return MlflowAccess(principal=principal, message=message, workspace=workspace)
-        with runtime.db.read() as session:
-            located = list(dict.fromkeys(self.locate(session, message, request)))
-            try:
-                found = self._authorize_all(session, located, principal)
-            except NotFound:
-                names = {name for name, _ in located}
-                if DEFAULT_PROJECT not in names or _project_exists(session, DEFAULT_PROJECT):
-                    raise
-                found = None
+        # The request's read session: the same transaction as the token lookup.
+        session = reads.session
+        located = list(dict.fromkeys(self.locate(session, message, request)))
+        try:
+            found = self._authorize_all(session, located, principal)
+        except NotFound:
+            names = {name for name, _ in located}
+            if DEFAULT_PROJECT not in names or _project_exists(session, DEFAULT_PROJECT):
+                raise
+            found = None
         if found is None:
             # MLflow's experiment "0" always exists; Corridor makes it (in the project
-            # "default", which has no members) the first time a request names it.
-            with runtime.db.write() as session:
-                ensure_default_experiment(session)
-            with runtime.db.read() as session:
-                found = self._authorize_all(session, located, principal)
+            # "default", which has no members) the first time a request names it. A fresh read
+            # sees it: the request's session may hold a snapshot from before it.
+            db = reads.runtime.db
+            with db.write() as written:
+                ensure_default_experiment(written)
+            with db.read() as fresh:
+                found = self._authorize_all(fresh, located, principal)
         # A search over experiments of several projects was authorised in each of them;
         # routes that act in one project find it here.
         return MlflowAccess(
@@ -148,7 +156,8 @@ class MlflowGuard(Guard):
             if name in found:
                 continue
             try:
-                found[name] = projects.authorize(session, name, principal, self.permission)
+                project = projects.authorize(session, name, principal, self.permission)
+                found[name] = detached(session, project)
             except NotFound:
                 # Say what a missing thing would: no hint that it exists in a hidden project.
                 raise NotFound(f"{named} not found") from None

@@ -22,12 +22,13 @@ from corridor.mlflow_compat.access import Located, MlflowAccess, MlflowGuard, Ra
 from corridor.mlflow_compat.artifact_locations import ArtifactLocation, Owner, parse_location
 from corridor.mlflow_compat.messages import Message, file_info_out
 from corridor.mlflow_compat.routes import PREFIXES, reply
-from corridor.security.guard import get_runtime
 from corridor.security.policy import Permission
 from corridor.tracking import artifacts, logged_models, runs
 from corridor.tracking.artifact_paths import join
 from corridor.web.blob_response import blob_response
 from corridor.web.bodies import blocking_chunks
+from corridor.web.guard import get_runtime
+from corridor.web.sessions import REQUEST_READS, RequestReads
 
 router = APIRouter(tags=["mlflow"])
 SERVICE = "/mlflow-artifacts/artifacts"
@@ -76,8 +77,13 @@ class ArtifactGuard(MlflowGuard):
     def __init__(self, permission: Permission) -> None:
         super().__init__(permission, ArtifactTarget, locate_owner)
 
-    def __call__(self, request: Request, raw: RawMessage = Depends(read_target)) -> MlflowAccess:
-        return super().__call__(request, raw)
+    def __call__(
+        self,
+        request: Request,
+        reads: RequestReads = REQUEST_READS,
+        raw: RawMessage = Depends(read_target),
+    ) -> MlflowAccess:
+        return super().__call__(request, reads, raw)
 
 
 def _location(access: MlflowAccess) -> ArtifactLocation:

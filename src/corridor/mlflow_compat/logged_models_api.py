@@ -25,7 +25,6 @@ from corridor.mlflow_compat.messages import (
     logged_model_out,
 )
 from corridor.mlflow_compat.routes import endpoint, page_reply, reply
-from corridor.security.guard import get_runtime
 from corridor.security.policy import Permission
 from corridor.tracking import (
     experiments,
@@ -35,6 +34,7 @@ from corridor.tracking import (
 )
 from corridor.tracking.experiments import DEFAULT_EXPERIMENT_ID
 from corridor.tracking.logged_models import LoggedModelStatus
+from corridor.web.guard import get_runtime
 
 router = APIRouter(tags=["mlflow"])
 

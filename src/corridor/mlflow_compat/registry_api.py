@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from corridor.errors import InvalidInput
-from corridor.mlflow_compat import artifact_registration as registration
+from corridor.mlflow_compat import registration
 from corridor.mlflow_compat.access import Located, MlflowAccess, mlflow_requires, workspace_of
 from corridor.mlflow_compat.locate import by_workspace
 from corridor.mlflow_compat.registry_messages import (
@@ -43,9 +43,9 @@ from corridor.mlflow_compat.registry_messages import (
 )
 from corridor.mlflow_compat.routes import endpoint, page_reply, reply
 from corridor.registry import service
-from corridor.security.guard import get_runtime
 from corridor.security.policy import Permission
 from corridor.security.projects import project_name_for, qualified_name, readable_project_ids
+from corridor.web.guard import get_runtime
 
 router = APIRouter(tags=["mlflow"])
 

@@ -41,12 +41,12 @@ from corridor.mlflow_compat.messages import (
 )
 from corridor.mlflow_compat.routes import endpoint, page_reply, reply
 from corridor.security import projects
-from corridor.security.guard import get_runtime
 from corridor.security.policy import Permission
 from corridor.tracking import artifacts, experiments, metrics, run_data, run_search, runs
 from corridor.tracking.experiment_search import search_experiments as search_experiment_records
 from corridor.tracking.experiments import DEFAULT_EXPERIMENT_ID
 from corridor.tracking.logged_models_outputs import model_outputs
+from corridor.web.guard import get_runtime
 
 router = APIRouter(tags=["mlflow"])
 

@@ -25,9 +25,9 @@ from corridor.registry.schemas import (
     RegisteredModelOut,
     TagSet,
 )
-from corridor.security.guard import Access, get_runtime, requires
 from corridor.security.policy import Permission
 from corridor.security.projects import qualified_name
+from corridor.web.guard import Access, get_runtime, requires
 
 router = APIRouter(prefix="/api/v1", tags=["registry"])
 router.include_router(packages_router)

@@ -18,9 +18,9 @@ from fastapi.responses import Response, StreamingResponse
 from corridor.errors import Conflict
 from corridor.lineage import Direction, Lineage, Node
 from corridor.registry import service
-from corridor.registry.manifest import canonical_json
-from corridor.registry.package_store import open_package
-from corridor.registry.records import version_labels
+from corridor.registry.package import canonical_json
+from corridor.registry.packages import open_package
+from corridor.registry.reading import version_labels
 from corridor.registry.routing import VERSION, full_name
 from corridor.registry.schemas import (
     BlobOut,
@@ -32,10 +32,10 @@ from corridor.registry.schemas import (
     RegisteredModelOut,
 )
 from corridor.runtime import Runtime
-from corridor.security.guard import Access, get_runtime, requires
 from corridor.security.policy import Permission
 from corridor.web.blob_response import blob_response
 from corridor.web.bodies import blocking_chunks
+from corridor.web.guard import Access, get_runtime, requires
 
 router = APIRouter(tags=["registry"])
 # Uploads stream bodies of any size, so the server exempts this prefix from the JSON body limit.

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from corridor.registry import service
-from corridor.registry.manifest import ManifestFields
+from corridor.registry.package import ManifestFields
 from corridor.registry.routing import MODEL, VERSION, full_name
 from corridor.registry.schemas import (
     ModelVersionOut,
@@ -19,8 +19,8 @@ from corridor.registry.schemas import (
     VersionPage,
     VersionUpdate,
 )
-from corridor.security.guard import Access, get_runtime, requires
 from corridor.security.policy import Permission
+from corridor.web.guard import Access, get_runtime, requires
 
 router = APIRouter(tags=["registry"])
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from starlette.convertors import Convertor, register_url_convertor
 
-from corridor.security.guard import Access
 from corridor.security.projects import qualified_name
+from corridor.web.guard import Access
 
 
 class ModelNameConvertor(Convertor[str]):

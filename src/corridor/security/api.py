@@ -8,7 +8,6 @@ from fastapi import APIRouter, Query, Request, Response
 
 from corridor.errors import InvalidInput, PermissionDenied
 from corridor.security import audit, identity, projects
-from corridor.security.guard import Access, get_runtime, requires
 from corridor.security.models import Token
 from corridor.security.policy import Permission
 from corridor.security.schemas import (
@@ -27,6 +26,7 @@ from corridor.security.schemas import (
     UserOut,
     WhoAmI,
 )
+from corridor.web.guard import Access, get_runtime, requires
 
 router = APIRouter(prefix="/api/v1")
 LOGIN_TTL = dt.timedelta(hours=12)

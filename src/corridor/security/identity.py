@@ -140,12 +140,20 @@ def revoke_token(session: Session, token_id: str, *, by: Principal) -> Token:
     return token
 
 
-def authenticate_token(db: Database, secret: str) -> Principal:
-    """Return the principal a bearer token stands for, or raise ``Unauthenticated``."""
+def authenticate_token(db: Database, secret: str, *, session: Session | None = None) -> Principal:
+    """Return the principal a bearer token stands for, or raise ``Unauthenticated``.
+
+    With ``session`` (the request's read session) the token is looked up in its transaction;
+    the database is read on every call either way, so a revoked token fails at once.
+    """
     if not looks_like_token(secret):
         raise Unauthenticated("the bearer credential is not a Corridor token")
-    with db.read_connection() as conn:
-        row = conn.execute(_TOKEN_LOOKUP, {"digest": hash_token(secret)}).first()
+    digest = {"digest": hash_token(secret)}
+    if session is not None:
+        row = session.connection().execute(_TOKEN_LOOKUP, digest).first()
+    else:
+        with db.read_connection() as conn:
+            row = conn.execute(_TOKEN_LOOKUP, digest).first()
     if row is None:
         raise Unauthenticated("unknown token")
     now = utcnow()

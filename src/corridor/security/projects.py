@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from corridor.errors import AlreadyExists, Conflict, NotFound, PermissionDenied
@@ -36,6 +36,17 @@ def role_in(session: Session, project: Project, principal: Principal) -> Role | 
     return Role(role) if role is not None else None
 
 
+# Every project route runs it: the project and the caller's role in one statement, built once.
+_PROJECT_AND_ROLE = (
+    select(Project, Membership.role)
+    .outerjoin(
+        Membership,
+        and_(Membership.project_id == Project.id, Membership.user_id == bindparam("user_id")),
+    )
+    .where(Project.name == bindparam("name"))
+)
+
+
 def authorize(session: Session, name: str, principal: Principal, permission: Permission) -> Project:
     """Return the project if ``principal`` holds ``permission`` in it.
 
@@ -43,14 +54,17 @@ def authorize(session: Session, name: str, principal: Principal, permission: Per
     teams' projects do not leak; one it can see but not change is a ``PermissionDenied``.
     """
     assert permission in PROJECT_PERMISSIONS
-    project = session.scalar(select(Project).where(Project.name == name))
-    if project is None:
+    found = session.execute(
+        _PROJECT_AND_ROLE, {"name": name, "user_id": principal.user_id}
+    ).one_or_none()
+    if found is None:
         raise NotFound(f"project {name!r} not found")
+    project, stored_role = found
     if principal.is_admin:
         return project
-    role = role_in(session, project, principal)
-    if role is None:
+    if stored_role is None:
         raise NotFound(f"project {name!r} not found")
+    role = Role(stored_role)
     if not role_allows(role, permission):
         raise PermissionDenied(
             f"your role in project {name!r} is {role.value}; this needs {permission.value}"

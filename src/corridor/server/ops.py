@@ -7,8 +7,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 from corridor import __version__
-from corridor.security.guard import Access, get_runtime, requires
 from corridor.security.policy import Permission
+from corridor.web.guard import Access, get_runtime, requires
 
 router = APIRouter()
 

@@ -15,7 +15,6 @@ from fastapi import APIRouter, Query, Request
 from fastapi import Response as HttpResponse
 from sqlalchemy.orm import Session
 
-from corridor.security.guard import Access, get_runtime, requires
 from corridor.security.policy import Permission
 from corridor.tracking import experiment_search, experiments, metrics, run_data, run_search, runs
 from corridor.tracking.schemas import (
@@ -32,6 +31,7 @@ from corridor.tracking.schemas import (
     TagIn,
 )
 from corridor.tracking.validation import ViewType
+from corridor.web.guard import Access, get_runtime, requires
 
 router = APIRouter(prefix="/api/v1", tags=["tracking"])
 _EXPERIMENT = "/projects/{project}/experiments/{experiment_id}"

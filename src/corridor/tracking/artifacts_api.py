@@ -13,13 +13,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi import Response as HttpResponse
 from fastapi.responses import StreamingResponse
 
-from corridor.security.guard import Access, get_runtime, requires
 from corridor.security.policy import Permission
 from corridor.tracking import artifacts
 from corridor.tracking.api import run_project
 from corridor.tracking.schemas import ArtifactList, FileInfoOut
 from corridor.web.blob_response import blob_response
 from corridor.web.bodies import blocking_chunks
+from corridor.web.guard import Access, get_runtime, requires
 
 PREFIX = "/api/v1/artifacts"
 # Artifact uploads stream bodies of any size; the server exempts them from its body limit.

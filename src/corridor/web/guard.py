@@ -3,6 +3,11 @@
 A route is protected by writing ``access: Access = requires(Permission.X)`` in its signature.
 The server's route table is then the policy: a test walks every route and fails on any that has
 no ``Guard``, so deny-by-default holds by construction rather than by review.
+
+The guard reads in the request's read session (`corridor.web.sessions`): the token, the thing
+the request names, the project and the caller's role, one read transaction in all, which the
+route's own queries join when it declares ``session: ReadSession``. The token is read from the
+database on every request, so one expired or revoked there is refused on the next request.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from corridor.runtime import Runtime
 from corridor.security import identity, projects
 from corridor.security.models import Project
 from corridor.security.policy import PROJECT_PERMISSIONS, Permission, Principal
+from corridor.web.sessions import REQUEST_READS, RequestReads
+from corridor.web.sessions import get_runtime as get_runtime  # re-exported for routes
 
 ANONYMOUS = Principal(user_id=None, name="anonymous", is_admin=False)
 
@@ -40,11 +47,6 @@ class Access:
         return self.project
 
 
-def get_runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
 def bearer_token(request: Request) -> str | None:
     header = request.headers.get("authorization")
     if not header:
@@ -55,13 +57,13 @@ def bearer_token(request: Request) -> str | None:
     return value.strip()
 
 
-def authenticate(request: Request, runtime: Runtime) -> Principal:
+def authenticate(request: Request, runtime: Runtime, session: Session | None = None) -> Principal:
     token = bearer_token(request)
     if token is None:
         if runtime.local_admin:
             return Principal.local_admin()
         raise Unauthenticated("this needs a token: send 'Authorization: Bearer <token>'")
-    return identity.authenticate_token(runtime.db, token)
+    return identity.authenticate_token(runtime.db, token, session=session)
 
 
 class Guard:
@@ -78,38 +80,52 @@ class Guard:
         self.project_param = project_param
         self.project_from = project_from
 
-    def __call__(self, request: Request) -> Access:
+    def __call__(self, request: Request, reads: RequestReads = REQUEST_READS) -> Access:
         if self.permission is Permission.PUBLIC:
             return Access(principal=ANONYMOUS)
-        runtime = get_runtime(request)
         try:
-            principal = authenticate(request, runtime)
+            principal = authenticate(request, reads.runtime, reads.session)
             request.state.principal = principal
-            return self._authorize(request, runtime, principal)
+            return self._authorize(request, reads, principal)
         except (Unauthenticated, PermissionDenied, NotFound) as exc:
             # The audit middleware records every refusal, including the 404 that hides a
             # project from someone outside it.
             request.state.denied = exc.message
             raise
+        finally:
+            reads.release_unless_wanted()
 
-    def _authorize(self, request: Request, runtime: Runtime, principal: Principal) -> Access:
+    def _authorize(self, request: Request, reads: RequestReads, principal: Principal) -> Access:
         if self.permission is Permission.AUTHENTICATED:
             return Access(principal=principal)
         if self.permission is Permission.SERVER_ADMIN:
             identity.require_admin(principal)
             return Access(principal=principal)
         if self.permission in PROJECT_PERMISSIONS:
-            with runtime.db.read() as session:
-                name: str | None
-                if self.project_from is not None:
-                    name = self.project_from(request, session)
-                else:
-                    name = request.path_params.get(self.project_param)
-                if not isinstance(name, str):
-                    raise CorridorError(f"route guarded by {self.permission} has no project")
-                project = projects.authorize(session, name, principal, self.permission)
+            session = reads.session
+            name: str | None
+            if self.project_from is not None:
+                name = self.project_from(request, session)
+            else:
+                name = request.path_params.get(self.project_param)
+            if not isinstance(name, str):
+                raise CorridorError(f"route guarded by {self.permission} has no project")
+            project = detached(
+                session, projects.authorize(session, name, principal, self.permission)
+            )
             return Access(principal=principal, project=project)
         raise CorridorError(f"no rule for permission {self.permission}")
+
+
+def detached(session: Session, project: Project) -> Project:
+    """``project`` out of the request's read session, as if that session had closed.
+
+    Routes hand it to their write sessions (a new experiment's project, say), and an object
+    still attached to another open session cannot be.
+    """
+    if project in session:
+        session.expunge(project)
+    return project
 
 
 def requires(
