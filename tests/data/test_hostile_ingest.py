@@ -379,7 +379,7 @@ def test_sql_values_without_a_polars_type_become_text_instead_of_a_server_error(
     import uuid
     from decimal import Decimal
 
-    from corridor.data.sources import rows_to_frame
+    from corridor.data.remote_inputs import rows_to_frame
 
     key = uuid.UUID(int=1)
     frame = rows_to_frame(

@@ -83,6 +83,7 @@ def test_profile_memory_does_not_grow_with_the_number_of_rows(tmp_path: Path) ->
         assert result["sampled_rows"] is not None
         peaks[rows] = result["peak_mib"]
         path.unlink()
-    # Four times the rows (about 150 MiB more decoded data) and no more than noise in memory:
-    # holding the columns whole, as the profile did before it sampled, grows by several times it.
-    assert peaks[8_000_000] - peaks[2_000_000] < 60, peaks
+    # Four times the rows (about 150 MiB more decoded data) and little more memory, with room for
+    # noise (a coverage tracer in the probe adds some): holding the columns whole, as the
+    # profile did before it sampled, grows by about 550 MiB here.
+    assert peaks[8_000_000] - peaks[2_000_000] < 150, peaks

@@ -11,8 +11,8 @@ import pytest
 
 from corridor.client.client import Client
 from corridor.client.data import DataClient
+from corridor.data.remote_inputs import redact_url
 from corridor.data.sansio.pii.scan import scan as pii_scan
-from corridor.data.sources import redact_url
 from corridor.errors import InvalidInput, PermissionDenied
 from tests.conftest import sqlite_only
 

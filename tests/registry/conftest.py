@@ -10,8 +10,8 @@ import pytest
 from corridor.config import Settings
 from corridor.data.models import Dataset, DatasetVersion
 from corridor.registry import service
-from corridor.registry.package import FileEntry, ManifestFields
-from corridor.registry.packages import put_file
+from corridor.registry.manifest import FileEntry, ManifestFields
+from corridor.registry.package_store import put_file
 from corridor.security import identity, projects
 from corridor.security.models import Project
 from corridor.security.policy import Principal, Role

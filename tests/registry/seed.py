@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from corridor.registry import service
-from corridor.registry.package import FileEntry, ManifestFields
+from corridor.registry.manifest import FileEntry, ManifestFields
 from corridor.runtime import Runtime
 from corridor.security.models import Project
 from corridor.security.policy import Principal

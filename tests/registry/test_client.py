@@ -13,7 +13,7 @@ from corridor import Client
 from corridor.config import Settings
 from corridor.errors import InvalidInput, NotFound
 from corridor.home import init_home
-from corridor.registry.package import MANIFEST_FILE_NAME
+from corridor.registry.manifest import MANIFEST_FILE_NAME
 from tests.conftest import LIVE_MAX_BODY_BYTES, LiveServer, sqlite_only
 from tests.registry.conftest import make_files
 

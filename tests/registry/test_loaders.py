@@ -12,7 +12,7 @@ import pytest
 from corridor.errors import InvalidInput
 from corridor.registry.flavours import FLAVOURS, is_pickle_based
 from corridor.registry.loaders import LinearModel, load
-from corridor.registry.package import FileEntry, Manifest, ManifestFields, build_manifest
+from corridor.registry.manifest import FileEntry, Manifest, ManifestFields, build_manifest
 
 
 class Echo:

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 from corridor.errors import Conflict, InvalidInput, NotFound
 from corridor.lineage.models import LineageEdge
 from corridor.registry import service
+from corridor.registry.manifest import FileEntry, ManifestFields
 from corridor.registry.models import ModelVersion, ModelVersionTag
-from corridor.registry.package import FileEntry, ManifestFields
-from corridor.registry.packages import open_package
+from corridor.registry.package_store import open_package
 from corridor.registry.validation import VersionStatus
 from corridor.store.blobs import BlobStore
 from corridor.store.db import Database
@@ -201,7 +201,7 @@ def test_a_package_with_files_of_another_project_is_refused(
             session, blobs, team.churn.id, spec, {"a.json": mine, "stolen.bin": theirs}
         )
     # Even a manifest blob put straight into the store is unusable without being staged.
-    from corridor.registry.packages import store_manifest
+    from corridor.registry.package_store import store_manifest
 
     crafted, _ = store_manifest(blobs, spec, {"stolen.bin": theirs})
     with pytest.raises(NotFound), db.write() as session:

@@ -162,12 +162,12 @@ def test_gc_blobs_sweep_also_removes_staging_leftovers_and_reports_them(
     blob_store.raw.write_bytes(f"{TEMPORARIES}dead.part", b"y" * 500)
     later = utcnow() + dt.timedelta(hours=2)
 
-    dry = sweep(db, blob_store, dry_run=True, now=later, staging=staging_folder)
+    dry = sweep(db, blob_store, sources={}, dry_run=True, now=later, staging=staging_folder)
     assert (dry.workspaces, dry.workspace_bytes) == (1, 1000)
     assert (dry.temporaries, dry.temporary_bytes) == (1, 500)
     assert list(staging_folder.iterdir()) != []
 
-    done = sweep(db, blob_store, now=later, staging=staging_folder)
+    done = sweep(db, blob_store, sources={}, now=later, staging=staging_folder)
     assert (done.workspaces, done.temporaries) == (1, 1)
     assert list(staging_folder.iterdir()) == []
     assert list(blob_store.raw.list(TEMPORARIES)) == []

@@ -8,6 +8,7 @@ slice's calls are a part over that connection: ``client.tracking``, ``client.reg
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -36,6 +37,7 @@ from corridor.security.schemas import (
 
 if TYPE_CHECKING:
     from corridor.client.data import DataClient
+    from corridor.runtime import Runtime
 
 M = TypeVar("M", bound=BaseModel)
 _IN_PROCESS_URL = "http://corridor.in-process"
@@ -68,7 +70,7 @@ class Client:
         headers = {"user-agent": "corridor-client"}
         if token:
             headers["authorization"] = f"Bearer {token}"
-        self._runtime: Any = None
+        self._runtime: Runtime | None = None
         transport: httpx.BaseTransport
         if url:
             self.url = url.rstrip("/")
@@ -135,7 +137,7 @@ class Client:
         data = self.request("GET", path, **kwargs).json()
         return TypeAdapter(list[model]).validate_python(data)  # type: ignore[valid-type]
 
-    def _send(self, model: type[M], method: str, path: str, body: dict[str, Any]) -> M:
+    def _send(self, model: type[M], method: str, path: str, body: Mapping[str, object]) -> M:
         return model.model_validate(self.request(method, path, json=body).json())
 
     # Health and identity.

@@ -16,7 +16,7 @@ import json
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, Literal, TypeVar
+from typing import IO, Any, Literal, TypeVar, cast
 
 import httpx
 from pydantic import BaseModel
@@ -107,7 +107,7 @@ class DataClient:
 
     def ingest(
         self,
-        source: str | Path | bytes | IO[bytes] | Any,
+        source: str | Path | bytes | IO[bytes] | object,
         name: str,
         *,
         project: str,
@@ -185,7 +185,7 @@ class DataClient:
     ) -> IngestOut:
         file_name = "upload"
         if query is not None:
-            from corridor.data.sources import query_to_parquet
+            from corridor.data.remote_inputs import query_to_parquet
             from corridor.data.staging import Workspace
 
             with Workspace(scratch) as space:
@@ -197,7 +197,7 @@ class DataClient:
                 )
             return meta_out
         if isinstance(source, str) and source.startswith("s3://"):
-            from corridor.data.sources import open_s3
+            from corridor.data.remote_inputs import open_s3
 
             obj = open_s3(source, self.client.settings.s3_endpoint_url)
             return self._send(
@@ -386,9 +386,9 @@ class DataClient:
         sensitivity: Sensitivity | str | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> CleanOut:
-        meta = {"tags": dict(tags or {})}
+        meta: dict[str, str | dict[str, str]] = {"tags": dict(tags or {})}
         if sensitivity is not None:
-            meta["sensitivity"] = str(Sensitivity(sensitivity))  # type: ignore[assignment]
+            meta["sensitivity"] = str(Sensitivity(sensitivity))
         body = {
             "recipe": recipe,
             "frames": dict(frames or {}),
@@ -454,20 +454,23 @@ class DataClient:
         return self._call(MaskOut, "POST", _version_path(_ref(ref, project)) + "/mask", json=body)
 
 
-def _as_source(source: Any, scratch: Path) -> str | Path | bytes | IO[bytes]:
+def _as_source(source: object, scratch: Path) -> str | Path | bytes | IO[bytes]:
     """Frames become Parquet files; everything else is passed on as it is."""
-    if isinstance(source, str | Path | bytes) or hasattr(source, "read"):
-        return source  # type: ignore[no-any-return]
+    if isinstance(source, str | Path | bytes):
+        return source
+    if hasattr(source, "read"):
+        return cast("IO[bytes]", source)
+    frame: Any = source  # a Polars, pandas or Arrow table, none of which this module imports
     module = type(source).__module__.split(".")[0]
     path = scratch / "frame.parquet"
     if module == "polars":
-        source.write_parquet(path)
+        frame.write_parquet(path)
     elif module == "pyarrow":
         import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
-        pq.write_table(source, path)
+        pq.write_table(frame, path)
     elif module == "pandas":
-        source.to_parquet(path)
+        frame.to_parquet(path)
     else:
         raise InvalidInput(
             f"cannot ingest a {type(source).__name__}: give a path, URI, bytes, a binary file, "

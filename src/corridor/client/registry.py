@@ -20,7 +20,7 @@ from corridor.client.connection import Connection, error_from
 from corridor.errors import IntegrityError, InvalidInput, NotFound
 from corridor.registry.folders import collect_files
 from corridor.registry.loaders import LoadedModel, load
-from corridor.registry.package import (
+from corridor.registry.manifest import (
     MANIFEST_FILE_NAME,
     Manifest,
     ManifestFields,
@@ -36,7 +36,7 @@ from corridor.registry.schemas import (
     RegisteredModelOut,
     VersionPage,
 )
-from corridor.registry.sources import parse_model_uri
+from corridor.registry.source_uris import parse_model_uri
 
 M = TypeVar("M", bound=BaseModel)
 _CHUNK_BYTES = 1024 * 1024

@@ -26,7 +26,8 @@ from corridor.tracking.validation import MAX_METRICS_PER_BATCH, now_ms
 
 M = TypeVar("M", bound=BaseModel)
 _CHUNK_BYTES = 1024 * 1024
-Pairs = Mapping[str, Any] | Iterable[tuple[str, Any]]
+# Values are sent as their str(): any object is accepted, none is read as anything else.
+Pairs = Mapping[str, object] | Iterable[tuple[str, object]]
 
 
 def _pairs(values: Pairs) -> list[dict[str, str]]:
@@ -190,7 +191,7 @@ class TrackingClient:
         for i in range(0, len(points), MAX_METRICS_PER_BATCH):
             self.log_batch(run_id, metrics=points[i : i + MAX_METRICS_PER_BATCH])
 
-    def log_param(self, run_id: str, key: str, value: Any) -> None:
+    def log_param(self, run_id: str, key: str, value: object) -> None:
         self.log_batch(run_id, params=[(key, value)])
 
     def log_metric(
@@ -205,7 +206,7 @@ class TrackingClient:
         point = MetricPoint(key, value, now_ms() if timestamp is None else timestamp, step)
         self.log_batch(run_id, metrics=[point])
 
-    def set_tag(self, run_id: str, key: str, value: Any) -> None:
+    def set_tag(self, run_id: str, key: str, value: object) -> None:
         self.log_batch(run_id, tags=[(key, value)])
 
     def delete_tag(self, run_id: str, key: str) -> None:

@@ -20,9 +20,9 @@ from fastapi.responses import StreamingResponse
 from corridor.data import datasets as ds
 from corridor.data import operations, progress, transform
 from corridor.data.api_delete import router as deletion_router
+from corridor.data.consumption import consume, resolve_refs, resolve_target
 from corridor.data.ingest import ingest_source, ingest_upload
 from corridor.data.paths import DATASET, DATASETS, VERSION
-from corridor.data.reading import consume, resolve_refs, resolve_target
 from corridor.data.sansio.formats import Format
 from corridor.data.sansio.refs import DatasetRef, parse_ref, parse_version
 from corridor.data.sansio.sensitivity import Sensitivity

@@ -29,7 +29,7 @@ from corridor.data.models import Dataset, DatasetReport, DatasetVersion
 from corridor.errors import Conflict, NotFound
 from corridor.lineage.visibility import lineage_visibility
 from corridor.names import check_name
-from corridor.registry.reading import version_labels
+from corridor.registry.records import version_labels
 from corridor.security import audit
 from corridor.security.models import Project
 from corridor.security.policy import Principal

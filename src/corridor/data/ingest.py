@@ -19,8 +19,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from corridor.data import datasets as ds
+from corridor.data.consumption import workspace
 from corridor.data.convert import check_decoded, convert, finish
-from corridor.data.reading import workspace
+from corridor.data.remote_inputs import is_s3, open_s3, query_to_parquet, redact_url
 from corridor.data.sansio.formats import Format
 from corridor.data.sansio.refs import parse_ref
 from corridor.data.schemas import (
@@ -30,7 +31,6 @@ from corridor.data.schemas import (
     SourceReport,
     VersionMeta,
 )
-from corridor.data.sources import is_s3, open_s3, query_to_parquet, redact_url
 from corridor.data.staging import Progress, no_progress, stage_path, stage_stream
 from corridor.data.transform import copy
 from corridor.data.versions import NewVersion, Stored, store_version

@@ -18,8 +18,8 @@ import polars as pl
 
 from corridor.data import datasets as ds
 from corridor.data import reports
+from corridor.data.consumption import consume, scan, workspace
 from corridor.data.models import DatasetVersion
-from corridor.data.reading import consume, scan, workspace
 from corridor.data.sansio import drift
 from corridor.data.sansio.expectations import ExpectationSuite, load_suite
 from corridor.data.sansio.pii.scan import ScanReport

@@ -13,9 +13,9 @@ from typing import Any
 import polars as pl
 
 from corridor.data import datasets as ds
+from corridor.data.consumption import Derivation, consume, derive, materialise, scan, workspace
 from corridor.data.convert import finish
 from corridor.data.models import DatasetMaskKey
-from corridor.data.reading import Derivation, consume, derive, materialise, scan, workspace
 from corridor.data.sansio import clean as cleaning
 from corridor.data.sansio.pii.mask import apply_masks, load_mask_plan
 from corridor.data.sansio.pii.scan import scan as pii_scan

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from corridor.errors import InvalidInput
-from corridor.mlflow_compat import registration
+from corridor.mlflow_compat import artifact_registration as registration
 from corridor.mlflow_compat.access import Located, MlflowAccess, mlflow_requires, workspace_of
 from corridor.mlflow_compat.locate import by_workspace
 from corridor.mlflow_compat.registry_messages import (

@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 from corridor.registry.entities import ModelVersionRecord
 from corridor.registry.lookup import model_row, version_row
 from corridor.registry.models import ModelAlias
-from corridor.registry.reading import version_record
+from corridor.registry.records import version_record
 from corridor.registry.resolve import version_by_alias, version_for
-from corridor.registry.sources import parse_model_uri
+from corridor.registry.source_uris import parse_model_uri
 from corridor.registry.validation import check_alias, now_ms
 
 

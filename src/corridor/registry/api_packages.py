@@ -18,9 +18,9 @@ from fastapi.responses import Response, StreamingResponse
 from corridor.errors import Conflict
 from corridor.lineage import Direction, Lineage, Node
 from corridor.registry import service
-from corridor.registry.package import canonical_json
-from corridor.registry.packages import open_package
-from corridor.registry.reading import version_labels
+from corridor.registry.manifest import canonical_json
+from corridor.registry.package_store import open_package
+from corridor.registry.records import version_labels
 from corridor.registry.routing import VERSION, full_name
 from corridor.registry.schemas import (
     BlobOut,

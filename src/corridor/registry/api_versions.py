@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from corridor.registry import service
-from corridor.registry.package import ManifestFields
+from corridor.registry.manifest import ManifestFields
 from corridor.registry.routing import MODEL, VERSION, full_name
 from corridor.registry.schemas import (
     ModelVersionOut,

@@ -1,7 +1,7 @@
 """Gather the files of a folder for a package, refusing links out of it. No blob store.
 
 Used on both sides: the client walks a folder before uploading it, the server-side
-`corridor.registry.packages` before storing it.
+`corridor.registry.package_store` before storing it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import stat
 from pathlib import Path
 
 from corridor.errors import InvalidInput
-from corridor.registry.package import check_package_path
+from corridor.registry.manifest import check_package_path
 
 
 def collect_files(root: Path) -> list[tuple[str, Path]]:

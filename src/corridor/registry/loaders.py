@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from corridor.errors import InvalidInput
 from corridor.registry.flavours import is_pickle_based
-from corridor.registry.package import Manifest
+from corridor.registry.manifest import Manifest
 
 
 class Predictor(Protocol):

@@ -20,7 +20,7 @@ from corridor.errors import AlreadyExists, InvalidInput
 from corridor.registry.entities import RegisteredModelRecord
 from corridor.registry.lookup import model_row
 from corridor.registry.models import ModelVersion, RegisteredModel, RegisteredModelTag
-from corridor.registry.reading import model_record
+from corridor.registry.records import model_record
 from corridor.registry.validation import check_description, check_model_name, check_tag, now_ms
 from corridor.security.models import Project
 from corridor.security.projects import DEFAULT_PROJECT, get_by_id

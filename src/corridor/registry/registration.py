@@ -25,17 +25,17 @@ from corridor import lineage
 from corridor.errors import Conflict, InvalidInput, NotFound
 from corridor.registry.entities import ModelVersionRecord
 from corridor.registry.lookup import model_row, version_row
+from corridor.registry.manifest import FileEntry, Manifest, ManifestFields
 from corridor.registry.models import ModelVersion, ModelVersionTag, RegisteredModel
-from corridor.registry.package import FileEntry, Manifest, ManifestFields
-from corridor.registry.packages import store_manifest
-from corridor.registry.reading import version_record
+from corridor.registry.package_store import store_manifest
+from corridor.registry.records import version_record
 from corridor.registry.references import (
     readable_dataset_versions,
     readable_logged_model,
     readable_run,
 )
 from corridor.registry.resolve import version_for
-from corridor.registry.sources import (
+from corridor.registry.source_uris import (
     Source,
     SourceKind,
     package_uri,

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from corridor.errors import NotFound
 from corridor.registry.lookup import model_row, version_row
 from corridor.registry.models import ModelAlias, ModelVersion, RegisteredModel
-from corridor.registry.sources import Source, SourceKind
+from corridor.registry.source_uris import Source, SourceKind
 from corridor.registry.validation import check_alias
 
 

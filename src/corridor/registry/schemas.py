@@ -11,7 +11,7 @@ import datetime as dt
 from pydantic import Field
 
 from corridor.registry.entities import ModelVersionRecord, RegisteredModelRecord
-from corridor.registry.package import FileEntry, ManifestFields
+from corridor.registry.manifest import FileEntry, ManifestFields
 from corridor.schemas import Request, Response
 
 

@@ -21,7 +21,7 @@ from corridor.registry.models import (
     RegisteredModel,
     RegisteredModelTag,
 )
-from corridor.registry.reading import model_records, version_records
+from corridor.registry.records import model_records, version_records
 from corridor.search import page_tokens
 from corridor.search.filters import (
     Comparison,

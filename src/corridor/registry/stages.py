@@ -13,7 +13,7 @@ from corridor.errors import InvalidInput
 from corridor.registry.entities import ModelVersionRecord
 from corridor.registry.lookup import model_row, version_row
 from corridor.registry.models import ModelVersion
-from corridor.registry.reading import version_record, version_records
+from corridor.registry.records import version_record, version_records
 from corridor.registry.validation import Stage, canonical_stage, now_ms
 
 ACTIVE_STAGES = frozenset({Stage.STAGING, Stage.PRODUCTION})

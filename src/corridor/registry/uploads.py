@@ -13,9 +13,9 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from corridor.errors import InvalidInput, NotFound
+from corridor.registry.manifest import FileEntry, Manifest
 from corridor.registry.models import ModelVersion, PackageUpload, RegisteredModel
-from corridor.registry.package import FileEntry, Manifest
-from corridor.registry.packages import check_files_present, read_manifest
+from corridor.registry.package_store import check_files_present, read_manifest
 from corridor.security.policy import Principal
 from corridor.security.projects import readable_project_ids
 from corridor.store.base import utcnow

@@ -13,7 +13,7 @@ from corridor import lineage
 from corridor.registry.entities import ModelVersionRecord
 from corridor.registry.lookup import model_row, version_row
 from corridor.registry.models import ModelVersionTag
-from corridor.registry.reading import version_record
+from corridor.registry.records import version_record
 from corridor.registry.validation import check_description, check_tag, now_ms
 
 

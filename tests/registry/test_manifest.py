@@ -9,7 +9,7 @@ import json
 import pytest
 
 from corridor.errors import InvalidInput
-from corridor.registry.package import (
+from corridor.registry.manifest import (
     MANIFEST_FILE_NAME,
     FileEntry,
     ManifestFields,

@@ -9,8 +9,8 @@ import pytest
 
 from corridor.errors import BlobCorrupted, InvalidInput, NotFound
 from corridor.registry.folders import collect_files
-from corridor.registry.package import FileEntry, ManifestFields
-from corridor.registry.packages import (
+from corridor.registry.manifest import FileEntry, ManifestFields
+from corridor.registry.package_store import (
     open_package,
     read_manifest,
     store_manifest,

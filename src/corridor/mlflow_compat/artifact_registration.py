@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 from corridor.errors import Conflict, InvalidInput, NotFound
 from corridor.registry import service
 from corridor.registry.entities import ModelVersionRecord
-from corridor.registry.package import FileEntry, ManifestFields
-from corridor.registry.sources import Source, SourceKind, parse_source
+from corridor.registry.manifest import FileEntry, ManifestFields
+from corridor.registry.source_uris import Source, SourceKind, parse_source
 from corridor.registry.uploads import stage_blobs
 from corridor.registry.validation import VersionStatus
 from corridor.security import projects

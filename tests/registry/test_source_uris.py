@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from corridor.errors import InvalidInput
-from corridor.registry.sources import SourceKind, parse_model_uri, parse_source
+from corridor.registry.source_uris import SourceKind, parse_model_uri, parse_source
 from corridor.registry.validation import Stage
 
 RUN = "0123456789abcdef0123456789abcdef"

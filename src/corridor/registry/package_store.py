@@ -15,7 +15,7 @@ from typing import BinaryIO
 
 from corridor.errors import InvalidInput, NotFound
 from corridor.registry.folders import collect_files
-from corridor.registry.package import (
+from corridor.registry.manifest import (
     FileEntry,
     Manifest,
     ManifestFields,
