@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 
 from corridor.errors import InvalidInput
 from corridor.mlflow_compat import locate
@@ -47,6 +48,7 @@ from corridor.tracking.experiment_search import search_experiments as search_exp
 from corridor.tracking.experiments import DEFAULT_EXPERIMENT_ID
 from corridor.tracking.logged_models_outputs import model_outputs
 from corridor.web.guard import get_runtime
+from corridor.web.sessions import ReadSession
 
 router = APIRouter(tags=["mlflow"])
 
@@ -79,25 +81,24 @@ def create_experiment(
     return reply({"experiment_id": created.experiment_id})
 
 
-def _search_experiments(request: Request, access: MlflowAccess) -> JSONResponse:
+def _search_experiments(session: Session, access: MlflowAccess) -> JSONResponse:
     message = access.message_as(SearchExperiments)
-    with get_runtime(request).db.read() as session:
-        project_ids: list[str] | None
-        if access.workspace:
-            project_ids = [access.project_or_fail.id]
-        elif access.principal.is_admin:
-            project_ids = None
-        else:
-            project_ids = [p.id for p in projects.list_projects(session, access.principal)]
-        page = search_experiment_records(
-            session,
-            project_ids=project_ids,
-            filter_string=message.filter or None,
-            order_by=message.order_by,
-            max_results=message.max_results,
-            page_token=message.page_token or None,
-            view_type=message.view_type,
-        )
+    project_ids: list[str] | None
+    if access.workspace:
+        project_ids = [access.project_or_fail.id]
+    elif access.principal.is_admin:
+        project_ids = None
+    else:
+        project_ids = [p.id for p in projects.list_projects(session, access.principal)]
+    page = search_experiment_records(
+        session,
+        project_ids=project_ids,
+        filter_string=message.filter or None,
+        order_by=message.order_by,
+        max_results=message.max_results,
+        page_token=message.page_token or None,
+        view_type=message.view_type,
+    )
     return page_reply(
         "experiments",
         [experiment_out(e, access.workspace) for e in page.items],
@@ -107,41 +108,41 @@ def _search_experiments(request: Request, access: MlflowAccess) -> JSONResponse:
 
 @endpoint(router, "POST", "/mlflow/experiments/search")
 def search_experiments(
-    request: Request,
+    session: ReadSession,
     access: MlflowAccess = mlflow_requires(READ, SearchExperiments, locate.by_workspace),
 ) -> JSONResponse:
     """Experiments of the workspace's project, or of every project the caller may read."""
-    return _search_experiments(request, access)
+    return _search_experiments(session, access)
 
 
 @endpoint(router, "GET", "/mlflow/experiments/search")
 def search_experiments_get(
-    request: Request,
+    session: ReadSession,
     access: MlflowAccess = mlflow_requires(READ, SearchExperiments, locate.by_workspace),
 ) -> JSONResponse:
-    return _search_experiments(request, access)
+    return _search_experiments(session, access)
 
 
 @endpoint(router, "GET", "/mlflow/experiments/get")
 def get_experiment(
     request: Request,
+    session: ReadSession,
     access: MlflowAccess = mlflow_requires(READ, ExperimentMessage, locate.by_experiment),
 ) -> JSONResponse:
     message = access.message_as(ExperimentMessage)
-    with get_runtime(request).db.read() as session:
-        found = experiments.get_experiment(session, message.experiment_id)
+    found = experiments.get_experiment(session, message.experiment_id)
     return reply({"experiment": experiment_out(found, access.workspace)})
 
 
 @endpoint(router, "GET", "/mlflow/experiments/get-by-name")
 def get_experiment_by_name(
     request: Request,
+    session: ReadSession,
     access: MlflowAccess = mlflow_requires(READ, GetExperimentByName, locate.by_experiment_name),
 ) -> JSONResponse:
     message = access.message_as(GetExperimentByName)
     name = locate.qualified_experiment_name(request, message.experiment_name)
-    with get_runtime(request).db.read() as session:
-        found = experiments.get_experiment_by_name(session, name)
+    found = experiments.get_experiment_by_name(session, name)
     return reply({"experiment": experiment_out(found, access.workspace)})
 
 
@@ -264,11 +265,11 @@ def restore_run(
 @endpoint(router, "GET", "/mlflow/runs/get")
 def get_run(
     request: Request,
+    session: ReadSession,
     access: MlflowAccess = mlflow_requires(READ, RunMessage, locate.by_run),
 ) -> JSONResponse:
-    with get_runtime(request).db.read() as session:
-        found = runs.get_run(session, access.message_as(RunMessage).run)
-        outputs = model_outputs(session, [found.info.run_id])[found.info.run_id]
+    found = runs.get_run(session, access.message_as(RunMessage).run)
+    outputs = model_outputs(session, [found.info.run_id])[found.info.run_id]
     return reply({"run": run_out(found, outputs)})
 
 
@@ -339,37 +340,37 @@ def log_batch(
 @endpoint(router, "POST", "/mlflow/runs/search")
 def search_runs(
     request: Request,
+    session: ReadSession,
     access: MlflowAccess = mlflow_requires(READ, SearchRuns, locate.by_experiments),
 ) -> JSONResponse:
     message = access.message_as(SearchRuns)
-    with get_runtime(request).db.read() as session:
-        page = run_search.search_run_rows(
-            session,
-            message.experiment_ids,
-            filter_string=message.filter or None,
-            order_by=message.order_by,
-            max_results=message.max_results,
-            page_token=message.page_token or None,
-            view_type=message.run_view_type,
-        )
+    page = run_search.search_run_rows(
+        session,
+        message.experiment_ids,
+        filter_string=message.filter or None,
+        order_by=message.order_by,
+        max_results=message.max_results,
+        page_token=message.page_token or None,
+        view_type=message.run_view_type,
+    )
     return page_reply("runs", [run_rows_out(r) for r in page.items], page.next_page_token)
 
 
 @endpoint(router, "GET", "/mlflow/metrics/get-history")
 def get_metric_history(
     request: Request,
+    session: ReadSession,
     access: MlflowAccess = mlflow_requires(READ, GetMetricHistory, locate.by_run),
 ) -> JSONResponse:
     message = access.message_as(GetMetricHistory)
     key = message.metric_key
-    with get_runtime(request).db.read() as session:
-        page = metrics.metric_history_rows(
-            session,
-            message.run,
-            key,
-            max_results=message.max_results,
-            page_token=message.page_token or None,
-        )
+    page = metrics.metric_history_rows(
+        session,
+        message.run,
+        key,
+        max_results=message.max_results,
+        page_token=message.page_token or None,
+    )
     # A page holds up to 25,000 points by default: each becomes MLflow's JSON dict at once,
     # without a value object in between. Stored values are finite, or NaN by their flag.
     points: list[MetricOut] = [
@@ -382,13 +383,13 @@ def get_metric_history(
 @endpoint(router, "GET", "/mlflow/artifacts/list")
 def list_artifacts(
     request: Request,
+    session: ReadSession,
     access: MlflowAccess = mlflow_requires(READ, ListArtifacts, locate.by_run),
 ) -> JSONResponse:
     """MLflow 1's listing of a run's artifacts (paths relative to the run's root)."""
     message = access.message_as(ListArtifacts)
-    with get_runtime(request).db.read() as session:
-        info = runs.get_run_info(session, message.run)
-        files = artifacts.list_artifacts(session, message.run, message.path.strip("/"))
+    info = runs.get_run_info(session, message.run)
+    files = artifacts.list_artifacts(session, message.run, message.path.strip("/"))
     return reply({"root_uri": info.artifact_uri, "files": [file_info_out(f) for f in files]})
 
 

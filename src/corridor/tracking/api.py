@@ -32,6 +32,7 @@ from corridor.tracking.schemas import (
 )
 from corridor.tracking.validation import ViewType
 from corridor.web.guard import Access, get_runtime, requires
+from corridor.web.sessions import READ_SESSION, ReadSession
 
 router = APIRouter(prefix="/api/v1", tags=["tracking"])
 _EXPERIMENT = "/projects/{project}/experiments/{experiment_id}"
@@ -88,19 +89,19 @@ def search_experiments(
     max_results: int = Query(default=1000, ge=1, le=experiment_search.MAX_EXPERIMENT_RESULTS),
     page_token: str | None = Query(default=None, max_length=4096),
     view: ViewType = Query(default=ViewType.ACTIVE_ONLY),
+    session: Session = READ_SESSION,
     access: Access = requires(Permission.PROJECT_READ),
 ) -> HttpResponse:
     """Experiments of the project matching an MLflow filter on ``name``, times and ``tags.*``."""
-    with get_runtime(request).db.read() as session:
-        page = experiment_search.search_experiments(
-            session,
-            project_ids=[access.project_or_fail.id],
-            filter_string=filter,
-            order_by=order_by,
-            max_results=max_results,
-            page_token=page_token,
-            view_type=view,
-        )
+    page = experiment_search.search_experiments(
+        session,
+        project_ids=[access.project_or_fail.id],
+        filter_string=filter,
+        order_by=order_by,
+        max_results=max_results,
+        page_token=page_token,
+        view_type=view,
+    )
     return _json({"experiments": page.items, "next_page_token": page.next_page_token})
 
 
@@ -109,10 +110,10 @@ def get_experiment(
     project: str,
     experiment_id: str,
     request: Request,
+    session: ReadSession,
     access: Access = requires(Permission.PROJECT_READ),
 ) -> ExperimentOut:
-    with get_runtime(request).db.read() as session:
-        record = experiments.get_experiment(session, experiment_id, project=access.project)
+    record = experiments.get_experiment(session, experiment_id, project=access.project)
     return ExperimentOut.of(record)
 
 
@@ -221,28 +222,29 @@ def search_runs(
     max_results: int = Query(default=1000, ge=1, le=run_search.MAX_SEARCH_RESULTS),
     page_token: str | None = Query(default=None, max_length=4096),
     view: ViewType = Query(default=ViewType.ACTIVE_ONLY),
+    session: Session = READ_SESSION,
     access: Access = requires(Permission.PROJECT_READ),
 ) -> HttpResponse:
     """Runs of the project's experiments (all of them without ``experiment_id``) that match an
     MLflow filter, in ``order_by`` order."""
-    with get_runtime(request).db.read() as session:
-        page = run_search.search_runs(
-            session,
-            experiment_id,
-            filter_string=filter,
-            order_by=order_by,
-            max_results=max_results,
-            page_token=page_token,
-            view_type=view,
-            project=access.project_or_fail,
-        )
+    page = run_search.search_runs(
+        session,
+        experiment_id,
+        filter_string=filter,
+        order_by=order_by,
+        max_results=max_results,
+        page_token=page_token,
+        view_type=view,
+        project=access.project_or_fail,
+    )
     return _json({"runs": page.items, "next_page_token": page.next_page_token})
 
 
 @router.get("/runs/{run_id}", response_model=RunOut)
-def get_run(run_id: str, request: Request, access: Access = _read_run()) -> HttpResponse:
-    with get_runtime(request).db.read() as session:
-        record = runs.get_run(session, run_id)
+def get_run(
+    run_id: str, request: Request, session: ReadSession, access: Access = _read_run()
+) -> HttpResponse:
+    record = runs.get_run(session, run_id)
     return _json(record)
 
 
@@ -322,11 +324,11 @@ def get_metric_history(
         default=metrics.DEFAULT_HISTORY_RESULTS, ge=1, le=metrics.MAX_HISTORY_RESULTS
     ),
     page_token: str | None = Query(default=None, max_length=4096),
+    session: Session = READ_SESSION,
     access: Access = _read_run(),
 ) -> HttpResponse:
     """Every point of one metric, by step then timestamp, a page at a time."""
-    with get_runtime(request).db.read() as session:
-        page = metrics.get_metric_history(
-            session, run_id, key, max_results=max_results, page_token=page_token
-        )
+    page = metrics.get_metric_history(
+        session, run_id, key, max_results=max_results, page_token=page_token
+    )
     return _json({"metrics": page.items, "next_page_token": page.next_page_token})

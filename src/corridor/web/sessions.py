@@ -77,4 +77,7 @@ async def _read_session(reads: RequestReads = REQUEST_READS) -> Session:
     return reads.session
 
 
-ReadSession = Annotated[Session, Depends(_read_session)]
+# ``session: ReadSession``, or ``session: Session = READ_SESSION`` after parameters with defaults.
+# Declare it before the guard's parameter, so that the guard knows the route reads.
+READ_SESSION = Depends(_read_session)
+ReadSession = Annotated[Session, READ_SESSION]
