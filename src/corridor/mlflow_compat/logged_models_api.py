@@ -35,6 +35,7 @@ from corridor.tracking import (
 from corridor.tracking.experiments import DEFAULT_EXPERIMENT_ID
 from corridor.tracking.logged_models import LoggedModelStatus
 from corridor.web.guard import get_runtime
+from corridor.web.sessions import ReadSession
 
 router = APIRouter(tags=["mlflow"])
 
@@ -139,13 +140,11 @@ def create_logged_model(
 def get_logged_model(
     model_id: str,
     request: Request,
+    session: ReadSession,
     access: MlflowAccess = mlflow_requires(READ, GetLoggedModel, locate.by_logged_model),
 ) -> JSONResponse:
     message = access.message_as(GetLoggedModel)
-    with get_runtime(request).db.read() as session:
-        found = logged_models.get_logged_model(
-            session, model_id, allow_deleted=message.allow_deleted
-        )
+    found = logged_models.get_logged_model(session, model_id, allow_deleted=message.allow_deleted)
     return reply({"model": logged_model_out(found)})
 
 
@@ -221,6 +220,7 @@ def log_logged_model_params(
 @endpoint(router, "POST", "/mlflow/logged-models/search")
 def search_logged_models(
     request: Request,
+    session: ReadSession,
     access: MlflowAccess = mlflow_requires(READ, SearchLoggedModels, locate.by_experiments),
 ) -> JSONResponse:
     """Active logged models of experiments the caller may read, filtered and ordered."""
@@ -230,15 +230,14 @@ def search_logged_models(
             "dataset filters and orders need metrics of logged models, which Corridor does "
             "not keep; search without datasets"
         )
-    with get_runtime(request).db.read() as session:
-        page = logged_models_search.search_logged_models(
-            session,
-            message.experiment_ids,
-            filter_string=message.filter or None,
-            order_by=[(o.field_name, o.ascending) for o in message.order_by],
-            max_results=message.max_results or logged_models_search.DEFAULT_SEARCH_RESULTS,
-            page_token=message.page_token or None,
-        )
+    page = logged_models_search.search_logged_models(
+        session,
+        message.experiment_ids,
+        filter_string=message.filter or None,
+        order_by=[(o.field_name, o.ascending) for o in message.order_by],
+        max_results=message.max_results or logged_models_search.DEFAULT_SEARCH_RESULTS,
+        page_token=message.page_token or None,
+    )
     return page_reply("models", [logged_model_out(m) for m in page.items], page.next_page_token)
 
 

@@ -46,6 +46,7 @@ from corridor.registry import service
 from corridor.security.policy import Permission
 from corridor.security.projects import project_name_for, qualified_name, readable_project_ids
 from corridor.web.guard import get_runtime
+from corridor.web.sessions import ReadSession
 
 router = APIRouter(tags=["mlflow"])
 
@@ -101,10 +102,11 @@ def create_registered_model(
 
 @endpoint(router, "GET", "/mlflow/registered-models/get")
 def get_registered_model(
-    request: Request, access: MlflowAccess = mlflow_requires(READ, ModelMessage, by_model)
+    request: Request,
+    session: ReadSession,
+    access: MlflowAccess = mlflow_requires(READ, ModelMessage, by_model),
 ) -> JSONResponse:
-    with get_runtime(request).db.read() as session:
-        found = service.get_registered_model(session, _name(request, access))
+    found = service.get_registered_model(session, _name(request, access))
     return reply({"registered_model": registered_model_out(found, access.workspace)})
 
 
@@ -165,21 +167,22 @@ def _readable(session: Session, access: MlflowAccess) -> set[str] | None:
 
 @endpoint(router, "GET", "/mlflow/registered-models/search")
 def search_registered_models(
-    request: Request, access: MlflowAccess = mlflow_requires(READ, SearchModels, by_workspace)
+    request: Request,
+    session: ReadSession,
+    access: MlflowAccess = mlflow_requires(READ, SearchModels, by_workspace),
 ) -> JSONResponse:
     """Models of the workspace's project, or of every project the caller may read."""
     message = access.message_as(SearchModels)
     if _PROMPTS_ONLY.search(message.filter):
         return reply({})
-    with get_runtime(request).db.read() as session:
-        page = service.search_registered_models(
-            session,
-            project_ids=_readable(session, access),
-            filter_string=model_filter(message.filter),
-            order_by=message.order_by,
-            max_results=message.max_results or 100,
-            page_token=message.page_token or None,
-        )
+    page = service.search_registered_models(
+        session,
+        project_ids=_readable(session, access),
+        filter_string=model_filter(message.filter),
+        order_by=message.order_by,
+        max_results=message.max_results or 100,
+        page_token=message.page_token or None,
+    )
     return page_reply(
         "registered_models",
         [registered_model_out(m, access.workspace) for m in page.items],
@@ -187,27 +190,30 @@ def search_registered_models(
     )
 
 
-def _latest_versions(request: Request, access: MlflowAccess) -> JSONResponse:
+def _latest_versions(request: Request, session: Session, access: MlflowAccess) -> JSONResponse:
     message = access.message_as(GetLatestVersions)
-    with get_runtime(request).db.read() as session:
-        found = service.get_latest_versions(
-            session, _name(request, access), list(message.stages) or None
-        )
+    found = service.get_latest_versions(
+        session, _name(request, access), list(message.stages) or None
+    )
     return reply({"model_versions": [model_version_out(v, access.workspace) for v in found]})
 
 
 @endpoint(router, "POST", "/mlflow/registered-models/get-latest-versions")
 def get_latest_versions(
-    request: Request, access: MlflowAccess = mlflow_requires(READ, GetLatestVersions, by_model)
+    request: Request,
+    session: ReadSession,
+    access: MlflowAccess = mlflow_requires(READ, GetLatestVersions, by_model),
 ) -> JSONResponse:
-    return _latest_versions(request, access)
+    return _latest_versions(request, session, access)
 
 
 @endpoint(router, "GET", "/mlflow/registered-models/get-latest-versions")
 def get_latest_versions_get(
-    request: Request, access: MlflowAccess = mlflow_requires(READ, GetLatestVersions, by_model)
+    request: Request,
+    session: ReadSession,
+    access: MlflowAccess = mlflow_requires(READ, GetLatestVersions, by_model),
 ) -> JSONResponse:
-    return _latest_versions(request, access)
+    return _latest_versions(request, session, access)
 
 
 @endpoint(router, "POST", "/mlflow/registered-models/set-tag")
@@ -262,11 +268,12 @@ def delete_registered_model_alias(
 
 @endpoint(router, "GET", "/mlflow/registered-models/alias")
 def get_model_version_by_alias(
-    request: Request, access: MlflowAccess = mlflow_requires(READ, AliasMessage, by_model)
+    request: Request,
+    session: ReadSession,
+    access: MlflowAccess = mlflow_requires(READ, AliasMessage, by_model),
 ) -> JSONResponse:
     message = access.message_as(AliasMessage)
-    with get_runtime(request).db.read() as session:
-        found = service.get_model_version_by_alias(session, _name(request, access), message.alias)
+    found = service.get_model_version_by_alias(session, _name(request, access), message.alias)
     return reply({"model_version": model_version_out(found, access.workspace)})
 
 
@@ -304,11 +311,12 @@ def create_model_version(
 
 @endpoint(router, "GET", "/mlflow/model-versions/get")
 def get_model_version(
-    request: Request, access: MlflowAccess = mlflow_requires(READ, VersionMessage, by_model)
+    request: Request,
+    session: ReadSession,
+    access: MlflowAccess = mlflow_requires(READ, VersionMessage, by_model),
 ) -> JSONResponse:
     message = access.message_as(VersionMessage)
-    with get_runtime(request).db.read() as session:
-        found = service.get_model_version(session, _name(request, access), message.version)
+    found = service.get_model_version(session, _name(request, access), message.version)
     return reply({"model_version": model_version_out(found, access.workspace)})
 
 
@@ -354,18 +362,19 @@ def delete_model_version(
 
 @endpoint(router, "GET", "/mlflow/model-versions/search")
 def search_model_versions(
-    request: Request, access: MlflowAccess = mlflow_requires(READ, SearchModels, by_workspace)
+    request: Request,
+    session: ReadSession,
+    access: MlflowAccess = mlflow_requires(READ, SearchModels, by_workspace),
 ) -> JSONResponse:
     message = access.message_as(SearchModels)
-    with get_runtime(request).db.read() as session:
-        page = service.search_model_versions(
-            session,
-            project_ids=_readable(session, access),
-            filter_string=message.filter or None,
-            order_by=message.order_by,
-            max_results=message.max_results or 10_000,
-            page_token=message.page_token or None,
-        )
+    page = service.search_model_versions(
+        session,
+        project_ids=_readable(session, access),
+        filter_string=message.filter or None,
+        order_by=message.order_by,
+        max_results=message.max_results or 10_000,
+        page_token=message.page_token or None,
+    )
     return page_reply(
         "model_versions",
         [model_version_out(v, access.workspace) for v in page.items],
@@ -375,13 +384,14 @@ def search_model_versions(
 
 @endpoint(router, "GET", "/mlflow/model-versions/get-download-uri")
 def get_model_version_download_uri(
-    request: Request, access: MlflowAccess = mlflow_requires(READ, VersionMessage, by_model)
+    request: Request,
+    session: ReadSession,
+    access: MlflowAccess = mlflow_requires(READ, VersionMessage, by_model),
 ) -> JSONResponse:
     """Where the client downloads the version's files: its source's ``mlflow-artifacts`` tree."""
     message = access.message_as(VersionMessage)
-    with get_runtime(request).db.read() as session:
-        found = service.get_model_version(session, _name(request, access), message.version)
-        uri = registration.download_uri(session, found)
+    found = service.get_model_version(session, _name(request, access), message.version)
+    uri = registration.download_uri(session, found)
     return reply({"artifact_uri": uri})
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
 from corridor.errors import InvalidInput
 from corridor.registry import service
@@ -28,6 +29,7 @@ from corridor.registry.schemas import (
 from corridor.security.policy import Permission
 from corridor.security.projects import qualified_name
 from corridor.web.guard import Access, get_runtime, requires
+from corridor.web.sessions import READ_SESSION, ReadSession
 
 router = APIRouter(prefix="/api/v1", tags=["registry"])
 router.include_router(packages_router)
@@ -46,18 +48,18 @@ def list_models(
     order_by: list[str] = Query(default=[], max_length=10),
     max_results: int = Query(default=100, gt=0, le=1000),
     page_token: str | None = Query(default=None, max_length=2000),
+    session: Session = READ_SESSION,
     access: Access = requires(Permission.PROJECT_READ),
 ) -> ModelPage:
     """Search this project's models (MLflow's filter: name LIKE '%x%', tags.k = 'v'...)."""
-    with get_runtime(request).db.read() as session:
-        page = service.search_registered_models(
-            session,
-            project_ids={_project_id(access)},
-            filter_string=filter_string,
-            order_by=order_by,
-            max_results=max_results,
-            page_token=page_token,
-        )
+    page = service.search_registered_models(
+        session,
+        project_ids={_project_id(access)},
+        filter_string=filter_string,
+        order_by=order_by,
+        max_results=max_results,
+        page_token=page_token,
+    )
     return ModelPage(
         models=[RegisteredModelOut.of(m) for m in page.items], next_page_token=page.next_page_token
     )
@@ -88,12 +90,12 @@ def get_alias(
     name: str,
     alias: str,
     request: Request,
+    session: ReadSession,
     access: Access = requires(Permission.PROJECT_READ),
 ) -> ModelVersionOut:
-    with get_runtime(request).db.read() as session:
-        record = service.get_model_version_by_alias(
-            session, full_name(access, name), alias, project_id=_project_id(access)
-        )
+    record = service.get_model_version_by_alias(
+        session, full_name(access, name), alias, project_id=_project_id(access)
+    )
     return ModelVersionOut.of(record)
 
 
@@ -162,12 +164,15 @@ def delete_model_tag(
 # The bare model routes come last: their name parameter would also match the longer paths.
 @router.get(MODEL, response_model=RegisteredModelOut)
 def get_model(
-    project: str, name: str, request: Request, access: Access = requires(Permission.PROJECT_READ)
+    project: str,
+    name: str,
+    request: Request,
+    session: ReadSession,
+    access: Access = requires(Permission.PROJECT_READ),
 ) -> RegisteredModelOut:
-    with get_runtime(request).db.read() as session:
-        record = service.get_registered_model(
-            session, full_name(access, name), project_id=_project_id(access)
-        )
+    record = service.get_registered_model(
+        session, full_name(access, name), project_id=_project_id(access)
+    )
     return RegisteredModelOut.of(record)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
 from corridor.registry import service
 from corridor.registry.manifest import ManifestFields
@@ -21,6 +22,7 @@ from corridor.registry.schemas import (
 )
 from corridor.security.policy import Permission
 from corridor.web.guard import Access, get_runtime, requires
+from corridor.web.sessions import READ_SESSION, ReadSession
 
 router = APIRouter(tags=["registry"])
 
@@ -38,22 +40,22 @@ def list_versions(
     order_by: list[str] = Query(default=[], max_length=10),
     max_results: int = Query(default=1000, gt=0, le=10_000),
     page_token: str | None = Query(default=None, max_length=2000),
+    session: Session = READ_SESSION,
     access: Access = requires(Permission.PROJECT_READ),
 ) -> VersionPage:
     """The model's versions, newest first (a filter narrows them further)."""
     model = full_name(access, name)
     escaped = model.replace("'", "''")
     narrowed = f"name = '{escaped}'" + (f" AND {filter_string}" if filter_string.strip() else "")
-    with get_runtime(request).db.read() as session:
-        service.get_registered_model(session, model, project_id=_project_id(access))
-        page = service.search_model_versions(
-            session,
-            project_ids={_project_id(access)},
-            filter_string=narrowed,
-            order_by=order_by,
-            max_results=max_results,
-            page_token=page_token,
-        )
+    service.get_registered_model(session, model, project_id=_project_id(access))
+    page = service.search_model_versions(
+        session,
+        project_ids={_project_id(access)},
+        filter_string=narrowed,
+        order_by=order_by,
+        max_results=max_results,
+        page_token=page_token,
+    )
     return VersionPage(
         versions=[ModelVersionOut.of(v) for v in page.items], next_page_token=page.next_page_token
     )
@@ -157,12 +159,12 @@ def get_version(
     name: str,
     version: str,
     request: Request,
+    session: ReadSession,
     access: Access = requires(Permission.PROJECT_READ),
 ) -> ModelVersionOut:
-    with get_runtime(request).db.read() as session:
-        record = service.get_model_version(
-            session, full_name(access, name), version, project_id=_project_id(access)
-        )
+    record = service.get_model_version(
+        session, full_name(access, name), version, project_id=_project_id(access)
+    )
     return ModelVersionOut.of(record)
 
 

@@ -27,6 +27,7 @@ from corridor.security.schemas import (
     WhoAmI,
 )
 from corridor.web.guard import Access, get_runtime, requires
+from corridor.web.sessions import ReadSession
 
 router = APIRouter(prefix="/api/v1")
 LOGIN_TTL = dt.timedelta(hours=12)
@@ -131,11 +132,10 @@ def create_project(
 
 @router.get("/projects", response_model=list[ProjectOut], tags=["projects"])
 def list_projects(
-    request: Request, access: Access = requires(Permission.AUTHENTICATED)
+    request: Request, session: ReadSession, access: Access = requires(Permission.AUTHENTICATED)
 ) -> list[ProjectOut]:
-    with get_runtime(request).db.read() as session:
-        found = projects.list_projects(session, access.principal)
-        return [ProjectOut.model_validate(p) for p in found]
+    found = projects.list_projects(session, access.principal)
+    return [ProjectOut.model_validate(p) for p in found]
 
 
 @router.get("/projects/{project}", response_model=ProjectOut, tags=["projects"])
@@ -167,10 +167,12 @@ def delete_project(
 
 @router.get("/projects/{project}/members", response_model=list[MemberOut], tags=["projects"])
 def list_members(
-    project: str, request: Request, access: Access = requires(Permission.PROJECT_READ)
+    project: str,
+    request: Request,
+    session: ReadSession,
+    access: Access = requires(Permission.PROJECT_READ),
 ) -> list[MemberOut]:
-    with get_runtime(request).db.read() as session:
-        members = projects.list_members(session, access.project_or_fail)
+    members = projects.list_members(session, access.project_or_fail)
     return [MemberOut(user=name, role=role) for name, role in members]
 
 
