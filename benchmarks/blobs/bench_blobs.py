@@ -23,14 +23,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from corridor.security.crypto import (
+from corridor.store.blobs import BlobStore
+from corridor.store.blobs.crypto import (
     create_master_key,
 )
-from corridor.security.stream_cipher import (
+from corridor.store.blobs.local import LocalRawStore
+from corridor.store.blobs.stream_cipher import (
     CHUNK_BYTES,
 )
-from corridor.store.blobs import BlobStore
-from corridor.store.blobs.local import LocalRawStore
 
 T = TypeVar("T")
 DEFAULT_DIR = Path(__file__).resolve().parents[1] / ".work"

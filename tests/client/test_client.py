@@ -143,7 +143,8 @@ def test_every_tracking_and_registry_call_is_also_the_clients_own() -> None:
 
     client = Client("http://127.0.0.1:9")  # never contacted
     try:
-        assert client.tracking.client is client and client.registry.client is client
+        assert client.tracking.client is client
+        assert client.registry.client is client
         for name, part in (("tracking", TrackingClient), ("registry", RegistryClient)):
             calls = [n for n in vars(part) if not n.startswith("_")]
             assert calls
