@@ -221,6 +221,17 @@ def serving(
         server.stop()
 
 
+@contextmanager
+def module_server(
+    factory: pytest.TempPathFactory, name: str, *, max_body_bytes: int = LIVE_MAX_BODY_BYTES
+) -> Iterator[LiveServer]:
+    """A SQLite-backed server on a home of its own, for a fixture wider than one test."""
+    home = factory.mktemp(name) / "home"
+    home.mkdir()
+    with clean_env(), serving(home, sqlite_url(home), max_body_bytes=max_body_bytes) as live:
+        yield live
+
+
 @pytest.fixture
 def live_server(home: Path, database_url: str, sqlite_template: Path) -> Iterator[LiveServer]:
     """A live server on a fresh home, once per metadata backend.

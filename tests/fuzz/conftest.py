@@ -19,7 +19,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
-from tests.conftest import LiveServer, serving
+from tests.conftest import LiveServer, module_server
 
 EXAMPLES = int(os.environ.get("CORRIDOR_FUZZ_EXAMPLES", "12"))
 # Fuzz only the operations whose path holds this text (to chase one failure).
@@ -88,9 +88,7 @@ def _seed(http: httpx.Client) -> dict[str, list[str]]:
 
 @pytest.fixture(scope="package")
 def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget]:
-    home = tmp_path_factory.mktemp("fuzz") / "home"
-    home.mkdir()
-    with serving(home, f"sqlite:///{home / 'corridor.db'}") as server, server.client() as http:
+    with module_server(tmp_path_factory, "fuzz") as server, server.client() as http:
         yield FuzzTarget(server, http, _seed(http))
 
 

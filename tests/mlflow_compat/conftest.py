@@ -29,7 +29,7 @@ with warnings.catch_warnings():
     from mlflow.utils import server_info
 
 from corridor.client.client import Client
-from tests.conftest import LiveServer, serving
+from tests.conftest import LiveServer, module_server
 
 # Warnings MLflow raises while it works, about its own internals; each is filtered narrowly.
 MLFLOW_WARNINGS = (
@@ -128,16 +128,9 @@ def build_world(live: LiveServer) -> MlflowWorld:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowWorld]:
     """One SQLite-backed server for a module's tests; they use names no other test uses."""
-    home = tmp_path_factory.mktemp("mlflow") / "home"
-    home.mkdir()
-    with pytest.MonkeyPatch.context() as mp:
-        for key in list(os.environ):
-            if key.startswith("CORRIDOR_") and key != "CORRIDOR_TEST_PG_URL":
-                mp.delenv(key)
-        # Started with the body limit that admits MLflow's largest requests (see above).
-        url = f"sqlite:///{home / 'corridor.db'}"
-        with serving(home, url, max_body_bytes=FULL_BATCH_BODY_BYTES) as live:
-            yield build_world(live)
+    # Started with the body limit that admits MLflow's largest requests (see above).
+    with module_server(tmp_path_factory, "mlflow", max_body_bytes=FULL_BATCH_BODY_BYTES) as live:
+        yield build_world(live)
 
 
 Connect = Callable[..., MlflowClient]

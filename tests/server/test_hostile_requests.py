@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import socket
 import uuid
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, serving
+from tests.conftest import LiveServer, module_server
 from tests.server.test_live_server import audit_event, eventually, log_entries
 
 NESTED = b"[" * 1000 + b"]" * 1000
@@ -27,14 +26,8 @@ HUGE = str(2**63)
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    home = tmp_path_factory.mktemp("hostile") / "home"
-    home.mkdir()
-    with pytest.MonkeyPatch.context() as mp:
-        for key in list(os.environ):
-            if key.startswith("CORRIDOR_") and key != "CORRIDOR_TEST_PG_URL":
-                mp.delenv(key)
-        with serving(home, f"sqlite:///{home / 'corridor.db'}") as live:
-            yield live
+    with module_server(tmp_path_factory, "hostile") as live:
+        yield live
 
 
 @pytest.fixture(scope="module")

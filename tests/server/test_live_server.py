@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
 import socket
 import time
@@ -20,7 +19,7 @@ from sqlalchemy import update
 from corridor.security.models import Token
 from corridor.store.base import utcnow
 from corridor.store.db import Database
-from tests.conftest import LIVE_MAX_BODY_BYTES, LiveServer, serving, sqlite_only
+from tests.conftest import LIVE_MAX_BODY_BYTES, LiveServer, module_server, sqlite_only
 
 WAIT_S = 15.0
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
@@ -29,14 +28,8 @@ GENERATED_ID = re.compile(r"[0-9a-f]{32}")
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One SQLite-backed server for the tests here that change nothing another test reads."""
-    home = tmp_path_factory.mktemp("shared") / "home"
-    home.mkdir()
-    with pytest.MonkeyPatch.context() as mp:
-        for key in list(os.environ):
-            if key.startswith("CORRIDOR_") and key != "CORRIDOR_TEST_PG_URL":
-                mp.delenv(key)
-        with serving(home, f"sqlite:///{home / 'corridor.db'}") as live:
-            yield live
+    with module_server(tmp_path_factory, "shared") as live:
+        yield live
 
 
 def eventually(probe: Callable[[], Any], what: str) -> Any:
