@@ -43,6 +43,15 @@ async def upload(name: str, request: Request) -> dict[str, int]:
     return {"received": received}
 
 
+async def crash() -> None:
+    raise RuntimeError("a bug in a handler")
+
+
+# A handler that fails as a bug would, under Corridor's shape and under the probe's own.
+router.add_api_route("/api/v1/probe/crash", crash, methods=["GET"])
+router.add_api_route(ERROR_PREFIXES[0] + "crash", crash, methods=["GET"])
+
+
 @router.get("/api/v1/probe/state")
 async def state() -> dict[str, Any]:
     return {"events": EVENTS, "ticks": TICKS}

@@ -158,14 +158,35 @@ def test_a_slice_added_to_the_table_gets_its_routes_exemption_and_error_shape(
 def test_the_tables_routes_are_the_apps_routes_in_table_order(runtime: Runtime) -> None:
     paths = [r.path for r in route_table(create_app(runtime, [*SLICES, PROBE]))]
     assert paths.index("/healthz") < paths.index("/api/v1/probe/echo")
-    assert paths[-3:] == [
+    assert paths[-5:] == [
         "/api/v1/probe/echo",
         probe_slice.UPLOAD_PREFIX + "{name}",
+        "/api/v1/probe/crash",
+        probe_slice.ERROR_PREFIXES[0] + "crash",
         "/api/v1/probe/state",
     ]
 
 
 @sqlite_only
+def test_an_unexpected_error_is_a_500_in_the_slices_shape_and_keeps_the_connection(
+    runtime: Runtime,
+) -> None:
+    with (
+        uvicorn_thread(create_app(runtime, [*SLICES, PROBE])) as server,
+        httpx.Client(base_url=f"http://127.0.0.1:{server.config.port}") as http,
+    ):
+        crashed = http.get("/api/v1/probe/crash")
+        assert crashed.status_code == 500
+        assert crashed.json()["error"]["code"] == "internal"
+        assert "quote request id" in crashed.json()["error"]["message"]
+        assert crashed.headers.get("connection") != "close"
+        # The same keep-alive connection answers on: the error did not reach the server.
+        assert http.get("/healthz").status_code == 200
+        shaped = http.get(probe_slice.ERROR_PREFIXES[0] + "crash")
+        assert (shaped.status_code, shaped.json()["probe_error"]) == (500, "internal")
+        assert http.get("/healthz").status_code == 200
+
+
 def test_hooks_run_while_the_app_runs_and_stop_in_reverse_order(runtime: Runtime) -> None:
     with uvicorn_thread(create_app(runtime, [*SLICES, PROBE, SECOND])) as server:
         assert server.started
