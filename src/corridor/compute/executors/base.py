@@ -65,7 +65,7 @@ class Executor(Protocol):
         ...
 
     def cancel(self, handle: Handle) -> None:
-        """Kill the worker and its job's whole process tree, best effort; never raises for a gone one."""
+        """Kill the worker and its job's whole process tree, best effort; a gone one is fine."""
         ...
 
     def close(self) -> None:
