@@ -123,6 +123,29 @@ class Settings(BaseSettings):
     shutdown_timeout_s: float = Field(
         default=10.0, gt=0, description="How long a stopping server lets requests finish."
     )
+    advertise_url: str | None = Field(
+        default=None,
+        description="The URL job workers use to reach this server; unset means "
+        "http://<host>:<port> as the server listens (127.0.0.1 when it binds every address).",
+    )
+    job_lease_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long a job attempt lives without an acknowledged heartbeat, in seconds; "
+        "past it the worker stops its job and the server retries it elsewhere.",
+    )
+    job_heartbeat_s: float = Field(
+        default=1.0, gt=0, description="How often a job's worker sends a heartbeat, in seconds."
+    )
+    max_snapshot_bytes: int = Field(
+        default=100 * 1024 * 1024,
+        gt=0,
+        description="Largest code snapshot (tar.gz) a project may upload for its jobs, in bytes.",
+    )
+    ray_address: str | None = Field(
+        default=None,
+        description="Address of the Ray cluster a `ray` site uses when its config names none.",
+    )
 
     @field_validator("home", mode="after")
     @classmethod

@@ -99,6 +99,10 @@ SLICES: tuple[Slice, ...] = (
         models="corridor.data.models",
         blob_references="corridor.data.datasets:referenced_blobs",
     ),
+    Slice(
+        "compute",
+        models="corridor.compute.models",
+    ),
 )
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,12 +34,15 @@ _TOKEN_LOOKUP = (
         Token.expires_at,
         Token.revoked_at,
         Token.last_used_at,
+        Token.job_id,
+        Token.job_attempt,
         User.id.label("user_id"),
         User.name,
         User.is_admin,
         User.disabled,
     )
-    .join(User, User.id == Token.user_id)
+    # Outer: a job token has no user.
+    .outerjoin(User, User.id == Token.user_id)
     .where(Token.secret_hash == bindparam("digest"))
 )
 
@@ -89,7 +93,9 @@ def get_user(session: Session, name: str) -> User:
     return user
 
 
-def user_name(session: Session, user_id: str) -> str:
+def user_name(session: Session, user_id: str | None) -> str:
+    if user_id is None:
+        return "(job)"
     return session.scalar(select(User.name).where(User.id == user_id)) or "(deleted)"
 
 
@@ -132,8 +138,9 @@ def list_tokens(db: Database, *, user_id: str | None) -> list[tuple[Token, str]]
 
 def revoke_token(session: Session, token_id: str, *, by: Principal) -> Token:
     token = session.get(Token, token_id)
-    # A token that is not the caller's is reported as absent unless the caller is an admin.
-    if token is None or (not by.is_admin and token.user_id != by.user_id):
+    # A token that is not the caller's is reported as absent unless the caller is an admin; a
+    # job token is its attempt's, which revokes it when the attempt ends.
+    if token is None or token.user_id is None or (not by.is_admin and token.user_id != by.user_id):
         raise NotFound(f"token {token_id!r} not found")
     if token.revoked_at is None:
         token.revoked_at = utcnow()
@@ -161,6 +168,18 @@ def authenticate_token(db: Database, secret: str, *, session: Session | None = N
         raise Unauthenticated("this token was revoked")
     if row.expires_at is not None and row.expires_at <= now:
         raise Unauthenticated(f"this token expired at {row.expires_at:%Y-%m-%d %H:%M} UTC")
+    if row.job_id is not None:
+        # Job tokens are checked for use on every worker call already; no last-used writes.
+        return Principal(
+            user_id=None,
+            name=f"job:{row.job_id}",
+            is_admin=False,
+            token_id=row.id,
+            job_id=row.job_id,
+            job_attempt=row.job_attempt,
+        )
+    if row.user_id is None:
+        raise Unauthenticated("unknown token")
     if row.disabled:
         raise Unauthenticated(f"user {row.name!r} is disabled")
     if row.last_used_at is None or now - row.last_used_at > _LAST_USED_RESOLUTION:
@@ -169,6 +188,67 @@ def authenticate_token(db: Database, secret: str, *, session: Session | None = N
             if fresh is not None:
                 fresh.last_used_at = now
     return Principal(user_id=row.user_id, name=row.name, is_admin=row.is_admin, token_id=row.id)
+
+
+def issue_job_token(
+    session: Session, *, job_id: str, attempt: int, ttl: dt.timedelta
+) -> IssuedToken:
+    """Create the token one attempt's worker calls back with: it acts as nothing but that
+    attempt's worker, and expires with the attempt's lease unless heartbeats extend it."""
+    if ttl <= dt.timedelta(0):
+        raise InvalidInput("token lifetime must be positive")
+    secret = new_token_secret()
+    now = utcnow()
+    token = Token(
+        user_id=None,
+        name=f"job-{attempt}",
+        secret_hash=hash_token(secret),
+        prefix=secret[:10],
+        created_at=now,
+        expires_at=now + ttl,
+        job_id=job_id,
+        job_attempt=attempt,
+    )
+    session.add(token)
+    session.flush()
+    return IssuedToken(token=token, secret=secret)
+
+
+def extend_job_token(session: Session, token_id: str, *, expires_at: dt.datetime) -> None:
+    """Move a live job token's expiry to ``expires_at`` (a heartbeat renewed the lease)."""
+    session.execute(
+        update(Token)
+        .where(Token.id == token_id, Token.job_id.is_not(None), Token.revoked_at.is_(None))
+        .values(expires_at=expires_at)
+    )
+
+
+def end_job_token(session: Session, token_id: str, *, grace: dt.timedelta) -> None:
+    """Let a job token run out ``grace`` from now: its attempt ended.
+
+    The grace lets a late worker hear, from the fenced worker routes, that its attempt is no
+    longer current (and stop its job) rather than just that its token is unknown.
+    """
+    expires_at = utcnow() + grace
+    session.execute(
+        update(Token)
+        .where(
+            Token.id == token_id,
+            Token.job_id.is_not(None),
+            or_(Token.expires_at.is_(None), Token.expires_at > expires_at),
+        )
+        .values(expires_at=expires_at)
+    )
+
+
+def revoke_job_tokens(session: Session, job_ids: Sequence[str]) -> None:
+    """Revoke every token of these jobs at once (the jobs are deleted or their data gone)."""
+    if job_ids:
+        session.execute(
+            update(Token)
+            .where(Token.job_id.in_(list(job_ids)), Token.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
 
 
 def login(session: Session, name: str, password: str, *, ttl: dt.timedelta) -> IssuedToken:

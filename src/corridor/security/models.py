@@ -25,7 +25,10 @@ class Token(Base):
     __tablename__ = "tokens"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # None only for a job token: it acts as its job's worker, not as a user.
+    user_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
     name: Mapped[str] = mapped_column(String(64))
     # SHA-256 of the secret: the secret is 256 random bits, so a slow hash adds nothing.
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -34,6 +37,9 @@ class Token(Base):
     expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Set on a job token: it may call only the worker routes of this job's attempt.
+    job_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    job_attempt: Mapped[int | None] = mapped_column(Integer)
 
 
 class Project(Base):

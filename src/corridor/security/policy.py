@@ -21,6 +21,8 @@ class Permission(StrEnum):
     PROJECT_WRITE = "project:write"
     PROJECT_ADMIN = "project:admin"
     SERVER_ADMIN = "server:admin"
+    # Only a job token, and only for its own job and attempt (the worker's routes).
+    JOB_WORKER = "job:worker"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -46,6 +48,10 @@ class Principal:
     name: str
     is_admin: bool
     token_id: str | None = None
+    # Set for a job token: the job and attempt whose worker it is; such a principal may call
+    # nothing but that attempt's worker routes.
+    job_id: str | None = None
+    job_attempt: int | None = None
 
     @classmethod
     def local_admin(cls) -> Principal:

@@ -86,6 +86,11 @@ class Guard:
         try:
             principal = authenticate(request, reads.runtime, reads.session)
             request.state.principal = principal
+            if principal.job_id is not None and self.permission is not Permission.JOB_WORKER:
+                # A job token is its worker's and nothing more (here, so that guards that
+                # authorize their own way refuse it too): least privilege for code that runs
+                # wherever the scheduler put it.
+                raise PermissionDenied("a job token can only be used by its job's worker routes")
             return self._authorize(request, reads, principal)
         except (Unauthenticated, PermissionDenied, NotFound) as exc:
             # The audit middleware records every refusal, including the 404 that hides a
@@ -96,6 +101,8 @@ class Guard:
             reads.release_unless_wanted()
 
     def _authorize(self, request: Request, reads: RequestReads, principal: Principal) -> Access:
+        if self.permission is Permission.JOB_WORKER:
+            return Access(principal=_job_worker(request, principal))
         if self.permission is Permission.AUTHENTICATED:
             return Access(principal=principal)
         if self.permission is Permission.SERVER_ADMIN:
@@ -115,6 +122,18 @@ class Guard:
             )
             return Access(principal=principal, project=project)
         raise CorridorError(f"no rule for permission {self.permission}")
+
+
+def _job_worker(request: Request, principal: Principal) -> Principal:
+    """The job token of the attempt the path names (``job_id``, ``attempt``), or 403."""
+    if principal.job_id is None:
+        raise PermissionDenied("only a job's worker, with its job token, may call this route")
+    attempt = request.path_params.get("attempt")
+    if principal.job_id != request.path_params.get("job_id") or str(principal.job_attempt) != str(
+        attempt
+    ):
+        raise PermissionDenied("this job token belongs to another job or attempt")
+    return principal
 
 
 def detached(session: Session, project: Project) -> Project:
