@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,6 +52,41 @@ def test_writes_do_not_nest_whichever_kind(rows_db: Database) -> None:
     with rows_db.write_connection() as conn:
         with pytest.raises(RuntimeError, match="nested"), rows_db.write():
             pass
+        conn.execute(insert(_rows).values(id=2))
+    assert _count(rows_db) == 2
+
+
+def test_a_deferred_write_refuses_nested_writes_only_once_it_has_begun(rows_db: Database) -> None:
+    with rows_db.deferred_write() as session:
+        # Nothing begun yet: another write may run (and commit) first.
+        with rows_db.write_connection() as conn:
+            conn.execute(insert(_rows).values(id=1))
+        session.execute(insert(_rows).values(id=2))
+        with pytest.raises(RuntimeError, match="nested"), rows_db.write():
+            pass
+        session.commit()
+        session.close()
+    with rows_db.write() as other:
+        other.execute(insert(_rows).values(id=3))
+    assert _count(rows_db) == 3
+
+
+def test_a_deferred_write_committed_from_another_thread_frees_the_writer(
+    rows_db: Database,
+) -> None:
+    # A route's session is used in its handler's worker thread and committed in another.
+    with rows_db.deferred_write() as session:
+        worker = threading.Thread(target=lambda: session.execute(insert(_rows).values(id=1)))
+        worker.start()
+        worker.join()
+        def commit() -> None:
+            session.commit()
+            session.close()
+
+        committer = threading.Thread(target=commit)
+        committer.start()
+        committer.join()
+    with rows_db.write_connection() as conn:
         conn.execute(insert(_rows).values(id=2))
     assert _count(rows_db) == 2
 

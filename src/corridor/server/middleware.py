@@ -19,10 +19,10 @@ from corridor.runtime import Runtime
 from corridor.security import audit
 from corridor.server.errors import error_response
 from corridor.server.metrics import HttpMetrics
+from corridor.web.request_audit import AUDITED, actor, request_entry, route_name
 
 log = logging.getLogger("corridor.access")
 
-MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # The status recorded (never sent) for a request whose client went away before its answer,
 # as nginx logs it: the client's doing, so neither a server error nor a traceback.
 CLIENT_CLOSED_REQUEST = 499
@@ -38,23 +38,6 @@ class _BodyTooLarge(HTTPException):
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"request body exceeds the limit of {limit} bytes")
-
-
-def route_name(scope: Scope) -> str:
-    """A stable name for the matched route (``security.create_project``), else the method."""
-    endpoint = scope.get("endpoint")
-    if endpoint is None:
-        return f"{scope['method']} (unrouted)"
-    slice_name = endpoint.__module__.removeprefix("corridor.").split(".")[0]
-    return f"{slice_name}.{endpoint.__name__}"
-
-
-def _outcome(status: int, denied: bool) -> str:
-    if denied or status in (401, 403):
-        return "denied"
-    if status < 400:
-        return "success"
-    return "failed" if status < 500 else "error"
 
 
 class RequestMiddleware:
@@ -171,38 +154,19 @@ class RequestMiddleware:
                 "status": status,
                 "duration_ms": round(duration_s * 1000, 2),
                 "request_id": scope["state"]["request_id"],
-                "actor": _actor(scope["state"]),
+                "actor": actor(scope["state"]),
             },
         )
 
     async def _audit(self, scope: Scope, status: int) -> None:
-        """Append the audit event of a write or a refusal (reads that succeed are not audited)."""
-        state = scope["state"]
-        method = scope["method"]
-        denied = "denied" in state
-        if method not in MUTATING and not denied and status not in (401, 403):
+        """Append the audit event of a write or a refusal (reads that succeed are not audited),
+        unless the route's own write transaction committed it with the route's changes."""
+        if scope["state"].get(AUDITED):
             return
-        route = route_name(scope)
-        detail: dict[str, object] = {"method": method, "status": status}
-        # An error message may quote the caller's data (a cell that does not parse): the audit
-        # log, kept in plain text, takes messages only from refusals, which quote none.
-        reason = state.get("denied") or (state.get("error") if status in (401, 403) else None)
-        if reason:
-            detail["reason"] = reason
-        entry = audit.AuditEntry(
-            actor=_actor(state),
-            action=route,
-            target=scope["path"],
-            outcome=_outcome(status, denied),
-            request_id=state["request_id"],
-            detail=detail,
-        )
+        entry = request_entry(scope, status)
+        if entry is None:
+            return
         try:
             await anyio.to_thread.run_sync(audit.append, self.runtime.db, entry)
         except Exception:
-            log.exception("could not append an audit event", extra={"action": route})
-
-
-def _actor(state: dict[str, Any]) -> str:
-    principal = state.get("principal")
-    return str(principal.name if principal is not None else state.get("actor", "anonymous"))
+            log.exception("could not append an audit event", extra={"action": entry.action})

@@ -10,9 +10,9 @@ single pooled connection, so they never compete with each other for the file loc
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,12 @@ from corridor.errors import ConfigurationError
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 _POOL_WAIT_S = 120.0
+# The write transactions open in this flow of control: a thread, or a request handled across
+# threads (a context, unlike a thread, follows a request into the worker thread running its
+# handler). An entry's session is None while its transaction is open for the whole block.
+_OPEN_WRITES: ContextVar[tuple[tuple[Database, Session | None], ...]] = ContextVar(
+    "corridor_open_writes", default=()
+)
 
 
 def _is_sqlite(url: str) -> bool:
@@ -101,7 +107,6 @@ class Database:
                 f"unsupported database URL scheme in {self.url.split(':', 1)[0]!r}: "
                 "use sqlite:///path or postgresql://user@host/db"
             )
-        self._writing = threading.local()
         self._read = sessionmaker(self.read_engine, expire_on_commit=False)
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
 
@@ -119,15 +124,17 @@ class Database:
             yield conn
 
     @contextmanager
-    def _one_writer(self) -> Iterator[None]:
-        if getattr(self._writing, "active", False):
-            # On SQLite the inner write would wait forever for the one write connection.
-            raise RuntimeError("nested Database.write(): pass the open session down instead")
-        self._writing.active = True
+    def _one_writer(self, deferred: Session | None = None) -> Iterator[None]:
+        held = _OPEN_WRITES.get()
+        for db, session in held:
+            if db is self and (session is None or session.in_transaction()):
+                # On SQLite the inner write would wait forever for the one write connection.
+                raise RuntimeError("nested Database.write(): pass the open session down instead")
+        token = _OPEN_WRITES.set((*held, (self, deferred)))
         try:
             yield
         finally:
-            self._writing.active = False
+            _OPEN_WRITES.reset(token)
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -140,6 +147,19 @@ class Database:
         """`write` for Core statements: one transaction on a connection, no ORM session."""
         with self._one_writer(), self.write_engine.begin() as conn:
             yield conn
+
+    @contextmanager
+    def deferred_write(self) -> Iterator[Session]:
+        """Yield a write session that begins on first use; the caller commits and closes it.
+
+        For a write that opens in one thread and ends in another (a route's session, committed
+        after its handler returns). Nothing here does I/O: the transaction begins, on SQLite with
+        ``BEGIN IMMEDIATE``, where the session is first used. Once it has begun, a
+        ``write()`` in the same context is refused as nested, as inside ``write()``.
+        """
+        session = self._write()
+        with self._one_writer(session):
+            yield session
 
     def dispose(self) -> None:
         self.read_engine.dispose()

@@ -31,8 +31,8 @@ from corridor.tracking.schemas import (
     TagIn,
 )
 from corridor.tracking.validation import ViewType
-from corridor.web.guard import Access, get_runtime, requires
-from corridor.web.sessions import READ_SESSION, ReadSession
+from corridor.web.guard import Access, requires
+from corridor.web.sessions import READ_SESSION, ReadSession, WriteSession
 
 router = APIRouter(prefix="/api/v1", tags=["tracking"])
 _EXPERIMENT = "/projects/{project}/experiments/{experiment_id}"
@@ -59,24 +59,21 @@ def _json(value: Any, status_code: int = 200) -> HttpResponse:
 def create_experiment(
     project: str,
     body: ExperimentCreate,
-    request: Request,
     response: HttpResponse,
+    session: WriteSession,
     access: Access = requires(Permission.PROJECT_WRITE),
 ) -> ExperimentOut:
     """Create an experiment; with ``exist_ok``, return the active one of that name instead."""
-    with get_runtime(request).db.write() as session:
-        if body.exist_ok:
-            record = experiments.get_or_create_experiment(
-                session, access.project_or_fail, body.name
-            )
-            if record.tags != body.tags and body.tags:
-                for key, value in body.tags.items():
-                    experiments.set_experiment_tag(session, record.experiment_id, key, value)
-                record = experiments.get_experiment(session, record.experiment_id)
-        else:
-            record = experiments.create_experiment(
-                session, access.project_or_fail, body.name, tags=body.tags
-            )
+    if body.exist_ok:
+        record = experiments.get_or_create_experiment(session, access.project_or_fail, body.name)
+        if record.tags != body.tags and body.tags:
+            for key, value in body.tags.items():
+                experiments.set_experiment_tag(session, record.experiment_id, key, value)
+            record = experiments.get_experiment(session, record.experiment_id)
+    else:
+        record = experiments.create_experiment(
+            session, access.project_or_fail, body.name, tags=body.tags
+        )
     return ExperimentOut.of(record)
 
 
@@ -122,13 +119,12 @@ def rename_experiment(
     project: str,
     experiment_id: str,
     body: ExperimentRename,
-    request: Request,
+    session: WriteSession,
     access: Access = requires(Permission.PROJECT_WRITE),
 ) -> ExperimentOut:
-    with get_runtime(request).db.write() as session:
-        record = experiments.rename_experiment(
-            session, experiment_id, body.name, project=access.project
-        )
+    record = experiments.rename_experiment(
+        session, experiment_id, body.name, project=access.project
+    )
     return ExperimentOut.of(record)
 
 
@@ -136,12 +132,11 @@ def rename_experiment(
 def delete_experiment(
     project: str,
     experiment_id: str,
-    request: Request,
+    session: WriteSession,
     access: Access = requires(Permission.PROJECT_WRITE),
 ) -> HttpResponse:
     """Soft-delete an experiment and its runs (restorable)."""
-    with get_runtime(request).db.write() as session:
-        experiments.delete_experiment(session, experiment_id, project=access.project)
+    experiments.delete_experiment(session, experiment_id, project=access.project)
     return HttpResponse(status_code=204)
 
 
@@ -149,12 +144,11 @@ def delete_experiment(
 def restore_experiment(
     project: str,
     experiment_id: str,
-    request: Request,
+    session: WriteSession,
     access: Access = requires(Permission.PROJECT_WRITE),
 ) -> ExperimentOut:
-    with get_runtime(request).db.write() as session:
-        experiments.restore_experiment(session, experiment_id, project=access.project)
-        record = experiments.get_experiment(session, experiment_id)
+    experiments.restore_experiment(session, experiment_id, project=access.project)
+    record = experiments.get_experiment(session, experiment_id)
     return ExperimentOut.of(record)
 
 
@@ -163,14 +157,13 @@ def set_experiment_tag(
     project: str,
     experiment_id: str,
     body: TagIn,
-    request: Request,
+    session: WriteSession,
     access: Access = requires(Permission.PROJECT_WRITE),
 ) -> ExperimentOut:
-    with get_runtime(request).db.write() as session:
-        experiments.set_experiment_tag(
-            session, experiment_id, body.key, body.value, project=access.project
-        )
-        record = experiments.get_experiment(session, experiment_id)
+    experiments.set_experiment_tag(
+        session, experiment_id, body.key, body.value, project=access.project
+    )
+    record = experiments.get_experiment(session, experiment_id)
     return ExperimentOut.of(record)
 
 
@@ -178,12 +171,11 @@ def set_experiment_tag(
 def delete_experiment_tag(
     project: str,
     experiment_id: str,
-    request: Request,
+    session: WriteSession,
     key: str = Query(max_length=1000),
     access: Access = requires(Permission.PROJECT_WRITE),
 ) -> HttpResponse:
-    with get_runtime(request).db.write() as session:
-        experiments.delete_experiment_tag(session, experiment_id, key, project=access.project)
+    experiments.delete_experiment_tag(session, experiment_id, key, project=access.project)
     return HttpResponse(status_code=204)
 
 
@@ -195,20 +187,19 @@ def create_run(
     project: str,
     experiment_id: str,
     body: RunCreate,
-    request: Request,
+    session: WriteSession,
     access: Access = requires(Permission.PROJECT_WRITE),
 ) -> RunOut:
     """Start a run (status RUNNING) in an experiment of the project."""
-    with get_runtime(request).db.write() as session:
-        record = runs.create_run(
-            session,
-            experiment_id,
-            user=access.principal.name,
-            run_name=body.run_name,
-            start_time=body.start_time,
-            tags=body.tags,
-            project=access.project,
-        )
+    record = runs.create_run(
+        session,
+        experiment_id,
+        user=access.principal.name,
+        run_name=body.run_name,
+        start_time=body.start_time,
+        tags=body.tags,
+        project=access.project,
+    )
     return RunOut.of(record)
 
 
@@ -252,35 +243,38 @@ def get_run(
 def update_run(
     run_id: str,
     body: RunUpdate,
-    request: Request,
+    session: WriteSession,
     access: Access = _read_run(Permission.PROJECT_WRITE),
 ) -> HttpResponse:
     """Change a run's status, end time or name (a terminal status stamps the end time)."""
-    with get_runtime(request).db.write() as session:
-        runs.update_run(
-            session, run_id, status=body.status, end_time=body.end_time, run_name=body.run_name
-        )
-        record = runs.get_run(session, run_id)
+    runs.update_run(
+        session, run_id, status=body.status, end_time=body.end_time, run_name=body.run_name
+    )
+    record = runs.get_run(session, run_id)
     return _json(record)
 
 
 @router.delete("/runs/{run_id}", status_code=204)
 def delete_run(
-    run_id: str, request: Request, access: Access = _read_run(Permission.PROJECT_WRITE)
+    session: WriteSession,
+    run_id: str,
+    request: Request,
+    access: Access = _read_run(Permission.PROJECT_WRITE),
 ) -> HttpResponse:
     """Soft-delete a run (restorable)."""
-    with get_runtime(request).db.write() as session:
-        runs.delete_run(session, run_id)
+    runs.delete_run(session, run_id)
     return HttpResponse(status_code=204)
 
 
 @router.post("/runs/{run_id}/restore", response_model=RunOut)
 def restore_run(
-    run_id: str, request: Request, access: Access = _read_run(Permission.PROJECT_WRITE)
+    session: WriteSession,
+    run_id: str,
+    request: Request,
+    access: Access = _read_run(Permission.PROJECT_WRITE),
 ) -> HttpResponse:
-    with get_runtime(request).db.write() as session:
-        runs.restore_run(session, run_id)
-        record = runs.get_run(session, run_id)
+    runs.restore_run(session, run_id)
+    record = runs.get_run(session, run_id)
     return _json(record)
 
 
@@ -288,30 +282,28 @@ def restore_run(
 def log_batch(
     run_id: str,
     body: LogBatch,
-    request: Request,
+    session: WriteSession,
     access: Access = _read_run(Permission.PROJECT_WRITE),
 ) -> HttpResponse:
     """Log metric points, params and tags in one transaction: all of them or none."""
-    with get_runtime(request).db.write() as session:
-        run_data.log_batch(
-            session,
-            run_id,
-            metrics=[m.point() for m in body.metrics],
-            params=[(p.key, p.value) for p in body.params],
-            tags=[(t.key, t.value) for t in body.tags],
-        )
+    run_data.log_batch(
+        session,
+        run_id,
+        metrics=[m.point() for m in body.metrics],
+        params=[(p.key, p.value) for p in body.params],
+        tags=[(t.key, t.value) for t in body.tags],
+    )
     return HttpResponse(status_code=204)
 
 
 @router.delete("/runs/{run_id}/tags", status_code=204)
 def delete_run_tag(
     run_id: str,
-    request: Request,
+    session: WriteSession,
     key: str = Query(max_length=1000),
     access: Access = _read_run(Permission.PROJECT_WRITE),
 ) -> HttpResponse:
-    with get_runtime(request).db.write() as session:
-        run_data.delete_tag(session, run_id, key)
+    run_data.delete_tag(session, run_id, key)
     return HttpResponse(status_code=204)
 
 

@@ -1,4 +1,5 @@
-"""The request's read session: one read transaction for the guard and the route.
+"""The request's sessions: one read transaction for the guard and the route, and the route's
+write transaction, which also stores the request's audit event.
 
 A route that reads declares ``session: ReadSession``; its guard then finds the caller's token,
 the project the request acts in and the caller's role in that same session, and the route's
@@ -6,6 +7,14 @@ queries follow in the same transaction (on SQLite, the same snapshot). The sessi
 on first use and closed when the handler returns, before the reply is sent, so that a streamed
 reply holds no pooled connection. A route that does not read gets the guard's session closed
 as the guard finishes, so that its write never waits while holding a read connection too.
+
+A route that writes declares ``session: WriteSession``. The transaction begins where the handler
+first uses the session (on SQLite with ``BEGIN IMMEDIATE``), in the handler's worker thread, so
+nothing is held while the guard runs or a body is parsed. When the handler returns and its
+reply is built, the request's success event is appended in the same transaction and the two
+commit together, before a byte of the reply is sent: a client that got its answer can count
+on both, and a failure anywhere before the commit leaves neither. A handler that raises rolls
+back; the request middleware then audits the failure, as it audits everything a route did not.
 """
 
 from __future__ import annotations
@@ -15,10 +24,12 @@ from contextlib import AbstractContextManager
 from typing import Annotated
 
 import anyio.to_thread
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from corridor.runtime import Runtime
+from corridor.security import audit
+from corridor.web.request_audit import AUDITED, request_entry
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -81,3 +92,43 @@ async def _read_session(reads: RequestReads = REQUEST_READS) -> Session:
 # Declare it before the guard's parameter, so that the guard knows the route reads.
 READ_SESSION = Depends(_read_session)
 ReadSession = Annotated[Session, READ_SESSION]
+
+
+async def _write_session(request: Request, response: Response) -> AsyncIterator[Session]:
+    # Async, so that entering costs no thread hop and the context marking the session as this
+    # request's writer is the one the handler's worker thread inherits: a nested
+    # ``Database.write()`` in the handler is then refused, not left waiting for the connection.
+    with get_runtime(request).db.deferred_write() as session:
+        try:
+            yield session
+        except BaseException:
+            await anyio.to_thread.run_sync(session.close)
+            raise
+        entry = request_entry(request.scope, _status(request, response))
+        await anyio.to_thread.run_sync(_commit, session, entry)
+    if entry is not None:
+        setattr(request.state, AUDITED, True)
+
+
+def _status(request: Request, response: Response) -> int:
+    """The status the reply will have: set by the handler, else the route's, else 200."""
+    if response.status_code:
+        return response.status_code
+    route_status = getattr(request.scope.get("route"), "status_code", None)
+    return int(route_status or 200)
+
+
+def _commit(session: Session, entry: audit.AuditEntry | None) -> None:
+    try:
+        if entry is not None:
+            # Last, so that the audit head stays locked (PostgreSQL) for no more than the commit.
+            audit.append_in(session, entry)
+        session.commit()
+    finally:
+        session.close()
+
+
+# ``session: WriteSession``, or ``session: Session = WRITE_SESSION`` after parameters with
+# defaults. Its place among the parameters does not matter: nothing begins before the handler.
+WRITE_SESSION = Depends(_write_session, scope="function")
+WriteSession = Annotated[Session, WRITE_SESSION]
