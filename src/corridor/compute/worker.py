@@ -1,0 +1,254 @@
+"""The job worker: ``python -m corridor.compute.worker`` runs one attempt of one job.
+
+Every executor starts this same process, with ``CORRIDOR_URL``, ``CORRIDOR_JOB_ID``,
+``CORRIDOR_JOB_ATTEMPT`` and ``CORRIDOR_JOB_TOKEN`` in its environment. It asks the server for
+its work, unpacks the code snapshot into a fresh directory, runs the command or function as a
+process group of its own, streams the output, heartbeats, and reports the result, the exit code,
+the CPU time and the energy. It talks to the server only over HTTP with a token that opens
+nothing but this attempt's routes, so a machine that runs jobs needs the server URL and Python.
+
+It imports only the standard library on its way to starting the job (a worker start is on the
+path from submit to running; ``python -X importtime`` shows it): no httpx, pydantic or SQLAlchemy.
+Its own exit status is the job's, so an executor that sees only the process still learns it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from corridor.compute.worker_lease import Heartbeat
+from corridor.compute.worker_link import (
+    NETWORK_ERRORS,
+    AttemptAddress,
+    Fenced,
+    JsonObject,
+    LinkError,
+    WorkerLink,
+)
+
+EXIT_BAD_SETUP = 2
+
+
+class SetupError(Exception):
+    """The job could not be prepared (bad work description, unsafe snapshot, server refusal)."""
+
+
+@dataclass(frozen=True)
+class Work:
+    """What the server's ``work`` route says to run, checked."""
+
+    kind: str
+    argv: list[str]
+    function: JsonObject | None
+    env: dict[str, str]
+    snapshot: str | None
+    has_input: bool
+    timeout_s: float | None
+    heartbeat_s: float
+    lease_s: float
+    datasets: list[str]
+    gpus: float
+    gpu_indices: tuple[int, ...]
+
+    @classmethod
+    def parse(cls, data: JsonObject) -> Work:
+        kind = data.get("kind")
+        argv = data.get("argv") or []
+        function = data.get("function")
+        env = data.get("env") or {}
+        if kind not in ("command", "function"):
+            raise SetupError(f"work has unknown kind {kind!r}")
+        if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+            raise SetupError("work argv must be a list of strings")
+        if kind == "command" and not argv:
+            raise SetupError("a command job needs a non-empty argv")
+        if kind == "function" and not (
+            isinstance(function, dict)
+            and isinstance(function.get("module"), str)
+            and isinstance(function.get("qualname"), str)
+        ):
+            raise SetupError("a function job needs a function {module, qualname}")
+        if not isinstance(env, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in env.items()
+        ):
+            raise SetupError("work env must map strings to strings")
+        snapshot = data.get("snapshot")
+        timeout_s = data.get("timeout_s")
+        datasets = data.get("datasets") or []
+        if not isinstance(datasets, list) or not all(isinstance(d, str) for d in datasets):
+            raise SetupError("work datasets must be a list of dataset references")
+        resources = data.get("resources")
+        gpus = resources.get("gpus") if isinstance(resources, dict) else 0
+        indices = data.get("gpu_indices") or []
+        if not isinstance(indices, list) or not all(
+            isinstance(i, int) and not isinstance(i, bool) for i in indices
+        ):
+            raise SetupError("work gpu_indices must be a list of device numbers")
+        return cls(
+            kind=kind,
+            argv=list(argv),
+            function=function if isinstance(function, dict) else None,
+            env=dict(env),
+            snapshot=snapshot if isinstance(snapshot, str) else None,
+            has_input=data.get("has_input") is True,
+            timeout_s=float(timeout_s) if isinstance(timeout_s, int | float) else None,
+            heartbeat_s=_positive(data.get("heartbeat_s"), 1.0),
+            lease_s=_positive(data.get("lease_s"), 10.0),
+            datasets=list(datasets),
+            gpus=float(gpus) if isinstance(gpus, int | float) else 0.0,
+            gpu_indices=tuple(indices),
+        )
+
+
+def _positive(value: object, default: float) -> float:
+    return float(value) if isinstance(value, int | float) and value > 0 else default
+
+
+def address_from_env(environ: dict[str, str]) -> AttemptAddress:
+    """The attempt this worker serves, from its environment; SetupError naming what is missing."""
+    missing = [
+        name
+        for name in (
+            "CORRIDOR_URL",
+            "CORRIDOR_JOB_ID",
+            "CORRIDOR_JOB_ATTEMPT",
+            "CORRIDOR_JOB_TOKEN",
+        )
+        if not environ.get(name)
+    ]
+    if missing:
+        raise SetupError(f"the worker needs {', '.join(missing)} in its environment")
+    try:
+        attempt = int(environ["CORRIDOR_JOB_ATTEMPT"])
+    except ValueError:
+        raise SetupError("CORRIDOR_JOB_ATTEMPT must be a whole number") from None
+    return AttemptAddress(
+        environ["CORRIDOR_URL"], environ["CORRIDOR_JOB_ID"], attempt, environ["CORRIDOR_JOB_TOKEN"]
+    )
+
+
+def temp_root(environ: dict[str, str]) -> Path:
+    """Where work directories and the snapshot cache live (``CORRIDOR_WORKER_TMP`` overrides)."""
+    explicit = environ.get("CORRIDOR_WORKER_TMP")
+    root = Path(explicit) if explicit else Path(tempfile.gettempdir()) / "corridor-worker"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+class Worker:
+    """One attempt, from fetching its work to reporting its end."""
+
+    def __init__(self, address: AttemptAddress, root: Path) -> None:
+        self.address = address
+        self.link = WorkerLink(address)
+        self.root = root
+        self.wake = threading.Event()
+        self.terminated = False
+
+    def on_sigterm(self, signum: int, frame: FrameType | None) -> None:
+        # A flag and a wake-up only: the main loop does the killing.
+        self.terminated = True
+        self.wake.set()
+
+    def run(self) -> int:
+        """Fetch the work, run it, report; the job's exit status."""
+        from corridor.compute.job_process import JobProcess, prepare
+        from corridor.compute.snapshot_unpack import UnsafeSnapshot
+
+        work = Work.parse(self.link.get_json("work"))
+        attempt_dir = Path(tempfile.mkdtemp(prefix="job-", dir=self.root))
+        try:
+            try:
+                argv = prepare(self.link, work, attempt_dir, self.root / "snapshots")
+            except (UnsafeSnapshot, LinkError) as exc:
+                if isinstance(exc, Fenced):
+                    raise
+                raise SetupError(str(exc)) from exc
+            heartbeat = Heartbeat(
+                # Own connection, short timeout: a stuck request must not outlast the lease.
+                WorkerLink(self.address, timeout_s=max(1.0, work.lease_s / 3)),
+                heartbeat_s=work.heartbeat_s,
+                lease_s=work.lease_s,
+                wake=self.wake,
+            )
+            self.started()
+            heartbeat.start()
+            job = JobProcess(
+                self.link,
+                work,
+                attempt_dir,
+                heartbeat,
+                wake=self.wake,
+                terminated=lambda: self.terminated,
+            )
+            try:
+                return job.run(argv)
+            finally:
+                heartbeat.stop()
+        finally:
+            shutil.rmtree(attempt_dir, ignore_errors=True)
+
+    def started(self) -> None:
+        self.link.post_json("started", {"host": socket.gethostname(), "pid": os.getpid()})
+
+    def fail_setup(self, error: str) -> None:
+        """Report a job that could not be started; best effort, the lease covers the rest."""
+        try:
+            try:
+                self.started()
+            except LinkError as exc:
+                if isinstance(exc, Fenced):
+                    return
+            self.link.post_json("finished", {"exit_code": None, "error": error})
+        except (LinkError, *NETWORK_ERRORS):
+            pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The worker's entry point; its exit status is the job's (2: the job could not start)."""
+    args = sys.argv[1:] if argv is None else argv
+    if args:
+        if args[0] in ("-h", "--help"):
+            print(__doc__)
+            return 0
+        print(f"corridor worker: takes no arguments, got {' '.join(args)}", file=sys.stderr)
+        return EXIT_BAD_SETUP
+    environ = dict(os.environ)
+    try:
+        address = address_from_env(environ)
+        worker = Worker(address, temp_root(environ))
+    except (SetupError, ValueError, OSError) as exc:
+        print(f"corridor worker: {exc}", file=sys.stderr)
+        return EXIT_BAD_SETUP
+    signal.signal(signal.SIGTERM, worker.on_sigterm)
+    from corridor.compute.process_tree import become_subreaper
+
+    become_subreaper()
+    try:
+        return worker.run()
+    except Fenced:
+        print("corridor worker: the server fenced this attempt off; stopping", file=sys.stderr)
+        return EXIT_BAD_SETUP
+    except (SetupError, LinkError) as exc:
+        print(f"corridor worker: {exc}", file=sys.stderr)
+        worker.fail_setup(str(exc))
+        return EXIT_BAD_SETUP
+    except NETWORK_ERRORS as exc:
+        print(
+            f"corridor worker: the server at {address.server_url} is unreachable: {exc}",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_SETUP
+
+
+if __name__ == "__main__":
+    sys.exit(main())
