@@ -38,11 +38,20 @@ def load_nvml() -> ModuleType | None:
 
 def gpu_count() -> int:
     """How many GPUs NVML sees on this machine (0 without NVML)."""
+    return len(gpu_names())
+
+
+def gpu_names() -> list[str]:
+    """The model name of each GPU NVML sees, by index ("NVIDIA H100 80GB HBM3"); [] without."""
     nvml = load_nvml()
     if nvml is None:
-        return 0
+        return []
     try:
-        return int(nvml.nvmlDeviceGetCount())
+        names = []
+        for index in range(int(nvml.nvmlDeviceGetCount())):
+            name = nvml.nvmlDeviceGetName(nvml.nvmlDeviceGetHandleByIndex(index))
+            names.append(name.decode() if isinstance(name, bytes) else str(name))
+        return names
     finally:
         nvml.nvmlShutdown()
 
