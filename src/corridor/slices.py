@@ -102,6 +102,7 @@ SLICES: tuple[Slice, ...] = (
     Slice(
         "compute",
         models="corridor.compute.models",
+        blob_references="corridor.compute.jobs:referenced_blobs",
     ),
 )
 
