@@ -27,7 +27,7 @@ from corridor.security.schemas import (
     WhoAmI,
 )
 from corridor.web.guard import Access, get_runtime, requires
-from corridor.web.sessions import ReadSession
+from corridor.web.sessions import ReadSession, WriteSession
 
 router = APIRouter(prefix="/api/v1")
 LOGIN_TTL = dt.timedelta(hours=12)
@@ -35,12 +35,14 @@ LOGIN_TTL = dt.timedelta(hours=12)
 
 @router.post("/auth/login", response_model=IssuedTokenOut, tags=["auth"])
 def login(
-    body: LoginRequest, request: Request, access: Access = requires(Permission.PUBLIC)
+    body: LoginRequest,
+    request: Request,
+    session: WriteSession,
+    access: Access = requires(Permission.PUBLIC),
 ) -> IssuedTokenOut:
     """Exchange a user name and password for a token that lasts 12 hours."""
     request.state.actor = body.username
-    with get_runtime(request).db.write() as session:
-        issued = identity.login(session, body.username, body.password, ttl=LOGIN_TTL)
+    issued = identity.login(session, body.username, body.password, ttl=LOGIN_TTL)
     return _issued(issued)
 
 
@@ -51,13 +53,10 @@ def whoami(access: Access = requires(Permission.AUTHENTICATED)) -> WhoAmI:
 
 @router.post("/users", response_model=UserOut, status_code=201, tags=["users"])
 def create_user(
-    body: UserCreate, request: Request, access: Access = requires(Permission.SERVER_ADMIN)
+    body: UserCreate, session: WriteSession, access: Access = requires(Permission.SERVER_ADMIN)
 ) -> UserOut:
-    with get_runtime(request).db.write() as session:
-        user = identity.create_user(
-            session, body.name, password=body.password, is_admin=body.is_admin
-        )
-        return UserOut.model_validate(user)
+    user = identity.create_user(session, body.name, password=body.password, is_admin=body.is_admin)
+    return UserOut.model_validate(user)
 
 
 @router.get("/users", response_model=list[UserOut], tags=["users"])
@@ -69,7 +68,10 @@ def list_users(
 
 @router.post("/tokens", response_model=IssuedTokenOut, status_code=201, tags=["tokens"])
 def create_token(
-    body: TokenCreate, request: Request, access: Access = requires(Permission.AUTHENTICATED)
+    body: TokenCreate,
+    request: Request,
+    session: WriteSession,
+    access: Access = requires(Permission.AUTHENTICATED),
 ) -> IssuedTokenOut:
     """Create an API token for yourself (admins: for anyone)."""
     runtime = get_runtime(request)
@@ -81,16 +83,15 @@ def create_token(
         if body.never_expires
         else dt.timedelta(days=body.ttl_days or runtime.settings.token_ttl_days)
     )
-    with runtime.db.write() as session:
-        if body.user is not None and body.user != principal.name:
-            if not principal.is_admin:
-                raise PermissionDenied("only a server administrator creates tokens for others")
-            owner = identity.get_user(session, body.user)
-        elif principal.user_id is None:
-            raise InvalidInput("the local administrator has no user: name one with 'user'")
-        else:
-            owner = identity.get_user(session, principal.name)
-        issued = identity.issue_token(session, owner, name=body.name, ttl=ttl)
+    if body.user is not None and body.user != principal.name:
+        if not principal.is_admin:
+            raise PermissionDenied("only a server administrator creates tokens for others")
+        owner = identity.get_user(session, body.user)
+    elif principal.user_id is None:
+        raise InvalidInput("the local administrator has no user: name one with 'user'")
+    else:
+        owner = identity.get_user(session, principal.name)
+    issued = identity.issue_token(session, owner, name=body.name, ttl=ttl)
     return _issued(issued)
 
 
@@ -110,24 +111,22 @@ def list_tokens(
 
 @router.delete("/tokens/{token_id}", response_model=TokenOut, tags=["tokens"])
 def revoke_token(
-    token_id: str, request: Request, access: Access = requires(Permission.AUTHENTICATED)
+    token_id: str, session: WriteSession, access: Access = requires(Permission.AUTHENTICATED)
 ) -> TokenOut:
-    with get_runtime(request).db.write() as session:
-        token = identity.revoke_token(session, token_id, by=access.principal)
-        owner = identity.user_name(session, token.user_id)
-        return _token(token, owner)
+    token = identity.revoke_token(session, token_id, by=access.principal)
+    owner = identity.user_name(session, token.user_id)
+    return _token(token, owner)
 
 
 @router.post("/projects", response_model=ProjectOut, status_code=201, tags=["projects"])
 def create_project(
-    body: ProjectCreate, request: Request, access: Access = requires(Permission.AUTHENTICATED)
+    body: ProjectCreate, session: WriteSession, access: Access = requires(Permission.AUTHENTICATED)
 ) -> ProjectOut:
     """Create a project; you become its admin."""
-    with get_runtime(request).db.write() as session:
-        project = projects.create_project(
-            session, body.name, description=body.description, by=access.principal
-        )
-        return ProjectOut.model_validate(project)
+    project = projects.create_project(
+        session, body.name, description=body.description, by=access.principal
+    )
+    return ProjectOut.model_validate(project)
 
 
 @router.get("/projects", response_model=list[ProjectOut], tags=["projects"])
@@ -147,21 +146,19 @@ def get_project(project: str, access: Access = requires(Permission.PROJECT_READ)
 def update_project(
     project: str,
     body: ProjectUpdate,
-    request: Request,
+    session: WriteSession,
     access: Access = requires(Permission.PROJECT_WRITE),
 ) -> ProjectOut:
-    with get_runtime(request).db.write() as session:
-        found = projects.get_by_id(session, access.project_or_fail.id)
-        found.description = body.description
-        return ProjectOut.model_validate(found)
+    found = projects.get_by_id(session, access.project_or_fail.id)
+    found.description = body.description
+    return ProjectOut.model_validate(found)
 
 
 @router.delete("/projects/{project}", status_code=204, tags=["projects"])
 def delete_project(
-    project: str, request: Request, access: Access = requires(Permission.PROJECT_ADMIN)
+    project: str, session: WriteSession, access: Access = requires(Permission.PROJECT_ADMIN)
 ) -> Response:
-    with get_runtime(request).db.write() as session:
-        projects.delete_project(session, access.project_or_fail.id)
+    projects.delete_project(session, access.project_or_fail.id)
     return Response(status_code=204)
 
 
@@ -181,20 +178,21 @@ def grant_role(
     project: str,
     user: str,
     body: RoleGrant,
-    request: Request,
+    session: WriteSession,
     access: Access = requires(Permission.PROJECT_ADMIN),
 ) -> MemberOut:
-    with get_runtime(request).db.write() as session:
-        projects.grant(session, access.project_or_fail, user, body.role)
+    projects.grant(session, access.project_or_fail, user, body.role)
     return MemberOut(user=user, role=body.role)
 
 
 @router.delete("/projects/{project}/members/{user}", status_code=204, tags=["projects"])
 def revoke_role(
-    project: str, user: str, request: Request, access: Access = requires(Permission.PROJECT_ADMIN)
+    project: str,
+    user: str,
+    session: WriteSession,
+    access: Access = requires(Permission.PROJECT_ADMIN),
 ) -> Response:
-    with get_runtime(request).db.write() as session:
-        projects.revoke(session, access.project_or_fail, user)
+    projects.revoke(session, access.project_or_fail, user)
     return Response(status_code=204)
 
 

@@ -24,6 +24,8 @@ from contextlib import AbstractContextManager
 from typing import Annotated
 
 import anyio.to_thread
+from anyio import CapacityLimiter
+from anyio.lowlevel import RunVar
 from fastapi import Depends, Request, Response
 from sqlalchemy.orm import Session
 
@@ -102,12 +104,28 @@ async def _write_session(request: Request, response: Response) -> AsyncIterator[
         try:
             yield session
         except BaseException:
-            await anyio.to_thread.run_sync(session.close)
+            await anyio.to_thread.run_sync(session.close, limiter=_ending_limiter())
             raise
         entry = request_entry(request.scope, _status(request, response))
-        await anyio.to_thread.run_sync(_commit, session, entry)
+        await anyio.to_thread.run_sync(_commit, session, entry, limiter=_ending_limiter())
     if entry is not None:
         setattr(request.state, AUDITED, True)
+
+
+# Threads that end write sessions count against a limit of their own. On SQLite a begun session
+# holds the process's one write connection until it ends; were its commit to queue for the
+# shared thread limit, handlers waiting for that connection could hold every thread it needs.
+_ENDING_THREADS = 16
+_ENDING: RunVar[CapacityLimiter] = RunVar("corridor_ending_writes")
+
+
+def _ending_limiter() -> CapacityLimiter:
+    try:
+        return _ENDING.get()
+    except LookupError:
+        limiter = CapacityLimiter(_ENDING_THREADS)
+        _ENDING.set(limiter)
+        return limiter
 
 
 def _status(request: Request, response: Response) -> int:
