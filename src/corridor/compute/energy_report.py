@@ -86,8 +86,10 @@ def energy_report(
         total.energy_j += float(energy_j or 0.0)
         total.carbon_g += float(carbon_g or 0.0)
         total.cost += float(cost or 0.0)
-        if method and method not in total.methods:
-            total.methods.append(method)
+        # A job retried with different meters lists its attempts' methods joined by commas.
+        for one in (method or "").split(","):
+            if one and one not in total.methods:
+                total.methods.append(one)
     for total in totals.values():
         total.methods.sort()
     return [totals[k] for k in sorted(totals)]
