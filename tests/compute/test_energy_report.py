@@ -66,7 +66,7 @@ def seeded(db: Database) -> tuple[Database, Principal]:
                     churn.id,
                     site="eu",
                     energy_j=50.0,
-                    energy_method="cpu-time-model",
+                    energy_method="cpu-time-model,rapl",  # two attempts, two meters
                     carbon_g=1.0,
                     cost=0.25,
                     finished_at=LATE_DAY1_AT_PLUS2,
