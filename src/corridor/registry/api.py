@@ -28,8 +28,8 @@ from corridor.registry.schemas import (
 )
 from corridor.security.policy import Permission
 from corridor.security.projects import qualified_name
-from corridor.web.guard import Access, get_runtime, requires
-from corridor.web.sessions import READ_SESSION, ReadSession
+from corridor.web.guard import Access, requires
+from corridor.web.sessions import READ_SESSION, ReadSession, WriteSession
 
 router = APIRouter(prefix="/api/v1", tags=["registry"])
 router.include_router(packages_router)
@@ -69,18 +69,17 @@ def list_models(
 def create_model(
     project: str,
     body: ModelCreate,
-    request: Request,
+    session: WriteSession,
     access: Access = requires(Permission.PROJECT_WRITE),
 ) -> RegisteredModelOut:
     """Create a model; its name is qualified with the project ('fraud' -> 'churn/fraud')."""
-    with get_runtime(request).db.write() as session:
-        record = service.create_registered_model(
-            session,
-            access.project_or_fail,
-            full_name(access, body.name),
-            description=body.description,
-            tags=body.tags,
-        )
+    record = service.create_registered_model(
+        session,
+        access.project_or_fail,
+        full_name(access, body.name),
+        description=body.description,
+        tags=body.tags,
+    )
     return RegisteredModelOut.of(record)
 
 
@@ -105,14 +104,13 @@ def set_alias(
     name: str,
     alias: str,
     body: AliasSet,
-    request: Request,
+    session: WriteSession,
     access: Access = requires(Permission.PROJECT_WRITE),
 ) -> ModelVersionOut:
     """Point an alias at a version (moving it if it pointed elsewhere)."""
-    with get_runtime(request).db.write() as session:
-        record = service.set_registered_model_alias(
-            session, full_name(access, name), alias, body.version, project_id=_project_id(access)
-        )
+    record = service.set_registered_model_alias(
+        session, full_name(access, name), alias, body.version, project_id=_project_id(access)
+    )
     return ModelVersionOut.of(record)
 
 
@@ -121,13 +119,12 @@ def delete_alias(
     project: str,
     name: str,
     alias: str,
-    request: Request,
+    session: WriteSession,
     access: Access = requires(Permission.PROJECT_WRITE),
 ) -> Response:
-    with get_runtime(request).db.write() as session:
-        service.delete_registered_model_alias(
-            session, full_name(access, name), alias, project_id=_project_id(access)
-        )
+    service.delete_registered_model_alias(
+        session, full_name(access, name), alias, project_id=_project_id(access)
+    )
     return Response(status_code=204)
 
 
@@ -136,13 +133,12 @@ def set_model_tag(
     project: str,
     name: str,
     body: TagSet,
-    request: Request,
+    session: WriteSession,
     access: Access = requires(Permission.PROJECT_WRITE),
 ) -> Response:
-    with get_runtime(request).db.write() as session:
-        service.set_registered_model_tag(
-            session, full_name(access, name), body.key, body.value, project_id=_project_id(access)
-        )
+    service.set_registered_model_tag(
+        session, full_name(access, name), body.key, body.value, project_id=_project_id(access)
+    )
     return Response(status_code=204)
 
 
@@ -150,14 +146,13 @@ def set_model_tag(
 def delete_model_tag(
     project: str,
     name: str,
-    request: Request,
+    session: WriteSession,
     key: str = Query(max_length=250),
     access: Access = requires(Permission.PROJECT_WRITE),
 ) -> Response:
-    with get_runtime(request).db.write() as session:
-        service.delete_registered_model_tag(
-            session, full_name(access, name), key, project_id=_project_id(access)
-        )
+    service.delete_registered_model_tag(
+        session, full_name(access, name), key, project_id=_project_id(access)
+    )
     return Response(status_code=204)
 
 
@@ -181,36 +176,37 @@ def update_model(
     project: str,
     name: str,
     body: ModelUpdate,
-    request: Request,
+    session: WriteSession,
     access: Access = requires(Permission.PROJECT_WRITE),
 ) -> RegisteredModelOut:
     """Change the description and/or rename (the new name is qualified like a new model's)."""
     if body.description is None and body.name is None:
         raise InvalidInput("give a description, a name, or both")
     current = full_name(access, name)
-    with get_runtime(request).db.write() as session:
-        if body.name is not None:
-            new = qualified_name(access.project_or_fail.name, body.name)
-            current = service.rename_registered_model(
-                session, current, new, project_id=_project_id(access)
-            ).name
-        record = (
-            service.update_registered_model(
-                session, current, description=body.description, project_id=_project_id(access)
-            )
-            if body.description is not None
-            else service.get_registered_model(session, current, project_id=_project_id(access))
+    if body.name is not None:
+        new = qualified_name(access.project_or_fail.name, body.name)
+        current = service.rename_registered_model(
+            session, current, new, project_id=_project_id(access)
+        ).name
+    record = (
+        service.update_registered_model(
+            session, current, description=body.description, project_id=_project_id(access)
         )
+        if body.description is not None
+        else service.get_registered_model(session, current, project_id=_project_id(access))
+    )
     return RegisteredModelOut.of(record)
 
 
 @router.delete(MODEL, status_code=204)
 def delete_model(
-    project: str, name: str, request: Request, access: Access = requires(Permission.PROJECT_ADMIN)
+    project: str,
+    name: str,
+    session: WriteSession,
+    access: Access = requires(Permission.PROJECT_ADMIN),
 ) -> Response:
     """Delete a model with every version, tag and alias (package blobs stay: they are shared)."""
-    with get_runtime(request).db.write() as session:
-        service.delete_registered_model(
-            session, full_name(access, name), project_id=_project_id(access)
-        )
+    service.delete_registered_model(
+        session, full_name(access, name), project_id=_project_id(access)
+    )
     return Response(status_code=204)

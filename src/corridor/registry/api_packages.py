@@ -14,6 +14,7 @@ import anyio.from_thread
 import anyio.to_thread
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
+from sqlalchemy.orm import Session
 
 from corridor.errors import Conflict
 from corridor.lineage import Direction, Lineage, Node
@@ -31,11 +32,11 @@ from corridor.registry.schemas import (
     ModelVersionOut,
     RegisteredModelOut,
 )
-from corridor.runtime import Runtime
 from corridor.security.policy import Permission
 from corridor.web.blob_response import blob_response
 from corridor.web.bodies import blocking_chunks
 from corridor.web.guard import Access, get_runtime, requires
+from corridor.web.sessions import READ_SESSION, ReadSession
 
 router = APIRouter(tags=["registry"])
 # Uploads stream bodies of any size, so the server exempts this prefix from the JSON body limit.
@@ -68,23 +69,22 @@ async def upload_blob(
 
 @router.get("/models", response_model=ModelPage)
 def search_all_models(
-    request: Request,
     filter_string: str = Query(default="", alias="filter", max_length=2000),
     order_by: list[str] = Query(default=[], max_length=10),
     max_results: int = Query(default=100, gt=0, le=1000),
     page_token: str | None = Query(default=None, max_length=2000),
+    session: Session = READ_SESSION,
     access: Access = requires(Permission.AUTHENTICATED),
 ) -> ModelPage:
     """Search the models of every project you can read ('name = ...' finds a model's project)."""
-    with get_runtime(request).db.read() as session:
-        page = service.search_registered_models(
-            session,
-            project_ids=service.readable_project_ids(session, access.principal),
-            filter_string=filter_string,
-            order_by=order_by,
-            max_results=max_results,
-            page_token=page_token,
-        )
+    page = service.search_registered_models(
+        session,
+        project_ids=service.readable_project_ids(session, access.principal),
+        filter_string=filter_string,
+        order_by=order_by,
+        max_results=max_results,
+        page_token=page_token,
+    )
     return ModelPage(
         models=[RegisteredModelOut.of(m) for m in page.items], next_page_token=page.next_page_token
     )
@@ -93,21 +93,19 @@ def search_all_models(
 @router.get("/projects/{project}/resolve", response_model=ModelVersionOut)
 def resolve_uri(
     project: str,
-    request: Request,
     uri: str = Query(max_length=500, description="models:/name/3, models:/name@alias..."),
+    session: Session = READ_SESSION,
     access: Access = requires(Permission.PROJECT_READ),
 ) -> ModelVersionOut:
     """The version a ``models:/`` URI names, among this project's models."""
-    with get_runtime(request).db.read() as session:
-        record = service.resolve_model_uri(session, uri, project_id=access.project_or_fail.id)
+    record = service.resolve_model_uri(session, uri, project_id=access.project_or_fail.id)
     return ModelVersionOut.of(record)
 
 
-def _package_digest(runtime: Runtime, access: Access, name: str, version: str) -> str:
-    with runtime.db.read() as session:
-        record = service.get_model_version(
-            session, full_name(access, name), version, project_id=access.project_or_fail.id
-        )
+def _package_digest(session: Session, access: Access, name: str, version: str) -> str:
+    record = service.get_model_version(
+        session, full_name(access, name), version, project_id=access.project_or_fail.id
+    )
     if record.package_digest is None:
         raise Conflict(
             f"version {record.version} of {record.name!r} has no package ({record.status})"
@@ -121,12 +119,12 @@ def get_manifest(
     name: str,
     version: str,
     request: Request,
+    session: ReadSession,
     access: Access = requires(Permission.PROJECT_READ),
 ) -> Response:
     """The package manifest, byte for byte as stored (its SHA-256 is the package digest)."""
-    runtime = get_runtime(request)
-    digest = _package_digest(runtime, access, name, version)
-    manifest = open_package(runtime.blobs, digest).manifest
+    digest = _package_digest(session, access, name, version)
+    manifest = open_package(get_runtime(request).blobs, digest).manifest
     return Response(
         canonical_json(manifest),
         media_type="application/json",
@@ -141,22 +139,21 @@ def download_file(
     version: str,
     path: str,
     request: Request,
+    session: ReadSession,
     access: Access = requires(Permission.PROJECT_READ),
 ) -> StreamingResponse:
     """One file of the version's package, streamed and verified as it is read."""
-    runtime = get_runtime(request)
-    digest = _package_digest(runtime, access, name, version)
-    package = open_package(runtime.blobs, digest)
+    digest = _package_digest(session, access, name, version)
+    package = open_package(get_runtime(request).blobs, digest)
     reader = package.open(path)
     entry = package.manifest.files[path]
     return blob_response(reader, entry.size, headers={"x-corridor-digest": entry.digest})
 
 
-def _lineage_out(runtime: Runtime, lineage: Lineage) -> LineageOut:
-    with runtime.db.read() as session:
-        labels = version_labels(
-            session, [n.id for n in lineage.nodes if n.kind is service.NodeKind.MODEL_VERSION]
-        )
+def _lineage_out(session: Session, lineage: Lineage) -> LineageOut:
+    labels = version_labels(
+        session, [n.id for n in lineage.nodes if n.kind is service.NodeKind.MODEL_VERSION]
+    )
 
     def node(n: Node, distance: int) -> LineageNodeOut:
         project, model, number = labels.get(n.id, (None, None, None))
@@ -190,17 +187,16 @@ def _lineage_out(runtime: Runtime, lineage: Lineage) -> LineageOut:
 
 
 def _walk(
-    runtime: Runtime, access: Access, root: Node, direction: Direction, depth: int
+    session: Session, access: Access, root: Node, direction: Direction, depth: int
 ) -> LineageOut:
-    with runtime.db.read() as session:
-        lineage = service.walk(
-            session,
-            root,
-            direction,
-            depth=depth,
-            visible=service.lineage_visibility(session, access.principal),
-        )
-    return _lineage_out(runtime, lineage)
+    lineage = service.walk(
+        session,
+        root,
+        direction,
+        depth=depth,
+        visible=service.lineage_visibility(session, access.principal),
+    )
+    return _lineage_out(session, lineage)
 
 
 @router.get(VERSION + "/lineage", response_model=LineageOut)
@@ -208,35 +204,31 @@ def version_lineage(
     project: str,
     name: str,
     version: str,
-    request: Request,
     direction: Direction = Direction.UPSTREAM,
     depth: int = Query(default=10, gt=0, le=50),
+    session: Session = READ_SESSION,
     access: Access = requires(Permission.PROJECT_READ),
 ) -> LineageOut:
     """What a version was made from (upstream) or what was made from it (downstream)."""
-    runtime = get_runtime(request)
-    with runtime.db.read() as session:
-        record = service.get_model_version(
-            session, full_name(access, name), version, project_id=access.project_or_fail.id
-        )
+    record = service.get_model_version(
+        session, full_name(access, name), version, project_id=access.project_or_fail.id
+    )
     root = Node(service.NodeKind.MODEL_VERSION, record.id)
-    return _walk(runtime, access, root, direction, depth)
+    return _walk(session, access, root, direction, depth)
 
 
 @router.get("/projects/{project}/lineage", response_model=LineageOut)
 def lineage_of(
     project: str,
-    request: Request,
     kind: str = Query(max_length=32),
     node_id: str = Query(alias="id", max_length=256),
     direction: Direction = Direction.DOWNSTREAM,
     depth: int = Query(default=10, gt=0, le=50),
+    session: Session = READ_SESSION,
     access: Access = requires(Permission.PROJECT_READ),
 ) -> LineageOut:
     """Walk lineage from a node you can read (a dataset version, a run...); nodes in projects
     you cannot read are left out, and a start you cannot read is not found."""
-    runtime = get_runtime(request)
     root = Node.of(kind, node_id)
-    with runtime.db.read() as session:
-        service.check_lineage_root(session, access.principal, root)
-    return _walk(runtime, access, root, direction, depth)
+    service.check_lineage_root(session, access.principal, root)
+    return _walk(session, access, root, direction, depth)

@@ -22,7 +22,7 @@ from corridor.registry.schemas import (
 )
 from corridor.security.policy import Permission
 from corridor.web.guard import Access, get_runtime, requires
-from corridor.web.sessions import READ_SESSION, ReadSession
+from corridor.web.sessions import READ_SESSION, ReadSession, WriteSession
 
 router = APIRouter(tags=["registry"])
 
@@ -67,6 +67,7 @@ def create_version(
     name: str,
     body: VersionCreate,
     request: Request,
+    session: WriteSession,
     access: Access = requires(Permission.PROJECT_WRITE),
 ) -> ModelVersionOut:
     """Register a version: a package of uploaded files, a package digest, or a source."""
@@ -75,22 +76,21 @@ def create_version(
     if body.package is not None:
         fields = ManifestFields.model_validate(body.package.model_dump(exclude={"files"}))
         package = service.NewPackage(fields, body.package.files)
-    with runtime.db.write() as session:
-        record = service.create_model_version(
-            session,
-            runtime.blobs,
-            full_name(access, name),
-            by=access.principal,
-            source=body.source,
-            package_digest=body.package_digest,
-            package=package,
-            run_id=body.run_id,
-            run_link=body.run_link,
-            model_id=body.model_id,
-            description=body.description,
-            tags=body.tags,
-            project_id=_project_id(access),
-        )
+    record = service.create_model_version(
+        session,
+        runtime.blobs,
+        full_name(access, name),
+        by=access.principal,
+        source=body.source,
+        package_digest=body.package_digest,
+        package=package,
+        run_id=body.run_id,
+        run_link=body.run_link,
+        model_id=body.model_id,
+        description=body.description,
+        tags=body.tags,
+        project_id=_project_id(access),
+    )
     return ModelVersionOut.of(record)
 
 
@@ -100,18 +100,17 @@ def set_version_tag(
     name: str,
     version: str,
     body: TagSet,
-    request: Request,
+    session: WriteSession,
     access: Access = requires(Permission.PROJECT_WRITE),
 ) -> Response:
-    with get_runtime(request).db.write() as session:
-        service.set_model_version_tag(
-            session,
-            full_name(access, name),
-            version,
-            body.key,
-            body.value,
-            project_id=_project_id(access),
-        )
+    service.set_model_version_tag(
+        session,
+        full_name(access, name),
+        version,
+        body.key,
+        body.value,
+        project_id=_project_id(access),
+    )
     return Response(status_code=204)
 
 
@@ -120,14 +119,13 @@ def delete_version_tag(
     project: str,
     name: str,
     version: str,
-    request: Request,
+    session: WriteSession,
     key: str = Query(max_length=250),
     access: Access = requires(Permission.PROJECT_WRITE),
 ) -> Response:
-    with get_runtime(request).db.write() as session:
-        service.delete_model_version_tag(
-            session, full_name(access, name), version, key, project_id=_project_id(access)
-        )
+    service.delete_model_version_tag(
+        session, full_name(access, name), version, key, project_id=_project_id(access)
+    )
     return Response(status_code=204)
 
 
@@ -137,19 +135,18 @@ def transition_stage(
     name: str,
     version: str,
     body: StageChange,
-    request: Request,
+    session: WriteSession,
     access: Access = requires(Permission.PROJECT_WRITE),
 ) -> ModelVersionOut:
     """Move a version to an MLflow stage (None, Staging, Production, Archived)."""
-    with get_runtime(request).db.write() as session:
-        record = service.transition_model_version_stage(
-            session,
-            full_name(access, name),
-            version,
-            body.stage,
-            archive_existing_versions=body.archive_existing_versions,
-            project_id=_project_id(access),
-        )
+    record = service.transition_model_version_stage(
+        session,
+        full_name(access, name),
+        version,
+        body.stage,
+        archive_existing_versions=body.archive_existing_versions,
+        project_id=_project_id(access),
+    )
     return ModelVersionOut.of(record)
 
 
@@ -174,18 +171,17 @@ def update_version(
     name: str,
     version: str,
     body: VersionUpdate,
-    request: Request,
+    session: WriteSession,
     access: Access = requires(Permission.PROJECT_WRITE),
 ) -> ModelVersionOut:
     """Change a version's description; nothing else about a version changes."""
-    with get_runtime(request).db.write() as session:
-        record = service.update_model_version(
-            session,
-            full_name(access, name),
-            version,
-            description=body.description,
-            project_id=_project_id(access),
-        )
+    record = service.update_model_version(
+        session,
+        full_name(access, name),
+        version,
+        description=body.description,
+        project_id=_project_id(access),
+    )
     return ModelVersionOut.of(record)
 
 
@@ -194,12 +190,11 @@ def delete_version(
     project: str,
     name: str,
     version: str,
-    request: Request,
+    session: WriteSession,
     access: Access = requires(Permission.PROJECT_ADMIN),
 ) -> Response:
     """Delete a version and its aliases; its number is never given again."""
-    with get_runtime(request).db.write() as session:
-        service.delete_model_version(
-            session, full_name(access, name), version, project_id=_project_id(access)
-        )
+    service.delete_model_version(
+        session, full_name(access, name), version, project_id=_project_id(access)
+    )
     return Response(status_code=204)
