@@ -57,6 +57,8 @@ def prepare(link: WorkerLink, work: Work, attempt_dir: Path, cache_dir: Path) ->
         "corridor.compute.run_function",
         str(work.function["module"]),
         str(work.function["qualname"]),
+        "--source",
+        str(work.function.get("source") or "snapshot"),
         "--result",
         str(attempt_dir / RESULT_FILE),
         "--error",
@@ -109,15 +111,22 @@ class JobProcess:
         rusage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         if meters is not None:
             meters.start()
-        proc = subprocess.Popen(
-            argv,
-            cwd=self.attempt_dir / "work",
-            env=job_env(self.work),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        try:
+            proc = subprocess.Popen(
+                argv,
+                cwd=self.attempt_dir / "work",
+                env=job_env(self.work),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            # A shell's convention: 127 not found, 126 found but not runnable.
+            status = 127 if isinstance(exc, FileNotFoundError) else 126
+            reading = meters.stop() if meters is not None else None
+            self._finished(status, f"cannot start {argv[0]!r}: {exc.strerror or exc}", reading, 0.0)
+            return status
         assert proc.stdout is not None
         logs = LogShipper(
             self.link,

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 DEFAULT_GRACE_S = 3.0
 PR_SET_CHILD_SUBREAPER = 36
+MAX_ROUNDS = 4
 
 
 def become_subreaper() -> bool:
@@ -99,6 +100,19 @@ def kill_tree(
     """SIGTERM every process in ``groups``, below ``roots`` (roots included), carrying
     ``marker`` and, with ``own_descendants``, below the caller; after ``grace_s``, SIGKILL what
     is left. Never kills the caller, and never reaps a child: its ``Popen`` owns its status."""
+    # A process that was forking while the first round was taken may have left a child behind:
+    # go round again until a round finds nothing new.
+    groups = list(groups)
+    for round_number in range(MAX_ROUNDS):
+        targets = _targets(roots if round_number == 0 else (), marker, own_descendants)
+        if not targets and round_number > 0:
+            return
+        _terminate(list(targets.values()), groups, grace_s)
+
+
+def _targets(
+    roots: Iterable[int], marker: tuple[str, int] | None, own_descendants: bool
+) -> dict[int, psutil.Process]:
     import psutil
 
     me = os.getpid()
@@ -115,13 +129,16 @@ def kill_tree(
         for proc in marked(*marker):
             targets.setdefault(proc.pid, proc)
     targets.pop(me, None)
+    return {pid: proc for pid, proc in targets.items() if not _gone(proc)}
+
+
+def _terminate(targets: list[psutil.Process], groups: Iterable[int], grace_s: float) -> None:
     own_group = os.getpgid(0)
     group_ids = [g for g in groups if g > 1 and g != own_group]
-
-    _signal_all(group_ids, targets.values(), signal.SIGTERM)
-    if not _wait_gone(targets.values(), grace_s):
-        _signal_all(group_ids, targets.values(), signal.SIGKILL)
-        _wait_gone(targets.values(), grace_s)
+    _signal_all(group_ids, targets, signal.SIGTERM)
+    if not _wait_gone(targets, grace_s):
+        _signal_all(group_ids, targets, signal.SIGKILL)
+        _wait_gone(targets, grace_s)
 
 
 def _gone(proc: psutil.Process) -> bool:

@@ -1,0 +1,81 @@
+"""The local executor: the executor contract, plus what only a local process pool promises."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from corridor.compute.executors.base import Executor
+from corridor.compute.executors.local import LocalExecutor
+from corridor.compute.executors.registry import open_executor
+from corridor.compute.sites import Site
+from corridor.config import Settings
+from corridor.errors import ConfigurationError
+from tests.compute.executors.contract import ExecutorContract, wait_until
+from tests.compute.executors.loopback import LoopbackComputeServer, work
+
+PRINT_ENV = "import os; print(repr(os.environ.get({name!r})))"
+
+
+class TestLocalExecutor(ExecutorContract):
+    @pytest.fixture
+    def executor(self, tmp_path: Path) -> Iterator[Executor]:
+        executor = LocalExecutor(tmp_path / "worker-logs", cancel_grace_s=2.0)
+        yield executor
+        executor.close()
+
+    def env_seen_by_job(
+        self,
+        executor: Executor,
+        host: LoopbackComputeServer,
+        name: str,
+        gpu_indices: tuple[int, ...] = (),
+    ) -> bytes:
+        code = PRINT_ENV.format(name=name)
+        argv = [sys.executable, "-c", code]
+        job_id, _ = self.launch(executor, host, work(argv=argv), gpu_indices=gpu_indices)
+        return host.wait_for(job_id, 1, "finished").logs()
+
+    def test_gpus_are_hidden_from_a_job_that_holds_none(
+        self, executor: Executor, host: LoopbackComputeServer
+    ) -> None:
+        assert self.env_seen_by_job(executor, host, "CUDA_VISIBLE_DEVICES") == b"''\n"
+
+    def test_a_job_sees_only_its_reserved_gpus(
+        self, executor: Executor, host: LoopbackComputeServer
+    ) -> None:
+        seen = self.env_seen_by_job(executor, host, "CUDA_VISIBLE_DEVICES", gpu_indices=(1, 3))
+        assert seen == b"'1,3'\n"
+
+    def test_the_servers_own_settings_do_not_reach_a_job(
+        self, executor: Executor, host: LoopbackComputeServer, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("CORRIDOR_DATABASE_URL", "postgresql://secret@db/corridor")
+        assert self.env_seen_by_job(executor, host, "CORRIDOR_DATABASE_URL") == b"None\n"
+
+    def test_a_handle_from_before_a_restart_reads_as_running(self, executor: Executor) -> None:
+        assert executor.poll("0123abcd/1") == "running"
+
+    def test_the_workers_own_output_goes_to_a_file_not_the_job_logs(
+        self, tmp_path: Path, executor: Executor, host: LoopbackComputeServer
+    ) -> None:
+        job_id, _ = self.launch(executor, host, work(argv=["/nonexistent/program"]))
+        record = host.wait_for(job_id, 1, "finished")
+        assert record.finished is not None
+        assert "No such file" in str(record.finished["error"])
+        assert wait_until(lambda: (tmp_path / "worker-logs" / f"{job_id}-1.log").exists())
+
+
+def test_registry_opens_a_local_executor_for_a_local_site(tmp_path: Path) -> None:
+    executor = open_executor(Site(name="here"), Settings(home=tmp_path))
+    assert isinstance(executor, LocalExecutor)
+    assert executor.capacity() is None
+
+
+def test_registry_refuses_an_unknown_executor_naming_the_site(tmp_path: Path) -> None:
+    site = Site(name="moon", executor="slurm")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="site 'moon': executor 'slurm'"):
+        open_executor(site, Settings(home=tmp_path))
