@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -121,6 +122,18 @@ def test_a_file_that_does_not_cover_now_uses_its_nearest_value_with_a_note(home:
     assert str(home / "c.csv") in note
     (early,) = site.notes(T0 - 1)
     assert "using its first value, 300" in early
+
+
+def test_reading_a_file_that_has_run_out_logs_its_note(
+    home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    past = "timestamp,value\n2020-01-01T00:00:00Z,300\n2020-01-01T01:00:00Z,200\n"
+    settings = _home(home, '[sites.a]\ncarbon_intensity_file = "c.csv"\n', {"c.csv": past})
+    with caplog.at_level(logging.WARNING, logger="corridor.compute"):
+        load_sites(settings)
+    (record,) = [r for r in caplog.records if r.name == "corridor.compute"]
+    assert record.getMessage().startswith("site a: carbon intensity file ")
+    assert "using its last value, 200" in record.getMessage()
 
 
 def test_discovered_capacity_fills_what_a_ray_site_omits(home: Path) -> None:

@@ -13,7 +13,9 @@ sites on that cluster are told apart by custom resources or labels.
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -57,6 +59,7 @@ KEYS = (
     "auth_token_file",
 )
 _RAY_ONLY = ("address", "resources", "allow_unauthenticated", "auth_token_file")
+log = logging.getLogger("corridor.compute")
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,12 @@ def load_sites(settings: Settings) -> dict[str, Site]:
         for name, raw in table.items()
     }
     _check_one_ray_cluster(path, sites)
+    # Said once per reading of the file: a trace that has run out is worth a warning, not an
+    # error (its nearest value still holds), and `Site.notes` repeats it to whoever asks.
+    now = time.time()
+    for site in sites.values():
+        for note in site.notes(now):
+            log.warning("site %s: %s", site.name, note)
     return {name: _sized(site) for name, site in sites.items()}
 
 
