@@ -116,4 +116,4 @@ def explain(
                 return f"{objective}: {name} {line}"
             tied = show(objective, other_est.figure(objective))
             return f"{head} = {other} {tied}; then {figure}: {name} {line}"
-    return f"{head} = {other}; tie broken by name"
+    return f"{head} = {other} {show(objective, other_est.figure(objective))}; tie broken by name"
