@@ -2,8 +2,9 @@
 
 The client holds the connection and the calls about users, tokens, projects and audit; each
 slice's calls are a part over that connection: ``client.tracking``, ``client.registry``,
-``client.data``. The documented calls of tracking and registry are also the client's own
-(``client.create_run`` is ``client.tracking.create_run``).
+``client.data``, ``client.compute``. The documented calls of tracking and registry are also the
+client's own (``client.create_run`` is ``client.tracking.create_run``), as are compute's
+``submit`` and ``map``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import httpx
 from pydantic import BaseModel, TypeAdapter
 
 from corridor.client import credentials
+from corridor.client.compute import ComputeClient
 from corridor.client.connection import error_from
 from corridor.client.passthrough import PassThrough
 from corridor.client.registry import RegistryClient
@@ -91,6 +93,7 @@ class Client:
         )
         self.tracking = TrackingClient(self)
         self.registry = RegistryClient(self)
+        self.compute = ComputeClient(self)
 
     @property
     def in_process(self) -> bool:
@@ -105,6 +108,8 @@ class Client:
         return DataClient(self)
 
     def close(self) -> None:
+        # First: an in-process client's loopback server revokes its token through self.http.
+        self.compute.close()
         self.http.close()
         if self._runtime is not None:
             self._runtime.close()
@@ -254,3 +259,7 @@ class Client:
     resolve_model = PassThrough("registry", RegistryClient.resolve_model)
     download_model = PassThrough("registry", RegistryClient.download_model)
     load_model = PassThrough("registry", RegistryClient.load_model)
+
+    # Compute (client.compute).
+    submit = PassThrough("compute", ComputeClient.submit)
+    map = PassThrough("compute", ComputeClient.map)
