@@ -28,7 +28,7 @@ from corridor.tracking.artifact_paths import join
 from corridor.web.blob_response import blob_response
 from corridor.web.bodies import blocking_chunks
 from corridor.web.guard import get_runtime
-from corridor.web.sessions import REQUEST_READS, RequestReads
+from corridor.web.sessions import REQUEST_READS, ReadSession, RequestReads, WriteSession
 
 router = APIRouter(tags=["mlflow"])
 SERVICE = "/mlflow-artifacts/artifacts"
@@ -113,14 +113,13 @@ async def upload_artifact(
 
 
 def download_artifact(
-    request: Request, access: MlflowAccess = Depends(ArtifactGuard(Permission.PROJECT_READ))
+    request: Request,
+    session: ReadSession,
+    access: MlflowAccess = Depends(ArtifactGuard(Permission.PROJECT_READ)),
 ) -> StreamingResponse:
     location = _location(access)
     runtime = get_runtime(request)
-    with runtime.db.read() as session:
-        info, reader = artifacts.open_artifact(
-            session, runtime.blobs, location.owner_id, location.path
-        )
+    info, reader = artifacts.open_artifact(session, runtime.blobs, location.owner_id, location.path)
     return blob_response(
         reader,
         info.file_size,
@@ -130,21 +129,19 @@ def download_artifact(
 
 
 def delete_artifact(
-    request: Request, access: MlflowAccess = Depends(ArtifactGuard(Permission.PROJECT_WRITE))
+    session: WriteSession, access: MlflowAccess = Depends(ArtifactGuard(Permission.PROJECT_WRITE))
 ) -> JSONResponse:
     location = _location(access)
-    with get_runtime(request).db.write() as session:
-        artifacts.delete_artifacts(session, location.owner_id, location.path)
+    artifacts.delete_artifacts(session, location.owner_id, location.path)
     return reply()
 
 
 def list_artifacts(
-    request: Request, access: MlflowAccess = Depends(ArtifactGuard(Permission.PROJECT_READ))
+    session: ReadSession, access: MlflowAccess = Depends(ArtifactGuard(Permission.PROJECT_READ))
 ) -> JSONResponse:
     """The entries directly inside the directory the path names, relative to it."""
     location = _location(access)
-    with get_runtime(request).db.read() as session:
-        found = artifacts.list_artifacts(session, location.owner_id, location.path)
+    found = artifacts.list_artifacts(session, location.owner_id, location.path)
     prefix = join(location.path, "") if location.path else ""
     files = [file_info_out(f) for f in found]
     for entry in files:

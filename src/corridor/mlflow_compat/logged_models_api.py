@@ -34,8 +34,7 @@ from corridor.tracking import (
 )
 from corridor.tracking.experiments import DEFAULT_EXPERIMENT_ID
 from corridor.tracking.logged_models import LoggedModelStatus
-from corridor.web.guard import get_runtime
-from corridor.web.sessions import ReadSession
+from corridor.web.sessions import ReadSession, WriteSession
 
 router = APIRouter(tags=["mlflow"])
 
@@ -116,23 +115,22 @@ def _same_model(model_id: str, named: str) -> None:
 
 @endpoint(router, "POST", "/mlflow/logged-models")
 def create_logged_model(
-    request: Request,
+    session: WriteSession,
     access: MlflowAccess = mlflow_requires(WRITE, CreateLoggedModel, locate.by_experiment),
 ) -> JSONResponse:
     """Create a PENDING logged model; its source run must be in the same project."""
     message = access.message_as(CreateLoggedModel)
-    with get_runtime(request).db.write() as session:
-        if experiments.parse_experiment_id(message.experiment_id) == DEFAULT_EXPERIMENT_ID:
-            experiments.ensure_default_experiment(session)
-        created = logged_models.create_logged_model(
-            session,
-            message.experiment_id,
-            name=message.name or None,
-            source_run_id=message.source_run_id or None,
-            model_type=message.model_type or None,
-            params=[(p.key, p.value) for p in message.params],
-            tags=[(t.key, t.value) for t in message.tags],
-        )
+    if experiments.parse_experiment_id(message.experiment_id) == DEFAULT_EXPERIMENT_ID:
+        experiments.ensure_default_experiment(session)
+    created = logged_models.create_logged_model(
+        session,
+        message.experiment_id,
+        name=message.name or None,
+        source_run_id=message.source_run_id or None,
+        model_type=message.model_type or None,
+        params=[(p.key, p.value) for p in message.params],
+        tags=[(t.key, t.value) for t in message.tags],
+    )
     return reply({"model": logged_model_out(created)})
 
 
@@ -151,40 +149,35 @@ def get_logged_model(
 @endpoint(router, "PATCH", _MODEL)
 def finalize_logged_model(
     model_id: str,
-    request: Request,
+    session: WriteSession,
     access: MlflowAccess = mlflow_requires(WRITE, FinalizeLoggedModel, locate.by_logged_model),
 ) -> JSONResponse:
     """Set the model's status: READY once its files are uploaded, FAILED if that failed."""
     message = access.message_as(FinalizeLoggedModel)
     _same_model(model_id, message.model_id)
     status = _status(message.status)
-    with get_runtime(request).db.write() as session:
-        found = logged_models.finalize_logged_model(session, model_id, status)
+    found = logged_models.finalize_logged_model(session, model_id, status)
     return reply({"model": logged_model_out(found)})
 
 
 @endpoint(router, "DELETE", _MODEL)
 def delete_logged_model(
     model_id: str,
-    request: Request,
+    session: WriteSession,
     access: MlflowAccess = mlflow_requires(WRITE, Message, locate.by_logged_model),
 ) -> JSONResponse:
-    with get_runtime(request).db.write() as session:
-        logged_models.delete_logged_model(session, model_id)
+    logged_models.delete_logged_model(session, model_id)
     return reply()
 
 
 @endpoint(router, "PATCH", _MODEL + "/tags")
 def set_logged_model_tags(
     model_id: str,
-    request: Request,
+    session: WriteSession,
     access: MlflowAccess = mlflow_requires(WRITE, SetLoggedModelTags, locate.by_logged_model),
 ) -> JSONResponse:
     message = access.message_as(SetLoggedModelTags)
-    with get_runtime(request).db.write() as session:
-        logged_models.set_logged_model_tags(
-            session, model_id, [(t.key, t.value) for t in message.tags]
-        )
+    logged_models.set_logged_model_tags(session, model_id, [(t.key, t.value) for t in message.tags])
     return reply()
 
 
@@ -192,28 +185,26 @@ def set_logged_model_tags(
 def delete_logged_model_tag(
     model_id: str,
     tag_key: str,
-    request: Request,
+    session: WriteSession,
     access: MlflowAccess = mlflow_requires(WRITE, Message, locate.by_logged_model),
 ) -> JSONResponse:
     """The client puts the key in the path as it is, so a key may hold '/'."""
-    with get_runtime(request).db.write() as session:
-        logged_models.delete_logged_model_tag(session, model_id, tag_key)
+    logged_models.delete_logged_model_tag(session, model_id, tag_key)
     return reply()
 
 
 @endpoint(router, "POST", _MODEL + "/params")
 def log_logged_model_params(
     model_id: str,
-    request: Request,
+    session: WriteSession,
     access: MlflowAccess = mlflow_requires(WRITE, LogLoggedModelParams, locate.by_logged_model),
 ) -> JSONResponse:
     """Log up to 100 params; like a run's, a param cannot change once logged."""
     message = access.message_as(LogLoggedModelParams)
     _same_model(model_id, message.model_id)
-    with get_runtime(request).db.write() as session:
-        logged_models.log_logged_model_params(
-            session, model_id, [(p.key, p.value) for p in message.params]
-        )
+    logged_models.log_logged_model_params(
+        session, model_id, [(p.key, p.value) for p in message.params]
+    )
     return reply()
 
 
@@ -243,13 +234,12 @@ def search_logged_models(
 
 @endpoint(router, "POST", "/mlflow/runs/outputs")
 def log_outputs(
-    request: Request,
+    session: WriteSession,
     access: MlflowAccess = mlflow_requires(WRITE, LogOutputs, locate.by_run),
 ) -> JSONResponse:
     """Record the logged models a run produced (each must live in the run's project)."""
     message = access.message_as(LogOutputs)
-    with get_runtime(request).db.write() as session:
-        logged_models_outputs.log_outputs(
-            session, message.run, [(m.model_id, m.step) for m in message.models]
-        )
+    logged_models_outputs.log_outputs(
+        session, message.run, [(m.model_id, m.step) for m in message.models]
+    )
     return reply()

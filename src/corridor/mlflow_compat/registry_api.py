@@ -46,7 +46,7 @@ from corridor.registry import service
 from corridor.security.policy import Permission
 from corridor.security.projects import project_name_for, qualified_name, readable_project_ids
 from corridor.web.guard import get_runtime
-from corridor.web.sessions import ReadSession
+from corridor.web.sessions import ReadSession, WriteSession
 
 router = APIRouter(tags=["mlflow"])
 
@@ -84,19 +84,18 @@ def _name(request: Request, access: MlflowAccess) -> str:
 
 @endpoint(router, "POST", "/mlflow/registered-models/create")
 def create_registered_model(
-    request: Request,
+    session: WriteSession,
     access: MlflowAccess = mlflow_requires(WRITE, CreateRegisteredModel, by_new_model),
 ) -> JSONResponse:
     message = access.message_as(CreateRegisteredModel)
     project = access.project_or_fail
-    with get_runtime(request).db.write() as session:
-        created = service.create_registered_model(
-            session,
-            project,
-            qualified_name(project.name, message.name),
-            description=message.description,
-            tags={t.key: t.value for t in message.tags},
-        )
+    created = service.create_registered_model(
+        session,
+        project,
+        qualified_name(project.name, message.name),
+        description=message.description,
+        tags={t.key: t.value for t in message.tags},
+    )
     return reply({"registered_model": registered_model_out(created, access.workspace)})
 
 
@@ -113,35 +112,36 @@ def get_registered_model(
 @endpoint(router, "POST", "/mlflow/registered-models/rename")
 def rename_registered_model(
     request: Request,
+    session: WriteSession,
     access: MlflowAccess = mlflow_requires(WRITE, RenameRegisteredModel, by_model),
 ) -> JSONResponse:
     message = access.message_as(RenameRegisteredModel)
-    with get_runtime(request).db.write() as session:
-        renamed = service.rename_registered_model(
-            session, _name(request, access), full_name(request, message.new_name)
-        )
+    renamed = service.rename_registered_model(
+        session, _name(request, access), full_name(request, message.new_name)
+    )
     return reply({"registered_model": registered_model_out(renamed, access.workspace)})
 
 
 @endpoint(router, "PATCH", "/mlflow/registered-models/update")
 def update_registered_model(
     request: Request,
+    session: WriteSession,
     access: MlflowAccess = mlflow_requires(WRITE, UpdateRegisteredModel, by_model),
 ) -> JSONResponse:
     message = access.message_as(UpdateRegisteredModel)
-    with get_runtime(request).db.write() as session:
-        updated = service.update_registered_model(
-            session, _name(request, access), description=message.description
-        )
+    updated = service.update_registered_model(
+        session, _name(request, access), description=message.description
+    )
     return reply({"registered_model": registered_model_out(updated, access.workspace)})
 
 
 @endpoint(router, "DELETE", "/mlflow/registered-models/delete")
 def delete_registered_model(
-    request: Request, access: MlflowAccess = mlflow_requires(ADMIN, ModelMessage, by_model)
+    session: WriteSession,
+    request: Request,
+    access: MlflowAccess = mlflow_requires(ADMIN, ModelMessage, by_model),
 ) -> JSONResponse:
-    with get_runtime(request).db.write() as session:
-        service.delete_registered_model(session, _name(request, access))
+    service.delete_registered_model(session, _name(request, access))
     return reply()
 
 
@@ -219,24 +219,22 @@ def get_latest_versions_get(
 @endpoint(router, "POST", "/mlflow/registered-models/set-tag")
 def set_registered_model_tag(
     request: Request,
+    session: WriteSession,
     access: MlflowAccess = mlflow_requires(WRITE, SetRegisteredModelTag, by_model),
 ) -> JSONResponse:
     message = access.message_as(SetRegisteredModelTag)
-    with get_runtime(request).db.write() as session:
-        service.set_registered_model_tag(
-            session, _name(request, access), message.key, message.value
-        )
+    service.set_registered_model_tag(session, _name(request, access), message.key, message.value)
     return reply()
 
 
 @endpoint(router, "DELETE", "/mlflow/registered-models/delete-tag")
 def delete_registered_model_tag(
     request: Request,
+    session: WriteSession,
     access: MlflowAccess = mlflow_requires(WRITE, DeleteRegisteredModelTag, by_model),
 ) -> JSONResponse:
     message = access.message_as(DeleteRegisteredModelTag)
-    with get_runtime(request).db.write() as session:
-        service.delete_registered_model_tag(session, _name(request, access), message.key)
+    service.delete_registered_model_tag(session, _name(request, access), message.key)
     return reply()
 
 
@@ -246,23 +244,24 @@ def delete_registered_model_tag(
 @endpoint(router, "POST", "/mlflow/registered-models/alias")
 def set_registered_model_alias(
     request: Request,
+    session: WriteSession,
     access: MlflowAccess = mlflow_requires(WRITE, SetRegisteredModelAlias, by_model),
 ) -> JSONResponse:
     message = access.message_as(SetRegisteredModelAlias)
-    with get_runtime(request).db.write() as session:
-        service.set_registered_model_alias(
-            session, _name(request, access), message.alias, message.version
-        )
+    service.set_registered_model_alias(
+        session, _name(request, access), message.alias, message.version
+    )
     return reply()
 
 
 @endpoint(router, "DELETE", "/mlflow/registered-models/alias")
 def delete_registered_model_alias(
-    request: Request, access: MlflowAccess = mlflow_requires(WRITE, AliasMessage, by_model)
+    session: WriteSession,
+    request: Request,
+    access: MlflowAccess = mlflow_requires(WRITE, AliasMessage, by_model),
 ) -> JSONResponse:
     message = access.message_as(AliasMessage)
-    with get_runtime(request).db.write() as session:
-        service.delete_registered_model_alias(session, _name(request, access), message.alias)
+    service.delete_registered_model_alias(session, _name(request, access), message.alias)
     return reply()
 
 
@@ -283,6 +282,7 @@ def get_model_version_by_alias(
 @endpoint(router, "POST", "/mlflow/model-versions/create")
 def create_model_version(
     request: Request,
+    session: WriteSession,
     access: MlflowAccess = mlflow_requires(WRITE, CreateModelVersion, by_model),
 ) -> JSONResponse:
     """Register a run's or logged model's files as the model's next version, READY at once.
@@ -292,20 +292,19 @@ def create_model_version(
     """
     message = access.message_as(CreateModelVersion)
     runtime = get_runtime(request)
-    with runtime.db.write() as session:
-        created = registration.register_version(
-            session,
-            runtime.blobs,
-            _name(request, access),
-            project=access.project_or_fail,
-            by=access.principal,
-            source=message.source,
-            run_id=message.run_id or None,
-            model_id=message.model_id or None,
-            run_link=message.run_link or None,
-            description=message.description,
-            tags={t.key: t.value for t in message.tags},
-        )
+    created = registration.register_version(
+        session,
+        runtime.blobs,
+        _name(request, access),
+        project=access.project_or_fail,
+        by=access.principal,
+        source=message.source,
+        run_id=message.run_id or None,
+        model_id=message.model_id or None,
+        run_link=message.run_link or None,
+        description=message.description,
+        tags={t.key: t.value for t in message.tags},
+    )
     return reply({"model_version": model_version_out(created, access.workspace)})
 
 
@@ -323,40 +322,41 @@ def get_model_version(
 @endpoint(router, "PATCH", "/mlflow/model-versions/update")
 def update_model_version(
     request: Request,
+    session: WriteSession,
     access: MlflowAccess = mlflow_requires(WRITE, UpdateModelVersion, by_model),
 ) -> JSONResponse:
     message = access.message_as(UpdateModelVersion)
-    with get_runtime(request).db.write() as session:
-        updated = service.update_model_version(
-            session, _name(request, access), message.version, description=message.description
-        )
+    updated = service.update_model_version(
+        session, _name(request, access), message.version, description=message.description
+    )
     return reply({"model_version": model_version_out(updated, access.workspace)})
 
 
 @endpoint(router, "POST", "/mlflow/model-versions/transition-stage")
 def transition_model_version_stage(
     request: Request,
+    session: WriteSession,
     access: MlflowAccess = mlflow_requires(WRITE, TransitionModelVersionStage, by_model),
 ) -> JSONResponse:
     message = access.message_as(TransitionModelVersionStage)
-    with get_runtime(request).db.write() as session:
-        moved = service.transition_model_version_stage(
-            session,
-            _name(request, access),
-            message.version,
-            message.stage,
-            archive_existing_versions=message.archive_existing_versions,
-        )
+    moved = service.transition_model_version_stage(
+        session,
+        _name(request, access),
+        message.version,
+        message.stage,
+        archive_existing_versions=message.archive_existing_versions,
+    )
     return reply({"model_version": model_version_out(moved, access.workspace)})
 
 
 @endpoint(router, "DELETE", "/mlflow/model-versions/delete")
 def delete_model_version(
-    request: Request, access: MlflowAccess = mlflow_requires(ADMIN, VersionMessage, by_model)
+    session: WriteSession,
+    request: Request,
+    access: MlflowAccess = mlflow_requires(ADMIN, VersionMessage, by_model),
 ) -> JSONResponse:
     message = access.message_as(VersionMessage)
-    with get_runtime(request).db.write() as session:
-        service.delete_model_version(session, _name(request, access), message.version)
+    service.delete_model_version(session, _name(request, access), message.version)
     return reply()
 
 
@@ -397,24 +397,23 @@ def get_model_version_download_uri(
 
 @endpoint(router, "POST", "/mlflow/model-versions/set-tag")
 def set_model_version_tag(
-    request: Request, access: MlflowAccess = mlflow_requires(WRITE, SetModelVersionTag, by_model)
+    session: WriteSession,
+    request: Request,
+    access: MlflowAccess = mlflow_requires(WRITE, SetModelVersionTag, by_model),
 ) -> JSONResponse:
     message = access.message_as(SetModelVersionTag)
-    with get_runtime(request).db.write() as session:
-        service.set_model_version_tag(
-            session, _name(request, access), message.version, message.key, message.value
-        )
+    service.set_model_version_tag(
+        session, _name(request, access), message.version, message.key, message.value
+    )
     return reply()
 
 
 @endpoint(router, "DELETE", "/mlflow/model-versions/delete-tag")
 def delete_model_version_tag(
     request: Request,
+    session: WriteSession,
     access: MlflowAccess = mlflow_requires(WRITE, DeleteModelVersionTag, by_model),
 ) -> JSONResponse:
     message = access.message_as(DeleteModelVersionTag)
-    with get_runtime(request).db.write() as session:
-        service.delete_model_version_tag(
-            session, _name(request, access), message.version, message.key
-        )
+    service.delete_model_version_tag(session, _name(request, access), message.version, message.key)
     return reply()

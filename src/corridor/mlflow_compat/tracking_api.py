@@ -38,17 +38,16 @@ from corridor.mlflow_compat.messages import (
     file_info_out,
     run_info_out,
     run_out,
-    run_rows_out,
 )
 from corridor.mlflow_compat.routes import endpoint, page_reply, reply
+from corridor.mlflow_compat.run_search_reply import search_runs_out
 from corridor.security import projects
 from corridor.security.policy import Permission
-from corridor.tracking import artifacts, experiments, metrics, run_data, run_search, runs
+from corridor.tracking import artifacts, experiments, metrics, run_data, runs
 from corridor.tracking.experiment_search import search_experiments as search_experiment_records
 from corridor.tracking.experiments import DEFAULT_EXPERIMENT_ID
 from corridor.tracking.logged_models_outputs import model_outputs
-from corridor.web.guard import get_runtime
-from corridor.web.sessions import ReadSession
+from corridor.web.sessions import ReadSession, WriteSession
 
 router = APIRouter(tags=["mlflow"])
 
@@ -61,7 +60,7 @@ WRITE = Permission.PROJECT_WRITE
 
 @endpoint(router, "POST", "/mlflow/experiments/create")
 def create_experiment(
-    request: Request,
+    session: WriteSession,
     access: MlflowAccess = mlflow_requires(WRITE, CreateExperiment, locate.by_new_experiment_name),
 ) -> JSONResponse:
     message = access.message_as(CreateExperiment)
@@ -71,13 +70,12 @@ def create_experiment(
             "itself and clients reach them through mlflow-artifacts:/"
         )
     tags = [(t.key, t.value) for t in message.tags]
-    with get_runtime(request).db.write() as session:
-        if access.workspace:
-            created = experiments.create_experiment(
-                session, access.project_or_fail, message.name, tags=tags
-            )
-        else:
-            created = experiments.create_experiment_by_name(session, message.name, tags=tags)
+    if access.workspace:
+        created = experiments.create_experiment(
+            session, access.project_or_fail, message.name, tags=tags
+        )
+    else:
+        created = experiments.create_experiment_by_name(session, message.name, tags=tags)
     return reply({"experiment_id": created.experiment_id})
 
 
@@ -148,56 +146,51 @@ def get_experiment_by_name(
 
 @endpoint(router, "POST", "/mlflow/experiments/delete")
 def delete_experiment(
-    request: Request,
+    session: WriteSession,
     access: MlflowAccess = mlflow_requires(WRITE, ExperimentMessage, locate.by_experiment),
 ) -> JSONResponse:
     message = access.message_as(ExperimentMessage)
-    with get_runtime(request).db.write() as session:
-        experiments.delete_experiment(session, message.experiment_id)
+    experiments.delete_experiment(session, message.experiment_id)
     return reply()
 
 
 @endpoint(router, "POST", "/mlflow/experiments/restore")
 def restore_experiment(
-    request: Request,
+    session: WriteSession,
     access: MlflowAccess = mlflow_requires(WRITE, ExperimentMessage, locate.by_experiment),
 ) -> JSONResponse:
     message = access.message_as(ExperimentMessage)
-    with get_runtime(request).db.write() as session:
-        experiments.restore_experiment(session, message.experiment_id)
+    experiments.restore_experiment(session, message.experiment_id)
     return reply()
 
 
 @endpoint(router, "POST", "/mlflow/experiments/update")
 def update_experiment(
-    request: Request,
+    session: WriteSession,
     access: MlflowAccess = mlflow_requires(WRITE, UpdateExperiment, locate.by_experiment),
 ) -> JSONResponse:
     message = access.message_as(UpdateExperiment)
-    with get_runtime(request).db.write() as session:
-        experiments.rename_experiment(session, message.experiment_id, message.new_name)
+    experiments.rename_experiment(session, message.experiment_id, message.new_name)
     return reply()
 
 
 @endpoint(router, "POST", "/mlflow/experiments/set-experiment-tag")
 def set_experiment_tag(
-    request: Request,
+    session: WriteSession,
     access: MlflowAccess = mlflow_requires(WRITE, SetExperimentTag, locate.by_experiment),
 ) -> JSONResponse:
     message = access.message_as(SetExperimentTag)
-    with get_runtime(request).db.write() as session:
-        experiments.set_experiment_tag(session, message.experiment_id, message.key, message.value)
+    experiments.set_experiment_tag(session, message.experiment_id, message.key, message.value)
     return reply()
 
 
 @endpoint(router, "POST", "/mlflow/experiments/delete-experiment-tag")
 def delete_experiment_tag(
-    request: Request,
+    session: WriteSession,
     access: MlflowAccess = mlflow_requires(WRITE, DeleteExperimentTag, locate.by_experiment),
 ) -> JSONResponse:
     message = access.message_as(DeleteExperimentTag)
-    with get_runtime(request).db.write() as session:
-        experiments.delete_experiment_tag(session, message.experiment_id, message.key)
+    experiments.delete_experiment_tag(session, message.experiment_id, message.key)
     return reply()
 
 
@@ -206,59 +199,55 @@ def delete_experiment_tag(
 
 @endpoint(router, "POST", "/mlflow/runs/create")
 def create_run(
-    request: Request,
+    session: WriteSession,
     access: MlflowAccess = mlflow_requires(WRITE, CreateRun, locate.by_experiment),
 ) -> JSONResponse:
     """Start a run; its user is the caller, whatever ``user_id`` the client claims."""
     message = access.message_as(CreateRun)
-    with get_runtime(request).db.write() as session:
-        if experiments.parse_experiment_id(message.experiment_id) == DEFAULT_EXPERIMENT_ID:
-            experiments.ensure_default_experiment(session)
-        created = runs.create_run(
-            session,
-            message.experiment_id,
-            user=access.principal.name,
-            run_name=message.run_name or None,
-            start_time=message.start_time,
-            tags=[(t.key, t.value) for t in message.tags],
-        )
+    if experiments.parse_experiment_id(message.experiment_id) == DEFAULT_EXPERIMENT_ID:
+        experiments.ensure_default_experiment(session)
+    created = runs.create_run(
+        session,
+        message.experiment_id,
+        user=access.principal.name,
+        run_name=message.run_name or None,
+        start_time=message.start_time,
+        tags=[(t.key, t.value) for t in message.tags],
+    )
     return reply({"run": run_out(created)})
 
 
 @endpoint(router, "POST", "/mlflow/runs/update")
 def update_run(
-    request: Request,
+    session: WriteSession,
     access: MlflowAccess = mlflow_requires(WRITE, UpdateRun, locate.by_run),
 ) -> JSONResponse:
     message = access.message_as(UpdateRun)
-    with get_runtime(request).db.write() as session:
-        info = runs.update_run(
-            session,
-            message.run,
-            status=message.status,
-            end_time=message.end_time,
-            run_name=message.run_name or None,
-        )
+    info = runs.update_run(
+        session,
+        message.run,
+        status=message.status,
+        end_time=message.end_time,
+        run_name=message.run_name or None,
+    )
     return reply({"run_info": run_info_out(info)})
 
 
 @endpoint(router, "POST", "/mlflow/runs/delete")
 def delete_run(
-    request: Request,
+    session: WriteSession,
     access: MlflowAccess = mlflow_requires(WRITE, RunMessage, locate.by_run),
 ) -> JSONResponse:
-    with get_runtime(request).db.write() as session:
-        runs.delete_run(session, access.message_as(RunMessage).run)
+    runs.delete_run(session, access.message_as(RunMessage).run)
     return reply()
 
 
 @endpoint(router, "POST", "/mlflow/runs/restore")
 def restore_run(
-    request: Request,
+    session: WriteSession,
     access: MlflowAccess = mlflow_requires(WRITE, RunMessage, locate.by_run),
 ) -> JSONResponse:
-    with get_runtime(request).db.write() as session:
-        runs.restore_run(session, access.message_as(RunMessage).run)
+    runs.restore_run(session, access.message_as(RunMessage).run)
     return reply()
 
 
@@ -275,65 +264,60 @@ def get_run(
 
 @endpoint(router, "POST", "/mlflow/runs/log-metric")
 def log_metric(
-    request: Request,
+    session: WriteSession,
     access: MlflowAccess = mlflow_requires(WRITE, LogMetric, locate.by_run),
 ) -> JSONResponse:
     message = access.message_as(LogMetric)
     point = (message.key, message.value, message.timestamp, message.step)
-    with get_runtime(request).db.write() as session:
-        run_data.log_batch_rows(session, message.run, metrics=[point])
+    run_data.log_batch_rows(session, message.run, metrics=[point])
     return reply()
 
 
 @endpoint(router, "POST", "/mlflow/runs/log-parameter")
 def log_param(
-    request: Request,
+    session: WriteSession,
     access: MlflowAccess = mlflow_requires(WRITE, LogParam, locate.by_run),
 ) -> JSONResponse:
     message = access.message_as(LogParam)
-    with get_runtime(request).db.write() as session:
-        run_data.log_param(session, message.run, message.key, message.value)
+    run_data.log_param(session, message.run, message.key, message.value)
     return reply()
 
 
 @endpoint(router, "POST", "/mlflow/runs/set-tag")
 def set_tag(
-    request: Request,
+    session: WriteSession,
     access: MlflowAccess = mlflow_requires(WRITE, SetTag, locate.by_run),
 ) -> JSONResponse:
     message = access.message_as(SetTag)
-    with get_runtime(request).db.write() as session:
-        run_data.set_tag(session, message.run, message.key, message.value)
+    run_data.set_tag(session, message.run, message.key, message.value)
     return reply()
 
 
 @endpoint(router, "POST", "/mlflow/runs/delete-tag")
 def delete_tag(
-    request: Request,
+    session: WriteSession,
     access: MlflowAccess = mlflow_requires(WRITE, DeleteTag, locate.by_run),
 ) -> JSONResponse:
     message = access.message_as(DeleteTag)
-    with get_runtime(request).db.write() as session:
-        run_data.delete_tag(session, message.run, message.key)
+    run_data.delete_tag(session, message.run, message.key)
     return reply()
 
 
 @endpoint(router, "POST", "/mlflow/runs/log-batch")
 def log_batch(
-    request: Request,
+    session: WriteSession,
     access: MlflowAccess = mlflow_requires(WRITE, LogBatchRows, locate.by_run),
 ) -> JSONResponse:
     """Log up to 1,000 metrics, 100 params and 100 tags at once; a refused batch writes none."""
     message = access.message_as(LogBatchRows)
     points = [(m["key"], m["value"], m["timestamp"], m.get("step", 0)) for m in message.metrics]
-    with get_runtime(request).db.write() as session:
-        run_data.log_batch_rows(
-            session,
-            message.run,
-            metrics=points,
-            params=[(p.key, p.value) for p in message.params],
-            tags=[(t.key, t.value) for t in message.tags],
-        )
+    run_data.log_batch_rows(
+        session,
+        message.run,
+        metrics=points,
+        params=[(p.key, p.value) for p in message.params],
+        tags=[(t.key, t.value) for t in message.tags],
+    )
     return reply()
 
 
@@ -343,17 +327,8 @@ def search_runs(
     session: ReadSession,
     access: MlflowAccess = mlflow_requires(READ, SearchRuns, locate.by_experiments),
 ) -> JSONResponse:
-    message = access.message_as(SearchRuns)
-    page = run_search.search_run_rows(
-        session,
-        message.experiment_ids,
-        filter_string=message.filter or None,
-        order_by=message.order_by,
-        max_results=message.max_results,
-        page_token=message.page_token or None,
-        view_type=message.run_view_type,
-    )
-    return page_reply("runs", [run_rows_out(r) for r in page.items], page.next_page_token)
+    page = search_runs_out(session, access.message_as(SearchRuns))
+    return page_reply("runs", page.items, page.next_page_token)
 
 
 @endpoint(router, "GET", "/mlflow/metrics/get-history")
