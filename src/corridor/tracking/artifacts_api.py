@@ -12,6 +12,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Query, Request
 from fastapi import Response as HttpResponse
 from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
 
 from corridor.security.policy import Permission
 from corridor.tracking import artifacts
@@ -20,6 +21,7 @@ from corridor.tracking.schemas import ArtifactList, FileInfoOut
 from corridor.web.blob_response import blob_response
 from corridor.web.bodies import blocking_chunks
 from corridor.web.guard import Access, get_runtime, requires
+from corridor.web.sessions import READ_SESSION, ReadSession, WriteSession
 
 PREFIX = "/api/v1/artifacts"
 # Artifact uploads stream bodies of any size; the server exempts them from its body limit.
@@ -49,25 +51,23 @@ def download_artifact(
     run_id: str,
     path: str,
     request: Request,
+    session: ReadSession,
     access: Access = requires(Permission.PROJECT_READ, project_from=run_project),
 ) -> StreamingResponse:
     """The bytes of the run's file ``path``, streamed."""
-    runtime = get_runtime(request)
-    with runtime.db.read() as session:
-        info, reader = artifacts.open_artifact(session, runtime.blobs, run_id, path)
+    info, reader = artifacts.open_artifact(session, get_runtime(request).blobs, run_id, path)
     return blob_response(reader, info.file_size)
 
 
 @router.get("/{run_id}", response_model=ArtifactList)
 def list_artifacts(
     run_id: str,
-    request: Request,
     path: str = Query(default="", max_length=2048, description="A directory; '' is the top."),
+    session: Session = READ_SESSION,
     access: Access = requires(Permission.PROJECT_READ, project_from=run_project),
 ) -> ArtifactList:
     """The files and directories directly inside ``path``."""
-    with get_runtime(request).db.read() as session:
-        found = artifacts.list_artifacts(session, run_id, path)
+    found = artifacts.list_artifacts(session, run_id, path)
     return ArtifactList(files=[FileInfoOut.of(f) for f in found])
 
 
@@ -75,10 +75,9 @@ def list_artifacts(
 def delete_artifact(
     run_id: str,
     path: str,
-    request: Request,
+    session: WriteSession,
     access: Access = requires(Permission.PROJECT_WRITE, project_from=run_project),
 ) -> HttpResponse:
     """Remove the file ``path``, or everything under the directory ``path``."""
-    with get_runtime(request).db.write() as session:
-        artifacts.delete_artifacts(session, run_id, path)
+    artifacts.delete_artifacts(session, run_id, path)
     return HttpResponse(status_code=204)
