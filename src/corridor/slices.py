@@ -101,8 +101,16 @@ SLICES: tuple[Slice, ...] = (
     ),
     Slice(
         "compute",
+        routers=(
+            "corridor.compute.api:router",
+            "corridor.compute.snapshot_uploads:router",
+            "corridor.compute.worker_api:router",
+        ),
+        unlimited_body=("corridor.compute.snapshot_uploads:UPLOAD_PREFIX",),
+        cli="corridor.compute.cli:register",
         models="corridor.compute.models",
         blob_references="corridor.compute.jobs:referenced_blobs",
+        lifespan="corridor.compute.scheduler_loop:running",
     ),
 )
 

@@ -122,9 +122,13 @@ def _current(session: Session, job: Job) -> Attempt | None:
     return session.get(Attempt, (job.id, job.attempts))
 
 
-def fenced(session: Session, job_id: str, number: int) -> tuple[Job, Attempt]:
-    """The job and its attempt ``number``, locked, if that attempt is current and live."""
-    job = session.scalar(select(Job).where(Job.id == job_id).with_for_update())
+def fenced(
+    session: Session, job_id: str, number: int, *, lock: bool = True
+) -> tuple[Job, Attempt]:
+    """The job and its attempt ``number`` (the job locked, for writes) if that attempt is
+    current and live; `Conflict` otherwise."""
+    query = select(Job).where(Job.id == job_id)
+    job = session.scalar(query.with_for_update() if lock else query)
     if job is None:
         raise NotFound(f"job {job_id!r} not found")
     attempt = session.get(Attempt, (job_id, number))

@@ -7,6 +7,7 @@ the clock change is `corridor.compute.attempts`.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,6 +98,11 @@ def project_of_job(session: Session, job_id: str) -> str:
     if name is None:
         raise NotFound(f"job {job_id!r} not found")
     return name
+
+
+def job_projects(ids: Sequence[str]) -> Select[str, str]:
+    """``(job id, project id)`` of the jobs among ``ids`` (lineage's owner query)."""
+    return select(Job.id, Job.project_id).where(Job.id.in_(ids))
 
 
 def list_jobs(

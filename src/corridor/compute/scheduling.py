@@ -82,6 +82,16 @@ def current_sites(settings: Settings) -> dict[str, Site]:
     return sites
 
 
+# What the loop last learnt of each site's executor (up, discovered capacity), by home and
+# site name, for the sites listing of the same process.
+_site_state: dict[tuple[Path, str], tuple[bool, Resources | None]] = {}
+
+
+def site_state(settings: Settings, name: str) -> tuple[bool, Resources | None]:
+    """Whether the loop could reach the site's executor, and the capacity it discovered."""
+    return _site_state.get((settings.home, name), (True, None))
+
+
 def advertised_url(settings: Settings) -> str:
     """The URL workers call back: ``advertise_url``, else where the server listens."""
     if settings.advertise_url:
@@ -335,6 +345,7 @@ class Scheduling:
                 except Exception:
                     log.exception("site %s: reading its capacity failed", site.name)
                     executor = None
+            _site_state[(self.settings.home, site.name)] = (executor is not None, discovered)
             out.append(
                 site.view(
                     now.timestamp(),

@@ -213,6 +213,13 @@ class HeartbeatOut(Response):
     lease_expires_at: dt.datetime
 
 
+class AckOut(Response):
+    """A worker's report was stored; ``job_state`` is the job's state after it."""
+
+    job_state: str
+    cancel: bool = Field(False, description="stop the job: it was cancelled")
+
+
 class StartedIn(Request):
     host: str = Field(min_length=1, max_length=255)
     pid: int = Field(ge=0, le=2**31 - 1)
@@ -239,7 +246,7 @@ class MetricPointIn(Request):
 class RunMetricsIn(Request):
     """Metric points for the job's linked run, written together or not at all."""
 
-    metrics: list[MetricPointIn] = Field(min_length=1, max_length=10_000)
+    metrics: list[MetricPointIn] = Field(min_length=1, max_length=1000)
 
 
 class SnapshotOut(Response):

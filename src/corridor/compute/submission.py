@@ -33,6 +33,7 @@ from corridor.data import consumption
 from corridor.data import datasets as ds
 from corridor.data.sansio.refs import parse_ref
 from corridor.errors import InvalidInput
+from corridor.lineage.graph import Node, NodeKind, add_edge
 from corridor.security.models import Project
 from corridor.security.policy import Principal
 from corridor.store.base import new_id
@@ -115,6 +116,7 @@ def _datasets(
     resolved: list[dict[str, Any]] = []
     allowed: frozenset[str] | None = None
     pinned: list[str] = []
+    described: list[str] = []
     for text in refs:
         ref = parse_ref(text)
         found = consumption.consume(ds.resolve(session, project, ref, principal), project)
@@ -123,11 +125,12 @@ def _datasets(
             {"ref": text, "label": found.label, "version_id": found.version.id, "regions": regions}
         )
         if regions:
-            pinned.append(f"{found.label} (pinned to {', '.join(regions)})")
+            pinned.append(found.label)
+            described.append(f"{found.label} (pinned to {', '.join(regions)})")
             allowed = frozenset(regions) if allowed is None else allowed & frozenset(regions)
             if not allowed:
                 raise InvalidInput(
-                    "the datasets the job reads allow no common region: " + "; ".join(pinned)
+                    "the datasets the job reads allow no common region: " + "; ".join(described)
                 )
     return resolved, allowed, tuple(pinned)
 
@@ -313,4 +316,11 @@ def insert(
         session.add(job)
         jobs.append(job)
     session.flush()
+    for job in jobs:
+        # Lineage: what the job reads, and the run it reports to.
+        node = Node(NodeKind.JOB, job.id)
+        for used in job.spec.get("datasets") or []:
+            add_edge(session, Node(NodeKind.DATASET_VERSION, str(used["version_id"])), node)
+        if job.run_id is not None:
+            add_edge(session, node, Node(NodeKind.RUN, job.run_id))
     return jobs

@@ -3,7 +3,7 @@
 Access to a node is access to its project, so every visibility decision about lineage starts
 here. One table, one line per node kind a slice stores, naming by import path the slice's query
 of its rows' projects (so that lineage, below the slices, never imports one at load time). Kinds
-no slice stores yet (jobs, deployments) and ids whose row is gone (a force-deleted dataset
+no slice stores yet (deployments) and ids whose row is gone (a force-deleted dataset
 version, kept in lineage as a tombstone) own nothing: `corridor.lineage.visibility` decides
 what that means for a walk.
 """
@@ -30,6 +30,7 @@ OWNERS: dict[NodeKind, str] = {
     NodeKind.MODEL_VERSION: "corridor.registry.lookup:version_projects",
     NodeKind.RUN: "corridor.tracking.runs:run_projects",
     NodeKind.DATASET_VERSION: "corridor.data.datasets:version_projects",
+    NodeKind.JOB: "corridor.compute.jobs:job_projects",
 }
 
 
