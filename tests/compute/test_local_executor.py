@@ -3,27 +3,30 @@
 from __future__ import annotations
 
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from corridor.compute.executors.base import Executor
+from corridor.compute.executors.base import Assignment, Executor
 from corridor.compute.executors.local import LocalExecutor
 from corridor.compute.executors.registry import open_executor
+from corridor.compute.sansio.resources import Resources
 from corridor.compute.sites import Site
 from corridor.config import Settings
 from corridor.errors import ConfigurationError
 from tests.compute.executors.contract import ExecutorContract, wait_until
-from tests.compute.executors.loopback import LoopbackComputeServer, work
+from tests.compute.executors.loopback import LoopbackComputeServer, loopback_server, work
 
 PRINT_ENV = "import os; print(repr(os.environ.get({name!r})))"
 
 
 class TestLocalExecutor(ExecutorContract):
-    @pytest.fixture
-    def executor(self, tmp_path: Path) -> Iterator[Executor]:
-        executor = LocalExecutor(tmp_path / "worker-logs", cancel_grace_s=2.0)
+    @pytest.fixture(params=["standby", "cold"])
+    def executor(self, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Executor]:
+        standby = request.param == "standby"
+        executor = LocalExecutor(tmp_path / "worker-logs", cancel_grace_s=2.0, standby=standby)
         yield executor
         executor.close()
 
@@ -69,10 +72,39 @@ class TestLocalExecutor(ExecutorContract):
         assert wait_until(lambda: (tmp_path / "worker-logs" / f"{job_id}-1.log").exists())
 
 
+def test_a_standby_that_died_is_replaced_by_a_cold_start(tmp_path: Path) -> None:
+    executor = LocalExecutor(tmp_path / "logs")
+    try:
+        waiting = executor._standby
+        assert waiting is not None
+        waiting[0].kill()
+        waiting[0].wait()
+        with loopback_server() as host:
+            job_id = uuid.uuid4().hex
+            token = host.add(job_id, 1, work(argv=[sys.executable, "-c", "print('cold')"]))
+            assignment = Assignment(job_id, 1, "here", host.url, token, Resources())
+            executor.launch(assignment)
+            assert host.wait_for(job_id, 1, "finished").logs() == b"cold\n"
+    finally:
+        executor.close()
+
+
+def test_closing_the_executor_dismisses_its_standby(tmp_path: Path) -> None:
+    executor = LocalExecutor(tmp_path / "logs")
+    waiting = executor._standby
+    assert waiting is not None
+    executor.close()
+    assert waiting[0].poll() == 0
+    assert not list((tmp_path / "logs").glob("standby-*"))
+
+
 def test_registry_opens_a_local_executor_for_a_local_site(tmp_path: Path) -> None:
     executor = open_executor(Site(name="here"), Settings(home=tmp_path))
-    assert isinstance(executor, LocalExecutor)
-    assert executor.capacity() is None
+    try:
+        assert isinstance(executor, LocalExecutor)
+        assert executor.capacity() is None
+    finally:
+        executor.close()
 
 
 def test_registry_refuses_an_unknown_executor_naming_the_site(tmp_path: Path) -> None:

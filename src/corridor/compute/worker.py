@@ -21,6 +21,8 @@ import socket
 import sys
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -36,6 +38,8 @@ from corridor.compute.worker_link import (
 )
 
 EXIT_BAD_SETUP = 2
+# How long a starting worker retries a server it cannot reach: the default lease.
+STARTUP_RETRY_S = 10.0
 
 
 class SetupError(Exception):
@@ -164,7 +168,7 @@ class Worker:
         from corridor.compute.job_process import JobProcess, prepare
         from corridor.compute.snapshot_unpack import UnsafeSnapshot
 
-        work = Work.parse(self.link.get_json("work"))
+        work = Work.parse(self._retrying(lambda: self.link.get_json("work")))
         attempt_dir = Path(tempfile.mkdtemp(prefix="job-", dir=self.root))
         try:
             try:
@@ -198,7 +202,19 @@ class Worker:
             shutil.rmtree(attempt_dir, ignore_errors=True)
 
     def started(self) -> None:
-        self.link.post_json("started", {"host": socket.gethostname(), "pid": os.getpid()})
+        body = {"host": socket.gethostname(), "pid": os.getpid()}
+        self._retrying(lambda: self.link.post_json("started", body))
+
+    def _retrying(self, call: Callable[[], JsonObject]) -> JsonObject:
+        """``call()``, retried through network errors (a server restarting) for a lease's time."""
+        deadline = time.monotonic() + STARTUP_RETRY_S
+        while True:
+            try:
+                return call()
+            except NETWORK_ERRORS:
+                if time.monotonic() >= deadline or self.terminated:
+                    raise
+                time.sleep(0.2)
 
     def fail_setup(self, error: str) -> None:
         """Report a job that could not be started; best effort, the lease covers the rest."""
@@ -213,14 +229,49 @@ class Worker:
             pass
 
 
+def standby() -> bool:
+    """Wait, fully imported, for an assignment: one JSON line of variables on stdin.
+
+    An executor keeps one worker in standby so that a launch costs a pipe write instead of an
+    interpreter start and its imports. False when stdin closes first (the executor let it go).
+    """
+    import importlib
+    import json
+
+    # The point of a standby: these imports happen now, not after the launch.
+    for module in ("corridor.compute.job_process", "corridor.compute.energy.registry"):
+        importlib.import_module(module)
+
+    line = sys.stdin.readline()
+    if not line.strip():
+        return False
+    variables = json.loads(line)
+    if not isinstance(variables, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in variables.items()
+    ):
+        raise SetupError("a standby worker's assignment must map variable names to strings")
+    os.environ.update(variables)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     """The worker's entry point; its exit status is the job's (2: the job could not start)."""
     args = sys.argv[1:] if argv is None else argv
-    if args:
+    if args == ["--standby"]:
+        try:
+            if not standby():
+                return 0
+        except (SetupError, ValueError) as exc:
+            print(f"corridor worker: {exc}", file=sys.stderr)
+            return EXIT_BAD_SETUP
+    elif args:
         if args[0] in ("-h", "--help"):
             print(__doc__)
             return 0
-        print(f"corridor worker: takes no arguments, got {' '.join(args)}", file=sys.stderr)
+        print(f"corridor worker: unknown arguments {' '.join(args)}", file=sys.stderr)
         return EXIT_BAD_SETUP
     environ = dict(os.environ)
     try:

@@ -9,11 +9,18 @@ their heartbeats, while this executor, whose handles lived in memory, no longer 
 
 The worker's own stdout and stderr (its diagnostics, not the job's output, which goes to the
 server) go to a file per attempt under the home's ``tmp/workers``.
+
+Starting an interpreter and importing the worker costs tens of milliseconds, most of the time
+from submit to running. So the executor keeps one worker in standby (``--standby``): started
+ahead, imports done, blocked reading its stdin. A launch writes the attempt's variables to it
+and renames its log file; a fresh standby is started behind it off the caller's thread. A standby
+that died is replaced by a cold start, so the standby only ever saves time.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -21,7 +28,7 @@ import sys
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from corridor.compute import process_tree
 from corridor.compute.executors.base import Assignment, Handle, PollState
@@ -50,6 +57,7 @@ class LocalExecutor:
         extra_env: Mapping[str, str] | None = None,
         python: str = sys.executable,
         cancel_grace_s: float = CANCEL_GRACE_S,
+        standby: bool = True,
     ) -> None:
         self._log_dir = log_dir
         self._extra_env = dict(extra_env or {})
@@ -57,6 +65,12 @@ class LocalExecutor:
         self._cancel_grace_s = cancel_grace_s
         self._workers: dict[Handle, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
+        self._standby_enabled = standby
+        self._standby: tuple[subprocess.Popen[bytes], Path] | None = None
+        self._standby_count = 0
+        self._closed = False
+        if standby:
+            self._refill()
 
     @classmethod
     def from_site(cls, site: Site, settings: Settings) -> LocalExecutor:
@@ -72,32 +86,82 @@ class LocalExecutor:
     def capacity(self) -> Resources | None:
         return None  # the site's declared (or machine-sized) capacity is the truth here
 
-    def worker_env(self, assignment: Assignment) -> dict[str, str]:
+    def base_env(self) -> dict[str, str]:
         """This process's environment without its own CORRIDOR_ settings (the database URL and
-        key files are the server's, not the job's), plus the worker's variables and GPUs."""
+        key files are the server's, not the job's), plus the site's figures for the meters."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("CORRIDOR_")}
         env.update(self._extra_env)
-        env.update(assignment.worker_env())
+        return env
+
+    @staticmethod
+    def assignment_env(assignment: Assignment) -> dict[str, str]:
+        """The variables of one attempt: the worker's four, and the GPUs it may see."""
+        env = assignment.worker_env()
         env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in assignment.gpu_indices)
         return env
 
     def launch(self, assignment: Assignment) -> Handle:
         handle = f"{assignment.job_id}/{assignment.attempt}"
-        self._log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self._log_dir / f"{assignment.job_id}-{assignment.attempt}.log"
-        with open(log_path, "ab") as log:
-            proc = subprocess.Popen(
-                [self._python, "-m", WORKER_MODULE],
-                env=self.worker_env(assignment),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                cwd=self._log_dir,
-            )
+        proc = self._hand_to_standby(assignment, log_path)
+        if proc is None:
+            self._log_dir.mkdir(parents=True, exist_ok=True)
+            with open(log_path, "ab") as log:
+                proc = self._start([], {**self.base_env(), **self.assignment_env(assignment)}, log)
         with self._lock:
             self._workers[handle] = proc
+        if self._standby_enabled:
+            threading.Thread(target=self._refill, name="worker-standby", daemon=True).start()
         return handle
+
+    def _start(
+        self, args: list[str], env: dict[str, str], log: IO[bytes], *, stdin: int | None = None
+    ) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [self._python, "-m", WORKER_MODULE, *args],
+            env=env,
+            stdin=subprocess.DEVNULL if stdin is None else stdin,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=self._log_dir,
+        )
+
+    def _refill(self) -> None:
+        """Start a standby worker unless one is waiting already."""
+        with self._lock:
+            if self._standby is not None or self._closed:
+                return
+            self._standby_count += 1
+            log_path = self._log_dir / f"standby-{os.getpid()}-{self._standby_count}.log"
+        self._log_dir.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab") as log:
+            proc = self._start(["--standby"], self.base_env(), log, stdin=subprocess.PIPE)
+        with self._lock:
+            if self._standby is None and not self._closed:
+                self._standby = (proc, log_path)
+                return
+        _dismiss(proc)
+
+    def _hand_to_standby(
+        self, assignment: Assignment, log_path: Path
+    ) -> subprocess.Popen[bytes] | None:
+        with self._lock:
+            waiting, self._standby = self._standby, None
+        if waiting is None:
+            return None
+        proc, standby_log = waiting
+        line = json.dumps(self.assignment_env(assignment)).encode() + b"\n"
+        try:
+            assert proc.stdin is not None
+            proc.stdin.write(line)
+            proc.stdin.close()
+        except (ValueError, OSError):
+            _dismiss(proc)
+            return None  # it died while waiting: start cold
+        with contextlib.suppress(OSError):
+            standby_log.rename(log_path)
+        return proc
 
     def poll(self, handle: Handle) -> PollState:
         with self._lock:
@@ -147,8 +211,28 @@ class LocalExecutor:
             proc.poll()
 
     def close(self) -> None:
-        """Forget the workers; they keep running and reporting to the server."""
+        """Dismiss the standby and forget the workers; they keep running and reporting."""
         with self._lock:
-            for proc in self._workers.values():
-                proc.poll()
+            self._closed = True
+            waiting, self._standby = self._standby, None
+            running = [proc for proc in self._workers.values() if proc.poll() is None]
             self._workers.clear()
+        for proc in running:
+            # Someone must collect each worker's exit status when it ends, or it stays a zombie.
+            threading.Thread(target=proc.wait, name="worker-reaper", daemon=True).start()
+        if waiting is not None:
+            _dismiss(waiting[0])
+            with contextlib.suppress(OSError):
+                waiting[1].unlink()
+
+
+def _dismiss(proc: subprocess.Popen[bytes]) -> None:
+    """Let a standby go: closing its stdin ends it cleanly."""
+    if proc.stdin is not None:
+        with contextlib.suppress(OSError):
+            proc.stdin.close()  # a dead one's pipe is broken; closing may raise but still closes
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
