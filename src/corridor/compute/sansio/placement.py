@@ -64,12 +64,39 @@ DEFAULT_SHIFT_MARGIN_S = 900.0
 class _SiteState:
     """A site during one tick: its view, and the room and releases this tick changed."""
 
-    __slots__ = ("added", "free", "view")
+    __slots__ = ("_free_text", "added", "free", "view")
 
     def __init__(self, view: SiteView) -> None:
         self.view = view
         self.free = view.free
         self.added: list[tuple[float, Resources]] = []
+        self._free_text: str | None = None
+
+    def take(self, need: Resources, end_s: float) -> None:
+        """Hold ``need`` until ``end_s`` for a job placed in this tick."""
+        self.free = self.free - need
+        self.added.append((end_s, need))
+        self._free_text = None
+
+    def free_text(self) -> str:
+        """The room left, as explanations print it (cached: most jobs see the same room)."""
+        if self._free_text is None:
+            self._free_text = self.free.clamped().describe()
+        return self._free_text
+
+    def could_take(
+        self, job: QueuedJob, need: Resources, index: int, hold: _Hold | None, end_s: float
+    ) -> bool:
+        """The cheap test: the site is allowed for the job, up, has the room, and is not held."""
+        view = self.view
+        return (
+            view.up
+            and (job.site is None or view.name == job.site)
+            and (job.regions is None or view.region in job.regions)
+            and (job.gpu_type is None or job.gpu_type in view.gpu_types)
+            and need.fits(self.free)
+            and (hold is None or hold.allows(index, end_s))
+        )
 
     def wait_for(self, need: Resources, now: float) -> float | None:
         """Seconds until ``need`` fits, from the expected releases; None if unknown."""
@@ -129,6 +156,7 @@ def _decide(
 ) -> _Result:
     """One job against the sites: placed at a site, deferred, or blocked (with the reason)."""
     need = job.need
+    need_text = need.describe()
     duration_s = job.expected_duration_s
     objective = job.objective
     candidates: list[Candidate] = []
@@ -161,9 +189,7 @@ def _decide(
             if hold is not None and need.fits(state.free):
                 why = f"held for job {hold.job_id}, which waits for this site"
             else:
-                why = (
-                    f"no room now: needs {need.describe()}, {state.free.clamped().describe()} free"
-                )
+                why = f"no room now: needs {need_text}, {state.free_text()} free"
             score = None if objective == "time" else est.figure(objective)
             candidates.append(Candidate(view.name, False, score, why, est.cost, est.carbon_g))
             waiting.append((index, est))
@@ -303,6 +329,9 @@ class Scheduler:
         self._later: list[tuple[float, str, int]] = []
         self._later_version: dict[str, int] = {}
         self._versions = 0
+        # Bumped by every change to the queue; with the sites' room it identifies an idle tick.
+        self._changes = 0
+        self._idle_signature: tuple[int, tuple[tuple[str, Resources, bool], ...]] | None = None
 
     def __len__(self) -> int:
         return len(self._jobs)
@@ -313,6 +342,7 @@ class Scheduler:
     def add(self, job: QueuedJob) -> None:
         """Queue a job, or replace the queued job with the same id."""
         self.discard(job.id)
+        self._changes += 1
         self._jobs[job.id] = job
         if job.not_before is None:
             key = order_key(job.priority, job.submitted_at, self.aging_per_s)
@@ -325,6 +355,7 @@ class Scheduler:
     def discard(self, job_id: str) -> None:
         """Forget a job (placed elsewhere, cancelled); unknown ids are ignored."""
         if self._jobs.pop(job_id, None) is not None:
+            self._changes += 1
             self._queues.discard(job_id)
             self._later_version.pop(job_id, None)
 
@@ -358,8 +389,15 @@ class Scheduler:
     ) -> list[Decision]:
         """Place what fits now; a Decision for each job placed or deferred, and for the head."""
         self._release_due(now)
+        signature = (self._changes, tuple((v.name, v.free, v.up) for v in sites))
+        if signature == self._idle_signature:
+            return []  # the same queue and the same room as a tick that placed nothing
         states = [_SiteState(view) for view in sites]
         most = _most_free(states)
+        # Needs (with their constraints) that fit nowhere this tick: room only shrinks within a
+        # tick, so a later job of the same shape is passed over without scoring.
+        failed: set[tuple[object, ...]] = set()
+        replan = False
         fair = FairShare(self._queues, self._queues.projects(), usage)
         decisions: list[Decision] = []
         passed: list[tuple[str, Entry]] = []
@@ -372,7 +410,28 @@ class Scheduler:
                 fair.drop(project)
                 continue
             job = self._jobs[entry.job_id]
-            if hold is not None and not job.deferrable and not job.need.fits(most):
+            shape = (
+                job.need,
+                job.gpu_type,
+                job.site,
+                job.regions,
+                job.expected_duration_s,
+            )
+            if not job.deferrable and (
+                shape in failed
+                or (
+                    hold is not None
+                    and (
+                        not job.need.fits(most)
+                        or not any(
+                            state.could_take(job, job.need, i, hold, now + job.expected_duration_s)
+                            for i, state in enumerate(states)
+                        )
+                    )
+                )
+            ):
+                # Passed over without scoring: it fits nowhere now, and a site is already held.
+                failed.add(shape)
                 passed.append((project, entry))
                 misses += 1
                 continue
@@ -388,9 +447,7 @@ class Scheduler:
                 decisions.append(result.decision)
             if result.kind == "placed":
                 assert result.index is not None
-                state = states[result.index]
-                state.free = state.free - job.need
-                state.added.append((now + job.expected_duration_s, job.need))
+                states[result.index].take(job.need, now + job.expected_duration_s)
                 most = _most_free(states)
                 self.discard(job.id)
                 fair.charge(project, charge(job.resources, job.workers))
@@ -400,11 +457,19 @@ class Scheduler:
             else:
                 if result.hold is not None:
                     hold = result.hold
+                if job.deferrable:
+                    replan = True
+                else:
+                    failed.add(shape)
                 passed.append((project, entry))
                 misses += 1
         for project, entry in passed:
             self._queues.restore(project, entry)
         self._queues.compact_if_stale()
+        if not decisions or all(d.site is None for d in decisions):
+            self._idle_signature = None if replan else (self._changes, signature[1])
+        else:
+            self._idle_signature = None
         return decisions
 
     def _release_due(self, now: float) -> None:
@@ -414,6 +479,7 @@ class Scheduler:
             if self._later_version.get(job_id) != version:
                 continue
             del self._later_version[job_id]
+            self._changes += 1
             job = self._jobs[job_id]
             key = order_key(job.priority, job.submitted_at, self.aging_per_s)
             self._queues.push(job.project, job.id, key, job.submitted_at)
