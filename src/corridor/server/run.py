@@ -32,6 +32,10 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
         # kill the process with it; this handler (also the one in force before uvicorn takes
         # over, during migrations) turns that into a normal exit instead.
         signal.signal(signal.SIGTERM, _stop_cleanly)
+    # The settings say where this server listens (workers are told to call back there).
+    settings = settings.model_copy(
+        update={"host": host or settings.host, "port": settings.port if port is None else port}
+    )
     configure_logging(settings.log_level, as_json=settings.log_json)
     require_initialised(settings)
     prepare_password_checks()
@@ -41,8 +45,8 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
         sweep_at_start(settings.home, runtime.blobs.raw)
         config = uvicorn.Config(
             create_app(runtime),
-            host=host or settings.host,
-            port=settings.port if port is None else port,
+            host=settings.host,
+            port=settings.port,
             log_config=None,
             # Our middleware writes the access log; uvicorn's would include query strings.
             access_log=False,
