@@ -43,7 +43,7 @@ from corridor.compute.schemas import (
     ReportKey,
     SiteOut,
 )
-from corridor.errors import AlreadyExists, InvalidInput, NotFound
+from corridor.errors import AlreadyExists, CorridorError, InvalidInput, NotFound
 
 if TYPE_CHECKING:
     from corridor.client.loopback import LoopbackServer
@@ -243,11 +243,14 @@ class ComputeClient:
         key = (project, snapshot.digest)
         if key in self._uploaded:
             return False
-        path = f"/api/v1/projects/{project}/snapshots/{snapshot.digest}"
+        path = f"/api/v1/snapshot-uploads/{project}/{snapshot.digest}"
         try:
             self.request("HEAD", path)
             uploaded = False
-        except NotFound:
+        except CorridorError as exc:
+            # A reply to HEAD has no body, so its 404 arrives without the error's code.
+            if exc.status_code != 404:
+                raise
             headers = {"content-type": "application/gzip"}
             self.request("PUT", path, content=snapshot.data, headers=headers)
             uploaded = True
