@@ -16,6 +16,7 @@ from typing import Literal
 import anyio.to_thread
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
 
 from corridor.data import datasets as ds
 from corridor.data import operations, progress, transform
@@ -55,6 +56,7 @@ from corridor.security.policy import Permission
 from corridor.web.blob_response import blob_response
 from corridor.web.bodies import blocking_chunks
 from corridor.web.guard import Access, get_runtime, requires
+from corridor.web.sessions import READ_SESSION, ReadSession
 
 router = APIRouter(prefix="/api/v1", tags=["data"])
 router.include_router(deletion_router)
@@ -70,13 +72,19 @@ def _progress(request: Request, runtime: Runtime) -> Progress:
     return progress.listener(request.headers.get(progress.HEADER), in_process=runtime.local_admin)
 
 
-def _resolve(runtime: Runtime, access: Access, name: str, version: str) -> ds.Resolved:
+# Routes that decode or compute (ingest, validate, clean, profile, scan, mask, diff) find what
+# they need in one short read transaction and then work holding none: a read held for minutes
+# of decoding would pin SQLite's WAL and a pooled connection. Quick reads use the request's
+# read session (``ReadSession``).
+
+
+def _resolve(session: Session, access: Access, name: str, version: str) -> ds.Resolved:
     ref = DatasetRef(name, parse_version(version))
-    with runtime.db.read() as session:
-        return ds.resolve(session, access.project_or_fail, ref, access.principal)
+    return ds.resolve(session, access.project_or_fail, ref, access.principal)
 
 
 def _out(runtime: Runtime, resolved: ds.Resolved) -> DatasetVersionOut:
+    """The reply describing a version a long route just wrote, read after its work."""
     with runtime.db.read() as session:
         return ds.version_out(session, resolved)
 
@@ -95,7 +103,7 @@ def _ingest_out(runtime: Runtime, stored: Stored, response: Response) -> IngestO
 
 
 def _target(
-    runtime: Runtime, access: Access, output: str | None, default: str
+    session: Session, access: Access, output: str | None, default: str
 ) -> tuple[Project, str]:
     """The project and dataset derived data goes to: the caller needs project:write there.
 
@@ -104,31 +112,29 @@ def _target(
     """
     ref = resolve_target(access.project_or_fail, output, default)
     assert ref.project is not None
-    with runtime.db.read() as session:
-        target = projects.authorize(
-            session, ref.project, access.principal, Permission.PROJECT_WRITE
-        )
+    target = projects.authorize(session, ref.project, access.principal, Permission.PROJECT_WRITE)
     return target, ref.name
 
 
 @router.get(DATASETS, response_model=list[DatasetOut])
 def list_datasets(
-    project: str, request: Request, access: Access = requires(Permission.PROJECT_READ)
+    project: str, session: ReadSession, access: Access = requires(Permission.PROJECT_READ)
 ) -> list[DatasetOut]:
-    with get_runtime(request).db.read() as session:
-        return ds.list_datasets(session, access.project_or_fail)
+    return ds.list_datasets(session, access.project_or_fail)
 
 
 @router.get(DATASET, response_model=DatasetDetailOut)
 def get_dataset(
-    project: str, name: str, request: Request, access: Access = requires(Permission.PROJECT_READ)
+    project: str,
+    name: str,
+    session: ReadSession,
+    access: Access = requires(Permission.PROJECT_READ),
 ) -> DatasetDetailOut:
-    with get_runtime(request).db.read() as session:
-        dataset = ds.get_dataset(session, access.project_or_fail, name)
-        return DatasetDetailOut(
-            dataset=ds.dataset_out(session, access.project_or_fail, dataset),
-            versions=ds.list_versions(session, access.project_or_fail, dataset),
-        )
+    dataset = ds.get_dataset(session, access.project_or_fail, name)
+    return DatasetDetailOut(
+        dataset=ds.dataset_out(session, access.project_or_fail, dataset),
+        versions=ds.list_versions(session, access.project_or_fail, dataset),
+    )
 
 
 @router.post(DATASET + "/versions", response_model=IngestOut, status_code=201)
@@ -243,19 +249,17 @@ def get_version(
     project: str,
     name: str,
     version: str,
-    request: Request,
+    session: ReadSession,
     access: Access = requires(Permission.PROJECT_READ),
 ) -> DatasetVersionOut:
-    runtime = get_runtime(request)
-    return _out(runtime, _resolve(runtime, access, name, version))
+    return ds.version_out(session, _resolve(session, access, name, version))
 
 
-def _consumer(runtime: Runtime, access: Access, for_project: str | None) -> Project:
+def _consumer(session: Session, access: Access, for_project: str | None) -> Project:
     acting = access.project_or_fail
     if for_project is None or for_project == acting.name:
         return acting
-    with runtime.db.read() as session:
-        return projects.authorize(session, for_project, access.principal, Permission.PROJECT_READ)
+    return projects.authorize(session, for_project, access.principal, Permission.PROJECT_READ)
 
 
 @router.get(VERSION + "/data")
@@ -267,15 +271,15 @@ def download(
     for_project: str | None = Query(
         None, max_length=64, description="the project the data is read for (default: its own)"
     ),
+    session: Session = READ_SESSION,
     access: Access = requires(Permission.PROJECT_READ),
 ) -> StreamingResponse:
     """The version's data as Parquet, streamed and verified as it is read; the gate and the
     masking rule apply for ``for_project``."""
-    runtime = get_runtime(request)
     resolved = consume(
-        _resolve(runtime, access, name, version), _consumer(runtime, access, for_project)
+        _resolve(session, access, name, version), _consumer(session, access, for_project)
     )
-    reader = runtime.blobs.open(resolved.version.digest)
+    reader = get_runtime(request).blobs.open(resolved.version.digest)
     return blob_response(
         reader,
         resolved.version.size_bytes,
@@ -287,9 +291,8 @@ def download(
     )
 
 
-def _frames(runtime: Runtime, access: Access, refs: dict[str, str]) -> dict[str, ds.Resolved]:
-    with runtime.db.read() as session:
-        return resolve_refs(session, access.project_or_fail, refs, access.principal)
+def _frames(session: Session, access: Access, refs: dict[str, str]) -> dict[str, ds.Resolved]:
+    return resolve_refs(session, access.project_or_fail, refs, access.principal)
 
 
 @router.post(VERSION + "/validate", response_model=ValidationOut)
@@ -303,11 +306,14 @@ def validate(
 ) -> ValidationOut:
     """Validate the version against a suite (or its gate suite) and store the report."""
     runtime = get_runtime(request)
+    with runtime.db.read() as session:
+        source = _resolve(session, access, name, version)
+        frames = _frames(session, access, body.frames)
     resolved, report = operations.validate(
         runtime,
-        _resolve(runtime, access, name, version),
+        source,
         suite=body.suite,
-        frames=_frames(runtime, access, body.frames),
+        frames=frames,
         gate=body.gate,
         now=body.now,
         by=access.principal,
@@ -321,15 +327,15 @@ def get_validation(
     name: str,
     version: str,
     request: Request,
+    session: ReadSession,
     access: Access = requires(Permission.PROJECT_READ),
 ) -> ValidationOut:
     """The newest validation report stored with the version."""
-    runtime = get_runtime(request)
-    resolved = _resolve(runtime, access, name, version)
-    report = operations.stored_validation(runtime, resolved)
+    resolved = _resolve(session, access, name, version)
+    report = operations.stored_validation(session, get_runtime(request).blobs, resolved)
     if report is None:
         raise NotFound(f"{resolved.label} has not been validated")
-    return ValidationOut(version=_out(runtime, resolved), report=report)
+    return ValidationOut(version=ds.version_out(session, resolved), report=report)
 
 
 @router.post(VERSION + "/clean", response_model=CleanOut)
@@ -344,12 +350,15 @@ def clean(
 ) -> CleanOut:
     """Apply a cleaning recipe; the output (and any quarantined rows) become new versions."""
     runtime = get_runtime(request)
-    source = _resolve(runtime, access, name, version)
+    with runtime.db.read() as session:
+        source = _resolve(session, access, name, version)
+        frames = _frames(session, access, body.frames)
+        target = _target(session, access, body.output, name)
     out = transform.clean(
         runtime,
         source,
-        _frames(runtime, access, body.frames),
-        _target(runtime, access, body.output, name),
+        frames,
+        target,
         body,
         by=access.principal,
         progress=_progress(request, runtime),
@@ -368,7 +377,8 @@ def profile(
 ) -> ProfileOut:
     """Profile the version and store the profile with it."""
     runtime = get_runtime(request)
-    resolved = _resolve(runtime, access, name, version)
+    with runtime.db.read() as session:
+        resolved = _resolve(session, access, name, version)
     return operations.compute_profile(runtime, resolved, by=access.principal)
 
 
@@ -378,12 +388,12 @@ def get_profile(
     name: str,
     version: str,
     request: Request,
+    session: ReadSession,
     access: Access = requires(Permission.PROJECT_READ),
 ) -> ProfileOut:
     """The newest profile stored with the version."""
-    runtime = get_runtime(request)
-    resolved = _resolve(runtime, access, name, version)
-    found = operations.stored_profile(runtime, resolved)
+    resolved = _resolve(session, access, name, version)
+    found = operations.stored_profile(session, get_runtime(request).blobs, resolved)
     if found is None:
         raise NotFound(f"{resolved.label} has no profile yet: POST to profile it")
     return found
@@ -401,9 +411,9 @@ def diff(
 ) -> DiffOut:
     """How version ``b`` differs from ``a``: schema, drift and, given keys, rows."""
     runtime = get_runtime(request)
-    left = _resolve(runtime, access, name, a)
     other = parse_ref(b) if "@" in b or "/" in b else DatasetRef(name, parse_version(b))
     with runtime.db.read() as session:
+        left = _resolve(session, access, name, a)
         right = ds.resolve(session, access.project_or_fail, other, access.principal)
     return operations.diff(runtime, left, right, keys=key)
 
@@ -419,9 +429,11 @@ def pii(
 ) -> PiiOut:
     """Scan a sample of the version for personal data and store the findings."""
     runtime = get_runtime(request)
+    with runtime.db.read() as session:
+        resolved = _resolve(session, access, name, version)
     return operations.scan_pii(
         runtime,
-        _resolve(runtime, access, name, version),
+        resolved,
         sample_rows=body.sample_rows,
         columns=body.columns,
         threshold=body.threshold,
@@ -435,12 +447,12 @@ def get_pii(
     name: str,
     version: str,
     request: Request,
+    session: ReadSession,
     access: Access = requires(Permission.PROJECT_READ),
 ) -> PiiOut:
     """The newest PII scan stored with the version."""
-    runtime = get_runtime(request)
-    resolved = _resolve(runtime, access, name, version)
-    found = operations.stored_pii(runtime, resolved)
+    resolved = _resolve(session, access, name, version)
+    found = operations.stored_pii(session, get_runtime(request).blobs, resolved)
     if found is None:
         raise NotFound(f"{resolved.label} has not been scanned for personal data")
     return found
@@ -458,10 +470,13 @@ def mask(
 ) -> MaskOut:
     """Write a masked copy of the version (every flagged column must be covered)."""
     runtime = get_runtime(request)
+    with runtime.db.read() as session:
+        source = _resolve(session, access, name, version)
+        target = _target(session, access, body.output, name)
     stored = transform.mask(
         runtime,
-        _resolve(runtime, access, name, version),
-        _target(runtime, access, body.output, name),
+        source,
+        target,
         body,
         by=access.principal,
         progress=_progress(request, runtime),

@@ -16,7 +16,8 @@ from corridor.data.paths import DATASET, VERSION
 from corridor.data.sansio.refs import parse_version
 from corridor.errors import InvalidInput
 from corridor.security.policy import Permission
-from corridor.web.guard import Access, get_runtime, requires
+from corridor.web.guard import Access, requires
+from corridor.web.sessions import WriteSession
 
 router = APIRouter(tags=["data"])
 FORCE = Query(False, description="delete even what others depend on (lineage keeps its id)")
@@ -32,6 +33,7 @@ def delete_version(
     name: str,
     version: str,
     request: Request,
+    session: WriteSession,
     force: bool = FORCE,
     access: Access = requires(Permission.PROJECT_ADMIN),
 ) -> DeletedOut:
@@ -40,16 +42,15 @@ def delete_version(
     if number is None:
         # A delete must hit exactly the version the caller looked at, not whatever is newest now.
         raise InvalidInput(f"name the version to delete by its number ({name}@3), not 'latest'")
-    with get_runtime(request).db.write() as session:
-        return deletion.delete_version(
-            session,
-            access.project_or_fail,
-            name,
-            number,
-            force=force,
-            by=access.principal,
-            request_id=_request_id(request),
-        )
+    return deletion.delete_version(
+        session,
+        access.project_or_fail,
+        name,
+        number,
+        force=force,
+        by=access.principal,
+        request_id=_request_id(request),
+    )
 
 
 @router.delete(DATASET, response_model=DeletedOut)
@@ -57,16 +58,16 @@ def delete_dataset(
     project: str,
     name: str,
     request: Request,
+    session: WriteSession,
     force: bool = FORCE,
     access: Access = requires(Permission.PROJECT_ADMIN),
 ) -> DeletedOut:
     """Delete a dataset with all its versions; re-ingesting the name continues its numbers."""
-    with get_runtime(request).db.write() as session:
-        return deletion.delete_dataset(
-            session,
-            access.project_or_fail,
-            name,
-            force=force,
-            by=access.principal,
-            request_id=_request_id(request),
-        )
+    return deletion.delete_dataset(
+        session,
+        access.project_or_fail,
+        name,
+        force=force,
+        by=access.principal,
+        request_id=_request_id(request),
+    )

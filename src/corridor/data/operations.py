@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import polars as pl
+from sqlalchemy.orm import Session
 
 from corridor.data import datasets as ds
 from corridor.data import reports
@@ -31,6 +32,7 @@ from corridor.data.versions import run_validation
 from corridor.errors import InvalidInput, NotFound
 from corridor.runtime import Runtime
 from corridor.security.policy import Principal
+from corridor.store.blobs.encrypted import BlobStore
 
 EXACT_DRIFT_ROWS = 2_000_000
 """Above this many rows (both versions together) drift is estimated from profiles."""
@@ -91,9 +93,11 @@ def validate(
     return _reload(runtime, resolved), ValidationReport.model_validate(body)
 
 
-def stored_validation(runtime: Runtime, resolved: ds.Resolved) -> ValidationReport | None:
+def stored_validation(
+    session: Session, blobs: BlobStore, resolved: ds.Resolved
+) -> ValidationReport | None:
     """The newest validation report stored with the version, opened from its blob."""
-    body = _stored_body(runtime, resolved, ds.VALIDATION, "validate it")
+    body = _stored_body(session, blobs, resolved, ds.VALIDATION, "validate it")
     return ValidationReport.model_validate(body[0]) if body is not None else None
 
 
@@ -123,10 +127,9 @@ def _unsealed_on_failure(runtime: Runtime, sealed: reports.SealedReport) -> Iter
 
 
 def _stored_body(
-    runtime: Runtime, resolved: ds.Resolved, kind: str, again: str
+    session: Session, blobs: BlobStore, resolved: ds.Resolved, kind: str, again: str
 ) -> tuple[dict[str, Any], dt.datetime] | None:
-    with runtime.db.read() as session:
-        report = ds.latest_report(session, resolved.version.id, kind)
+    report = ds.latest_report(session, resolved.version.id, kind)
     if report is None:
         return None
     if report.body_digest is None:
@@ -134,7 +137,7 @@ def _stored_body(
             f"the {kind} report of {resolved.label} was stored before report bodies were "
             f"encrypted and was discarded when they began to be; {again} again"
         )
-    return reports.open_body(runtime.blobs, report.body_digest, kind), report.created_at
+    return reports.open_body(blobs, report.body_digest, kind), report.created_at
 
 
 def _refuse_client_clock(label: str) -> NoReturn:
@@ -165,8 +168,8 @@ def compute_profile(runtime: Runtime, resolved: ds.Resolved, *, by: Principal) -
     return ProfileOut(version=resolved.label, profile=masked, created_at=created_at)
 
 
-def stored_profile(runtime: Runtime, resolved: ds.Resolved) -> ProfileOut | None:
-    stored = _stored_body(runtime, resolved, ds.PROFILE, "profile it")
+def stored_profile(session: Session, blobs: BlobStore, resolved: ds.Resolved) -> ProfileOut | None:
+    stored = _stored_body(session, blobs, resolved, ds.PROFILE, "profile it")
     if stored is None:
         return None
     body, created_at = stored
@@ -198,8 +201,8 @@ def scan_pii(
     return PiiOut(version=resolved.label, pii_columns=found, report=report)
 
 
-def stored_pii(runtime: Runtime, resolved: ds.Resolved) -> PiiOut | None:
-    stored = _stored_body(runtime, resolved, ds.PII, "scan it")
+def stored_pii(session: Session, blobs: BlobStore, resolved: ds.Resolved) -> PiiOut | None:
+    stored = _stored_body(session, blobs, resolved, ds.PII, "scan it")
     if stored is None:
         return None
     body = dict(stored[0])
@@ -230,7 +233,8 @@ def diff(runtime: Runtime, a: ds.Resolved, b: ds.Resolved, *, keys: Sequence[str
 
 
 def _profile(runtime: Runtime, resolved: ds.Resolved, lf: pl.LazyFrame) -> Profile:
-    stored = stored_profile(runtime, resolved)
+    with runtime.db.read() as session:
+        stored = stored_profile(session, runtime.blobs, resolved)
     return stored.profile if stored is not None else profile(lf)
 
 
