@@ -21,9 +21,10 @@ from corridor.client.client import Client
 from corridor.client.compute import ComputeClient
 from corridor.client.compute_map import TARGET_JOBS, MapRun
 from corridor.client.job_future import JobFailed
+from corridor.compute.sansio.payload import DatasetInput
 from corridor.compute.snapshot import build_snapshot
 from corridor.config import Settings
-from corridor.errors import InvalidInput
+from corridor.errors import InvalidInput, NotFound
 from corridor.home import init_home
 from tests.conftest import LiveServer, module_server
 
@@ -252,3 +253,33 @@ def test_an_in_process_client_runs_jobs_on_a_loopback_server_that_needs_a_token(
         assert tokens[0].revoked_at is not None
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{loopback.url}/healthz", timeout=5)
+
+
+def test_a_dataset_input_is_declared_by_the_submit_and_read_by_the_job(
+    client: Client, workdir: Work
+) -> None:
+    root, tasks = workdir
+    client.data.ingest(b"id,amount\n1,2.5\n2,3.0\n3,1.0\n", "orders", project="sdk")
+    future = client.submit(
+        tasks.rows_of, DatasetInput("orders@latest"), project="sdk", workdir=root
+    )
+    assert future.job.datasets == ["orders@latest"]
+    assert future.result(timeout=120) == 3
+    before = len(client.compute.jobs("sdk", limit=1000))
+    with pytest.raises(NotFound, match="dataset sdk/no_such_dataset not found"):
+        client.submit(tasks.rows_of, DatasetInput("no_such_dataset@1"), project="sdk", workdir=root)
+    assert len(client.compute.jobs("sdk", limit=1000)) == before
+
+
+def test_logs_and_follow_return_the_output_as_written(client: Client, workdir: Work) -> None:
+    code = "import sys; print('line 1'); sys.stderr.write('line 2 no newline')"
+    future = client.compute.submit_command(
+        [sys.executable, "-c", code], project="sdk", snapshot=False
+    )
+    followed = b"".join(client.compute.follow_logs(future.id))
+    assert followed == b"line 1\nline 2 no newline"
+    assert future.logs() == followed
+    assert future.wait().exit_code == 0
+    assert future.result() is None
+    assert client.compute.explain(future.id).chosen == future.job.site
+    assert future.id in [j.id for j in client.compute.jobs("sdk", state="succeeded")]

@@ -375,18 +375,29 @@ class ComputeClient:
         )
 
     def follow_logs(self, job_id: str, *, attempt: int | None = None) -> Iterator[bytes]:
-        """Yield the job's log bytes as they are written, until the job has ended."""
+        """Yield the job's log bytes as they are written, until the job has ended.
+
+        Without ``attempt``, follows the latest attempt, and moves on to a retry's log (which
+        starts again at offset zero) once the attempt it was reading has nothing more.
+        """
+        pinned = attempt is not None
         offset = 0
         while True:
             part = self.logs(job_id, offset=offset, attempt=attempt, follow=True)
             if part.data:
                 yield part.data
             offset = part.next_offset
-            if part.state in TERMINAL and not part.data:
-                return
-            if attempt is None and part.attempt is not None:
-                # Stay on the attempt we started with: a retry's log starts again at zero.
+            if attempt is None:
                 attempt = part.attempt
+            if part.data:
+                continue
+            if not pinned and attempt is not None:
+                latest = self.job(job_id).attempts
+                if latest > attempt:
+                    attempt, offset = latest, 0
+                    continue
+            if part.state in TERMINAL:
+                return
 
     # Sites and energy.
     def sites(self) -> list[SiteOut]:
