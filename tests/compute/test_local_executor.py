@@ -16,8 +16,15 @@ from corridor.compute.sansio.resources import Resources
 from corridor.compute.sites import Site
 from corridor.config import Settings
 from corridor.errors import ConfigurationError
-from tests.compute.executors.contract import ExecutorContract, wait_until
+from tests.compute.executors.contract import (
+    PROCESS_TREE_SCRIPT,
+    TREE_PROCESSES,
+    ExecutorContract,
+    processes_with,
+    wait_until,
+)
 from tests.compute.executors.loopback import LoopbackComputeServer, loopback_server, work
+from tests.conftest import LiveServer, module_server
 
 PRINT_ENV = "import os; print(repr(os.environ.get({name!r})))"
 
@@ -111,3 +118,64 @@ def test_registry_refuses_an_unknown_executor_naming_the_site(tmp_path: Path) ->
     site = Site(name="moon", executor="slurm")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="site 'moon': executor 'slurm'"):
         open_executor(site, Settings(home=tmp_path))
+
+
+# End to end: a real Corridor server whose scheduler places jobs on its local site and launches
+# them through this executor.
+
+
+@pytest.fixture(scope="module")
+def corridor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with module_server(tmp_path_factory, "local-executor") as live:
+        with live.client() as http:
+            assert http.post("/api/v1/projects", json={"name": "e2e"}).status_code == 201
+        yield live
+
+
+def submit(corridor: LiveServer, argv: list[str]) -> str:
+    with corridor.client() as http:
+        response = http.post("/api/v1/projects/e2e/jobs", json={"command": argv})
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+
+def wait_job(corridor: LiveServer, job_id: str) -> dict[str, object]:
+    with corridor.client() as http:
+        for _ in range(20):
+            job: dict[str, object] = http.get(f"/api/v1/jobs/{job_id}/wait?timeout_s=10").json()
+            if job["state"] in ("succeeded", "failed", "cancelled"):
+                return job
+    raise AssertionError(f"job {job_id} never ended: {job}")
+
+
+def job_logs(corridor: LiveServer, job_id: str) -> bytes:
+    with corridor.client() as http:
+        return http.get(f"/api/v1/jobs/{job_id}/logs").content
+
+
+def test_a_command_job_runs_end_to_end_with_its_logs_exactly_as_written(
+    corridor: LiveServer,
+) -> None:
+    code = "import sys; sys.stdout.buffer.write(b'\\x00bin\\xff'); sys.stderr.write('tail')"
+    job_id = submit(corridor, [sys.executable, "-c", code])
+    job = wait_job(corridor, job_id)
+    assert (job["state"], job["exit_code"]) == ("succeeded", 0)
+    assert job_logs(corridor, job_id) == b"\x00bin\xfftail"
+
+
+def test_cancelling_a_job_on_the_server_leaves_none_of_its_processes(
+    corridor: LiveServer, tmp_path: Path
+) -> None:
+    marker = f"corridor-test-{uuid.uuid4().hex}"
+    script = tmp_path / "tree.py"
+    script.write_text(PROCESS_TREE_SCRIPT)
+    try:
+        job_id = submit(corridor, [sys.executable, str(script), marker, "0"])
+        assert wait_until(lambda: len(processes_with(marker)) == TREE_PROCESSES)
+        with corridor.client() as http:
+            assert http.post(f"/api/v1/jobs/{job_id}/cancel").status_code == 200
+        assert wait_job(corridor, job_id)["state"] == "cancelled"
+        assert wait_until(lambda: not processes_with(marker)), processes_with(marker)
+    finally:
+        for proc in processes_with(marker):
+            proc.kill()
