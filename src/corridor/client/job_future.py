@@ -101,7 +101,10 @@ class JobFuture:
     def exception(self, timeout: float | None = None) -> JobFailed | None:
         """The job's failure, or None if it succeeded (waits like ``result``)."""
         ok, value = self._outcome(timeout)
-        return None if ok else value  # type: ignore[return-value]
+        if ok:
+            return None
+        assert isinstance(value, JobFailed)
+        return value
 
     def cancel(self) -> JobOut:
         """Cancel the job: at once if it has not started, else its worker kills its processes."""

@@ -10,6 +10,9 @@ The port is not open to anyone who can reach loopback: every request needs a tok
 server. The client asks its in-process app (where it acts as the local administrator) for a
 token of the home's administrator, named ``loopback`` and valid one day, and revokes it when the
 client closes; both are audited like any token. Workers get their own job tokens as usual.
+
+Workers are told to call back on 127.0.0.1, so only sites on this machine can run such a
+client's jobs; a Ray cluster on other machines needs a `corridor server` they can reach.
 """
 
 from __future__ import annotations
@@ -69,9 +72,8 @@ class LoopbackServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        settings = connection.settings.model_copy(
-            update={"advertise_url": connection.settings.advertise_url or url}
-        )
+        # Workers call back here, whatever the home's settings advertise for its own server.
+        settings = connection.settings.model_copy(update={"advertise_url": url})
         runtime = Runtime(settings)
         config = uvicorn.Config(
             create_app(runtime),
