@@ -57,7 +57,8 @@ def make_sites(
 def make_jobs(
     count: int, *, rng: random.Random, start_index: int, now: float, sites: Sequence[SiteView]
 ) -> list[QueuedJob]:
-    """A mixed queue: mostly CPU jobs, some GPU jobs and gangs, a few pinned or region-bound."""
+    """A mixed queue: mostly CPU jobs, some GPU jobs and gangs, a few pinned or region-bound;
+    a fifth have a deadline half an hour to twelve hours after they could end."""
     names = [s.name for s in sites]
     gpu_sites = [s.name for s in sites if s.capacity.gpus > 0]
     jobs = []
@@ -80,19 +81,25 @@ def make_jobs(
             site = rng.choice(gpu_sites if gpus else names)
         elif constraint < 0.15:
             regions = frozenset(rng.sample(REGIONS, 2))
+        duration_s = float(rng.choice([60, 300, 600, 1800, 3600]))
+        submitted_at = now - rng.random() * 3600
+        deadline = None
+        if rng.random() < 0.2:
+            deadline = now + duration_s + rng.uniform(0.5, 12) * 3600
         jobs.append(
             QueuedJob(
                 id=f"job-{n:07d}",
                 project=rng.choice(PROJECTS),
                 priority=rng.randint(-5, 5),
-                submitted_at=now - rng.random() * 3600,
+                submitted_at=submitted_at,
                 resources=Resources(cpus, memory, gpus),
                 workers=workers,
                 gpu_type=gpu_type,
                 site=site,
                 regions=regions,
                 objective=rng.choice(("cost", "carbon", "time")),
-                expected_duration_s=float(rng.choice([60, 300, 600, 1800, 3600])),
+                expected_duration_s=duration_s,
+                deadline=deadline,
             )
         )
     return jobs

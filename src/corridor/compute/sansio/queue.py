@@ -160,9 +160,18 @@ class FairShare:
         return self._heap[0][1]
 
     def charge(self, project: str, amount: float) -> None:
-        """Add usage to the current project and let the order move on."""
+        """Add a placed job's usage to its project and let the order move on."""
         self.usage[project] = self.usage.get(project, 0.0) + amount
-        heapq.heapreplace(self._heap, (self.usage[project] / self._queues.weight(project), project))
+        entry = (self.usage[project] / self._queues.weight(project), project)
+        if self._heap and self._heap[0][1] == project:
+            heapq.heapreplace(self._heap, entry)
+            return
+        # A job taken out of turn (an urgent one): projects are few, so rebuild the order.
+        for i, (_, name) in enumerate(self._heap):
+            if name == project:
+                self._heap[i] = entry
+                heapq.heapify(self._heap)
+                return
 
     def drop(self, project: str) -> None:
         """Remove the current project from this tick's order."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from corridor.compute.sansio.resources import Resources
 from corridor.compute.sansio.units import format_duration
 from corridor.compute.sansio.views import Objective, QueuedJob, SiteView
 
@@ -48,33 +49,34 @@ def estimate(job: QueuedJob, site: SiteView, start_s: float, wait_s: float) -> E
     duration_s = job.expected_duration_s
     duration_h = duration_s / 3600.0
     r = job.resources
+    workers = job.workers
     energy_kwh = (
-        (r.cpus * site.watts_per_cpu + r.gpus * site.watts_per_gpu)
-        * duration_h
-        / 1000.0
-        * job.workers
+        (r.cpus * site.watts_per_cpu + r.gpus * site.watts_per_gpu) * duration_h / 1000.0 * workers
     )
-    if site.carbon_forecast is not None:
-        intensity = site.carbon_forecast.mean_over(start_s, start_s + duration_s)
+    forecast = site.carbon_forecast
+    if forecast is not None:
+        intensity = forecast.mean_over(start_s, start_s + duration_s)
     else:
         intensity = site.carbon_g_per_kwh
     facility_kwh = energy_kwh * site.pue
-    cost = facility_kwh * site.price_per_kwh + site.cost_per_hour * duration_h * _share(job, site)
+    cost = facility_kwh * site.price_per_kwh
+    if site.cost_per_hour:
+        cost += site.cost_per_hour * duration_h * _share(r, workers, site)
     return Estimate(
         energy_kwh, cost, facility_kwh * intensity, wait_s, wait_s + duration_s, intensity
     )
 
 
-def _share(job: QueuedJob, site: SiteView) -> float:
-    """The job's dominant share of the site's capacity, at most 1."""
-    need, cap = job.need, site.capacity
+def _share(r: Resources, workers: int, site: SiteView) -> float:
+    """The gang's dominant share of the site's capacity, at most 1."""
+    cap = site.capacity
     share = 0.0
     if cap.cpus > 0:
-        share = need.cpus / cap.cpus
-    if cap.gpus > 0:
-        share = max(share, need.gpus / cap.gpus)
-    if cap.memory_bytes > 0:
-        share = max(share, need.memory_bytes / cap.memory_bytes)
+        share = r.cpus * workers / cap.cpus
+    if cap.gpus > 0 and r.gpus:
+        share = max(share, r.gpus * workers / cap.gpus)
+    if cap.memory_bytes > 0 and r.memory_bytes:
+        share = max(share, r.memory_bytes * workers / cap.memory_bytes)
     return min(share, 1.0)
 
 
@@ -82,8 +84,12 @@ def rank_key(
     objective: Objective, est: Estimate, misses_deadline: bool, site: str
 ) -> tuple[bool, float, float, float, str]:
     """Sort key: a site that meets the deadline first, then the objective, then ties."""
-    a, b, c = (est.figure(name) for name in _ORDER[objective])
-    return (misses_deadline, a, b, c, site)
+    # Spelled out per objective (not looped over _ORDER): this runs for every site of every job.
+    if objective == "carbon":
+        return (misses_deadline, est.carbon_g, est.cost, est.time_s, site)
+    if objective == "cost":
+        return (misses_deadline, est.cost, est.carbon_g, est.time_s, site)
+    return (misses_deadline, est.time_s, est.cost, est.carbon_g, site)
 
 
 def show(name: str, value: float) -> str:
