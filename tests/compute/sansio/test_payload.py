@@ -225,14 +225,44 @@ def test_hostile_bytes_are_refused_with_invalid_input(data: bytes, needle: str) 
         decode(data)
 
 
-def test_a_pickled_npy_is_refused_not_unpickled() -> None:
+def _npy_frame(array: np.ndarray, *, pickle: bool = False, cut: int = 0) -> bytes:
     import io
 
     buffer = io.BytesIO()
-    np.save(buffer, np.array([LinearRegression()], dtype=object), allow_pickle=True)
-    data = _frame({"value": {"$np": 0}, "parts": [len(buffer.getvalue())]}, buffer.getvalue())
-    with pytest.raises(InvalidInput, match="npy part is malformed"):
+    np.save(buffer, array, allow_pickle=pickle)
+    part = buffer.getvalue()[: len(buffer.getvalue()) - cut]
+    return _frame({"value": {"$np": 0}, "parts": [len(part)]}, part)
+
+
+def test_a_pickled_npy_is_refused_not_unpickled() -> None:
+    data = _npy_frame(np.array([LinearRegression()], dtype=object), pickle=True)
+    with pytest.raises(InvalidInput, match="holds Python objects, which are never loaded"):
         decode(data)
+
+
+def test_an_npy_header_claiming_more_than_its_bytes_is_refused_before_allocating() -> None:
+    import io
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f8", "fortran_order": False, "shape": (10**12,)}
+    )
+    part = header.getvalue() + b"\x00" * 8
+    data = _frame({"value": {"$np": 0}, "parts": [len(part)]}, part)
+    with pytest.raises(InvalidInput, match="fewer or more bytes than its header says"):
+        decode(data)
+    with pytest.raises(InvalidInput, match="fewer or more bytes"):
+        decode(_npy_frame(np.arange(10), cut=3))
+
+
+@pytest.mark.parametrize("offsets", [[0, 100_000], [5, 2]])
+def test_arrow_offsets_past_their_buffers_are_refused(offsets: list[int]) -> None:
+    data = encode(pa.table({"s": ["abcdefgh"]}))
+    good = np.array([0, 8], dtype=np.int32).tobytes()
+    at = data.rindex(good, 0, data.index(b"abcdefgh"))
+    bad = data[:at] + np.array(offsets, dtype=np.int32).tobytes() + data[at + len(good) :]
+    with pytest.raises(InvalidInput, match="arrow part is malformed"):
+        decode(bad)
 
 
 def test_deep_nesting_is_refused() -> None:

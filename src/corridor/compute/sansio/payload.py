@@ -481,6 +481,20 @@ def _read_bytes(part: memoryview) -> object:
 def _read_npy(part: memoryview) -> object:
     import numpy as np
 
+    # Check the header against the bytes first: np.load would allocate the array the header
+    # claims before finding the data short.
+    buffer = io.BytesIO(part)
+    version = np.lib.format.read_magic(buffer)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(buffer)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(buffer)
+    else:
+        raise InvalidInput(f"the payload's npy part has format version {version}, not 1.0 or 2.0")
+    if dtype.hasobject:
+        raise InvalidInput("the payload's npy part holds Python objects, which are never loaded")
+    if math.prod(shape) * dtype.itemsize != len(part) - buffer.tell():
+        raise InvalidInput("the payload's npy part holds fewer or more bytes than its header says")
     array = np.load(io.BytesIO(part), allow_pickle=False)
     if not isinstance(array, np.ndarray):
         raise InvalidInput("the payload's npy part is not one array")
@@ -491,7 +505,11 @@ def _read_arrow(part: memoryview) -> object:
     import pyarrow as pa
 
     with pa.ipc.open_stream(pa.py_buffer(part)) as reader:
-        return reader.read_all()
+        table = reader.read_all()
+    # Full validation checks offsets and lengths against the buffers, so that reading the
+    # table later cannot run past them.
+    table.validate(full=True)
+    return table
 
 
 def _read_polars(part: memoryview) -> object:
