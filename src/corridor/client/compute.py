@@ -49,7 +49,9 @@ if TYPE_CHECKING:
     from corridor.client.loopback import LoopbackServer
     from corridor.compute.snapshot import Snapshot
 
-__all__ = ["ComputeClient", "JobFailed", "JobFuture", "JobOptions", "LogSlice"]
+# What SDK users import from here: DatasetInput marks an argument as a dataset to read.
+DatasetInput = payload.DatasetInput
+__all__ = ["ComputeClient", "DatasetInput", "JobFailed", "JobFuture", "JobOptions", "LogSlice"]
 
 DEFAULT_PROJECT = "default"
 _RESOURCE_KEYS = frozenset({"cpus", "memory", "gpus", "gpu_type"})
