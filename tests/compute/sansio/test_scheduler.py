@@ -77,6 +77,7 @@ def jobs_strategy(draw: st.DrawFn, sites: list[SiteView]) -> list[QueuedJob]:
                 if constraint == "regions"
                 else None,
                 objective=draw(st.sampled_from(["cost", "carbon", "time"])),
+                deadline=draw(st.sampled_from([None, None, 1000.0 + 700, 1000.0 + 4000])),
             )
         )
     return jobs
@@ -315,3 +316,48 @@ def test_a_job_passed_no_more_is_forgotten_and_a_changed_one_replaced() -> None:
     [decision] = scheduler.schedule([job("b", priority=5)], [site("x", cpus=1)], 2.0, {})
     assert decision.site == "x"
     assert math.isclose(decision.start_at or 0.0, 2.0)
+
+
+def test_a_job_near_its_latest_start_goes_before_higher_priority_work() -> None:
+    scheduler = Scheduler()
+    scheduler.add(job("vip", priority=100, cpus=4))
+    scheduler.add(job("due", priority=-100, cpus=4, deadline=3000.0, expected_duration_s=600.0))
+    scheduler.add(job("later", priority=-100, cpus=4, deadline=90000.0, expected_duration_s=600.0))
+    decisions = scheduler.tick([site("one", cpus=4)], 0.0, {})
+    # "due" must start within 40 minutes to end by its deadline: within the hour, it goes first.
+    assert [(d.job_id, d.site) for d in decisions] == [("due", "one"), ("vip", None)]
+
+
+def test_a_job_past_its_latest_start_waits_its_normal_turn() -> None:
+    scheduler = Scheduler()
+    scheduler.add(job("vip", priority=100, cpus=4))
+    scheduler.add(job("late", priority=-100, cpus=4, deadline=300.0, expected_duration_s=600.0))
+    decisions = scheduler.tick([site("one", cpus=4)], 0.0, {})
+    assert [(d.job_id, d.site) for d in decisions] == [("vip", "one"), ("late", None)]
+
+
+def test_deferred_jobs_spread_over_hours_instead_of_piling_into_the_cleanest() -> None:
+    # The cleanest hour is 10:00; one site of 8 CPUs; twelve 4-CPU, 1-hour deferrable jobs.
+    forecast = HourlyTrace(
+        [(h * HOUR, 100.0 if h == 10 else 400.0 + 10 * abs(h - 10)) for h in range(48)]
+    )
+    scheduler = Scheduler(max_planned_share=0.5)
+    for i in range(12):
+        scheduler.add(
+            job(f"d{i:02d}", cpus=4, deferrable=True, deadline=30 * HOUR, expected_duration_s=HOUR)
+        )
+    decisions = scheduler.tick([site("green", cpus=8, forecast=forecast)], 0.0, {})
+    starts = [d.start_at for d in decisions if d.site is not None]
+    assert len(starts) == 12
+    assert starts.count(10 * HOUR) == 1  # half the site: one 4-CPU job in the cleanest hour
+    assert all(starts.count(s) <= 1 for s in set(starts) if s and s > 0.0)
+
+
+def test_an_idle_tick_is_skipped_but_new_room_is_seen() -> None:
+    scheduler = Scheduler()
+    scheduler.add(job("a", cpus=2))
+    full = [site("x", cpus=2, used=Resources(2, 0, 0))]
+    assert [d.site for d in scheduler.tick(full, 0.0, {})] == [None]  # the head's hold decision
+    assert scheduler.tick(full, 1.0, {}) == []  # nothing changed: nothing to say
+    [placed] = scheduler.tick([site("x", cpus=2)], 2.0, {})
+    assert (placed.job_id, placed.site) == ("a", "x")
