@@ -283,3 +283,27 @@ def test_logs_and_follow_return_the_output_as_written(client: Client, workdir: W
     assert future.result() is None
     assert client.compute.explain(future.id).chosen == future.job.site
     assert future.id in [j.id for j in client.compute.jobs("sdk", state="succeeded")]
+
+
+def test_stopping_a_map_early_cancels_the_jobs_still_running(client: Client, workdir: Work) -> None:
+    root, tasks = workdir
+    mapped = client.map(
+        tasks.nap_or_fail,
+        ["stop here", 600, 600],
+        project="sdk",
+        workdir=root,
+        chunk_size=1,
+        cpus=0.25,
+        progress=False,
+    )
+    with pytest.raises(JobFailed, match="item 0 of the map") as caught:
+        next(iter(mapped))
+    others = [
+        j
+        for j in client.compute.jobs("sdk", limit=1000)
+        if j.name in ("nap_or_fail[1]", "nap_or_fail[2]")
+    ]
+    assert len(others) == 2
+    ended = [client.compute.wait(j.id, timeout_s=60) for j in others]
+    assert [j.state for j in ended] == ["cancelled", "cancelled"]
+    assert caught.value.job_id not in [j.id for j in others]

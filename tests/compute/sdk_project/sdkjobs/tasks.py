@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 import pyarrow as pa
@@ -28,6 +29,13 @@ def square_or_fail(x: int) -> int:
     if x == 13:
         raise ValueError(f"unlucky {x}")
     return x * x
+
+
+def nap_or_fail(seconds: float | str) -> float:
+    if isinstance(seconds, str):
+        raise ValueError(seconds)
+    time.sleep(seconds)
+    return seconds
 
 
 def fail_loudly(message: str) -> None:
