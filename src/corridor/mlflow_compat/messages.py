@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Annotated, Any, NotRequired, TypedDict
+from typing import Annotated, Any, NotRequired, TypedDict
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from typing_extensions import TypedDict as ValidatedDict
@@ -30,9 +30,6 @@ from corridor.tracking.entities import (
     RunRecord,
 )
 from corridor.tracking.validation import ViewType
-
-if TYPE_CHECKING:
-    from corridor.tracking.run_search import RunRows
 
 
 def _as_list(value: Any) -> Any:
@@ -343,40 +340,6 @@ def run_out(run: RunRecord, model_outputs: Sequence[tuple[str, int]] = ()) -> Ru
             "metrics": [metric_out(p) for p in run.metrics.values()],
             "params": key_values(run.params),
             "tags": key_values(run.tags),
-        },
-        "inputs": {},
-        "outputs": outputs,
-    }
-
-
-def run_rows_out(run: RunRows) -> RunOut:
-    """`run_out` for a run as `run_search` read it, built straight from its rows."""
-    run_id, experiment_id, name, user_id, status, start, end, stage, artifact_uri = run.info
-    info: RunInfoOut = {
-        "run_id": run_id,
-        "run_uuid": run_id,
-        "run_name": name,
-        "experiment_id": str(experiment_id),
-        "user_id": user_id,
-        "status": status,
-        "start_time": start,
-        "artifact_uri": artifact_uri,
-        "lifecycle_stage": stage,
-    }
-    if end is not None:
-        info["end_time"] = end
-    outputs: RunOutputsOut = {}
-    if run.outputs:
-        outputs["model_outputs"] = [{"model_id": m, "step": s} for m, s in run.outputs]
-    return {
-        "info": info,
-        "data": {
-            "metrics": [
-                {"key": k, "value": "NaN" if nan else double(v), "timestamp": ts, "step": step}
-                for k, v, nan, ts, step in run.metrics
-            ],
-            "params": [{"key": k, "value": v} for k, v in run.params],
-            "tags": [{"key": k, "value": v} for k, v in run.tags],
         },
         "inputs": {},
         "outputs": outputs,

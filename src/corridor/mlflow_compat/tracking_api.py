@@ -38,12 +38,12 @@ from corridor.mlflow_compat.messages import (
     file_info_out,
     run_info_out,
     run_out,
-    run_rows_out,
 )
 from corridor.mlflow_compat.routes import endpoint, page_reply, reply
+from corridor.mlflow_compat.run_search_reply import search_runs_out
 from corridor.security import projects
 from corridor.security.policy import Permission
-from corridor.tracking import artifacts, experiments, metrics, run_data, run_search, runs
+from corridor.tracking import artifacts, experiments, metrics, run_data, runs
 from corridor.tracking.experiment_search import search_experiments as search_experiment_records
 from corridor.tracking.experiments import DEFAULT_EXPERIMENT_ID
 from corridor.tracking.logged_models_outputs import model_outputs
@@ -327,17 +327,8 @@ def search_runs(
     session: ReadSession,
     access: MlflowAccess = mlflow_requires(READ, SearchRuns, locate.by_experiments),
 ) -> JSONResponse:
-    message = access.message_as(SearchRuns)
-    page = run_search.search_run_rows(
-        session,
-        message.experiment_ids,
-        filter_string=message.filter or None,
-        order_by=message.order_by,
-        max_results=message.max_results,
-        page_token=message.page_token or None,
-        view_type=message.run_view_type,
-    )
-    return page_reply("runs", [run_rows_out(r) for r in page.items], page.next_page_token)
+    page = search_runs_out(session, access.message_as(SearchRuns))
+    return page_reply("runs", page.items, page.next_page_token)
 
 
 @endpoint(router, "GET", "/mlflow/metrics/get-history")

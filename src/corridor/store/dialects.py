@@ -9,6 +9,13 @@ backend is one entry here and the differences can be read side by side:
 - ``like`` / ``ilike``: MLflow's LIKE, case-sensitive and reading a backslash literally.
   SQLite's LIKE ignores case, so the case-sensitive one is a GLOB; PostgreSQL reads a backslash
   in a pattern as an escape, so it is doubled;
+- ``json_object`` / ``json_array_agg`` / ``json_parse`` / ``float_text``: JSON written by the
+  database (a reply built without a Python object per row). SQLite's ``json_group_array`` takes
+  no ``ORDER BY`` before 3.44, so it aggregates in the order of the ordered subquery it reads.
+  SQLite writes a REAL as text (and in JSON) with 15 digits, so ``float_text`` prints 17, which
+  read back as the same float; PostgreSQL prints float8 exactly (its shortest form, when
+  ``extra_float_digits`` is at least 1, the default). PostgreSQL's ``json_agg`` of no rows is
+  NULL, hence the ``'[]'``;
 - ``migration_connection``: the connection migrations run on, held under a lock that makes
   concurrent starts migrate once (a file lock beside the SQLite file, or a PostgreSQL advisory
   lock on the connection).
@@ -22,7 +29,18 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal_column,
+    text,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.orm import Session
@@ -34,6 +52,8 @@ _PG_MIGRATION_LOCK = 0x636F7272
 
 Insert = sqlite_dialect.Insert | postgresql.Insert
 Pattern = Callable[[Any, str], ColumnElement[bool]]
+# Columns and SQL expressions are untyped here, as in `sqlalchemy.func`.
+JsonAggregate = Callable[..., ColumnElement[Any]]
 
 
 @dataclass(frozen=True)
@@ -46,6 +66,27 @@ class Dialect:
     like: Pattern
     ilike: Pattern
     migration_connection: Callable[[str, Engine], AbstractContextManager[Connection]]
+    # json_object(key, value, key, value...); keys are SQL string constants (`json_key`).
+    json_object: Callable[..., ColumnElement[Any]]
+    # json_array_agg(element, *order_by): the elements of the rows read, as a JSON array.
+    json_array_agg: JsonAggregate
+    # json_parse(text): JSON text as a JSON value (embedded as is, not as a string).
+    json_parse: Callable[[Any], ColumnElement[Any]]
+    # float_text(column): a float as text that reads back as the same float, and as a float
+    # (with a decimal point or an exponent: JSON readers take ``8`` for an integer).
+    float_text: Callable[[Any], ColumnElement[str]]
+
+
+def json_key(name: str) -> ColumnElement[str]:
+    """A key of a JSON object written by the database: a constant, not a bound parameter."""
+    if not name.isidentifier():
+        raise ValueError(f"{name!r} is not a plain JSON key")
+    return literal_column(f"'{name}'")
+
+
+def _pg_json_array_agg(element: Any, *order_by: Any) -> ColumnElement[Any]:
+    ordered = postgresql.aggregate_order_by(element, *order_by) if order_by else element
+    return func.coalesce(func.json_agg(ordered), literal_column("'[]'::json"))
 
 
 def like_as_glob(pattern: str) -> str:
@@ -89,6 +130,14 @@ def _postgresql_migration_connection(url: str, engine: Engine) -> Iterator[Conne
             conn.commit()
 
 
+def _pg_float_text(column: Any) -> ColumnElement[str]:
+    as_text = cast(column, String())
+    point: ColumnElement[str] = literal_column("'.'")
+    exponent: ColumnElement[str] = literal_column("'e'")
+    integral = and_(func.strpos(as_text, point) == 0, func.strpos(as_text, exponent) == 0)
+    return case((integral, as_text + literal_column("'.0'")), else_=as_text)
+
+
 DIALECTS: dict[str, Dialect] = {
     "sqlite": Dialect(
         name="sqlite",
@@ -96,6 +145,10 @@ DIALECTS: dict[str, Dialect] = {
         like=lambda column, pattern: column.op("GLOB")(like_as_glob(pattern)),
         ilike=lambda column, pattern: column.ilike(pattern),
         migration_connection=_sqlite_migration_connection,
+        json_object=func.json_object,
+        json_array_agg=lambda element, *_order_by: func.json_group_array(element),
+        json_parse=func.json,
+        float_text=lambda column: func.printf(literal_column("'%!.17g'"), column),
     ),
     "postgresql": Dialect(
         name="postgresql",
@@ -103,6 +156,10 @@ DIALECTS: dict[str, Dialect] = {
         like=lambda column, pattern: column.like(_literal_backslash(pattern)),
         ilike=lambda column, pattern: column.ilike(_literal_backslash(pattern)),
         migration_connection=_postgresql_migration_connection,
+        json_object=func.json_build_object,
+        json_array_agg=_pg_json_array_agg,
+        json_parse=lambda value: cast(value, postgresql.JSON()),
+        float_text=_pg_float_text,
     ),
 }
 

@@ -9,7 +9,9 @@ A page is read with one statement: the search is a common table expression (numb
 order), and the rows of the page's params, tags, latest metrics and model outputs are joined to
 it and appended to its own rows with ``UNION ALL``. So no list of 1,000 run ids is sent back to
 the database (compiling such ``IN`` lists cost more than running the queries), no ORM object is
-built, and a reply can be written straight from the rows (`RunRows`).
+built, and a reply can be written straight from the rows (`RunRows`). The page itself is a CTE
+(`search_page`) that another statement can read: MLflow's reply is written over it by the
+database (`corridor.mlflow_compat.run_search_reply`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
+    CTE,
     BigInteger,
     Boolean,
     ColumnElement,
@@ -77,6 +80,8 @@ _ATTRIBUTES: dict[str, Any] = {
     "start_time": Run.start_time,
     "end_time": Run.end_time,
 }
+# The name of `SearchPage.runs` in SQL: a statement written once may read it by this name.
+PAGE_CTE = "page"
 _INFO_COLUMNS = (
     Run.run_id,
     Run.experiment_id,
@@ -263,6 +268,77 @@ def _gather(rows: Sequence[Any]) -> list[RunRows]:
     return ordered
 
 
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    """A page of a run search, not yet read: ``runs`` is a CTE of the page's runs.
+
+    Its columns are the run's info (see `RunRows`) and ``pos``, the run's place in the whole
+    search's order. It holds up to ``max_results + 1`` runs: a run past the page says that another
+    page follows (`next_token`).
+    """
+
+    runs: CTE
+    offset: int
+    max_results: int
+    query_id: str
+
+    @property
+    def last_pos(self) -> int:
+        """The ``pos`` of the page's last run: a run past it belongs to the next page."""
+        return self.offset + self.max_results
+
+    def next_token(self, found: int) -> str | None:
+        """The next page's token, given how many runs the CTE held (None: no next page)."""
+        if found <= self.max_results:
+            return None
+        return page_tokens.encode(_KIND, self.query_id, {"offset": self.last_pos})
+
+
+def search_page(
+    session: Session,
+    experiment_ids: Sequence[str | int],
+    *,
+    filter_string: str | None = None,
+    order_by: Sequence[str] = (),
+    max_results: int = DEFAULT_SEARCH_RESULTS,
+    page_token: str | None = None,
+    view_type: ViewType | str = ViewType.ACTIVE_ONLY,
+    project: Project | None = None,
+) -> SearchPage | None:
+    """The page of the search `search_run_rows` describes, as a CTE (None: no experiment)."""
+    if not 1 <= max_results <= MAX_SEARCH_RESULTS:
+        raise InvalidInput(f"max_results must be between 1 and {MAX_SEARCH_RESULTS}")
+    view = parse_view_type(view_type)
+    comparisons = parse_filter(filter_string, RUNS)
+    orders = [parse_order_by(text, RUNS) for text in order_by]
+    ids = _experiment_ids(session, experiment_ids, project)
+    query_id = page_tokens.query_digest(ids, filter_string or "", list(order_by), view)
+    offset = page_tokens.offset_of(page_token, _KIND, query_id)
+    if not ids:
+        return None
+    dialect = dialect_of(session)
+    query: Any = select(*_INFO_COLUMNS).where(
+        Run.experiment_id.in_(ids),
+        Run.lifecycle_stage.in_(view.stages()),
+        *(condition(c, dialect=dialect) for c in comparisons),
+    )
+    clauses: list[Any] = []
+    for order in orders:
+        query, more = _order(query, order)
+        clauses.extend(more)
+    if not any(o.key.entity is Entity.ATTRIBUTE and o.key.name == "start_time" for o in orders):
+        clauses.append(Run.start_time.desc())
+    clauses.append(Run.run_id.asc())
+    runs = (
+        query.add_columns(func.row_number().over(order_by=clauses).label("pos"))
+        .order_by(*clauses)
+        .offset(offset)
+        .limit(max_results + 1)
+        .cte(PAGE_CTE)
+    )
+    return SearchPage(runs, offset, max_results, query_id)
+
+
 def search_run_rows(
     session: Session,
     experiment_ids: Sequence[str | int],
@@ -279,41 +355,20 @@ def search_run_rows(
     Without an order, newest first (start time descending, then run id). With ``project``,
     only its experiments are searched, and no ids means all of them.
     """
-    if not 1 <= max_results <= MAX_SEARCH_RESULTS:
-        raise InvalidInput(f"max_results must be between 1 and {MAX_SEARCH_RESULTS}")
-    view = parse_view_type(view_type)
-    comparisons = parse_filter(filter_string, RUNS)
-    orders = [parse_order_by(text, RUNS) for text in order_by]
-    ids = _experiment_ids(session, experiment_ids, project)
-    query_id = page_tokens.query_digest(ids, filter_string or "", list(order_by), view)
-    offset = page_tokens.offset_of(page_token, _KIND, query_id)
-    if not ids:
+    page = search_page(
+        session,
+        experiment_ids,
+        filter_string=filter_string,
+        order_by=order_by,
+        max_results=max_results,
+        page_token=page_token,
+        view_type=view_type,
+        project=project,
+    )
+    if page is None:
         return Page([], None)
-    dialect = dialect_of(session)
-    query: Any = select(*_INFO_COLUMNS).where(
-        Run.experiment_id.in_(ids),
-        Run.lifecycle_stage.in_(view.stages()),
-        *(condition(c, dialect=dialect) for c in comparisons),
-    )
-    clauses: list[Any] = []
-    for order in orders:
-        query, more = _order(query, order)
-        clauses.extend(more)
-    if not any(o.key.entity is Entity.ATTRIBUTE and o.key.name == "start_time" for o in orders):
-        clauses.append(Run.start_time.desc())
-    clauses.append(Run.run_id.asc())
-    page = (
-        query.add_columns(func.row_number().over(order_by=clauses).label("pos"))
-        .order_by(*clauses)
-        .offset(offset)
-        .limit(max_results + 1)
-        .cte("page")
-    )
-    found = _gather(session.execute(_page_statement(page)).all())
-    token = None
-    if len(found) > max_results:
-        token = page_tokens.encode(_KIND, query_id, {"offset": offset + max_results})
-    return Page(found[:max_results], token)
+    found = _gather(session.execute(_page_statement(page.runs)).all())
+    return Page(found[:max_results], page.next_token(len(found)))
 
 
 def search_runs(
