@@ -9,6 +9,7 @@ the app in-process, datasets pinned to regions, and helpers to snapshot and coun
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import hashlib
 import io
 import tarfile
@@ -122,12 +123,12 @@ class ComputeWorld:
 def tarball(files: dict[str, bytes]) -> tuple[str, bytes]:
     """A tar.gz of ``files`` and its sha256."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
         for name, data in sorted(files.items()):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             archive.addfile(info, io.BytesIO(data))
-    data = buffer.getvalue()
+    data = gzip.compress(buffer.getvalue(), mtime=0)
     return hashlib.sha256(data).hexdigest(), data
 
 

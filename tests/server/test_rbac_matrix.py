@@ -18,6 +18,7 @@ from corridor.mlflow_compat.errors import is_mlflow_path
 from corridor.runtime import Runtime
 from corridor.security import identity
 from corridor.server.app import create_app, route_table
+from tests.compute.seed import seed_compute, snapshot_archive
 from tests.conftest import clean_env, sqlite_url
 from tests.data.seed import seed_data
 from tests.registry.seed import seed_registry
@@ -29,6 +30,7 @@ CALLERS = (None, "nobody", "mallory", "vic", "ed", "alice", "root")
 # The lowest rank that may call each kind of route; ranks follow CALLERS' order.
 RANK = {None: 0, "nobody": 1, "mallory": 1, "vic": 2, "ed": 3, "alice": 4, "root": 5}
 LEVEL_RANK = {"public": 0, "auth": 1, "viewer": 2, "editor": 3, "admin": 4, "server": 5}
+# "job": only a job token of the route's own job and attempt (no user, not even an admin).
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class Case:
     level: str
     body: Any = None
     url: str = ""
+    content: bytes | None = None  # a raw body instead of JSON
 
     @property
     def target(self) -> str:
@@ -63,6 +66,15 @@ DV = D + "/versions/{version}"
 P_DS = "/api/v1/projects/p/datasets"
 P_D = P_DS + "/d"
 P_DV = P_D + "/versions/1"
+
+
+JOBS = "/api/v1/projects/{project}/jobs"
+P_JOBS = "/api/v1/projects/p/jobs"
+JOB = "/api/v1/jobs/{job_id}"
+SNAP = "/api/v1/snapshot-uploads/{project}/{digest}"
+WORK = JOB + "/attempts/{attempt}"
+LIVE = "/api/v1/jobs/JOBLIVE/attempts/1"
+SNAPSHOT = snapshot_archive()
 
 
 CASES = [
@@ -216,6 +228,40 @@ CASES = [
     ),
     Case("DELETE", DV, "admin", url=P_DV),
     Case("DELETE", D, "admin", url=P_D),
+    # Compute: jobs JOBDONE (succeeded), JOBQUEUED, JOBLIVE (running, attempt 1) and snapshot
+    # SNAPDIGEST in p (tests/compute/seed.py).
+    Case("POST", JOBS, "editor", {"command": ["true"]}, url=P_JOBS),
+    Case(
+        "POST", JOBS + "/batch", "editor", {"jobs": [{"command": ["true"]}]}, url=P_JOBS + "/batch"
+    ),
+    Case("GET", JOBS, "viewer", url=P_JOBS),
+    Case("HEAD", SNAP, "editor", url="/api/v1/snapshot-uploads/p/SNAPDIGEST"),
+    Case("PUT", SNAP, "editor", url="/api/v1/snapshot-uploads/p/SNAPDIGEST", content=SNAPSHOT),
+    Case("GET", JOB, "viewer", url="/api/v1/jobs/JOBDONE"),
+    Case("GET", JOB + "/wait", "viewer", url="/api/v1/jobs/JOBDONE/wait?timeout_s=0"),
+    Case("GET", JOB + "/logs", "viewer", url="/api/v1/jobs/JOBDONE/logs"),
+    Case("GET", JOB + "/result", "viewer", url="/api/v1/jobs/JOBDONE/result"),
+    Case("POST", JOB + "/cancel", "editor", url="/api/v1/jobs/JOBQUEUED/cancel"),
+    Case("GET", JOB + "/explain", "viewer", url="/api/v1/jobs/JOBDONE/explain"),
+    Case("GET", "/api/v1/sites", "auth"),
+    Case("GET", "/api/v1/energy/report", "auth"),
+    # Worker routes take only the job token of their attempt (tests/compute/test_job_tokens.py).
+    Case("GET", WORK + "/work", "job", url=LIVE + "/work"),
+    Case("GET", WORK + "/snapshot", "job", url=LIVE + "/snapshot"),
+    Case("GET", WORK + "/input", "job", url=LIVE + "/input"),
+    Case("GET", WORK + "/datasets/{index}", "job", url=LIVE + "/datasets/0"),
+    Case("POST", WORK + "/started", "job", {"host": "h", "pid": 1}, url=LIVE + "/started"),
+    Case("POST", WORK + "/heartbeat", "job", {}, url=LIVE + "/heartbeat"),
+    Case("POST", WORK + "/logs", "job", url=LIVE + "/logs?seq=0"),
+    Case("PUT", WORK + "/result", "job", url=LIVE + "/result"),
+    Case("POST", WORK + "/finished", "job", {"exit_code": 0}, url=LIVE + "/finished"),
+    Case(
+        "POST",
+        WORK + "/run-metrics",
+        "job",
+        {"metrics": [{"key": "m", "value": 1, "timestamp_ms": 1}]},
+        url=LIVE + "/run-metrics",
+    ),
 ]
 
 
@@ -239,6 +285,9 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
             identity.create_user(session, "pat", password=PASSWORD)
         seed_registry(runtime)  # model p/m and what hangs off it
         seed_data(runtime)  # dataset p/d and what hangs off it
+        compute = seed_compute(runtime)  # jobs and a snapshot in p
+        world.ids.update(compute.ids)
+        world.tokens["job"] = compute.job_token
     finally:
         runtime.close()
     return Seeded(home, world)
@@ -297,6 +346,8 @@ SUCCESS = {200, 201, 204}
 
 
 def _expected(case: Case, caller: str | None) -> set[int]:
+    if case.level == "job":
+        return {401} if caller is None else {403}
     rank, need = RANK[caller], LEVEL_RANK[case.level]
     if need == 0:
         return {200}
@@ -328,7 +379,28 @@ def test_rbac_matrix(
     url = case.target.replace("OWN", _own_token_id(http, world, caller))
     for placeholder, value in world.ids.items():
         url = url.replace(placeholder, value)
-    response = http.request(case.method, url, json=case.body, headers=world.auth(caller))
+    response = _send(http, case, url, world.auth(caller))
     assert response.status_code in _expected(case, caller), response.text
-    if response.status_code >= 400:
+    if response.status_code >= 400 and case.method != "HEAD":
         assert set(response.json()) == {"error"}
+
+
+def _send(http: httpx.Client, case: Case, url: str, headers: dict[str, str]) -> httpx.Response:
+    if case.content is not None:
+        return http.request(case.method, url, content=case.content, headers=headers)
+    return http.request(case.method, url, json=case.body, headers=headers)
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if c.level != "job"], ids=lambda c: f"{c.method} {c.path}"
+)
+def test_a_job_token_is_refused_by_every_route_but_its_workers(
+    shared_http: httpx.Client, world: World, case: Case
+) -> None:
+    """Least privilege: the token a job's worker holds opens nothing but that attempt's worker
+    routes, whatever the project's data or the submitter's role."""
+    url = case.target.replace("OWN", "0" * 32)
+    for placeholder, value in world.ids.items():
+        url = url.replace(placeholder, value)
+    response = _send(shared_http, case, url, world.auth("job"))
+    assert response.status_code == (200 if case.level == "public" else 403), response.text

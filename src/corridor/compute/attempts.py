@@ -40,6 +40,7 @@ from corridor.compute.sansio.states import (
     attempt_transition,
     transition,
 )
+from corridor.compute.sansio.traces import HourlyTrace
 from corridor.compute.schemas import FinishedIn
 from corridor.errors import Conflict, InvalidInput, NotFound
 from corridor.security import identity
@@ -122,9 +123,7 @@ def _current(session: Session, job: Job) -> Attempt | None:
     return session.get(Attempt, (job.id, job.attempts))
 
 
-def fenced(
-    session: Session, job_id: str, number: int, *, lock: bool = True
-) -> tuple[Job, Attempt]:
+def fenced(session: Session, job_id: str, number: int, *, lock: bool = True) -> tuple[Job, Attempt]:
     """The job and its attempt ``number`` (the job locked, for writes) if that attempt is
     current and live; `Conflict` otherwise."""
     query = select(Job).where(Job.id == job_id)
@@ -227,6 +226,12 @@ def finished(
 ) -> Job:
     """The worker's last report: how the attempt ended and what it used; the job moves on."""
     job, attempt = fenced(session, job_id, number)
+    if attempt.state == AttemptState.PLACED:
+        # It ran without reporting in (its report was lost, or it ended at once).
+        attempt.state = attempt_transition(attempt.state, AttemptState.RUNNING).value
+        attempt.started_at = now
+        job.state = transition(job.state, JobState.RUNNING).value
+        job.started_at = job.started_at or now
     attempt.energy_j = body.energy_j
     attempt.energy_method = body.energy_method
     attempt.energy_by_device = dict(body.by_device) or None
@@ -298,19 +303,22 @@ def _footprint(attempt: Attempt, job: Job, site: Site) -> None:
     start = (attempt.started_at or attempt.placed_at).timestamp()
     end = (attempt.finished_at or attempt.placed_at).timestamp()
     end = max(end, start)
-    attempt.carbon_g = carbon.carbon_g(
-        attempt.energy_j, site.pue, site.carbon_intensity.trace, start, end
-    )
+    kwh = carbon.grid_kwh(attempt.energy_j, site.pue)
+    attempt.carbon_g = kwh * _mean(site.carbon_intensity.trace, start, end)
     held = Resources(job.cpus, job.memory_bytes, job.gpus).scaled(job.workers)
-    attempt.cost = carbon.cost(
-        attempt.energy_j,
-        site.pue,
-        site.energy_price.trace,
-        start,
-        end,
-        cost_per_hour=site.cost_per_hour,
-        share=carbon.capacity_share(held, site.capacity()),
+    share = carbon.capacity_share(held, site.capacity())
+    hours = (end - start) / 3600
+    attempt.cost = kwh * _mean(site.energy_price.trace, start, end) + (
+        site.cost_per_hour * hours * share
     )
+
+
+def _mean(trace: HourlyTrace, start: float, end: float) -> float:
+    # Within one hour's row the value is exact; a mean of integrals taken at epoch magnitudes
+    # loses digits over a span of milliseconds.
+    if not trace.boundaries(start, end):
+        return trace.value_at(start)
+    return trace.mean_over(start, end)
 
 
 def _roll_up(session: Session, job: Job) -> None:
