@@ -23,3 +23,5 @@ bench:
 	.venv/bin/python benchmarks/data/bench_ingest.py
 	.venv/bin/python benchmarks/data/bench_ingest_memory.py
 	.venv/bin/python benchmarks/tracking/bench_tracking.py
+	.venv/bin/python benchmarks/compute/bench_placement.py
+	.venv/bin/python benchmarks/compute/bench_carbon.py
