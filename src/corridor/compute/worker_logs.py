@@ -62,8 +62,9 @@ class LogShipper:
                     return
                 if self.failed is None:  # nowhere to send it: drop, but keep the pipe flowing
                     self._pending += data
-                if len(self._pending) >= CHUNK_BYTES:
-                    self._lock.notify_all()
+                # Wake the shipper for the first bytes too: it starts the FLUSH_S clock, and
+                # without this a quiet job's few lines would wait for its end to be shipped.
+                self._lock.notify_all()
 
     def _next_chunk(self) -> bytes | None:
         """Wait for a chunk worth sending; None once the pipe is drained."""
