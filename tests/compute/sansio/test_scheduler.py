@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -361,3 +362,20 @@ def test_an_idle_tick_is_skipped_but_new_room_is_seen() -> None:
     assert scheduler.tick(full, 1.0, {}) == []  # nothing changed: nothing to say
     [placed] = scheduler.tick([site("x", cpus=2)], 2.0, {})
     assert (placed.job_id, placed.site) == ("a", "x")
+
+
+def test_a_deferred_job_passed_back_with_a_rounded_start_keeps_its_plan() -> None:
+    forecast = HourlyTrace([(h * HOUR, 500.0 if h < 5 else 100.0) for h in range(24)])
+    sites = [site("green", forecast=forecast)]
+    deferrable = job("d", deferrable=True, deadline=12 * HOUR + 0.123, expected_duration_s=HOUR)
+    scheduler = Scheduler()
+    [decision] = scheduler.schedule([deferrable], sites, 0.0, {})
+    assert decision.start_at == 5 * HOUR
+    assert len(scheduler.planned) == 1
+    stored = replace(deferrable, not_before=decision.start_at + 4e-7)  # a microsecond column
+    assert scheduler.schedule([stored], sites, 60.0, {}) == []
+    assert len(scheduler.planned) == 1
+    moved = replace(deferrable, not_before=7 * HOUR)  # a real change is taken
+    scheduler.schedule([moved], sites, 120.0, {})
+    assert len(scheduler.planned) == 0
+    assert scheduler.next_due() == 7 * HOUR

@@ -130,7 +130,7 @@ class Scheduler:
         for job in jobs:
             seen.add(job.id)
             known = self._jobs.get(job.id)
-            if known is not job and known != job:
+            if known is not job and known != job and not _same_plan(known, job):
                 self.add(job)
         if len(seen) != len(self._jobs):
             for job_id in [i for i in self._jobs if i not in seen]:
@@ -295,6 +295,21 @@ class _Tick:
                 self.failed.add(shape)
             self.misses += 1
         return result.kind
+
+
+def _same_plan(known: QueuedJob | None, job: QueuedJob) -> bool:
+    """The same job whose stored ``not_before`` went through a timestamp column and back.
+
+    A deferred job comes back with the start the scheduler gave it, rounded to the column's
+    precision; treating that as a change would forget its place in the planned load.
+    """
+    return (
+        known is not None
+        and known.not_before is not None
+        and job.not_before is not None
+        and abs(known.not_before - job.not_before) <= 1e-3
+        and replace(job, not_before=known.not_before) == known
+    )
 
 
 def _latest(job: QueuedJob) -> float:
