@@ -44,6 +44,7 @@ def test_fits_tolerates_float_drift_of_fractional_gpus() -> None:
         (Resources(1, 0, float("inf")), "gpus must be a finite number"),
         (Resources(2e6, 0, 0), "cpus 2e\\+06 is more than any cluster has"),
         (Resources(1, 0, 1.5), "gpus 1.5 is neither whole nor a fraction below one"),
+        (Resources(1, 1.5, 0), "memory must be a whole number of bytes"),  # type: ignore[arg-type]
     ],
 )
 def test_check_refuses_impossible_requests(resources: Resources, message: str) -> None:

@@ -60,6 +60,8 @@ class Resources:
 
     def check(self, what: str = "resources") -> Resources:
         """Return self, or raise InvalidInput naming the first impossible dimension."""
+        if isinstance(self.memory_bytes, bool) or not isinstance(self.memory_bytes, int):
+            raise InvalidInput(f"{what}: memory must be a whole number of bytes")
         for name, value, top in (
             ("cpus", self.cpus, MAX_CPUS),
             ("gpus", self.gpus, MAX_GPUS),
