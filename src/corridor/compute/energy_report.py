@@ -10,7 +10,6 @@ models says so. Days are UTC days of the job's end (its start when it has not en
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -22,18 +21,10 @@ from corridor.errors import InvalidInput
 from corridor.security import projects
 from corridor.security.models import Project
 from corridor.security.policy import Permission, Principal
+from corridor.store.dialects import dialect_of
 
 ReportBy = Literal["project", "site", "day", "run"]
 REPORT_BY: tuple[str, ...] = get_args(ReportBy)
-
-# The UTC day of a timestamp, by backend. SQLite keeps UTC text (`UTCDateTime` converts before
-# writing); PostgreSQL's timestamptz is turned to UTC whatever the session's time zone.
-_UTC_DAY: dict[str, Callable[[Any], ColumnElement[str]]] = {
-    "sqlite": lambda column: func.strftime(literal_column("'%Y-%m-%d'"), column),
-    "postgresql": lambda column: func.to_char(
-        func.timezone(literal_column("'UTC'"), column), literal_column("'YYYY-MM-DD'")
-    ),
-}
 
 
 @dataclass
@@ -102,5 +93,6 @@ def _key_column(session: Session, by: str) -> ColumnElement[Any]:
         return func.coalesce(Job.site, literal_column("'(none)'"))
     if by == "run":
         return Job.run_id.expression
-    utc_day = _UTC_DAY[session.get_bind().dialect.name]
-    return utc_day(func.coalesce(Job.finished_at, Job.started_at, Job.created_at))
+    return dialect_of(session).utc_date(
+        func.coalesce(Job.finished_at, Job.started_at, Job.created_at)
+    )

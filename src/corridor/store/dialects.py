@@ -16,6 +16,9 @@ backend is one entry here and the differences can be read side by side:
   read back as the same float; PostgreSQL prints float8 exactly (its shortest form, when
   ``extra_float_digits`` is at least 1, the default). PostgreSQL's ``json_agg`` of no rows is
   NULL, hence the ``'[]'``;
+- ``utc_date``: a timestamp's UTC calendar day as ``YYYY-MM-DD`` text, for roll-ups by day.
+  SQLite holds timestamps as UTC text (`UTCDateTime` converts before writing); PostgreSQL's
+  ``timestamptz`` is turned to UTC first, whatever the session's time zone;
 - ``migration_connection``: the connection migrations run on, held under a lock that makes
   concurrent starts migrate once (a file lock beside the SQLite file, or a PostgreSQL advisory
   lock on the connection).
@@ -75,6 +78,8 @@ class Dialect:
     # float_text(column): a float as text that reads back as the same float, and as a float
     # (with a decimal point or an exponent: JSON readers take ``8`` for an integer).
     float_text: Callable[[Any], ColumnElement[str]]
+    # utc_date(column): the UTC day of a timestamp column as YYYY-MM-DD text.
+    utc_date: Callable[[Any], ColumnElement[str]]
 
 
 def json_key(name: str) -> ColumnElement[str]:
@@ -149,6 +154,7 @@ DIALECTS: dict[str, Dialect] = {
         json_array_agg=lambda element, *_order_by: func.json_group_array(element),
         json_parse=func.json,
         float_text=lambda column: func.printf(literal_column("'%!.17g'"), column),
+        utc_date=lambda column: func.strftime(literal_column("'%Y-%m-%d'"), column),
     ),
     "postgresql": Dialect(
         name="postgresql",
@@ -160,6 +166,9 @@ DIALECTS: dict[str, Dialect] = {
         json_array_agg=_pg_json_array_agg,
         json_parse=lambda value: cast(value, postgresql.JSON()),
         float_text=_pg_float_text,
+        utc_date=lambda column: func.to_char(
+            func.timezone(literal_column("'UTC'"), column), literal_column("'YYYY-MM-DD'")
+        ),
     ),
 }
 
