@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from corridor.compute.energy_report import EnergyTotal, energy_report
 from corridor.compute.models import Job
@@ -156,3 +157,15 @@ def test_a_user_with_no_projects_sees_nothing_and_bad_keys_are_refused(
         assert energy_report(s, carol, "project") == []
         with pytest.raises(InvalidInput, match="cannot report energy by 'week'"):
             energy_report(s, carol, "week")
+
+
+def test_days_are_utc_whatever_the_database_session_time_zone(
+    seeded: tuple[Database, Principal],
+) -> None:
+    db, alice = seeded
+    with db.read() as s:
+        if s.get_bind().dialect.name == "postgresql":
+            # 23:30 UTC on 1 May is 08:30 on 2 May in Tokyo.
+            s.execute(text("SET TIME ZONE 'Asia/Tokyo'"))
+        days = [t.key for t in energy_report(s, alice, "day")]
+    assert days == ["2026-05-01", "2026-05-02"]
