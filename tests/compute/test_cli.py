@@ -224,6 +224,9 @@ def test_cancel_stops_a_running_job(over_http: Cli) -> None:
     while cli.ok("jobs", "logs", job_id) != "up\n":
         assert time.monotonic() < give_up, cli.ok("jobs", "show", job_id)
         time.sleep(0.1)
+    timed_out = cli.run("jobs", "wait", job_id, "--timeout", "200ms")
+    assert timed_out.returncode == 124
+    assert f"job {job_id} is still running after 200ms" in timed_out.stderr
     cancelled = cli.json("jobs", "cancel", job_id)
     assert cancelled["cancel_requested"]
     waited = cli.run("jobs", "wait", job_id, "--json")
