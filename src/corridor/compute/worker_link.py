@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -52,6 +53,19 @@ class AttemptAddress:
         return f"{base}/api/v1/jobs/{self.job_id}/attempts/{self.attempt}"
 
 
+class _Connection(http.client.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        # Small requests and answers: never wait for a delayed ACK (Nagle's 40 ms).
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class _SecureConnection(http.client.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class WorkerLink:
     """Requests to one attempt's worker routes."""
 
@@ -70,9 +84,9 @@ class WorkerLink:
         conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
         if conn is None:
             if self._scheme == "https":
-                conn = http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout_s)
+                conn = _SecureConnection(self._host, self._port, timeout=self._timeout_s)
             else:
-                conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout_s)
+                conn = _Connection(self._host, self._port, timeout=self._timeout_s)
             self._local.conn = conn
         return conn
 

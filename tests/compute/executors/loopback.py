@@ -149,6 +149,7 @@ def loopback_server() -> Iterator[LoopbackComputeServer]:
 class _Handler(BaseHTTPRequestHandler):
     owner: LoopbackComputeServer
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: object) -> None:  # quiet
         return
