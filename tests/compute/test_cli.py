@@ -261,3 +261,23 @@ def test_sites_ls_shows_the_local_site(over_http: Cli) -> None:
     assert site["name"] == "local"
     assert site["capacity"]["cpus"] > 0
     assert "local" in cli.ok("sites", "ls")
+
+
+def test_sites_ls_notes_an_hourly_file_that_has_run_out(over_http: Cli, server: LiveServer) -> None:
+    cli = over_http
+    (server.home / "carbon.csv").write_text(
+        "timestamp,value\n2020-01-01T00:00:00Z,300\n2020-01-01T01:00:00Z,123\n"
+    )
+    config = server.home / "corridor.toml"
+    config.write_text('[sites.local]\ncarbon_intensity_file = "carbon.csv"\n')
+    try:
+        (site,) = cli.json("sites", "ls")
+        assert site["carbon_g_per_kwh_now"] == 123.0
+        (note,) = site["notes"]
+        assert "covers 2020-01-01T00:00:00Z to 2020-01-01T02:00:00Z" in note
+        assert "using its last value, 123" in note
+        assert "note: local: carbon intensity file" in cli.ok("sites", "ls")
+    finally:
+        config.unlink()
+    (site,) = cli.json("sites", "ls")
+    assert site["notes"] == []

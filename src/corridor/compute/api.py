@@ -295,6 +295,7 @@ def list_sites(
                 pue=site.pue,
                 cost_per_hour=site.cost_per_hour,
                 up=up,
+                notes=list(site.notes(now)),
             )
         )
     return out

@@ -431,6 +431,9 @@ def sites_ls(as_json: bool = JSON) -> None:
         "up",
     ]
     _table("", columns, rows)
+    for s in found:
+        for note in s.notes:
+            say(f"note: {s.name}: {note}")
 
 
 @energy.command("report")

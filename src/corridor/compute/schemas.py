@@ -174,6 +174,10 @@ class SiteOut(Response):
     pue: float
     cost_per_hour: float
     up: bool
+    notes: list[str] = Field(
+        default_factory=list,
+        description="what to know about the figures now, e.g. an hourly file that has run out",
+    )
 
 
 class EnergyRow(Response):
