@@ -294,10 +294,9 @@ def main(argv: list[str] | None = None) -> int:
         worker.fail_setup(str(exc))
         return EXIT_BAD_SETUP
     except NETWORK_ERRORS as exc:
-        print(
-            f"corridor worker: the server at {address.server_url} is unreachable: {exc}",
-            file=sys.stderr,
-        )
+        # A connection that failed, or the machine's own trouble (a full disk): say which.
+        print(f"corridor worker ({address.server_url}): {exc}", file=sys.stderr)
+        worker.fail_setup(f"the worker on {socket.gethostname()} failed: {exc}")
         return EXIT_BAD_SETUP
 
 
