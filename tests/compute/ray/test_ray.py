@@ -5,18 +5,36 @@ Everything that needs the cluster is in this one module, so that a session start
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import json
+import re
+import socket
 import sys
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
-from corridor.compute.executors.base import Executor
+from corridor.compute import ray_auth
+from corridor.compute.executors import ray as ray_executor
+from corridor.compute.executors.base import Assignment, Executor
 from corridor.compute.executors.ray import RayExecutor
 from corridor.compute.sansio.resources import Resources
-from tests.compute.executors.contract import ExecutorContract, wait_until
-from tests.compute.executors.loopback import LoopbackComputeServer, work
-from tests.compute.ray.conftest import RayTestCluster
+from corridor.config import Settings
+from corridor.errors import ConfigurationError, Unavailable
+from tests.compute.executors.contract import (
+    PROCESS_TREE_SCRIPT,
+    TREE_PROCESSES,
+    ExecutorContract,
+    processes_with,
+    wait_until,
+)
+from tests.compute.executors.loopback import LoopbackComputeServer, loopback_server, work
+from tests.compute.ray.conftest import RayTestCluster, running_cluster
 
 PRINT_ENV = "import os; print(repr(os.environ.get({name!r})))"
 
@@ -75,4 +93,231 @@ def _memory(cluster: RayTestCluster, resource: str) -> int:
     )
 
 
-_ = wait_until
+# Token authentication: Corridor refuses a cluster that answers without a token.
+
+
+@pytest.fixture(scope="module")
+def open_cluster() -> Iterator[RayTestCluster]:
+    """A second, unauthenticated cluster: a head alone (no worker node, no CPU), which is all
+    the check talks to; a real one rather than a server imitating one, since the point is what
+    a real open Ray cluster answers."""
+    with running_cluster({}, authenticated=False) as cluster:
+        yield cluster
+
+
+def test_an_authenticated_cluster_refuses_a_caller_without_the_token(
+    ray_cluster: RayTestCluster,
+) -> None:
+    assert ray_cluster.token_file is not None
+    token = ray_cluster.token_file.read_text()
+    assert ray_auth.probe(ray_cluster.address, None) == "refused"
+    assert ray_auth.probe(ray_cluster.address, "0" * len(token)) == "refused"
+    assert ray_auth.probe(ray_cluster.address, token) == "answered"
+
+
+def test_a_site_whose_cluster_demands_the_token_we_hold_is_accepted(
+    ray_cluster: RayTestCluster,
+) -> None:
+    access = ray_auth.check_cluster(ray_cluster.site("eu", {"site_a": 1}), environ={})
+    assert access.address == ray_cluster.address
+    assert access.token is not None
+    assert access.token.path == ray_cluster.token_file
+
+
+def test_a_wrong_token_is_refused_naming_where_it_came_from(
+    ray_cluster: RayTestCluster, tmp_path: Path
+) -> None:
+    wrong = tmp_path / "wrong-token"
+    wrong.write_text("not-the-token")
+    site = ray_cluster.site("eu", {"site_a": 1})
+    site = dataclasses.replace(site, auth_token_file=wrong)
+    with pytest.raises(
+        ConfigurationError, match=f"refuses the token from .*{re.escape(str(wrong))}"
+    ):
+        ray_auth.check_cluster(site, environ={})
+
+
+def test_no_token_for_a_cluster_that_demands_one_is_refused(
+    ray_cluster: RayTestCluster, tmp_path: Path
+) -> None:
+    site = dataclasses.replace(ray_cluster.site("eu", {"site_a": 1}), auth_token_file=None)
+    with pytest.raises(ConfigurationError, match="requires a token and none was found"):
+        ray_auth.check_cluster(site, environ={}, user_home=tmp_path)
+
+
+def test_a_site_on_an_open_cluster_is_refused_and_nothing_joins_it(
+    open_cluster: RayTestCluster, tmp_path: Path
+) -> None:
+    assert ray_auth.probe(open_cluster.address, None) == "answered"
+    site = open_cluster.site("open", {})
+    with pytest.raises(ConfigurationError) as refused:
+        RayExecutor.from_site(site, Settings(home=tmp_path))
+    message = str(refused.value)
+    assert "site 'open'" in message
+    assert f"the Ray cluster at {open_cluster.address} answers callers without a token" in message
+    assert "allow_unauthenticated = true in [sites.open]" in message
+    assert ray_executor._joined != open_cluster.address
+
+
+def test_an_open_cluster_is_accepted_only_when_the_site_allows_it(
+    open_cluster: RayTestCluster,
+) -> None:
+    site = open_cluster.site("open", {}, allow_unauthenticated=True)
+    access = ray_auth.check_cluster(site, environ={})
+    assert access == ray_auth.ClusterAccess(open_cluster.address, None)
+
+
+def test_an_address_where_no_cluster_listens_is_unavailable_quickly() -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
+        address = f"127.0.0.1:{holder.getsockname()[1]}"
+        with pytest.raises(
+            Unavailable, match=re.escape(f"cannot reach the Ray cluster at {address}")
+        ):
+            ray_auth.probe(address, None, timeout_s=2.0)
+
+
+# What only the Ray executor does: lost nodes, gangs, GPUs.
+
+
+def launch_on(
+    executor: Executor,
+    host: LoopbackComputeServer,
+    body: dict[str, object],
+    resources: Resources,
+    *,
+    workers: int = 1,
+    site: str = "ray",
+) -> tuple[str, str]:
+    job_id = uuid.uuid4().hex
+    token = host.add(job_id, 1, body)
+    assignment = Assignment(
+        job_id=job_id,
+        attempt=1,
+        site=site,
+        server_url=host.url,
+        token=token,
+        resources=resources,
+        workers=workers,
+    )
+    return job_id, executor.launch(assignment)
+
+
+@pytest.fixture
+def host() -> Iterator[LoopbackComputeServer]:
+    with loopback_server() as server:
+        yield server
+
+
+@pytest.fixture
+def marker() -> Iterator[str]:
+    word = f"corridor-test-{uuid.uuid4().hex}"
+    yield word
+    for proc in processes_with(word):
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+
+
+def test_a_lost_node_reads_as_lost_and_takes_the_whole_attempt_with_it_unreported(
+    ray_joined: RayTestCluster, host: LoopbackComputeServer, marker: str, tmp_path: Path
+) -> None:
+    ray_joined.add_node("doomed", {"num_cpus": 1, "resources": {"site_doomed": 10}})
+    executor = RayExecutor({"site_doomed": 1})
+    script = tmp_path / "tree.py"
+    script.write_text(PROCESS_TREE_SCRIPT)
+    body = work(argv=[sys.executable, str(script), marker, "0"], lease_s=30.0)
+    job_id, handle = launch_on(executor, host, body, Resources(cpus=1.0))
+    host.wait_for(job_id, 1, "started")
+    assert wait_until(lambda: len(processes_with(marker)) == TREE_PROCESSES)
+    assert executor.poll(handle) == "running"
+
+    ray_joined.remove_node("doomed")
+
+    assert wait_until(lambda: executor.poll(handle) == "lost")
+    assert wait_until(lambda: not processes_with(marker)), processes_with(marker)
+    assert host.record(job_id, 1).finished is None  # a lost node reports nothing
+    # Ray marks the node dead once it misses its health checks; then the site has nothing.
+    assert wait_until(lambda: executor.capacity() == Resources(0.0, 0, 0.0))
+
+
+def test_a_gang_starts_all_of_its_ranks_with_one_rendezvous(
+    ray_joined: RayTestCluster, host: LoopbackComputeServer, tmp_path: Path
+) -> None:
+    executor = RayExecutor({"site_b": 1})
+    code = (
+        "import json, os, sys; names = ('CORRIDOR_JOB_RANK', 'CORRIDOR_JOB_WORLD_SIZE', "
+        "'RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'); "
+        "seen = {n: os.environ.get(n) for n in names}; "
+        "open(os.path.join(sys.argv[1], 'rank-' + seen['RANK']), 'w').write(json.dumps(seen))"
+    )
+    body = work(argv=[sys.executable, "-c", code, str(tmp_path)])
+    _, handle = launch_on(executor, host, body, Resources(cpus=1.0), workers=2)
+    assert wait_until(lambda: executor.poll(handle) == "exited")
+    seen = [json.loads((tmp_path / f"rank-{rank}").read_text()) for rank in (0, 1)]
+    assert [(s["CORRIDOR_JOB_RANK"], s["RANK"]) for s in seen] == [("0", "0"), ("1", "1")]
+    assert {s["CORRIDOR_JOB_WORLD_SIZE"] for s in seen} == {"2"}
+    assert {s["WORLD_SIZE"] for s in seen} == {"2"}
+    rendezvous = {(s["MASTER_ADDR"], s["MASTER_PORT"]) for s in seen}
+    assert len(rendezvous) == 1
+    assert next(iter(rendezvous))[1].isdigit()
+    assert _placement_groups("PENDING", "CREATED") == []  # released at the end
+
+
+def test_a_gang_larger_than_the_free_capacity_waits_and_starts_whole(
+    ray_joined: RayTestCluster, host: LoopbackComputeServer, tmp_path: Path
+) -> None:
+    """Site b has 2 CPUs; a job holds one, so a gang of two 1-CPU workers cannot be reserved:
+    its placement group stays pending and neither rank starts until the holder ends."""
+    executor = RayExecutor({"site_b": 1})
+    release = tmp_path / "release"
+    hold = [sys.executable, "-c", WAIT_FOR_FILE, str(release)]
+    holder_id, holder = launch_on(executor, host, work(argv=hold), Resources(cpus=1.0))
+    host.wait_for(holder_id, 1, "started")
+    gang_id, gang = launch_on(
+        executor, host, work(argv=[sys.executable, "-c", "pass"]), Resources(cpus=1.0), workers=2
+    )
+    assert wait_until(lambda: len(_placement_groups("PENDING")) == 1)
+    assert executor.poll(gang) == "running"
+    assert host.record(gang_id, 1).started is None  # no rank started alone
+
+    release.touch()
+    assert wait_until(lambda: executor.poll(holder) == "exited")
+    host.wait_for(gang_id, 1, "finished")
+    assert wait_until(lambda: executor.poll(gang) == "exited")
+    assert host.record(gang_id, 1).requests.count("POST started") == 2  # both ranks ran
+
+
+def test_jobs_asking_for_gpus_see_only_the_devices_ray_gave_them(
+    ray_joined: RayTestCluster, host: LoopbackComputeServer, tmp_path: Path
+) -> None:
+    """Node b declares 2 GPUs (Ray accepts GPUs a machine does not have): two jobs holding one
+    each at the same time see different devices; half a GPU still shows one device."""
+    executor = RayExecutor({"site_b": 1})
+    release = tmp_path / "release"
+    code = "import os\nprint(os.environ['CUDA_VISIBLE_DEVICES'], flush=True)\n" + WAIT_FOR_FILE
+    argv = [sys.executable, "-c", code, str(release)]
+    whole = [
+        launch_on(executor, host, work(argv=argv), Resources(cpus=0.5, gpus=1.0)) for _ in range(2)
+    ]
+    devices = {host.wait_for(job_id, 1, "logs:\n").logs().strip() for job_id, _ in whole}
+    release.touch()
+    assert devices == {b"0", b"1"}
+    half_id, _ = launch_on(
+        executor,
+        host,
+        work(argv=[sys.executable, "-c", PRINT_ENV.format(name="CUDA_VISIBLE_DEVICES")]),
+        Resources(cpus=0.5, gpus=0.5),
+    )
+    assert host.wait_for(half_id, 1, "finished").logs() in (b"'0'\n", b"'1'\n")
+
+
+WAIT_FOR_FILE = (
+    "import os, sys, time\nwhile not os.path.exists(sys.argv[1]):\n    time.sleep(0.05)\n"
+)
+
+
+def _placement_groups(*states: str) -> list[str]:
+    from ray.util import placement_group_table
+
+    table: dict[str, dict[str, Any]] = placement_group_table()
+    return [pg_id for pg_id, row in table.items() if row["state"] in states]

@@ -23,6 +23,8 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import select
+import signal
 import socket
 import subprocess
 import sys
@@ -30,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 import ray
 from ray.exceptions import RayError, RayTaskError, TaskCancelledError
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
     from corridor.config import Settings
 
 GUARD_MODULE = "corridor.compute.executors.ray_guard"
+EXIT_LOST = 128 + 9  # the guard ended without saying how the worker did
 NAMESPACE = "corridor"
 CANCEL_GRACE_S = 12.0  # the guard's own grace (10 s) and a margin
 WAIT_TICK_S = 0.25
@@ -78,22 +81,63 @@ def _job_env(base: Mapping[str, str], rendezvous: tuple[str, int] | None) -> dic
 
 @ray.remote(max_retries=0)
 def run_worker(base_env: dict[str, str], rendezvous: tuple[str, int] | None) -> int:
-    """Run one worker (through its guard) to its end; its exit status."""
-    guard = subprocess.Popen(
-        [sys.executable, "-m", GUARD_MODULE, "--parent", str(os.getpid())],
-        env=_job_env(base_env, rendezvous),
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    """Run one worker, through its guard, to its end; the worker's exit status."""
+    read_fd, write_fd = os.pipe()
     try:
-        while True:
-            # A bounded wait, so that the KeyboardInterrupt of ray.cancel lands promptly.
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                return guard.wait(WAIT_TICK_S)
-    except KeyboardInterrupt:
-        # Cancelled: the worker kills its job's tree and reports; the guard makes sure.
-        guard.terminate()
-        return guard.wait()
+        launcher = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                GUARD_MODULE,
+                "--parent",
+                str(os.getpid()),
+                "--report-fd",
+                str(write_fd),
+            ],
+            env=_job_env(base_env, rendezvous),
+            stdin=subprocess.DEVNULL,
+            pass_fds=(write_fd,),
+            start_new_session=True,
+        )
+    finally:
+        os.close(write_fd)
+    launcher.wait()  # it forks the guard and returns at once
+    with os.fdopen(read_fd) as reports:
+        return _follow(reports)
+
+
+def _follow(reports: TextIO) -> int:
+    """Read the guard's reports to the end; pass a cancel (KeyboardInterrupt) on as SIGTERM."""
+    guard_pid: int | None = None
+    code = EXIT_LOST
+    interrupted = False
+    while True:
+        try:
+            if not interrupted:
+                # Bounded waits, so that the KeyboardInterrupt of ray.cancel lands promptly.
+                ready, _, _ = select.select([reports], [], [], WAIT_TICK_S)
+                if not ready:
+                    continue
+            line = reports.readline()
+        except KeyboardInterrupt:
+            interrupted = True
+            _stop_guard(guard_pid)
+            continue
+        if not line:
+            return code  # the guard has ended
+        word, _, value = line.strip().partition(" ")
+        if word == "pid" and value.isdigit():
+            guard_pid = int(value)
+            if interrupted:
+                _stop_guard(guard_pid)
+        elif word == "exit" and value.lstrip("-").isdigit():
+            code = int(value)
+
+
+def _stop_guard(pid: int | None) -> None:
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
 
 
 @ray.remote(num_cpus=0, max_retries=0)
