@@ -76,6 +76,15 @@ def test_no_sites_declared_gives_one_local_site_sized_from_this_machine(home: Pa
     )
 
 
+def test_a_site_that_declares_no_carbon_intensity_gets_the_world_average(home: Path) -> None:
+    now = datetime(2026, 5, 1, 12, tzinfo=UTC).timestamp()
+    undeclared = load_sites(Settings(home=home))["local"].view(now, Resources(cpus=0))
+    assert undeclared.carbon_g_per_kwh == 475.0
+    assert undeclared.price_per_kwh == 0.0
+    settings = _home(home, '[sites.green]\nexecutor = "local"\ncarbon_intensity = 20\n')
+    assert load_sites(settings)["green"].view(now, Resources(cpus=0)).carbon_g_per_kwh == 20.0
+
+
 def test_a_full_config_is_read_with_files_relative_to_the_home(home: Path) -> None:
     toml = FULL.replace("/abs/never-read.csv", str(home / "price.csv"))
     files = {

@@ -36,6 +36,9 @@ Executor = Literal["local", "ray"]
 EXECUTORS: tuple[Executor, ...] = ("local", "ray")
 DEFAULT_SITE = "local"
 DEFAULT_REGION = "local"
+# The world's average grid intensity (gCO2e/kWh, IEA), for a site that declares none: its jobs
+# then show a plausible carbon figure rather than none; declare the local grid's figure instead.
+DEFAULT_CARBON_G_PER_KWH = 475.0
 HOUR_S = 3600.0
 
 KEYS = (
@@ -103,7 +106,7 @@ class Site:
     resources: Mapping[str, float] = field(default_factory=dict, hash=False)
     energy_price: SeriesSource = field(default_factory=lambda: SeriesSource(HourlyTrace([(0, 0)])))
     carbon_intensity: SeriesSource = field(
-        default_factory=lambda: SeriesSource(HourlyTrace([(0, 0)]))
+        default_factory=lambda: SeriesSource(HourlyTrace.constant(DEFAULT_CARBON_G_PER_KWH))
     )
     pue: float = 1.0
     cost_per_hour: float = 0.0
@@ -304,8 +307,8 @@ def _parse_site(
         gpus=r.number("gpus"),
         gpu_types=_gpu_types(r),
         resources=_custom_resources(r),
-        energy_price=_series(r, home, "energy_price"),
-        carbon_intensity=_series(r, home, "carbon_intensity"),
+        energy_price=_series(r, home, "energy_price", 0.0),
+        carbon_intensity=_series(r, home, "carbon_intensity", DEFAULT_CARBON_G_PER_KWH),
         pue=_default(r.number("pue", minimum=1.0), 1.0),
         cost_per_hour=_default(r.number("cost_per_hour"), 0.0),
         watts_per_cpu=_default(r.number("watts_per_cpu"), DEFAULT_WATTS_PER_CPU),
@@ -367,10 +370,10 @@ def _file(r: _Reader, home: Path, key: str) -> Path | None:
     return path if path.is_absolute() else home / path
 
 
-def _series(r: _Reader, home: Path, key: str) -> SeriesSource:
+def _series(r: _Reader, home: Path, key: str, default: float) -> SeriesSource:
     path = _file(r, home, f"{key}_file")
     if path is None:
-        return SeriesSource(HourlyTrace.constant(_default(r.number(key), 0.0)))
+        return SeriesSource(HourlyTrace.constant(_default(r.number(key), default)))
     try:
         return SeriesSource(read_hourly_csv(path), path)
     except TraceFileError as exc:
