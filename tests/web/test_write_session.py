@@ -12,8 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import httpx
 import pytest
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy.orm import Session
 
 from corridor.client.transport import InProcessTransport
@@ -23,6 +27,7 @@ from corridor.runtime import Runtime
 from corridor.security import audit
 from corridor.security.audit_chain import EventRecord
 from corridor.server.app import create_app
+from corridor.web.sessions import WRITE_SESSION, WriteRoute
 from tests.conftest import LiveServer, premigrate, run_cli
 
 EXPERIMENTS = "/api/v1/projects/p/experiments"
@@ -128,6 +133,51 @@ def test_a_request_refused_by_its_guard_gets_one_denied_event(
     assert response.status_code == 401
     [event] = _events(rt, request_id)
     assert event.outcome == "denied"
+
+
+def test_write_sessions_end_even_when_every_worker_thread_waits_to_write(
+    served: tuple[Runtime, str],
+) -> None:
+    # One worker thread for handlers: while it waits for SQLite's one write connection, the
+    # request holding that connection must still find a thread to commit on.
+    rt, token = served
+    app = create_app(rt)
+    headers = {"authorization": f"Bearer {token}"}
+    statuses: list[int] = []
+
+    async def main() -> None:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = 1
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://t", headers=headers, timeout=60
+        ) as client:
+
+            async def create(name: str) -> None:
+                response = await client.post("/api/v1/projects", json={"name": name})
+                statuses.append(response.status_code)
+
+            with anyio.fail_after(60):
+                async with anyio.create_task_group() as group:
+                    for n in range(8):
+                        group.start_soon(create, f"p{n}")
+
+    anyio.run(main)
+    assert statuses == [201] * 8
+    assert audit.verify(rt.db).ok
+
+
+def _writes(dependant: Dependant) -> bool:
+    return any(d.call is WRITE_SESSION.dependency or _writes(d) for d in dependant.dependencies)
+
+
+def test_every_route_with_a_write_session_ends_it_in_its_handler(
+    served: tuple[Runtime, str],
+) -> None:
+    rt, _ = served
+    routes = [c.original_route for c in iter_route_contexts(create_app(rt).routes)]
+    writing = [r for r in routes if isinstance(r, APIRoute) and _writes(r.dependant)]
+    assert len(writing) > 50
+    assert [r.path for r in writing if not isinstance(r, WriteRoute)] == []
 
 
 class Writer(threading.Thread):

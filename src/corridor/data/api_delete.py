@@ -17,9 +17,9 @@ from corridor.data.sansio.refs import parse_version
 from corridor.errors import InvalidInput
 from corridor.security.policy import Permission
 from corridor.web.guard import Access, requires
-from corridor.web.sessions import WriteSession
+from corridor.web.sessions import WriteRoute, WriteSession
 
-router = APIRouter(tags=["data"])
+router = APIRouter(tags=["data"], route_class=WriteRoute)
 FORCE = Query(False, description="delete even what others depend on (lineage keeps its id)")
 
 

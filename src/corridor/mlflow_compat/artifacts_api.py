@@ -28,9 +28,9 @@ from corridor.tracking.artifact_paths import join
 from corridor.web.blob_response import blob_response
 from corridor.web.bodies import blocking_chunks
 from corridor.web.guard import get_runtime
-from corridor.web.sessions import REQUEST_READS, ReadSession, RequestReads, WriteSession
+from corridor.web.sessions import ReadSession, REQUEST_READS, RequestReads, WriteRoute, WriteSession
 
-router = APIRouter(tags=["mlflow"])
+router = APIRouter(tags=["mlflow"], route_class=WriteRoute)
 SERVICE = "/mlflow-artifacts/artifacts"
 # Types a browser would run or render as a page are served as text, never as themselves.
 _ACTIVE_TYPES = ("text/html", "image/svg+xml", "application/xhtml+xml", "text/javascript")

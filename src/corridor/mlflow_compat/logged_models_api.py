@@ -34,9 +34,9 @@ from corridor.tracking import (
 )
 from corridor.tracking.experiments import DEFAULT_EXPERIMENT_ID
 from corridor.tracking.logged_models import LoggedModelStatus
-from corridor.web.sessions import ReadSession, WriteSession
+from corridor.web.sessions import ReadSession, WriteRoute, WriteSession
 
-router = APIRouter(tags=["mlflow"])
+router = APIRouter(tags=["mlflow"], route_class=WriteRoute)
 
 READ = Permission.PROJECT_READ
 WRITE = Permission.PROJECT_WRITE

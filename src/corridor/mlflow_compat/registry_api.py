@@ -46,9 +46,9 @@ from corridor.registry import service
 from corridor.security.policy import Permission
 from corridor.security.projects import project_name_for, qualified_name, readable_project_ids
 from corridor.web.guard import get_runtime
-from corridor.web.sessions import ReadSession, WriteSession
+from corridor.web.sessions import ReadSession, WriteRoute, WriteSession
 
-router = APIRouter(tags=["mlflow"])
+router = APIRouter(tags=["mlflow"], route_class=WriteRoute)
 
 READ = Permission.PROJECT_READ
 WRITE = Permission.PROJECT_WRITE

@@ -47,9 +47,9 @@ from corridor.tracking import artifacts, experiments, metrics, run_data, runs
 from corridor.tracking.experiment_search import search_experiments as search_experiment_records
 from corridor.tracking.experiments import DEFAULT_EXPERIMENT_ID
 from corridor.tracking.logged_models_outputs import model_outputs
-from corridor.web.sessions import ReadSession, WriteSession
+from corridor.web.sessions import ReadSession, WriteRoute, WriteSession
 
-router = APIRouter(tags=["mlflow"])
+router = APIRouter(tags=["mlflow"], route_class=WriteRoute)
 
 READ = Permission.PROJECT_READ
 WRITE = Permission.PROJECT_WRITE

@@ -29,9 +29,9 @@ from corridor.registry.schemas import (
 from corridor.security.policy import Permission
 from corridor.security.projects import qualified_name
 from corridor.web.guard import Access, requires
-from corridor.web.sessions import READ_SESSION, ReadSession, WriteSession
+from corridor.web.sessions import READ_SESSION, ReadSession, WriteRoute, WriteSession
 
-router = APIRouter(prefix="/api/v1", tags=["registry"])
+router = APIRouter(prefix="/api/v1", tags=["registry"], route_class=WriteRoute)
 router.include_router(packages_router)
 router.include_router(versions_router)
 

@@ -22,9 +22,9 @@ from corridor.registry.schemas import (
 )
 from corridor.security.policy import Permission
 from corridor.web.guard import Access, get_runtime, requires
-from corridor.web.sessions import READ_SESSION, ReadSession, WriteSession
+from corridor.web.sessions import READ_SESSION, ReadSession, WriteRoute, WriteSession
 
-router = APIRouter(tags=["registry"])
+router = APIRouter(tags=["registry"], route_class=WriteRoute)
 
 
 def _project_id(access: Access) -> str:

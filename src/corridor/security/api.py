@@ -27,9 +27,9 @@ from corridor.security.schemas import (
     WhoAmI,
 )
 from corridor.web.guard import Access, get_runtime, requires
-from corridor.web.sessions import ReadSession, WriteSession
+from corridor.web.sessions import ReadSession, WriteRoute, WriteSession
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", route_class=WriteRoute)
 LOGIN_TTL = dt.timedelta(hours=12)
 
 

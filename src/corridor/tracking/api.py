@@ -32,9 +32,9 @@ from corridor.tracking.schemas import (
 )
 from corridor.tracking.validation import ViewType
 from corridor.web.guard import Access, requires
-from corridor.web.sessions import READ_SESSION, ReadSession, WriteSession
+from corridor.web.sessions import READ_SESSION, ReadSession, WriteRoute, WriteSession
 
-router = APIRouter(prefix="/api/v1", tags=["tracking"])
+router = APIRouter(prefix="/api/v1", tags=["tracking"], route_class=WriteRoute)
 _EXPERIMENT = "/projects/{project}/experiments/{experiment_id}"
 
 

@@ -21,12 +21,12 @@ from corridor.tracking.schemas import ArtifactList, FileInfoOut
 from corridor.web.blob_response import blob_response
 from corridor.web.bodies import blocking_chunks
 from corridor.web.guard import Access, get_runtime, requires
-from corridor.web.sessions import READ_SESSION, ReadSession, WriteSession
+from corridor.web.sessions import READ_SESSION, ReadSession, WriteRoute, WriteSession
 
 PREFIX = "/api/v1/artifacts"
 # Artifact uploads stream bodies of any size; the server exempts them from its body limit.
 UNLIMITED_BODY_PREFIX = PREFIX + "/"
-router = APIRouter(prefix=PREFIX, tags=["tracking"])
+router = APIRouter(prefix=PREFIX, tags=["tracking"], route_class=WriteRoute)
 _FILE = "/{run_id}/{path:path}"
 
 

@@ -19,14 +19,15 @@ back; the request middleware then audits the failure, as it audits everything a 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import functools
+import inspect
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager
-from typing import Annotated
+from typing import Annotated, Any, get_type_hints
 
 import anyio.to_thread
-from anyio import CapacityLimiter
-from anyio.lowlevel import RunVar
 from fastapi import Depends, Request, Response
+from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
 from corridor.runtime import Runtime
@@ -96,36 +97,61 @@ READ_SESSION = Depends(_read_session)
 ReadSession = Annotated[Session, READ_SESSION]
 
 
-async def _write_session(request: Request, response: Response) -> AsyncIterator[Session]:
-    # Async, so that entering costs no thread hop and the context marking the session as this
-    # request's writer is the one the handler's worker thread inherits: a nested
-    # ``Database.write()`` in the handler is then refused, not left waiting for the connection.
-    with get_runtime(request).db.deferred_write() as session:
+class WriteRoute(APIRoute):
+    """A route whose handler ends its write session in its own worker thread.
+
+    Every router with a ``WriteSession`` route is built with ``route_class=WriteRoute``. The
+    handler's thread appends the audit event and commits as soon as the handler returns, so the
+    session never holds a connection while the request waits for another worker thread (FastAPI
+    validates a reply in one): on SQLite, handlers queued for the one write connection could
+    otherwise hold every thread.
+    """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        name = _write_session_parameter(endpoint)
+        if name is not None:
+            endpoint = _ending_in_handler(endpoint, name)
+        super().__init__(path, endpoint, **kwargs)
+
+
+def _write_session_parameter(endpoint: Callable[..., Any]) -> str | None:
+    hints = get_type_hints(endpoint, include_extras=True)
+    for name, parameter in inspect.signature(endpoint).parameters.items():
+        if parameter.default is WRITE_SESSION or hints.get(name) == WriteSession:
+            if inspect.iscoroutinefunction(endpoint):
+                raise TypeError(f"{endpoint.__qualname__}: a WriteSession needs a sync handler")
+            return name
+    return None
+
+
+def _ending_in_handler(endpoint: Callable[..., Any], name: str) -> Callable[..., Any]:
+    @functools.wraps(endpoint)
+    def handle(*args: Any, **kwargs: Any) -> Any:
+        session: Session = kwargs[name]
         try:
-            yield session
+            result = endpoint(*args, **kwargs)
         except BaseException:
-            await anyio.to_thread.run_sync(session.close, limiter=_ending_limiter())
+            session.close()
             raise
-        entry = request_entry(request.scope, _status(request, response))
-        await anyio.to_thread.run_sync(_commit, session, entry, limiter=_ending_limiter())
+        _end(session)
+        return result
+
+    return handle
+
+
+def _end(session: Session) -> None:
+    """Append the request's audit event to ``session``, last, and commit both."""
+    request, response = session.info.pop(_REQUEST)
+    entry = request_entry(request.scope, _status(request, response))
+    try:
+        if entry is not None:
+            # Last, so that the audit head stays locked (PostgreSQL) for no more than the commit.
+            audit.append_in(session, entry)
+        session.commit()
+    finally:
+        session.close()
     if entry is not None:
         setattr(request.state, AUDITED, True)
-
-
-# Threads that end write sessions count against a limit of their own. On SQLite a begun session
-# holds the process's one write connection until it ends; were its commit to queue for the
-# shared thread limit, handlers waiting for that connection could hold every thread it needs.
-_ENDING_THREADS = 16
-_ENDING: RunVar[CapacityLimiter] = RunVar("corridor_ending_writes")
-
-
-def _ending_limiter() -> CapacityLimiter:
-    try:
-        return _ENDING.get()
-    except LookupError:
-        limiter = CapacityLimiter(_ENDING_THREADS)
-        _ENDING.set(limiter)
-        return limiter
 
 
 def _status(request: Request, response: Response) -> int:
@@ -136,17 +162,33 @@ def _status(request: Request, response: Response) -> int:
     return int(route_status or 200)
 
 
-def _commit(session: Session, entry: audit.AuditEntry | None) -> None:
-    try:
-        if entry is not None:
-            # Last, so that the audit head stays locked (PostgreSQL) for no more than the commit.
-            audit.append_in(session, entry)
-        session.commit()
-    finally:
-        session.close()
+_REQUEST = "corridor.request"
+
+
+async def _write_session(request: Request, response: Response) -> AsyncIterator[Session]:
+    # Async, so that entering costs no thread hop and the context marking the session as this
+    # request's writer is the one the handler's worker thread inherits: a nested
+    # ``Database.write()`` in the handler is then refused, not left waiting for the connection.
+    with get_runtime(request).db.deferred_write() as session:
+        session.info[_REQUEST] = (request, response)
+        try:
+            yield session
+        finally:
+            ended = _REQUEST not in session.info
+            if session.in_transaction():
+                # Not ended by its handler (which raised, or never ran): roll back.
+                await anyio.to_thread.run_sync(session.close)
+            else:
+                session.close()
+        if not ended:
+            raise RuntimeError(
+                f"{request.scope.get('path')}: the route takes a WriteSession but its router "
+                "was not built with route_class=WriteRoute, so nothing was committed"
+            )
 
 
 # ``session: WriteSession``, or ``session: Session = WRITE_SESSION`` after parameters with
-# defaults. Its place among the parameters does not matter: nothing begins before the handler.
+# defaults, in a route of a router built with ``route_class=WriteRoute``. Its place among the
+# parameters does not matter: nothing begins before the handler.
 WRITE_SESSION = Depends(_write_session, scope="function")
 WriteSession = Annotated[Session, WRITE_SESSION]
