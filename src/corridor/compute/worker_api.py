@@ -228,7 +228,8 @@ async def append_logs(
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {PAYLOAD_MEDIA_TYPE: {"schema": {"type": "string"}}},
+            "description": "the result in Corridor's payload encoding",
+            "content": {"application/octet-stream": {"schema": {"type": "string"}}},
         }
     },
 )

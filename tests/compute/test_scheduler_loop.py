@@ -1,0 +1,144 @@
+"""The scheduler loop in a real server: jobs placed on the local site, run by real workers that
+call back over HTTP, retried, cancelled, and carried across a server killed with SIGKILL."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from corridor.compute.scheduler_loop import release_lease, take_lease
+from corridor.store.base import utcnow
+from corridor.store.db import Database
+from tests.conftest import LiveServer, serving, sqlite_only
+
+# Short leases so that a lost worker is noticed within seconds.
+TOML = "job_lease_s = 4\njob_heartbeat_s = 0.5\n"
+STEADY_TOML = "job_lease_s = 15\njob_heartbeat_s = 0.5\n"
+TERMINAL = {"succeeded", "failed", "cancelled"}
+
+
+def _serve(home: Path, database_url: str, sqlite_template: Path, toml: str) -> Iterator[LiveServer]:
+    (home / "corridor.toml").write_text(toml)
+    with serving(home, database_url, sqlite_template=sqlite_template) as live:
+        with live.client() as c:
+            assert c.post("/api/v1/projects", json={"name": "p"}).status_code == 201
+        yield live
+
+
+@pytest.fixture
+def server(home: Path, database_url: str, sqlite_template: Path) -> Iterator[LiveServer]:
+    yield from _serve(home, database_url, sqlite_template, TOML)
+
+
+@pytest.fixture
+def steady_server(home: Path, database_url: str, sqlite_template: Path) -> Iterator[LiveServer]:
+    """Leases longer than a server restart: workers ride out the outage."""
+    yield from _serve(home, database_url, sqlite_template, STEADY_TOML)
+
+
+def submit(c: httpx.Client, **body: Any) -> str:
+    body.setdefault("cpus", 0.5)
+    reply = c.post("/api/v1/projects/p/jobs", json=body)
+    assert reply.status_code == 201, reply.text
+    return str(reply.json()["id"])
+
+
+def wait(c: httpx.Client, job_id: str, *, states: set[str] = TERMINAL, limit_s: float = 90) -> Any:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        job = c.get(f"/api/v1/jobs/{job_id}/wait", params={"timeout_s": 5}).json()
+        if job["state"] in states:
+            return job
+    raise AssertionError(f"job {job_id} did not reach {states}: {job}")
+
+
+def py(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def test_a_command_runs_on_the_local_site_and_its_output_is_kept(server: LiveServer) -> None:
+    with server.client() as c:
+        job_id = submit(
+            c, command=py("import sys; print('out'); print('err', file=sys.stderr)"), name="hi"
+        )
+        job = wait(c, job_id)
+        assert (job["state"], job["exit_code"], job["site"], job["attempts"]) == (
+            "succeeded",
+            0,
+            "local",
+            1,
+        ), job
+        logs = c.get(f"/api/v1/jobs/{job_id}/logs").content
+        assert b"out\n" in logs and b"err\n" in logs
+        explained = c.get(f"/api/v1/jobs/{job_id}/explain").json()
+        assert explained["chosen"] == "local"
+        assert [cand["site"] for cand in explained["candidates"]] == ["local"]
+        assert job["energy_j"] is not None and job["energy_method"]
+
+
+def test_a_failing_command_is_retried_then_fails_with_its_exit_code(server: LiveServer) -> None:
+    with server.client() as c:
+        job_id = submit(c, command=py("raise SystemExit(3)"), retries=1, backoff_s=0.1)
+        job = wait(c, job_id)
+        assert (job["state"], job["exit_code"], job["attempts"]) == ("failed", 3, 2), job
+
+
+@sqlite_only
+def test_cancel_stops_a_running_job(server: LiveServer) -> None:
+    with server.client() as c:
+        job_id = submit(c, command=py("import time; print('started', flush=True); time.sleep(120)"))
+        wait(c, job_id, states={"running"})
+        assert c.post(f"/api/v1/jobs/{job_id}/cancel").json()["cancel_requested"] is True
+        job = wait(c, job_id, limit_s=30)
+        assert job["state"] == "cancelled"
+
+
+@sqlite_only
+def test_jobs_survive_a_killed_server_and_each_completes_once(
+    steady_server: LiveServer, tmp_path: Path
+) -> None:
+    """50 jobs, some running when the server is killed: its successor adopts the running ones
+    (their workers keep heartbeating to the same URL) and schedules the rest; every job runs to
+    completion exactly once (each writes its mark once)."""
+    server = steady_server
+    marks = tmp_path / "marks.txt"
+    code = "import sys, time; time.sleep(0.5); open(sys.argv[1], 'a').write(sys.argv[2] + '\\n')"
+    with server.client() as c:
+        reply = c.post(
+            "/api/v1/projects/p/jobs/batch",
+            json={
+                "jobs": [
+                    {"command": [*py(code), str(marks), f"job{i}"], "cpus": 0.5, "name": f"job{i}"}
+                    for i in range(50)
+                ]
+            },
+        )
+        assert reply.status_code == 201, reply.text
+        ids = [j["id"] for j in reply.json()]
+        wait(c, ids[0], states={"running", *TERMINAL})
+    server.process.kill()  # SIGKILL: no lifespan exit, the lease row stays behind
+    server.start()
+    with server.client() as c:
+        jobs = [wait(c, job_id, limit_s=180) for job_id in ids]
+    assert {j["state"] for j in jobs} == {"succeeded"}
+    written = marks.read_text().split()
+    assert sorted(written) == sorted(f"job{i}" for i in range(50))
+
+
+def test_only_one_process_holds_the_scheduler_lease(db: Database) -> None:
+    now = utcnow()
+    assert take_lease(db, "a", now=now)
+    assert take_lease(db, "a", now=now)
+    assert not take_lease(db, "b", now=now)
+    release_lease(db, "a")
+    assert take_lease(db, "b", now=now)
+    # A holder that stopped renewing is taken over once its row expires.
+    import datetime as dt
+
+    assert take_lease(db, "c", now=now + dt.timedelta(seconds=60))
