@@ -166,7 +166,8 @@ def test_failures_retry_with_backoff_until_retries_run_out(cw: ComputeWorld) -> 
     reply = worker(cw, token, job_id, 1)("POST", "finished", json={"exit_code": 3})
     assert reply.json()["job_state"] == "retrying"
     job = cw.job(job_id)
-    assert job.not_before is not None and job.not_before >= before + dt.timedelta(seconds=29)
+    assert job.not_before is not None
+    assert job.not_before >= before + dt.timedelta(seconds=29)
     assert job.error == "exited with status 3"
     token = place(cw, job_id)
     reply = worker(cw, token, job_id, 2)("POST", "finished", json={"exit_code": 1, "error": "boom"})
@@ -316,4 +317,5 @@ def test_the_lost_attempt_row_keeps_its_history(cw: ComputeWorld) -> None:
         row = session.get(Attempt, (job_id, 1))
         assert row is not None
         assert row.state == "lost"
-        assert row.error is not None and "no heartbeat" in row.error
+        assert row.error is not None
+        assert "no heartbeat" in row.error

@@ -75,11 +75,13 @@ def test_a_command_runs_on_the_local_site_and_its_output_is_kept(server: LiveSer
             1,
         ), job
         logs = c.get(f"/api/v1/jobs/{job_id}/logs").content
-        assert b"out\n" in logs and b"err\n" in logs
+        assert b"out\n" in logs
+        assert b"err\n" in logs
         explained = c.get(f"/api/v1/jobs/{job_id}/explain").json()
         assert explained["chosen"] == "local"
         assert [cand["site"] for cand in explained["candidates"]] == ["local"]
-        assert job["energy_j"] is not None and job["energy_method"]
+        assert job["energy_j"] is not None
+        assert job["energy_method"]
 
 
 def test_a_failing_command_is_retried_then_fails_with_its_exit_code(server: LiveServer) -> None:
