@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import re
 import select
 import signal
 import socket
@@ -35,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
 import ray
-from ray.exceptions import RayError, RayTaskError, TaskCancelledError
+from ray.exceptions import NodeDiedError, RayError, RayTaskError, TaskCancelledError
 from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
@@ -153,6 +154,10 @@ def rendezvous_point() -> tuple[str, int]:
 
 _connect_lock = threading.Lock()
 _joined: str | None = None
+# Nodes whose death a task's NodeDiedError told us of: Ray's node table says so only after the
+# node has missed its health checks (seconds later), and a retry must not be placed there.
+_lost_nodes: set[str] = set()
+_NODE_ID = re.compile(r"node ID: ([0-9a-f]+)")
 
 
 def join(access: ray_auth.ClusterAccess) -> None:
@@ -243,7 +248,7 @@ class RayExecutor:
         cpus = gpus = 0.0
         memory = 0
         for node in _nodes():
-            if not node.get("Alive"):
+            if not node.get("Alive") or node.get("NodeID") in _lost_nodes:
                 continue
             have: dict[str, float] = node.get("Resources") or {}
             if any(have.get(name, 0.0) <= 0.0 for name in self._site_resources):
@@ -389,6 +394,11 @@ def _outcome(ref: ray.ObjectRef[int]) -> PollState:
         return "exited"
     except RayTaskError:
         return "exited"  # the task's own code failed (the guard could not start): no report
+    except NodeDiedError as exc:
+        found = _NODE_ID.search(str(exc))
+        if found is not None:
+            _lost_nodes.add(found.group(1))
+        return "lost"
     except RayError:
         return "lost"  # node died, worker crashed, owner or object lost
     return "exited"
