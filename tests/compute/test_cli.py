@@ -146,6 +146,9 @@ def test_every_command_the_issue_names_is_there(home: Path) -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     with module_server(tmp_path_factory, "compute-cli") as live:
+        # The first submit creates the default project; tests that only list need it already.
+        with live.client() as http:
+            http.post("/api/v1/projects", json={"name": "default"}).raise_for_status()
         yield live
 
 
@@ -241,6 +244,7 @@ def test_cancel_stops_a_running_job(over_http: Cli) -> None:
         (["--site", "nowhere"], "nowhere"),
         (["--deadline", "2020-01-01T00:00:00Z"], "deadline"),
         (["--memory", "lots"], "memory"),
+        (["--workers", "500"], "500 workers at one site"),
     ],
 )
 def test_a_refused_submit_exits_1_naming_the_problem_and_queues_nothing(

@@ -65,6 +65,7 @@ class JobOptions(TypedDict, total=False):
     memory: int | str | None
     gpus: float | None
     gpu_type: str | None
+    workers: int | None
     site: str | None
     objective: Objective | None
     deadline: dt.datetime | str | None
@@ -443,7 +444,7 @@ def _body(
             f"unknown resource {sorted(unknown)[0]!r}; resources are cpus, memory, gpus, gpu_type"
         )
     fields.update(resources)
-    for key in ("cpus", "memory", "gpus", "gpu_type"):
+    for key in ("cpus", "memory", "gpus", "gpu_type", "workers"):
         value = options.get(key)
         if value is not None:
             fields[key] = value

@@ -169,6 +169,9 @@ def submit(
     memory: str = typer.Option("0", "--memory", help="Memory per worker, e.g. 512M or 2G."),
     gpus: float = typer.Option(0.0, "--gpus", help="GPUs per worker: whole, or e.g. 0.5."),
     gpu_type: str | None = typer.Option(None, "--gpu-type", help="A GPU model, e.g. A100."),
+    workers: int = typer.Option(
+        1, "--workers", help="Gang size: this many workers start together at one site, or none."
+    ),
     priority: int = typer.Option(0, "--priority", help="-100 to 100; higher runs first."),
     site: str | None = typer.Option(None, "--site", help="Run at this site."),
     objective: str | None = typer.Option(
@@ -197,9 +200,9 @@ def submit(
 ) -> None:
     """Queue a command: corridor jobs submit [OPTIONS] -- CMD ARGS...
 
-    The command runs in a snapshot of the working folder (its .gitignore honoured). A request
-    no site can meet (more GPUs than any site has, an unknown site, a deadline in the past) is
-    refused with the reason, and nothing is queued.
+    The command runs in a snapshot of the working folder (its .gitignore honoured). A request no
+    site can meet (more GPUs than any site has, an unknown site, a deadline in the past) is refused
+    with the reason, and nothing is queued.
     """
     if site is not None and objective is not None:
         raise typer.BadParameter("give --site or --objective, not both")
@@ -216,6 +219,7 @@ def submit(
             memory=memory,
             gpus=gpus,
             gpu_type=gpu_type,
+            workers=workers,
             priority=priority,
             site=site,
             objective=cast("Objective | None", objective),
