@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 import json
 import re
 import socket
@@ -14,7 +15,8 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import Any, cast
 
 import psutil
 import pytest
@@ -421,3 +423,47 @@ def test_a_job_whose_node_is_killed_is_retried_on_another_site(
     runs = [line.split()[:2] for line in log.read_text().splitlines()]
     assert runs == [["start", "1"], ["start", "2"], ["end", "2"]]
     assert not psutil.pid_exists(first_pid) or psutil.Process(first_pid).status() == "zombie"
+
+
+MAP_TASKS = '''
+import os
+
+
+def square_where(x):
+    """The square of ``x``, and which process (so which job) computed it."""
+    return {"x": x, "square": x * x, "pid": os.getpid()}
+'''
+
+
+@pytest.fixture(scope="module")
+def map_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, ModuleType]]:
+    """A package in a fresh work folder, importable here and shipped in the jobs' snapshot."""
+    root = tmp_path_factory.mktemp("ray-map")
+    name = f"raymap_{uuid.uuid4().hex[:8]}"
+    (root / name).mkdir()
+    (root / name / "__init__.py").write_text("")
+    (root / name / "tasks.py").write_text(MAP_TASKS)
+    sys.path.insert(0, str(root))
+    try:
+        yield root, importlib.import_module(f"{name}.tasks")
+    finally:
+        sys.path.remove(str(root))
+
+
+def test_a_map_of_200_items_over_the_ray_sites_gathers_every_result_in_order(
+    ray_client: Client, map_module: tuple[Path, ModuleType]
+) -> None:
+    root, tasks = map_module
+    ray_client.create_project("maps")
+    results = cast(
+        list[dict[str, int]],
+        list(ray_client.map(tasks.square_where, range(200), project="maps", workdir=root, cpus=1)),
+    )
+    assert [r["x"] for r in results] == list(range(200))
+    assert [r["square"] for r in results] == [x * x for x in range(200)]
+    jobs = ray_client.compute.jobs("maps", limit=1000)
+    assert {job.state for job in jobs} == {"succeeded"}
+    assert len(jobs) > 1  # the items went out in several jobs
+    assert {job.site for job in jobs} <= {"ray-a", "ray-b", "ray-c"}
+    assert len({job.site for job in jobs}) > 1  # over more than one site
+    assert len({r["pid"] for r in results}) == len(jobs)
