@@ -8,13 +8,14 @@ on first use and closed when the handler returns, before the reply is sent, so t
 reply holds no pooled connection. A route that does not read gets the guard's session closed
 as the guard finishes, so that its write never waits while holding a read connection too.
 
-A route that writes declares ``session: WriteSession``. The transaction begins where the handler
-first uses the session (on SQLite with ``BEGIN IMMEDIATE``), in the handler's worker thread, so
-nothing is held while the guard runs or a body is parsed. When the handler returns and its
-reply is built, the request's success event is appended in the same transaction and the two
-commit together, before a byte of the reply is sent: a client that got its answer can count
-on both, and a failure anywhere before the commit leaves neither. A handler that raises rolls
-back; the request middleware then audits the failure, as it audits everything a route did not.
+A route that writes declares ``session: WriteSession`` in a router built with
+``route_class=WriteRoute``. The transaction begins where the handler first uses the session (on
+SQLite with ``BEGIN IMMEDIATE``), in the handler's worker thread, so nothing is held while the
+guard runs or a body is parsed. As the handler returns, in its thread, the request's success
+event is appended in the same transaction and the two commit together, before a byte of the
+reply is sent: a client that got its answer can count on both, and a failure before the commit
+leaves neither. A handler that raises rolls back; the request middleware then audits the
+failure, as it audits everything a route did not.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import functools
 import inspect
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager
-from typing import Annotated, Any, get_type_hints
+from typing import Annotated, Any, ParamSpec, TypeVar, get_type_hints
 
 import anyio.to_thread
 from fastapi import Depends, Request, Response
@@ -33,6 +34,9 @@ from sqlalchemy.orm import Session
 from corridor.runtime import Runtime
 from corridor.security import audit
 from corridor.web.request_audit import AUDITED, request_entry
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -124,10 +128,11 @@ def _write_session_parameter(endpoint: Callable[..., Any]) -> str | None:
     return None
 
 
-def _ending_in_handler(endpoint: Callable[..., Any], name: str) -> Callable[..., Any]:
+def _ending_in_handler(endpoint: Callable[P, R], name: str) -> Callable[P, R]:
     @functools.wraps(endpoint)
-    def handle(*args: Any, **kwargs: Any) -> Any:
-        session: Session = kwargs[name]
+    def handle(*args: P.args, **kwargs: P.kwargs) -> R:
+        session = kwargs[name]
+        assert isinstance(session, Session)
         try:
             result = endpoint(*args, **kwargs)
         except BaseException:
