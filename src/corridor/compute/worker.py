@@ -241,6 +241,9 @@ def standby() -> bool:
     # The point of a standby: these imports happen now, not after the launch.
     for module in ("corridor.compute.job_process", "corridor.compute.energy.registry"):
         importlib.import_module(module)
+    from corridor.compute.process_tree import become_subreaper
+
+    become_subreaper()  # loads ctypes: better now than after the launch
 
     line = sys.stdin.readline()
     if not line.strip():
