@@ -319,3 +319,35 @@ def test_the_lost_attempt_row_keeps_its_history(cw: ComputeWorld) -> None:
         assert row.state == "lost"
         assert row.error is not None
         assert "no heartbeat" in row.error
+
+
+def test_submit_cancel_and_worker_reports_are_audited_but_heartbeats_are_not(
+    cw: ComputeWorld,
+) -> None:
+    from sqlalchemy import select
+
+    from corridor.security.models import AuditEvent
+
+    def actions() -> list[str]:
+        with cw.runtime.db.read() as session:
+            return list(session.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)))
+
+    job_id = cw.submit("alice").json()["id"]
+    call = worker(cw, place(cw, job_id), job_id, 1)
+    call("POST", "started", json={"host": "h", "pid": 1})
+    before = actions()
+    for _ in range(3):
+        assert call("POST", "heartbeat", json={}).status_code == 200
+    assert call("POST", "logs?seq=0", content=b"x").status_code == 200
+    assert actions() == before
+    cw.http.post(f"/api/v1/jobs/{job_id}/cancel", headers=cw.auth("alice"))
+    call("POST", "finished", json={"exit_code": 143})
+    # A refused heartbeat (the attempt ended) is audited like every refusal.
+    assert call("POST", "heartbeat", json={}).status_code == 409
+    audited = actions()
+    assert "compute.submit_job" in audited
+    assert audited[len(before) :] == [
+        "compute.cancel_job",
+        "compute.finished",
+        "compute.heartbeat",
+    ]

@@ -40,6 +40,7 @@ from corridor.security.policy import Permission
 from corridor.store.base import utcnow
 from corridor.web.blob_response import blob_response
 from corridor.web.guard import Access, get_runtime, requires
+from corridor.web.request_audit import ROUTINE
 from corridor.web.sessions import ReadSession
 
 router = APIRouter(prefix="/api/v1", tags=["compute workers"])
@@ -179,6 +180,7 @@ def heartbeat(
     job_id: str, request: Request, attempt: int = AttemptPath, access: Access = _worker()
 ) -> HeartbeatOut:
     """Extend the attempt's lease; ``cancel`` says the job was cancelled (kill it, report)."""
+    setattr(request.state, ROUTINE, True)
     runtime = get_runtime(request)
     with runtime.db.write() as session:
         cancel, lease = attempts.heartbeat(
@@ -211,6 +213,7 @@ async def append_logs(
     access: Access = _worker(),
 ) -> AckOut:
     """Store chunk ``seq`` of the attempt's output (raw bytes); sending it again is harmless."""
+    setattr(request.state, ROUTINE, True)
     runtime = get_runtime(request)
     data = await request.body()
 

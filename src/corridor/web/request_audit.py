@@ -18,6 +18,10 @@ from corridor.security.audit import AuditEntry
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Set in the request's state once the route's own transaction has committed its event.
 AUDITED = "audited"
+# Set by a route whose successful calls are routine telemetry of something audited already (a
+# job worker's heartbeats and log chunks, once a second for the life of a job): only its
+# failures and refusals are audited.
+ROUTINE = "routine"
 
 
 def route_name(scope: Scope) -> str:
@@ -49,6 +53,8 @@ def request_entry(scope: Scope, status: int) -> AuditEntry | None:
     method = scope["method"]
     denied = "denied" in state
     if method not in MUTATING and not denied and status not in (401, 403):
+        return None
+    if state.get(ROUTINE) and not denied and status < 400:
         return None
     detail: dict[str, object] = {"method": method, "status": status}
     # An error message may quote the caller's data (a cell that does not parse): the audit
