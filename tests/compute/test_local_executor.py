@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from collections.abc import Iterator
@@ -77,6 +78,25 @@ class TestLocalExecutor(ExecutorContract):
         assert record.finished is not None
         assert "No such file" in str(record.finished["error"])
         assert wait_until(lambda: (tmp_path / "worker-logs" / f"{job_id}-1.log").exists())
+
+
+@pytest.mark.parametrize("standby", [True, False])
+def test_a_worker_outlives_its_executor_in_a_session_of_its_own(
+    tmp_path: Path, standby: bool
+) -> None:
+    executor = LocalExecutor(tmp_path / "logs", standby=standby)
+    code = "import time; time.sleep(0.5); print('still here')"
+    with loopback_server() as host:
+        job_id = uuid.uuid4().hex
+        token = host.add(job_id, 1, work(argv=[sys.executable, "-c", code]))
+        executor.launch(Assignment(job_id, 1, "here", host.url, token, Resources()))
+        started = host.wait_for(job_id, 1, "started").started
+        assert started is not None
+        worker_pid = started["pid"]
+        assert isinstance(worker_pid, int)
+        assert os.getsid(worker_pid) == worker_pid != os.getsid(0)
+        executor.close()  # as a server that stops does
+        assert host.wait_for(job_id, 1, "finished").logs() == b"still here\n"
 
 
 def test_a_standby_that_died_is_replaced_by_a_cold_start(tmp_path: Path) -> None:
