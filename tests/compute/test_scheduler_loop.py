@@ -15,6 +15,7 @@ import pytest
 from corridor.compute.scheduler_loop import release_lease, take_lease
 from corridor.store.base import utcnow
 from corridor.store.db import Database
+from tests.compute.core_world import SITES_TOML
 from tests.conftest import LiveServer, serving, sqlite_only
 
 # Short leases so that a lost worker is noticed within seconds.
@@ -144,3 +145,35 @@ def test_only_one_process_holds_the_scheduler_lease(db: Database) -> None:
     import datetime as dt
 
     assert take_lease(db, "c", now=now + dt.timedelta(seconds=60))
+
+
+@pytest.fixture
+def two_sites(home: Path, database_url: str, sqlite_template: Path) -> Iterator[LiveServer]:
+    """Two local sites on this machine: eu (eu-west, 2 declared GPUs) and us (us-east)."""
+    yield from _serve(home, database_url, sqlite_template, TOML + SITES_TOML)
+
+
+@sqlite_only
+def test_placement_follows_data_residency_and_reserves_distinct_gpus(
+    two_sites: LiveServer,
+) -> None:
+    with two_sites.client() as c:
+        upload = c.post("/api/v1/dataset-uploads/p/sales?region=us-east", content=b"a,b\n1,2\n")
+        assert upload.status_code == 201, upload.text
+        pinned = submit(c, command=py("print('hi')"), datasets=["sales@1"])
+        assert wait(c, pinned)["site"] == "us"
+        show = "import os, time; print(os.environ['CUDA_VISIBLE_DEVICES'], flush=True)"
+        first = submit(c, command=py(show + "; time.sleep(60)"), gpus=1)
+        wait(c, first, states={"running"})
+        second = submit(c, command=py(show), gpus=1)
+        assert wait(c, second)["site"] == "eu"
+        devices = set()
+        for job_id in (first, second):
+            deadline = time.monotonic() + 30
+            while not (logs := c.get(f"/api/v1/jobs/{job_id}/logs").content.strip()):
+                assert time.monotonic() < deadline, f"no output from {job_id}"
+                time.sleep(0.2)
+            devices.add(logs.decode())
+        assert devices == {"0", "1"}
+        c.post(f"/api/v1/jobs/{first}/cancel")
+        assert wait(c, first, limit_s=30)["state"] == "cancelled"
