@@ -206,3 +206,21 @@ def test_a_viewer_cannot_submit_and_an_outsider_cannot_see_the_project(cw: Compu
     assert cw.submit("bob").status_code == 404
     job = cw.submit("alice").json()
     assert cw.http.get(f"/api/v1/jobs/{job['id']}", headers=cw.auth("bob")).status_code == 404
+
+
+def test_lineage_links_the_data_a_job_reads_and_the_run_it_reports_to(cw: ComputeWorld) -> None:
+    from corridor.tracking import experiments, runs
+
+    ref = cw.ingest("p", "sales", regions=[], sensitivity=Sensitivity.INTERNAL)
+    with cw.runtime.db.write() as session:
+        exp = experiments.create_experiment(session, cw.project("p"), "e")
+        run_id = runs.create_run(session, exp.experiment_id, user="alice").info.run_id
+    job_id = cw.submit("alice", datasets=[ref], run_id=run_id).json()["id"]
+    up = cw.http.get(
+        "/api/v1/projects/p/lineage",
+        params={"kind": "run", "id": run_id, "direction": "upstream", "depth": 3},
+        headers=cw.auth("vic"),
+    ).json()
+    edges = {(e["src_kind"], e["dst_kind"]) for e in up["edges"]}
+    assert edges == {("job", "run"), ("dataset_version", "job")}
+    assert job_id in {n["id"] for n in up["nodes"]}
