@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import tarfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,10 +115,17 @@ class WorkerRun:
         return job_id, proc
 
     def run(
-        self, body: dict[str, object], *, snapshot: bytes | None = None, input: bytes | None = None
+        self,
+        body: dict[str, object],
+        *,
+        snapshot: bytes | None = None,
+        input: bytes | None = None,
+        drop_after_logs: int = 0,
     ) -> tuple[int, AttemptRecord, str]:
         """Run a worker to its end: its exit status, the attempt's record, its own output."""
-        job_id, proc = self.start(body, snapshot=snapshot, input=input)
+        job_id, proc = self.start(
+            body, snapshot=snapshot, input=input, drop_after_logs=drop_after_logs
+        )
         out, _ = proc.communicate(timeout=120)
         return proc.returncode, self.host.record(job_id, 1), out.decode()
 
@@ -309,3 +317,49 @@ def test_a_finished_job_reports_cpu_time_and_an_energy_method(worker: WorkerRun)
     assert record.finished["energy_method"] in ("rapl", "cpu-time-model")
     assert isinstance(energy_j, float)
     assert energy_j > 0
+
+
+def test_a_log_chunk_resent_after_a_lost_answer_is_stored_once(worker: WorkerRun) -> None:
+    code = "import sys, time\nfor i in range(3):\n    print(i, flush=True)\n    time.sleep(0.3)\n"
+    _, record, _ = worker.run(work(argv=[sys.executable, "-c", code]), drop_after_logs=2)
+    assert record.logs() == b"0\n1\n2\n"
+    posts = [r for r in record.requests if r == "POST logs"]
+    assert len(posts) == len(record.log_chunks) + 2  # two answers lost, two resends
+
+
+def test_a_server_away_for_less_than_the_lease_does_not_stop_the_job(worker: WorkerRun) -> None:
+    code = "import time; time.sleep(1.5); print('finished anyway')"
+    body = work(argv=[sys.executable, "-c", code], heartbeat_s=0.1, lease_s=3.0)
+    job_id, proc = worker.start(body)
+    worker.host.wait_for(job_id, 1, "started")
+    worker.host.update(job_id, 1, heartbeat_status=503)
+    time.sleep(0.8)  # several heartbeats unanswered, well inside the lease
+    worker.host.update(job_id, 1, heartbeat_status=None)
+    proc.communicate(timeout=60)
+    record = worker.host.record(job_id, 1)
+    assert record.finished is not None
+    assert (record.finished["exit_code"], record.logs()) == (0, b"finished anyway\n")
+
+
+DATASET_TASK = b"""\
+def rows(table, column):
+    return {"rows": table.num_rows, "total": sum(table.column(column).to_pylist())}
+"""
+
+
+def test_a_dataset_argument_is_read_through_the_jobs_own_route(worker: WorkerRun) -> None:
+    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    sink = io.BytesIO()
+    pq.write_table(pa.table({"amount": [1, 2, 3, 4]}), sink)
+    archive = snapshot_of({"tasks.py": DATASET_TASK})
+    ref: dict[str, object] = {"module": "tasks", "qualname": "rows", "source": "snapshot"}
+    body = work(function=ref, snapshot=digest(archive), has_input=True, datasets=["sales@3"])
+    call = payload.encode_call((payload.DatasetInput("sales@3"), "amount"), {})
+    job_id, proc = worker.start(body, snapshot=archive, input=call, datasets=[sink.getvalue()])
+    proc.communicate(timeout=120)
+    record = worker.host.record(job_id, 1)
+    assert record.result is not None, record.finished
+    assert payload.decode(record.result) == {"rows": 4, "total": 10}
+    assert "GET datasets" in record.requests

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -42,6 +43,7 @@ class AttemptRecord:
     cancel: bool = False
     fenced: bool = False
     heartbeat_status: int | None = None  # answer heartbeats with this error status
+    drop_after_logs: int = 0  # store this many log posts, then drop the connection unanswered
     requests: list[str] = field(default_factory=list)
 
     def logs(self) -> bytes:
@@ -196,10 +198,17 @@ class _Handler(BaseHTTPRequestHandler):
             if rec.fenced:
                 self._error(409, "this attempt is no longer the job's current one")
                 return
+            drop = match["route"] == "logs" and rec.drop_after_logs > 0
             status, answer, content_type = self._route(
                 rec, method, match["route"], match["i"], parts.query, body
             )
+            if drop:
+                rec.drop_after_logs -= 1
             owner.changed.notify_all()
+        if drop:  # as a server that stored the chunk and died before it answered
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         self._send(status, answer, content_type)
 
     def _route(
