@@ -351,3 +351,17 @@ def test_submit_cancel_and_worker_reports_are_audited_but_heartbeats_are_not(
         "compute.finished",
         "compute.heartbeat",
     ]
+
+
+def test_an_ended_attempts_token_is_fenced_then_unknown(cw: ComputeWorld) -> None:
+    from corridor.security import identity
+
+    job_id = cw.submit("alice").json()["id"]
+    call = worker(cw, place(cw, job_id), job_id, 1)
+    assert call("POST", "finished", json={"exit_code": 0}).status_code == 200
+    # Right after its attempt ended, the token still authenticates, and hears it is fenced off.
+    assert call("POST", "heartbeat", json={}).status_code == 409
+    with cw.runtime.db.write() as session:
+        gone = identity.delete_expired_job_tokens(session, before=utcnow() + dt.timedelta(hours=2))
+    assert gone == 1
+    assert call("POST", "heartbeat", json={}).status_code == 401

@@ -36,6 +36,7 @@ from corridor.compute.sansio.placement import Decision, QueuedJob, Scheduler, Si
 from corridor.compute.sansio.resources import NOTHING, Resources
 from corridor.compute.sansio.states import JobState
 from corridor.config import CONFIG_FILE_NAME, Settings
+from corridor.security import identity
 from corridor.security.models import Project
 from corridor.store.base import utcnow
 
@@ -56,6 +57,9 @@ ENDED_KILL_S = 5.0
 POLL_EVERY_S = 1.0
 REOPEN_EXECUTOR_S = 30.0
 SWEEP_EVERY_S = 0.5
+# Expired job tokens are deleted after a while (kept a bit, for whoever reads the audit log).
+TOKEN_SWEEP_EVERY_S = 60.0
+TOKEN_KEEP = dt.timedelta(hours=1)
 
 
 # Sites, read once per change of corridor.toml (the API and the loop share the table).
@@ -281,6 +285,7 @@ class Scheduling:
         self.broken: dict[str, float] = {}
         self.launched: dict[tuple[str, int], Launched] = {}
         self.swept_at = -math.inf
+        self.tokens_swept_at = -math.inf
 
     # Executors.
 
@@ -372,6 +377,10 @@ class Scheduling:
                 session, now=now, grace_s=lease_s + self.settings.job_heartbeat_s, sites=sites
             )
             ended += attempts.force_cancels(session, now=now, grace_s=lease_s)
+            clock = time.monotonic()
+            if clock - self.tokens_swept_at >= TOKEN_SWEEP_EVERY_S:
+                self.tokens_swept_at = clock
+                identity.delete_expired_job_tokens(session, before=now - TOKEN_KEEP)
         for key in ended:
             self.stop(key)
 

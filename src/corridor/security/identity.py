@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.orm import Session
 
@@ -239,6 +239,14 @@ def end_job_token(session: Session, token_id: str, *, grace: dt.timedelta) -> No
         )
         .values(expires_at=expires_at)
     )
+
+
+def delete_expired_job_tokens(session: Session, *, before: dt.datetime) -> int:
+    """Delete job tokens that expired before ``before`` (one row per attempt would pile up)."""
+    result = session.execute(
+        delete(Token).where(Token.job_id.is_not(None), Token.expires_at < before)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def revoke_job_tokens(session: Session, job_ids: Sequence[str]) -> None:
