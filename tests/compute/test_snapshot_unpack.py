@@ -3,12 +3,13 @@ refused before a byte is written."""
 
 from __future__ import annotations
 
+import os
 import tarfile
 from pathlib import Path
 
 import pytest
 
-from corridor.compute.snapshot_unpack import UnsafeSnapshot, cached_archive, check_member
+from corridor.compute.snapshot_unpack import UnsafeSnapshot, cached_archive, check_member, prune
 
 
 def member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
@@ -55,3 +56,13 @@ def test_a_digest_that_is_not_sha256_hex_is_refused_before_any_download(tmp_path
 
     with pytest.raises(UnsafeSnapshot, match="not a sha256 hex digest"):
         cached_archive(tmp_path, "../../etc", download)
+
+
+def test_the_cache_drops_the_least_recently_used_archives_past_its_size(tmp_path: Path) -> None:
+    for age, name in enumerate(["old", "middle", "new"]):
+        path = tmp_path / f"{name}.tar.gz"
+        path.write_bytes(b"x" * 100)
+        os.utime(path, (1_000_000 + age, 1_000_000 + age))
+    keep = tmp_path / "old.tar.gz"  # the one just fetched, whatever its time
+    prune(tmp_path, keep=keep, max_bytes=200)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.tar.gz", "old.tar.gz"]

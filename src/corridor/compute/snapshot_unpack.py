@@ -5,7 +5,8 @@ outside the work directory through an absolute name, a ``..`` component or a lin
 out. Every member is checked before a byte is written, and extraction also runs under the
 standard library's ``data`` filter as a second net. Archives are cached by digest under the
 worker's temp root so a machine downloads each snapshot once; each attempt gets a fresh copy
-of the tree, because a job may write into its directory.
+of the tree, because a job may write into its directory. The cache keeps the most recently used
+archives up to ``CACHE_MAX_BYTES``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 DIGEST = re.compile(r"^[0-9a-f]{64}$")
+# Snapshots are capped at 100 MB each by default; a few dozen distinct ones fit.
+CACHE_MAX_BYTES = 2 * 1024**3
 
 
 class UnsafeSnapshot(Exception):
@@ -74,6 +77,7 @@ def cached_archive(cache_dir: Path, digest: str, download: Callable[[], bytes]) 
         raise UnsafeSnapshot(f"snapshot digest {digest!r} is not a sha256 hex digest")
     path = cache_dir / f"{digest}.tar.gz"
     if path.is_file():
+        os.utime(path)  # recently used: the last to be pruned
         return path
     data = download()
     actual = hashlib.sha256(data).hexdigest()
@@ -85,4 +89,23 @@ def cached_archive(cache_dir: Path, digest: str, download: Callable[[], bytes]) 
     with os.fdopen(fd, "wb") as out:
         out.write(data)
     os.replace(tmp, path)
+    prune(cache_dir, keep=path)
     return path
+
+
+def prune(cache_dir: Path, *, keep: Path, max_bytes: int = CACHE_MAX_BYTES) -> None:
+    """Delete the least recently used archives until the cache holds at most ``max_bytes``."""
+    entries = []
+    for entry in cache_dir.glob("*.tar.gz"):
+        try:
+            stat = entry.stat()
+        except FileNotFoundError:  # pruned by a concurrent worker
+            continue
+        entries.append((stat.st_mtime, stat.st_size, entry))
+    total = sum(size for _, size, _ in entries)
+    for _, size, entry in sorted(entries, key=lambda e: e[0]):
+        if total <= max_bytes:
+            return
+        if entry != keep:
+            entry.unlink(missing_ok=True)
+            total -= size
