@@ -121,10 +121,11 @@ class WorkerRun:
         snapshot: bytes | None = None,
         input: bytes | None = None,
         drop_after_logs: int = 0,
+        cancel: bool = False,
     ) -> tuple[int, AttemptRecord, str]:
         """Run a worker to its end: its exit status, the attempt's record, its own output."""
         job_id, proc = self.start(
-            body, snapshot=snapshot, input=input, drop_after_logs=drop_after_logs
+            body, snapshot=snapshot, input=input, drop_after_logs=drop_after_logs, cancel=cancel
         )
         out, _ = proc.communicate(timeout=120)
         return proc.returncode, self.host.record(job_id, 1), out.decode()
@@ -363,3 +364,15 @@ def test_a_dataset_argument_is_read_through_the_jobs_own_route(worker: WorkerRun
     assert record.result is not None, record.finished
     assert payload.decode(record.result) == {"rows": 4, "total": 10}
     assert "GET datasets" in record.requests
+
+
+def test_a_job_cancelled_before_its_worker_reported_in_never_starts(
+    worker: WorkerRun, tmp_path: Path
+) -> None:
+    witness = tmp_path / "ran"
+    body = work(argv=[sys.executable, "-c", f"open({str(witness)!r}, 'w')"])
+    code, record, _ = worker.run(body, cancel=True)
+    assert code == 143
+    assert record.finished is not None
+    assert (record.finished["exit_code"], record.finished["error"]) == (None, "cancelled")
+    assert not witness.exists()

@@ -38,6 +38,8 @@ from corridor.compute.worker_link import (
 )
 
 EXIT_BAD_SETUP = 2
+# SIGTERM's status: what a job cancelled a moment later would have ended with.
+EXIT_CANCELLED_BEFORE_START = 143
 # How long a starting worker retries a server it cannot reach: the default lease.
 STARTUP_RETRY_S = 10.0
 
@@ -184,7 +186,10 @@ class Worker:
                 lease_s=work.lease_s,
                 wake=self.wake,
             )
-            self.started()
+            if self.started().get("cancel") is True:
+                # Cancelled between placement and now: the job never starts.
+                self.link.post_json("finished", {"exit_code": None, "error": "cancelled"})
+                return EXIT_CANCELLED_BEFORE_START
             heartbeat.start()
             job = JobProcess(
                 self.link,
@@ -201,9 +206,10 @@ class Worker:
         finally:
             shutil.rmtree(attempt_dir, ignore_errors=True)
 
-    def started(self) -> None:
+    def started(self) -> JsonObject:
+        """Report in; the answer says whether the job was cancelled meanwhile."""
         body = {"host": socket.gethostname(), "pid": os.getpid()}
-        self._retrying(lambda: self.link.post_json("started", body))
+        return self._retrying(lambda: self.link.post_json("started", body))
 
     def _retrying(self, call: Callable[[], JsonObject]) -> JsonObject:
         """``call()``, retried through network errors (a server restarting) for a lease's time."""

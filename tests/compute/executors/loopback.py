@@ -235,7 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
             return 200, rec.datasets[int(index)], "application/vnd.apache.parquet"
         if (method, route) == ("POST", "started"):
             rec.started = json.loads(body)
-            return ok
+            return 200, json.dumps({"cancel": rec.cancel}).encode(), "application/json"
         if (method, route) == ("POST", "heartbeat"):
             if rec.heartbeat_status is not None:
                 return rec.heartbeat_status, b'{"error": {"message": "down"}}', "application/json"
