@@ -83,7 +83,7 @@ REFUSALS: list[tuple[str, dict[str, Any], list[str]]] = [
     ("input for a command", {"input_b64": "AAAA"}, ["input_b64"]),
     ("unknown run", {"run_id": "0" * 32}, ["run"]),
     ("gang larger than any site", {"cpus": 4, "workers": 3}, ["3 workers"]),
-    ("deadline shorter than timeout", {"deadline": _future(0.01), "timeout": "2h"}, ["timeout"]),
+    ("deadline shorter than timeout", {"deadline": _future(1), "timeout": "3h"}, ["timeout"]),
     ("unknown dataset", {"datasets": ["nothing@1"]}, ["nothing"]),
     ("snapshot not uploaded", {"snapshot": "a" * 64}, ["snapshot", "not uploaded"]),
 ]
