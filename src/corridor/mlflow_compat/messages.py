@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Annotated, NotRequired, TypedDict
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue
 from typing_extensions import TypedDict as ValidatedDict
 
 from corridor.client_input import Int64
@@ -31,8 +31,11 @@ from corridor.tracking.entities import (
 )
 from corridor.tracking.validation import ViewType
 
+if TYPE_CHECKING:
+    from corridor.tracking.run_search import RunRows
 
-def _as_list(value: Any) -> Any:
+
+def _as_list(value: object) -> object:
     # A repeated field given once in a query string arrives as a scalar.
     return [value] if isinstance(value, str | int) else value
 
@@ -257,7 +260,7 @@ class RunOutputsOut(TypedDict, total=False):
 class RunOut(TypedDict):
     info: RunInfoOut
     data: RunDataOut
-    inputs: dict[str, Any]
+    inputs: dict[str, JsonValue]
     outputs: RunOutputsOut
 
 
@@ -340,6 +343,40 @@ def run_out(run: RunRecord, model_outputs: Sequence[tuple[str, int]] = ()) -> Ru
             "metrics": [metric_out(p) for p in run.metrics.values()],
             "params": key_values(run.params),
             "tags": key_values(run.tags),
+        },
+        "inputs": {},
+        "outputs": outputs,
+    }
+
+
+def run_rows_out(run: RunRows) -> RunOut:
+    """`run_out` for a run as `run_search` read it, built straight from its rows."""
+    run_id, experiment_id, name, user_id, status, start, end, stage, artifact_uri = run.info
+    info: RunInfoOut = {
+        "run_id": run_id,
+        "run_uuid": run_id,
+        "run_name": name,
+        "experiment_id": str(experiment_id),
+        "user_id": user_id,
+        "status": status,
+        "start_time": start,
+        "artifact_uri": artifact_uri,
+        "lifecycle_stage": stage,
+    }
+    if end is not None:
+        info["end_time"] = end
+    outputs: RunOutputsOut = {}
+    if run.outputs:
+        outputs["model_outputs"] = [{"model_id": m, "step": s} for m, s in run.outputs]
+    return {
+        "info": info,
+        "data": {
+            "metrics": [
+                {"key": k, "value": "NaN" if nan else double(v), "timestamp": ts, "step": step}
+                for k, v, nan, ts, step in run.metrics
+            ],
+            "params": [{"key": k, "value": v} for k, v in run.params],
+            "tags": [{"key": k, "value": v} for k, v in run.tags],
         },
         "inputs": {},
         "outputs": outputs,

@@ -9,14 +9,23 @@ order of the store's primary keys, in which the rows were always read.
 
 The part of the statement that writes JSON does not depend on the search, so it is built once
 per backend over the page's name (`run_search.PAGE_CTE`), and SQLAlchemy compiles it once per
-shape of search; building it per request cost 2 ms. The database's JSON is read back with
-pydantic-core and written again by the reply, so that the bytes are those pydantic-core writes
-for the same values: a float the database printed exactly (`Dialect.float_text`) reads back as
-the same float, and strings and integers are exact either way.
+shape of search; building it per request cost 2 ms. The reply's bytes are those pydantic-core
+wrote when the reply was built in Python. A float is printed exactly by the database
+(`Dialect.float_text`), so it reads back as the same float. SQLite writes compact JSON with
+pydantic-core's escapes, so only the metric values are rewritten, in pydantic-core's shortest
+form, and the rest is used as written.
+
+Where the database is not faster at this (`Dialect.json_replies`: PostgreSQL, whose JSON
+functions over correlated subqueries took longer than reading the rows), the page's rows are
+read in one statement (`run_search.page_rows`) and the reply is built from them in Python.
+`written_by_database` still works there (the text is read back and written again, as
+PostgreSQL spaces its JSON), and the tests hold both ways to the same bytes.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -41,11 +50,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from corridor.mlflow_compat.messages import RunOut, SearchRuns
+from corridor.mlflow_compat.messages import SearchRuns, run_rows_out
 from corridor.store.dialects import Dialect, dialect_named, dialect_of, json_key
 from corridor.tracking import run_search
-from corridor.tracking.entities import Page
 from corridor.tracking.models import LatestMetric, RunModelOutput, RunParam, RunTag
+
+# SQL expressions below are typed Any, as SQLAlchemy types `func` and column collections.
 
 # The page as the statement reads it: `SearchPage.runs`, by name.
 _PAGE: TableClause = table(
@@ -73,7 +83,7 @@ def _object(dialect: Dialect, *pairs: tuple[str, Any]) -> ColumnElement[Any]:
 
 
 def _info(dialect: Dialect, run: Any, *, ended: bool) -> ColumnElement[Any]:
-    """``RunInfoOut``; ``end_time`` only for a run that ended."""
+    """``RunInfoOut``; ``end_time`` (last, as `run_info_out` adds it) only for a run that ended."""
     end = (("end_time", run.end_time),) if ended else ()
     return _object(
         dialect,
@@ -84,9 +94,9 @@ def _info(dialect: Dialect, run: Any, *, ended: bool) -> ColumnElement[Any]:
         ("user_id", run.user_id),
         ("status", run.status),
         ("start_time", run.start_time),
-        *end,
         ("artifact_uri", run.artifact_uri),
         ("lifecycle_stage", run.lifecycle_stage),
+        *end,
     )
 
 
@@ -179,8 +189,39 @@ def page_json(dialect_name: str) -> Select[Any]:
     return select(cast(as_json, Text()), held).select_from(runs)
 
 
-def search_runs_out(session: Session, message: SearchRuns) -> Page[RunOut]:
-    """The runs MLflow's ``SearchRuns`` asks for, as MLflow's JSON objects, and the next token."""
+# In compact JSON, ``"value":`` followed by a number is a metric's value and nothing else: a
+# quote inside a string is always escaped, so the text cannot occur in one, and params and tags
+# have string values. (A NaN is the string "NaN".)
+_METRIC_VALUE = re.compile(r'"value":(-?[0-9][0-9.eE+-]*)')
+
+
+def _shortest_floats(runs_json: str) -> bytes:
+    """``runs_json`` with each metric value written as pydantic-core writes a float."""
+    pieces = _METRIC_VALUE.split(runs_json)
+    printed = pieces[1::2]
+    if printed:
+        # One call for all: a float's JSON never holds a comma.
+        shortest = pydantic_core.to_json([float(p) for p in printed]).decode()[1:-1].split(",")
+        pieces[1::2] = ['"value":' + number for number in shortest]
+    return "".join(pieces).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class RunsReply:
+    """A page of MLflow's ``SearchRuns`` reply: ``runs`` is its JSON array of ``RunOut``."""
+
+    runs: bytes
+    next_page_token: str | None
+
+    def body(self) -> bytes:
+        """The reply's JSON: ``{"runs": [...], "next_page_token": ...}``, as `page_reply`."""
+        token = self.next_page_token
+        more = b',"next_page_token":' + pydantic_core.to_json(token) if token else b""
+        return b'{"runs":' + self.runs + more + b"}"
+
+
+def search_runs_out(session: Session, message: SearchRuns) -> RunsReply:
+    """The runs MLflow's ``SearchRuns`` asks for, as MLflow's JSON, and the next page's token."""
     page = run_search.search_page(
         session,
         message.experiment_ids,
@@ -191,9 +232,24 @@ def search_runs_out(session: Session, message: SearchRuns) -> Page[RunOut]:
         view_type=message.run_view_type,
     )
     if page is None:
-        return Page([], None)
-    statement = page_json(dialect_of(session).name).add_cte(page.runs)
+        return RunsReply(b"[]", None)
+    dialect = dialect_of(session)
+    if not dialect.json_replies:
+        rows = run_search.page_rows(session, page)
+        runs = pydantic_core.to_json([run_rows_out(run) for run in rows.items])
+        return RunsReply(runs, rows.next_page_token)
+    return written_by_database(session, dialect, page)
+
+
+def written_by_database(
+    session: Session, dialect: Dialect, page: run_search.SearchPage
+) -> RunsReply:
+    """``page`` as the database writes it in JSON (`page_json`)."""
+    statement = page_json(dialect.name).add_cte(page.runs)
     text, held = session.execute(statement, {"last_pos": page.last_pos}).one()
-    # The JSON is the statement's, in the shape of `RunOut`; pydantic-core reads it untyped.
-    runs: list[RunOut] = pydantic_core.from_json(text)
-    return Page(runs, page.next_token(held))
+    if dialect.json_replies:
+        runs = _shortest_floats(text)
+    else:
+        # Read back and written again: the database's spacing and numbers become pydantic-core's.
+        runs = pydantic_core.to_json(pydantic_core.from_json(text))
+    return RunsReply(runs, page.next_token(held))

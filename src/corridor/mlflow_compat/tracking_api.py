@@ -7,7 +7,7 @@ back into MLflow's JSON. The guard has already found the project and checked the
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
 from corridor.errors import InvalidInput
@@ -39,7 +39,7 @@ from corridor.mlflow_compat.messages import (
     run_info_out,
     run_out,
 )
-from corridor.mlflow_compat.routes import endpoint, page_reply, reply
+from corridor.mlflow_compat.routes import endpoint, json_reply, page_reply, reply
 from corridor.mlflow_compat.run_search_reply import search_runs_out
 from corridor.security import projects
 from corridor.security.policy import Permission
@@ -326,9 +326,9 @@ def search_runs(
     request: Request,
     session: ReadSession,
     access: MlflowAccess = mlflow_requires(READ, SearchRuns, locate.by_experiments),
-) -> JSONResponse:
-    page = search_runs_out(session, access.message_as(SearchRuns))
-    return page_reply("runs", page.items, page.next_page_token)
+) -> Response:
+    found = search_runs_out(session, access.message_as(SearchRuns))
+    return json_reply(found.body())
 
 
 @endpoint(router, "GET", "/mlflow/metrics/get-history")

@@ -263,6 +263,10 @@ def _gather(rows: Sequence[Any]) -> list[RunRows]:
             run.outputs.append((a, i3))
     ordered = [run for _pos, run in sorted(found.values(), key=lambda item: item[0])]
     for run in ordered:
+        # Key order on every backend (a hash join returns them in any order).
+        for rows in (run.params, run.tags, run.metrics):
+            if len(rows) > 1:
+                rows.sort(key=lambda row: row[0])
         if len(run.outputs) > 1:
             run.outputs.sort(key=lambda o: (o[1], o[0]))
     return ordered
@@ -367,8 +371,13 @@ def search_run_rows(
     )
     if page is None:
         return Page([], None)
+    return page_rows(session, page)
+
+
+def page_rows(session: Session, page: SearchPage) -> Page[RunRows]:
+    """The runs of ``page`` with their data, read in one statement."""
     found = _gather(session.execute(_page_statement(page.runs)).all())
-    return Page(found[:max_results], page.next_token(len(found)))
+    return Page(found[: page.max_results], page.next_token(len(found)))
 
 
 def search_runs(
