@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -28,12 +28,11 @@ from sqlalchemy import (
     bindparam,
     insert,
     select,
-    text,
     update,
 )
 from sqlalchemy.orm import Session
 
-from corridor.errors import ConfigurationError, InvalidInput
+from corridor.errors import InvalidInput
 from corridor.security.audit_chain import (
     GENESIS_HASH,
     EventFields,
@@ -47,13 +46,14 @@ from corridor.security.audit_chain import (
 from corridor.security.models import AuditEvent, AuditHead
 from corridor.store.base import utcnow
 from corridor.store.db import Database
+from corridor.store.dialects import dialect_named, dialect_of
 
 HEAD_ID = 1
 MAX_DETAIL_BYTES = 8192
 MAX_LIST_LIMIT = 1000
 VERIFY_BATCH = 1000
-# An arbitrary constant ("corraudt") naming the audit chain among PostgreSQL advisory locks.
-_PG_LOCK_KEY = 0x636F727261756474
+# An arbitrary constant ("corraudt") naming the audit chain among transaction locks.
+_LOCK_KEY = 0x636F727261756474
 _COLUMNS = (
     AuditEvent.seq,
     AuditEvent.time,
@@ -102,42 +102,6 @@ class AuditEntry:
     detail: Mapping[str, object] = field(default_factory=dict)
 
 
-def _lock_nothing(conn: Connection) -> None:
-    """Nothing to do: ``Database.write()`` began the transaction with ``BEGIN IMMEDIATE``."""
-
-
-def _lock_advisory(conn: Connection) -> None:
-    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-
-
-@dataclass(frozen=True)
-class _Backend:
-    """How one backend serialises appenders, and how a reader gets one snapshot for a walk."""
-
-    # Taken only while the head row does not exist yet: once it does, appenders queue on it
-    # with SELECT ... FOR UPDATE, but there is no row to lock for the very first event.
-    lock_empty: Callable[[Connection], None]
-    snapshot: Mapping[str, str]
-
-
-_BACKENDS = {
-    "sqlite": _Backend(lock_empty=_lock_nothing, snapshot={}),
-    # PostgreSQL's default READ COMMITTED takes a fresh snapshot per statement; a walk that
-    # pages through the log needs one for the head and every page, or concurrent appends look
-    # like events added behind the head's back.
-    "postgresql": _Backend(
-        lock_empty=_lock_advisory, snapshot={"isolation_level": "REPEATABLE READ"}
-    ),
-}
-
-
-def _backend(name: str) -> _Backend:
-    try:
-        return _BACKENDS[name]
-    except KeyError:
-        raise ConfigurationError(f"the audit log does not support {name} databases") from None
-
-
 def _clip(name: str, value: str) -> str:
     """Cut ``value`` to its column's length, so that an oversized value cannot lose the event."""
     return value[: _LENGTHS[name]]
@@ -183,7 +147,7 @@ def _move_head(conn: Connection, old: HeadRecord, new: EventRecord) -> bool:
 
 
 def _append_on(conn: Connection, entry: AuditEntry) -> EventRecord:
-    backend = _backend(conn.dialect.name)
+    backend = dialect_named(conn.dialect.name)
     # Everything that does not depend on the head is prepared before the lock is taken.
     detail = _stored_detail(entry.detail)
     guess = _written_heads.get(conn.engine)
@@ -195,7 +159,8 @@ def _append_on(conn: Connection, entry: AuditEntry) -> EventRecord:
             return record
     head = _read_head(conn, for_update=True)
     if head is None:
-        backend.lock_empty(conn)
+        # Appenders queue on the head row (FOR UPDATE), but the very first has no row to lock.
+        backend.transaction_lock(conn, _LOCK_KEY)
         head = _read_head(conn, for_update=True)
     record = _event_after(head or HeadRecord(seq=0, hash=GENESIS_HASH), entry, detail)
     conn.execute(_INSERT_EVENT, vars(record))
@@ -268,7 +233,9 @@ def _stream(session: Session, batch_size: int) -> Iterator[EventRecord]:
 def verify(db: Database, *, batch_size: int = VERIFY_BATCH) -> VerifyReport:
     """Check every stored event against the chain and the head, ``batch_size`` rows at a time."""
     with db.read() as session:
-        backend = _backend(session.get_bind().dialect.name)
+        # One snapshot for the head and every page, or concurrent appends would look like
+        # events added behind the head's back.
+        backend = dialect_of(session)
         conn = session.connection(execution_options=backend.snapshot)
         head = _read_head(conn)
         return verify_events(_stream(session, batch_size), head)

@@ -90,6 +90,9 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = normalise_url(url)
+        # The URL picks the backend before any engine (and so any `dialects` entry) exists;
+        # engines are built differently enough (two SQLite engines with their own events) that
+        # this stays the one place a URL scheme is tested.
         self.is_sqlite = _is_sqlite(self.url)
         if self.is_sqlite:
             path = self.url.split(":///", 1)[-1]
