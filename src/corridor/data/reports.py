@@ -20,9 +20,9 @@ import json
 import secrets
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any
 
 import polars as pl
+from pydantic import JsonValue
 
 from corridor.data.sansio.pii.report_masking import (
     PII,
@@ -38,6 +38,8 @@ from corridor.store.blobs.encrypted import BlobStore
 __all__ = ["PII", "PROFILE", "VALIDATION", "SealedReport", "flagged", "open_body", "seal"]
 
 SALT_BYTES = 16
+# A report body, and the summary of it a row keeps: JSON objects.
+JsonObject = dict[str, JsonValue]
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class SealedReport:
 
     kind: str
     digest: str
-    summary: dict[str, Any]
+    summary: JsonObject
 
 
 def flagged(data: pl.LazyFrame) -> set[str]:
@@ -57,36 +59,40 @@ def flagged(data: pl.LazyFrame) -> set[str]:
 def seal(
     blobs: BlobStore,
     kind: str,
-    body: dict[str, Any],
+    body: JsonObject,
     personal: Callable[[], Collection[str]],
-) -> tuple[SealedReport, dict[str, Any]]:
+) -> tuple[SealedReport, JsonObject]:
     """Mask ``body`` (``personal`` names the PII columns; asked only if it holds values), store
     it as a salted blob, and return the record of it with the masked body."""
-    masked = mask_report(kind, body, personal()) if carries_values(kind, body) else body
+    masked: JsonObject = mask_report(kind, body, personal()) if carries_values(kind, body) else body
     payload = {"salt": secrets.token_hex(SALT_BYTES), "kind": kind, "body": masked}
     digest = blobs.put(json.dumps(payload, separators=(",", ":")).encode("utf-8"))
     return SealedReport(kind, digest, summarise(kind, masked)), masked
 
 
-def open_body(blobs: BlobStore, digest: str, kind: str) -> dict[str, Any]:
+def open_body(blobs: BlobStore, digest: str, kind: str) -> JsonObject:
     """The body sealed under ``digest``; `IntegrityError` if it is not a report of ``kind``."""
     with blobs.open(digest) as reader:
         payload = json.loads(reader.read().decode("utf-8"))
     if not isinstance(payload, dict) or payload.get("kind") != kind:
         raise IntegrityError(f"blob {digest} is not a {kind} report")
-    body = payload["body"]
-    assert isinstance(body, dict)
+    body = payload.get("body")
+    if not isinstance(body, dict):
+        raise IntegrityError(f"blob {digest} holds no {kind} report body")
     return body
 
 
-def summarise(kind: str, body: dict[str, Any]) -> dict[str, Any]:
+def summarise(kind: str, body: JsonObject) -> JsonObject:
     """What the metadata row may keep of a report: names and counts, never a cell value."""
     if kind == VALIDATION:
-        results = body.get("results", [])
+        results = body.get("results")
+        checks = results if isinstance(results, list) else []
         return {
             "suite": body.get("suite"),
             "row_count": body.get("row_count"),
-            "failures": [str(r.get("name")) for r in results if not r.get("passed")],
+            "failures": [
+                str(r.get("name")) for r in checks if isinstance(r, dict) and not r.get("passed")
+            ],
         }
     if kind == PROFILE:
         return {"row_count": body.get("row_count")}

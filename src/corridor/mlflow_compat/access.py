@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from fastapi import Depends, Request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, JsonValue, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -38,11 +38,13 @@ WORKSPACE_HEADER = "x-mlflow-workspace"
 
 # A project a request acts in, and what the request named that led there ("run 'ab12...'").
 Located = tuple[str, str]
-# Finds the projects a request acts in: usually one; none for a listing that spans every
-# project the caller may read, several for a search over experiments of several projects.
-Locator = Callable[[Session, Any, Request], Sequence[Located]]
+# Finds the projects a request acts in, from the route's parsed message ``M``: usually one;
+# none for a listing that spans every project the caller may read, several for a search over
+# experiments of several projects.
+Locator = Callable[[Session, M, Request], Sequence[Located]]
 
-RawMessage = dict[str, Any]
+# A request message as read, before it is validated: the JSON body, or the query's strings.
+RawMessage = dict[str, JsonValue]
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ async def read_message(request: Request) -> RawMessage:
     if request.method == "GET":
         data: RawMessage = {}
         for key in request.query_params:
-            values = request.query_params.getlist(key)
+            values: list[JsonValue] = list(request.query_params.getlist(key))
             data[key] = values if len(values) > 1 else values[0]
         return data
     body = await request.body()
@@ -95,10 +97,10 @@ def parse(kind: type[M], data: RawMessage) -> M:
         raise InvalidInput("; ".join(parts)) from None
 
 
-class MlflowGuard(Guard):
+class MlflowGuard(Guard, Generic[M]):
     """Authenticate, parse the message, locate its project(s) and check ``permission`` there."""
 
-    def __init__(self, permission: Permission, message: type[BaseModel], locate: Locator) -> None:
+    def __init__(self, permission: Permission, message: type[M], locate: Locator[M]) -> None:
         super().__init__(permission)
         self.message = message
         self.locate = locate
@@ -168,6 +170,8 @@ def _project_exists(session: Session, name: str) -> bool:
     return session.scalar(select(Project.id).where(Project.name == name)) is not None
 
 
-def mlflow_requires(permission: Permission, message: type[BaseModel], locate: Locator) -> Any:
+def mlflow_requires(permission: Permission, message: type[M], locate: Locator[M]) -> Any:
     """Declare an MLflow route's permission, its request message and how to find its project."""
+    # `Depends` is typed Any so that it can stand as a parameter's default; routes declare the
+    # parameter as `MlflowAccess`.
     return Depends(MlflowGuard(permission, message, locate))

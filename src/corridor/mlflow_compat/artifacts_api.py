@@ -9,12 +9,12 @@ Bodies stream both ways in chunks; neither side holds a file in memory.
 from __future__ import annotations
 
 import mimetypes
-from typing import Any
 
 import anyio.from_thread
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from sqlalchemy.orm import Session
 
 from corridor.errors import NotFound
 from corridor.mlflow_compat import locate
@@ -28,7 +28,7 @@ from corridor.tracking.artifact_paths import join
 from corridor.web.blob_response import blob_response
 from corridor.web.bodies import blocking_chunks
 from corridor.web.guard import get_runtime
-from corridor.web.sessions import ReadSession, REQUEST_READS, RequestReads, WriteRoute, WriteSession
+from corridor.web.sessions import REQUEST_READS, ReadSession, RequestReads, WriteRoute, WriteSession
 
 router = APIRouter(tags=["mlflow"], route_class=WriteRoute)
 SERVICE = "/mlflow-artifacts/artifacts"
@@ -57,7 +57,7 @@ async def read_target(request: Request) -> RawMessage:
     return {"path": path}
 
 
-def locate_owner(session: Any, message: Any, request: Request) -> list[Located]:
+def locate_owner(session: Session, message: ArtifactTarget, request: Request) -> list[Located]:
     """The project of the run (or logged model) whose artifacts the path names."""
     location = message.location
     if location.owner is Owner.LOGGED_MODEL:
@@ -71,7 +71,7 @@ def locate_owner(session: Any, message: Any, request: Request) -> list[Located]:
     return [found]
 
 
-class ArtifactGuard(MlflowGuard):
+class ArtifactGuard(MlflowGuard[ArtifactTarget]):
     """`MlflowGuard` whose message is the artifact path, leaving the body to the handler."""
 
     def __init__(self, permission: Permission) -> None:

@@ -9,7 +9,7 @@ told exactly what a caller naming something absent is told. A name that leads no
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Protocol
 
 from fastapi import Request
 from sqlalchemy.orm import Session
@@ -41,6 +41,36 @@ def _remembered(request: Request, key: str, find: Callable[[], str]) -> str:
     return found
 
 
+# What each locator reads of a message: any route message that has it will do.
+
+
+class NamesExperiment(Protocol):
+    @property
+    def experiment_id(self) -> str: ...
+
+
+class NamesExperiments(Protocol):
+    @property
+    def experiment_ids(self) -> Sequence[str]: ...
+
+
+class NamesExperimentByName(Protocol):
+    @property
+    def experiment_name(self) -> str: ...
+
+
+class Named(Protocol):
+    """A message that names a new experiment, or a registered model."""
+
+    @property
+    def name(self) -> str: ...
+
+
+class NamesRun(Protocol):
+    @property
+    def run(self) -> str: ...
+
+
 def experiment_project(session: Session, request: Request, experiment_id: str) -> Located:
     """The project of experiment ``experiment_id``; MLflow's experiment "0" is in ``default``."""
     named = f"experiment {experiment_id!r}"
@@ -56,12 +86,16 @@ def experiment_project(session: Session, request: Request, experiment_id: str) -
     return project, named
 
 
-def by_experiment(session: Session, message: Any, request: Request) -> Sequence[Located]:
+def by_experiment(
+    session: Session, message: NamesExperiment, request: Request
+) -> Sequence[Located]:
     """The message's ``experiment_id``."""
     return [experiment_project(session, request, message.experiment_id)]
 
 
-def by_experiments(session: Session, message: Any, request: Request) -> Sequence[Located]:
+def by_experiments(
+    session: Session, message: NamesExperiments, request: Request
+) -> Sequence[Located]:
     """Every experiment of ``experiment_ids`` (a search may span several projects)."""
     return [experiment_project(session, request, e) for e in message.experiment_ids]
 
@@ -72,13 +106,15 @@ def qualified_experiment_name(request: Request, name: str) -> str:
     return qualified_name(workspace, name) if workspace else name
 
 
-def by_experiment_name(session: Session, message: Any, request: Request) -> Sequence[Located]:
+def by_experiment_name(
+    session: Session, message: NamesExperimentByName, request: Request
+) -> Sequence[Located]:
     """An existing experiment, by name (within the request's workspace, if any)."""
     name = qualified_experiment_name(request, message.experiment_name)
     return [(experiments.get_experiment_by_name(session, name).project, f"experiment {name!r}")]
 
 
-def by_new_experiment_name(session: Session, message: Any, request: Request) -> Sequence[Located]:
+def by_new_experiment_name(session: Session, message: Named, request: Request) -> Sequence[Located]:
     """Where an experiment named ``name`` is created: the workspace, else the name's project."""
     if not message.name:
         raise InvalidInput("Missing value for required parameter 'name'")
@@ -89,18 +125,18 @@ def by_new_experiment_name(session: Session, message: Any, request: Request) -> 
     return [(project, f"project {project!r}")]
 
 
-def by_workspace(session: Session, message: Any, request: Request) -> Sequence[Located]:
+def by_workspace(session: Session, message: object, request: Request) -> Sequence[Located]:
     """The workspace the request names; none means every project the caller may read."""
     workspace = workspace_of(request)
     return [(workspace, f"project {workspace!r}")] if workspace else []
 
 
-def nowhere(session: Session, message: Any, request: Request) -> Sequence[Located]:
+def nowhere(session: Session, message: object, request: Request) -> Sequence[Located]:
     """For routes that need a credential but act in no project (never called)."""
     return []
 
 
-def by_run(session: Session, message: Any, request: Request) -> Sequence[Located]:
+def by_run(session: Session, message: NamesRun, request: Request) -> Sequence[Located]:
     """The message's run (``run_id`` or ``run_uuid``)."""
     run_id = message.run
     project = _remembered(request, f"run:{run_id}", lambda: runs.project_of_run(session, run_id))
@@ -117,6 +153,6 @@ def logged_model_project(session: Session, request: Request, model_id: str) -> L
     return project, f"logged model {model_id!r}"
 
 
-def by_logged_model(session: Session, message: Any, request: Request) -> Sequence[Located]:
+def by_logged_model(session: Session, message: object, request: Request) -> Sequence[Located]:
     """The logged model the path names (``/logged-models/<model_id>...``)."""
     return [logged_model_project(session, request, str(request.path_params.get("model_id", "")))]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -20,7 +19,7 @@ from sqlalchemy.orm import Session
 from corridor.errors import InvalidInput
 from corridor.mlflow_compat import artifact_registration as registration
 from corridor.mlflow_compat.access import Located, MlflowAccess, mlflow_requires, workspace_of
-from corridor.mlflow_compat.locate import by_workspace
+from corridor.mlflow_compat.locate import Named, by_workspace
 from corridor.mlflow_compat.registry_messages import (
     AliasMessage,
     CreateModelVersion,
@@ -61,13 +60,13 @@ def full_name(request: Request, name: str) -> str:
     return qualified_name(workspace, name) if workspace else name
 
 
-def by_model(session: Session, message: Any, request: Request) -> Sequence[Located]:
+def by_model(session: Session, message: Named, request: Request) -> Sequence[Located]:
     """The project of the registered model the message names."""
     name = full_name(request, message.name)
     return [(service.model_project(session, name).name, f"registered model {name!r}")]
 
 
-def by_new_model(session: Session, message: Any, request: Request) -> Sequence[Located]:
+def by_new_model(session: Session, message: Named, request: Request) -> Sequence[Located]:
     """Where a model named ``name`` is created: the workspace, else the name's project."""
     if not message.name:
         raise InvalidInput("Missing value for required parameter 'name'")

@@ -15,7 +15,7 @@ import sys
 import threading
 from collections.abc import Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from corridor.errors import AlreadyExists, Conflict, NotFound, PayloadTooLarge
 from corridor.tracking.entities import MetricPoint
@@ -153,24 +153,26 @@ def end_run(status: str = "FINISHED", *, run: ActiveRun | None = None) -> None:
         target.client.update_run(target.run_id, status=status, end_time=now_ms())
 
 
-def log_param(key: str, value: Any) -> None:
+def log_param(key: str, value: object) -> None:
+    """Log a param of the active run; the value is stored as its ``str()``, as MLflow does."""
     run = _active()
     run.client.log_param(run.run_id, key, value)
 
 
-def log_params(params: Mapping[str, Any]) -> None:
+def log_params(params: Mapping[str, object]) -> None:
     run = _active()
     items = list(params.items())
     for i in range(0, len(items), 100):
         run.client.log_batch(run.run_id, params=items[i : i + 100])
 
 
-def set_tag(key: str, value: Any) -> None:
+def set_tag(key: str, value: object) -> None:
+    """Set a tag of the active run; the value is stored as its ``str()``, as MLflow does."""
     run = _active()
     run.client.set_tag(run.run_id, key, value)
 
 
-def set_tags(tags: Mapping[str, Any]) -> None:
+def set_tags(tags: Mapping[str, object]) -> None:
     run = _active()
     items = list(tags.items())
     for i in range(0, len(items), 100):
