@@ -365,3 +365,34 @@ def test_an_ended_attempts_token_is_fenced_then_unknown(cw: ComputeWorld) -> Non
         gone = identity.delete_expired_job_tokens(session, before=utcnow() + dt.timedelta(hours=2))
     assert gone == 1
     assert call("POST", "heartbeat", json={}).status_code == 401
+
+
+def test_deferred_and_impossible_decisions_are_stored_on_the_job(cw: ComputeWorld) -> None:
+    from corridor.compute.sansio.placement import Candidate, Decision
+    from corridor.compute.scheduling import Holding, Scheduling, current_sites, read_queue
+
+    later = cw.submit("alice", deadline=(utcnow() + dt.timedelta(days=1)).isoformat()).json()
+    doomed = cw.submit("alice").json()
+    with cw.runtime.db.read() as session:
+        queue = {job.id: job for job in read_queue(session)}
+    scheduling = Scheduling(cw.runtime)
+    now = utcnow()
+    start = now.timestamp() + 3600
+    candidates = (Candidate("eu", True, 1.0, "cheapest carbon at 10:00", carbon_g=2.0),)
+    deferred = Decision(later["id"], "eu", start, candidates, "deferred to the low-carbon hour")
+    impossible = Decision(doomed["id"], None, None, (), "no site has 3 GPUs", impossible=True)
+    sites = current_sites(cw.runtime.settings)
+    assert scheduling.apply(deferred, queue[later["id"]], sites, Holding(), now) == 1
+    assert scheduling.apply(impossible, queue[doomed["id"]], sites, Holding(), now) == 1
+    job = cw.job(later["id"])
+    assert job.state == "queued"
+    assert job.not_before is not None
+    assert job.not_before.timestamp() == pytest.approx(start)
+    explained = cw.http.get(f"/api/v1/jobs/{later['id']}/explain", headers=cw.auth("vic")).json()
+    assert explained["chosen"] == "eu"
+    assert explained["reason"] == "deferred to the low-carbon hour"
+    assert explained["candidates"][0]["carbon_g"] == 2.0
+    assert (cw.job(doomed["id"]).state, cw.job(doomed["id"]).error) == (
+        "failed",
+        "no site has 3 GPUs",
+    )
