@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from corridor.compute import attempts, jobs
+from corridor.compute import attempt_sweeps, attempts, jobs
 from corridor.compute.models import Attempt
 from corridor.data.sansio.sensitivity import Sensitivity
 from corridor.store.base import utcnow
@@ -136,7 +136,7 @@ def test_a_stale_attempt_is_fenced_on_every_write(cw: ComputeWorld) -> None:
     lease_s = cw.runtime.settings.job_lease_s
     later = utcnow() + dt.timedelta(seconds=lease_s * 3)
     with cw.runtime.db.write() as session:
-        ended = attempts.expire_leases(session, now=later, lease_s=lease_s, sites={})
+        ended = attempt_sweeps.expire_leases(session, now=later, lease_s=lease_s, sites={})
     assert ended == [(job_id, 1)]
     assert cw.job(job_id).state == "retrying"
     fresh = place(cw, job_id)
@@ -231,7 +231,9 @@ def test_cancel_queued_at_once_running_through_its_worker(cw: ComputeWorld) -> N
     call("POST", "started", json={"host": "h", "pid": 1})
     cw.http.post(f"/api/v1/jobs/{stuck}/cancel", headers=cw.auth("alice"))
     with cw.runtime.db.write() as session:
-        ended = attempts.force_cancels(session, now=utcnow() + dt.timedelta(seconds=60), grace_s=10)
+        ended = attempt_sweeps.force_cancels(
+            session, now=utcnow() + dt.timedelta(seconds=60), grace_s=10
+        )
     assert ended == [(stuck, 1)]
     assert cw.job(stuck).state == "cancelled"
 
@@ -250,7 +252,7 @@ def test_timeouts_fail_the_attempt(cw: ComputeWorld) -> None:
     call = worker(cw, place(cw, job_id), job_id, 1)
     call("POST", "started", json={"host": "h", "pid": 1})
     with cw.runtime.db.write() as session:
-        ended = attempts.enforce_timeouts(
+        ended = attempt_sweeps.enforce_timeouts(
             session, now=utcnow() + dt.timedelta(seconds=30), grace_s=2, sites={}
         )
     assert ended == [(job_id, 1)]
@@ -310,7 +312,7 @@ def test_the_lost_attempt_row_keeps_its_history(cw: ComputeWorld) -> None:
     job_id = cw.submit("alice").json()["id"]
     place(cw, job_id, lease_s=0.001)
     with cw.runtime.db.write() as session:
-        attempts.expire_leases(
+        attempt_sweeps.expire_leases(
             session, now=utcnow() + dt.timedelta(seconds=5), lease_s=0.001, sites={}
         )
     with cw.runtime.db.read() as session:
@@ -369,7 +371,9 @@ def test_an_ended_attempts_token_is_fenced_then_unknown(cw: ComputeWorld) -> Non
 
 def test_deferred_and_impossible_decisions_are_stored_on_the_job(cw: ComputeWorld) -> None:
     from corridor.compute.sansio.placement import Candidate, Decision
-    from corridor.compute.scheduling import Holding, Scheduling, current_sites, read_queue
+    from corridor.compute.scheduler_rows import Holding, read_queue
+    from corridor.compute.scheduling import Scheduling
+    from corridor.compute.site_table import current_sites
 
     later = cw.submit("alice", deadline=(utcnow() + dt.timedelta(days=1)).isoformat()).json()
     doomed = cw.submit("alice").json()

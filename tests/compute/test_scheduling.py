@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from corridor.compute.scheduling import advertised_url, pick_gpus
+from corridor.compute.scheduler_rows import pick_gpus
+from corridor.compute.site_table import advertised_url
 from corridor.config import Settings
 
 

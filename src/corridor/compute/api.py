@@ -19,7 +19,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi import Response as HttpResponse
 from sqlalchemy.orm import Session
 
-from corridor.compute import jobs, scheduler_loop, scheduling, submission
+from corridor.compute import jobs, scheduler_loop, scheduler_rows, site_table, submission
 from corridor.compute.energy_report import ReportBy, energy_report
 from corridor.compute.models import Job
 from corridor.compute.sansio.states import TERMINAL, JobState
@@ -63,7 +63,7 @@ def _submit(
     runtime: Runtime, project: Project, principal: Principal, bodies: list[JobSubmit]
 ) -> list[JobOut]:
     now = utcnow()
-    sites = scheduling.current_sites(runtime.settings)
+    sites = site_table.current_sites(runtime.settings)
     with runtime.db.read() as session:
         drafts = submission.check_all(session, project, principal, bodies, sites=sites, now=now)
     digests = submission.store_inputs(runtime.blobs, drafts)
@@ -272,12 +272,12 @@ def list_sites(
 ) -> list[SiteOut]:
     """Every site: capacity, what placed and running jobs hold, and price and carbon now."""
     settings = get_runtime(request).settings
-    sites = scheduling.current_sites(settings)
-    holding = scheduling.read_holding(session)
+    sites = site_table.current_sites(settings)
+    holding = scheduler_rows.read_holding(session)
     now = time.time()
     out = []
     for site in sites.values():
-        up, discovered = scheduling.site_state(settings, site.name)
+        up, discovered = site_table.site_state(settings, site.name)
         capacity = site.capacity(discovered)
         used = holding.used[site.name]
         out.append(

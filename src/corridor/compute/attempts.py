@@ -30,9 +30,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from corridor.compute.footprint import footprint, roll_up
 from corridor.compute.models import MAX_ERROR_LENGTH, Attempt, Job, LogChunk
-from corridor.compute.sansio import carbon
-from corridor.compute.sansio.resources import Resources
 from corridor.compute.sansio.states import (
     ATTEMPT_ENDED,
     AttemptState,
@@ -40,7 +39,6 @@ from corridor.compute.sansio.states import (
     attempt_transition,
     transition,
 )
-from corridor.compute.sansio.traces import HourlyTrace
 from corridor.compute.schemas import FinishedIn
 from corridor.errors import Conflict, InvalidInput, NotFound
 from corridor.security import identity
@@ -248,7 +246,7 @@ def finished(
     else:
         outcome = AttemptState.FAILED
         error = body.error or f"exited with status {body.exit_code}"
-    _end(session, job, attempt, outcome, now=now, error=error, site=site)
+    end_attempt(session, job, attempt, outcome, now=now, error=error, site=site)
     job.exit_code = body.exit_code
     return job
 
@@ -266,11 +264,11 @@ def end_current(
     attempt = _current(session, job)
     if attempt is None or attempt.state not in LIVE:
         return None
-    _close(session, attempt, AttemptState(outcome), now=now, error=error, site=site, job=job)
+    close_attempt(session, attempt, AttemptState(outcome), now=now, error=error, site=site, job=job)
     return attempt
 
 
-def _close(
+def close_attempt(
     session: Session,
     attempt: Attempt,
     outcome: AttemptState,
@@ -288,8 +286,8 @@ def _close(
             session, attempt.token_id, grace=dt.timedelta(seconds=_grace_s(attempt, now))
         )
     if attempt.energy_j is not None and site is not None:
-        _footprint(attempt, job, site)
-    _roll_up(session, job)
+        footprint(attempt, job, site)
+    roll_up(session, job)
 
 
 def _grace_s(attempt: Attempt, now: dt.datetime) -> float:
@@ -297,46 +295,7 @@ def _grace_s(attempt: Attempt, now: dt.datetime) -> float:
     return max(5.0, (attempt.lease_expires_at - now).total_seconds())
 
 
-def _footprint(attempt: Attempt, job: Job, site: Site) -> None:
-    """Carbon and cost of the attempt from its energy, at its site, over the hours it ran."""
-    assert attempt.energy_j is not None
-    start = (attempt.started_at or attempt.placed_at).timestamp()
-    end = (attempt.finished_at or attempt.placed_at).timestamp()
-    end = max(end, start)
-    kwh = carbon.grid_kwh(attempt.energy_j, site.pue)
-    attempt.carbon_g = kwh * _mean(site.carbon_intensity.trace, start, end)
-    held = Resources(job.cpus, job.memory_bytes, job.gpus).scaled(job.workers)
-    share = carbon.capacity_share(held, site.capacity())
-    hours = (end - start) / 3600
-    attempt.cost = kwh * _mean(site.energy_price.trace, start, end) + (
-        site.cost_per_hour * hours * share
-    )
-
-
-def _mean(trace: HourlyTrace, start: float, end: float) -> float:
-    # Within one hour's row the value is exact; a mean of integrals taken at epoch magnitudes
-    # loses digits over a span of milliseconds.
-    if not trace.boundaries(start, end):
-        return trace.value_at(start)
-    return trace.mean_over(start, end)
-
-
-def _roll_up(session: Session, job: Job) -> None:
-    """The job's energy, carbon and cost: the sums over its attempts that measured any."""
-    session.flush()
-    rows = session.scalars(select(Attempt).where(Attempt.job_id == job.id)).all()
-    measured = [a for a in rows if a.energy_j is not None]
-    if not measured:
-        return
-    job.energy_j = sum(a.energy_j or 0.0 for a in measured)
-    job.energy_method = ",".join(sorted({a.energy_method or "unknown" for a in measured}))[:64]
-    carbons = [a.carbon_g for a in measured if a.carbon_g is not None]
-    costs = [a.cost for a in measured if a.cost is not None]
-    job.carbon_g = sum(carbons) if carbons else None
-    job.cost = sum(costs) if costs else None
-
-
-def _end(
+def end_attempt(
     session: Session,
     job: Job,
     attempt: Attempt,
@@ -347,7 +306,7 @@ def _end(
     site: Site | None,
 ) -> None:
     """End ``attempt`` as ``outcome`` and move the job: done, retrying, or failed."""
-    _close(session, attempt, outcome, now=now, error=error, site=site, job=job)
+    close_attempt(session, attempt, outcome, now=now, error=error, site=site, job=job)
     if outcome is AttemptState.SUCCEEDED:
         _finish(job, JobState.SUCCEEDED, now, None)
     elif outcome is AttemptState.CANCELLED:
@@ -388,120 +347,6 @@ def _finish(job: Job, state: JobState, now: dt.datetime, error: str | None) -> N
     job.state = transition(job.state, state).value
     job.finished_at = now
     job.error = error[:MAX_ERROR_LENGTH] if error else None
-
-
-# The clock's side: the scheduler loop calls these every tick.
-
-
-def expire_leases(
-    session: Session, *, now: dt.datetime, lease_s: float, sites: dict[str, Site]
-) -> list[tuple[str, int]]:
-    """Declare lost every live attempt whose lease ran out (plus the margin); retry its job.
-
-    Returns the attempts ended, so the caller can tell their executors to kill what is left.
-    """
-    cutoff = now - dt.timedelta(seconds=margin_s(lease_s))
-    stale = session.execute(
-        select(Attempt.job_id, Attempt.number).where(
-            Attempt.state.in_(LIVE), Attempt.lease_expires_at < cutoff
-        )
-    ).all()
-    ended = []
-    for job_id, number in stale:
-        job = session.scalar(select(Job).where(Job.id == job_id).with_for_update())
-        attempt = session.get(Attempt, (job_id, number))
-        if job is None or attempt is None or attempt.state not in LIVE:
-            continue
-        if attempt.lease_expires_at >= cutoff:
-            continue  # a heartbeat came in meanwhile
-        if job.attempts != number:
-            _close(session, attempt, AttemptState.LOST, now=now, error=None, site=None, job=job)
-            continue
-        error = (
-            f"attempt {number} was lost: no heartbeat from its worker at {attempt.site} "
-            f"for {lease_s:g}s"
-        )
-        _end(session, job, attempt, AttemptState.LOST, now=now, error=error, site=None)
-        ended.append((job_id, number))
-    return ended
-
-
-def enforce_timeouts(
-    session: Session, *, now: dt.datetime, grace_s: float, sites: dict[str, Site]
-) -> list[tuple[str, int]]:
-    """Fail running attempts past their job's timeout (plus ``grace_s`` for the worker, which
-    enforces it first); returns the attempts ended."""
-    rows = session.execute(
-        select(Job.id, Job.attempts, Job.timeout_s, Attempt.started_at)
-        .join(Attempt, (Attempt.job_id == Job.id) & (Attempt.number == Job.attempts))
-        .where(
-            Job.state == JobState.RUNNING.value,
-            Job.timeout_s.is_not(None),
-            Attempt.state == AttemptState.RUNNING.value,
-        )
-    ).all()
-    ended = []
-    for job_id, number, timeout_s, started_at in rows:
-        if started_at is None or timeout_s is None:
-            continue
-        if started_at + dt.timedelta(seconds=timeout_s + grace_s) > now:
-            continue
-        job, attempt = _locked(session, job_id, number)
-        if job is None or attempt is None:
-            continue
-        error = f"timed out after {timeout_s:g}s"
-        _end(session, job, attempt, AttemptState.FAILED, now=now, error=error, site=None)
-        ended.append((job_id, number))
-    return ended
-
-
-def force_cancels(session: Session, *, now: dt.datetime, grace_s: float) -> list[tuple[str, int]]:
-    """End as cancelled the running jobs whose worker did not stop within ``grace_s`` of the
-    cancel request; returns the attempts ended (their executors kill what is left)."""
-    cutoff = now - dt.timedelta(seconds=grace_s)
-    rows = session.execute(
-        select(Job.id, Job.attempts).where(
-            Job.state == JobState.RUNNING.value,
-            Job.cancel_requested.is_(True),
-            Job.cancel_requested_at < cutoff,
-        )
-    ).all()
-    ended = []
-    for job_id, number in rows:
-        job, attempt = _locked(session, job_id, number)
-        if job is None or attempt is None:
-            continue
-        error = f"cancelled; its worker did not stop within {grace_s:g}s and was killed"
-        _end(session, job, attempt, AttemptState.CANCELLED, now=now, error=error, site=None)
-        ended.append((job_id, number))
-    return ended
-
-
-def _locked(session: Session, job_id: str, number: int) -> tuple[Job | None, Attempt | None]:
-    job = session.scalar(select(Job).where(Job.id == job_id).with_for_update())
-    attempt = session.get(Attempt, (job_id, number))
-    if job is None or attempt is None or job.attempts != number or attempt.state not in LIVE:
-        return None, None
-    return job, attempt
-
-
-def launch_failed(
-    session: Session, job_id: str, number: int, *, now: dt.datetime, error: str
-) -> None:
-    """The executor could not start the attempt's worker: a failure of the attempt."""
-    job, attempt = _locked(session, job_id, number)
-    if job is None or attempt is None:
-        return
-    _end(session, job, attempt, AttemptState.FAILED, now=now, error=error, site=None)
-
-
-def worker_gone(session: Session, job_id: str, number: int, *, now: dt.datetime) -> None:
-    """The executor saw the attempt's worker exit without its last report: lost, at once."""
-    job, attempt = _locked(session, job_id, number)
-    if job is None or attempt is None:
-        return
-    error = f"attempt {number}'s worker at {attempt.site} exited without reporting how it ended"
-    _end(session, job, attempt, AttemptState.LOST, now=now, error=error, site=None)
 
 
 def is_ended(state: str) -> bool:

@@ -15,29 +15,31 @@ the surviving workers are known through their heartbeats.
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import logging
 import math
-import threading
 import time
-from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from corridor.compute import attempts
+from corridor.compute import attempt_sweeps, attempts
 from corridor.compute.executors.base import Assignment, Executor, Handle
 from corridor.compute.models import Attempt, Job
 from corridor.compute.sansio.placement import Decision, QueuedJob, Scheduler, SiteView
-from corridor.compute.sansio.resources import NOTHING, Resources
 from corridor.compute.sansio.states import JobState
-from corridor.config import CONFIG_FILE_NAME, Settings
+from corridor.compute.scheduler_rows import (
+    WAITING,
+    Holding,
+    explanation,
+    pick_gpus,
+    read_holding,
+    read_queue,
+)
+from corridor.compute.site_table import advertised_url, current_sites, note_site_state
 from corridor.security import identity
-from corridor.security.models import Project
 from corridor.store.base import utcnow
 
 if TYPE_CHECKING:
@@ -46,9 +48,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("corridor.compute")
 
-WAITING = (JobState.QUEUED.value, JobState.RETRYING.value)
-HOLDING = (JobState.PLACED.value, JobState.RUNNING.value)
-DEFAULT_EXPECTED_DURATION_S = 600.0
 # A worker that has exited while its attempt is still live had this long to send its last
 # report (it sends it before exiting): past it, the attempt is lost without waiting for a lease.
 EXIT_REPORT_S = 2.0
@@ -60,206 +59,6 @@ SWEEP_EVERY_S = 0.5
 # Expired job tokens are deleted after a while (kept a bit, for whoever reads the audit log).
 TOKEN_SWEEP_EVERY_S = 60.0
 TOKEN_KEEP = dt.timedelta(hours=1)
-
-
-# Sites, read once per change of corridor.toml (the API and the loop share the table).
-
-_sites_lock = threading.Lock()
-_sites_cache: dict[Path, tuple[float, dict[str, Site]]] = {}
-
-
-def current_sites(settings: Settings) -> dict[str, Site]:
-    """The sites of ``settings``' home, re-read when its corridor.toml changes."""
-    from corridor.compute.sites import load_sites
-
-    path = settings.home / CONFIG_FILE_NAME
-    try:
-        stamp = path.stat().st_mtime
-    except OSError:
-        stamp = -1.0
-    with _sites_lock:
-        cached = _sites_cache.get(path)
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
-    sites = load_sites(settings)
-    with _sites_lock:
-        _sites_cache[path] = (stamp, sites)
-    return sites
-
-
-# What the loop last learnt of each site's executor (up, discovered capacity), by home and
-# site name, for the sites listing of the same process.
-_site_state: dict[tuple[Path, str], tuple[bool, Resources | None]] = {}
-
-
-def site_state(settings: Settings, name: str) -> tuple[bool, Resources | None]:
-    """Whether the loop could reach the site's executor, and the capacity it discovered."""
-    return _site_state.get((settings.home, name), (True, None))
-
-
-def advertised_url(settings: Settings) -> str:
-    """The URL workers call back: ``advertise_url``, else where the server listens."""
-    if settings.advertise_url:
-        return settings.advertise_url.rstrip("/")
-    host = settings.host
-    try:
-        if ipaddress.ip_address(host).is_unspecified:
-            host = "127.0.0.1"  # bound to every address: this machine's workers use loopback
-    except ValueError:
-        pass  # a host name
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{settings.port}"
-
-
-# Reading what the tick needs.
-
-
-@dataclass
-class Holding:
-    """What live attempts hold: per site, and per project (fair share)."""
-
-    used: dict[str, Resources] = field(default_factory=lambda: defaultdict(lambda: NOTHING))
-    releases: dict[str, list[tuple[float, Resources]]] = field(
-        default_factory=lambda: defaultdict(list)
-    )
-    by_project: dict[str, float] = field(default_factory=lambda: defaultdict(float))
-    # Per site, per GPU index: the share of that device live attempts hold.
-    gpus: dict[str, dict[int, float]] = field(
-        default_factory=lambda: defaultdict(lambda: defaultdict(float))
-    )
-
-
-def read_holding(session: Session) -> Holding:
-    """Sum the resources of every placed or running job, per site and per project."""
-    rows = session.execute(
-        select(
-            Job.site,
-            Project.name,
-            Job.cpus,
-            Job.memory_bytes,
-            Job.gpus,
-            Job.workers,
-            Job.timeout_s,
-            Job.placed_at,
-            Job.started_at,
-            Attempt.gpu_indices,
-        )
-        .join(Project, Project.id == Job.project_id)
-        .join(Attempt, (Attempt.job_id == Job.id) & (Attempt.number == Job.attempts))
-        .where(Job.state.in_(HOLDING))
-    ).all()
-    holding = Holding()
-    for site, project, cpus, memory, gpus, workers, timeout_s, placed, started, indices in rows:
-        if site is None:
-            continue
-        need = Resources(cpus, memory, gpus).scaled(workers)
-        holding.used[site] = holding.used[site] + need
-        holding.by_project[project] += need.cpus
-        begun = started or placed
-        if timeout_s is not None and begun is not None:
-            holding.releases[site].append((begun.timestamp() + timeout_s, need))
-        for index in indices or ():
-            holding.gpus[site][int(index)] += min(gpus, 1.0) if gpus else 0.0
-    return holding
-
-
-def _queued(row: Any, project: str) -> QueuedJob:
-    regions = row.regions
-    datasets = row.spec.get("datasets") if isinstance(row.spec, dict) else None
-    return QueuedJob(
-        id=row.id,
-        project=project,
-        priority=row.priority,
-        submitted_at=row.created_at.timestamp(),
-        resources=Resources(row.cpus, row.memory_bytes, row.gpus),
-        workers=row.workers,
-        gpu_type=row.gpu_type,
-        site=row.site_pin,
-        regions=frozenset(regions) if regions is not None else None,
-        objective=row.objective,
-        deadline=row.deadline.timestamp() if row.deadline is not None else None,
-        deferrable=row.deferrable,
-        not_before=row.not_before.timestamp() if row.not_before is not None else None,
-        expected_duration_s=row.timeout_s or DEFAULT_EXPECTED_DURATION_S,
-        datasets=tuple(
-            str(d.get("label") or d.get("ref")) for d in datasets or () if d.get("regions")
-        ),
-        duration_known=row.timeout_s is not None,
-    )
-
-
-def read_queue(session: Session) -> list[QueuedJob]:
-    """Every queued or retrying job (those not yet due carry their ``not_before``)."""
-    rows = session.execute(
-        select(Job, Project.name)
-        .join(Project, Project.id == Job.project_id)
-        .where(Job.state.in_(WAITING), Job.cancel_requested.is_(False))
-    ).all()
-    return [_queued(job, project) for job, project in rows]
-
-
-# GPU devices of local sites.
-
-
-def pick_gpus(
-    gpus: float, workers: int, devices: int, held: Mapping[int, float]
-) -> tuple[int, ...] | None:
-    """Device indices for ``workers`` workers of ``gpus`` each on a machine of ``devices``:
-    whole devices no one holds, or a device with room for a fraction. None: none fit now."""
-    if gpus <= 0:
-        return ()
-    share = dict(held)
-    picked: list[int] = []
-    for _ in range(workers):
-        if gpus >= 1:
-            free = [i for i in range(devices) if share.get(i, 0.0) <= 1e-9]
-            whole = math.ceil(gpus - 1e-9)
-            if len(free) < whole:
-                return None
-            for i in free[:whole]:
-                share[i] = 1.0
-                picked.append(i)
-        else:
-            fits = [i for i in range(devices) if share.get(i, 0.0) + gpus <= 1.0 + 1e-9]
-            if not fits:
-                return None
-            # The fullest device that still fits: keep whole devices free for whole jobs.
-            best = max(fits, key=lambda i: share.get(i, 0.0))
-            share[best] = share.get(best, 0.0) + gpus
-            picked.append(best)
-    return tuple(picked)
-
-
-def explanation(decision: Decision, objective: str, now: dt.datetime) -> dict[str, Any]:
-    """A decision as stored on the job (what `corridor jobs explain` shows)."""
-    return {
-        "objective": objective,
-        "decided_at": now.isoformat(),
-        "chosen": decision.site,
-        "start_at": (
-            dt.datetime.fromtimestamp(decision.start_at, dt.UTC).isoformat()
-            if decision.start_at is not None
-            else None
-        ),
-        "reason": decision.reason,
-        "candidates": [
-            {
-                "site": c.site,
-                "feasible": c.feasible,
-                "score": _finite(c.score),
-                "why": c.why,
-                "cost": _finite(c.cost),
-                "carbon_g": _finite(c.carbon_g),
-                "wait_s": _finite(c.wait_s),
-            }
-            for c in decision.candidates
-        ],
-    }
-
-
-def _finite(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
 
 
 # The tick.
@@ -356,7 +155,7 @@ class Scheduling:
                 except Exception:
                     log.exception("site %s: reading its capacity failed", site.name)
                     executor = None
-            _site_state[(self.settings.home, site.name)] = (executor is not None, discovered)
+            note_site_state(self.settings, site.name, executor is not None, discovered)
             out.append(
                 site.view(
                     now.timestamp(),
@@ -372,11 +171,11 @@ class Scheduling:
         """Lost leases, timeouts and unanswered cancels end their attempts."""
         lease_s = self.settings.job_lease_s
         with self.runtime.db.write() as session:
-            ended = attempts.expire_leases(session, now=now, lease_s=lease_s, sites=sites)
-            ended += attempts.enforce_timeouts(
+            ended = attempt_sweeps.expire_leases(session, now=now, lease_s=lease_s, sites=sites)
+            ended += attempt_sweeps.enforce_timeouts(
                 session, now=now, grace_s=lease_s + self.settings.job_heartbeat_s, sites=sites
             )
-            ended += attempts.force_cancels(session, now=now, grace_s=lease_s)
+            ended += attempt_sweeps.force_cancels(session, now=now, grace_s=lease_s)
             clock = time.monotonic()
             if clock - self.tokens_swept_at >= TOKEN_SWEEP_EVERY_S:
                 self.tokens_swept_at = clock
@@ -443,7 +242,7 @@ class Scheduling:
         for job_id, number in lost:
             self.launched.pop((job_id, number), None)
             with self.runtime.db.write() as session:
-                attempts.worker_gone(session, job_id, number, now=now)
+                attempt_sweeps.worker_gone(session, job_id, number, now=now)
 
     def apply(
         self,
@@ -521,7 +320,7 @@ class Scheduling:
         except Exception as exc:
             log.exception("launching %s attempt %s at %s failed", job.id, number, site.name)
             with self.runtime.db.write() as session:
-                attempts.launch_failed(
+                attempt_sweeps.launch_failed(
                     session,
                     job.id,
                     number,

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
-from corridor.compute import attempts, scheduler_loop, scheduling
+from corridor.compute import attempts, scheduler_loop, site_table
 from corridor.compute.api import PAYLOAD_MEDIA_TYPE
 from corridor.compute.models import Job
 from corridor.compute.schemas import (
@@ -264,7 +264,7 @@ def finished(
 ) -> AckOut:
     """How the attempt ended and the energy it used; the job succeeds, retries or fails."""
     runtime = get_runtime(request)
-    sites = scheduling.current_sites(runtime.settings)
+    sites = site_table.current_sites(runtime.settings)
     with runtime.db.write() as session:
         _, row = attempts.fenced(session, job_id, attempt)
         job = attempts.finished(
