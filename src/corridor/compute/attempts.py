@@ -1,4 +1,5 @@
-"""Attempts: one try at a job on one site, and every state change a worker or the clock makes.
+"""Attempts: one try at a job on one site, and every state change its worker makes (the clock's
+are `corridor.compute.attempt_sweeps`, which end attempts through `end_attempt` here).
 
 Fencing: a worker's every call names its attempt, and is refused (`Conflict`, 409) unless that
 attempt is the job's newest and still live (placed or running). A new attempt is opened only
