@@ -177,3 +177,15 @@ def test_placement_follows_data_residency_and_reserves_distinct_gpus(
         assert devices == {"0", "1"}
         c.post(f"/api/v1/jobs/{first}/cancel")
         assert wait(c, first, limit_s=30)["state"] == "cancelled"
+
+
+@sqlite_only
+def test_a_malformed_sites_table_stops_the_server_from_starting(
+    home: Path, database_url: str, sqlite_template: Path
+) -> None:
+    from corridor.errors import Unavailable
+
+    (home / "corridor.toml").write_text('[sites.eu]\nexecutor = "local"\ncpus = "many"\n')
+    with pytest.raises(Unavailable) as failed, serving(home, database_url):
+        pass
+    assert "[sites.eu] cpus: must be a number, not 'many'" in str(failed.value)

@@ -119,7 +119,14 @@ class SchedulerLoop:
 
 @asynccontextmanager
 async def running(runtime: Runtime) -> AsyncIterator[None]:
-    """Run the scheduler loop for as long as the server runs."""
+    """Run the scheduler loop for as long as the server runs.
+
+    The sites are read first: a malformed ``[sites]`` table stops the server from starting,
+    with the file, site and key named, rather than leaving it to accept jobs it cannot place.
+    """
+    from corridor.compute.site_table import current_sites
+
+    current_sites(runtime.settings)
     loop = SchedulerLoop(runtime)
     loop.start()
     try:
