@@ -247,13 +247,10 @@ def test_a_lost_node_reads_as_lost_and_takes_the_whole_attempt_with_it_unreporte
 def test_a_gang_starts_all_of_its_ranks_with_one_rendezvous(
     ray_joined: RayTestCluster, host: LoopbackComputeServer, tmp_path: Path
 ) -> None:
+    """Each rank records what it was given, then waits for the other (as ranks meet at
+    ``init_process_group``), so that both records exist before either rank ends."""
     executor = RayExecutor({"site_b": 1})
-    code = (
-        "import json, os, sys; names = ('CORRIDOR_JOB_RANK', 'CORRIDOR_JOB_WORLD_SIZE', "
-        "'RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'); "
-        "seen = {n: os.environ.get(n) for n in names}; "
-        "open(os.path.join(sys.argv[1], 'rank-' + seen['RANK']), 'w').write(json.dumps(seen))"
-    )
+    code = RANK_RECORD
     body = work(argv=[sys.executable, "-c", code, str(tmp_path)])
     _, handle = launch_on(executor, host, body, Resources(cpus=1.0), workers=2)
     assert wait_until(lambda: executor.poll(handle) == "exited")
@@ -315,6 +312,16 @@ def test_jobs_asking_for_gpus_see_only_the_devices_ray_gave_them(
     assert host.wait_for(half_id, 1, "finished").logs() in (b"'0'\n", b"'1'\n")
 
 
+RANK_RECORD = """
+import json, os, sys, time
+names = ("CORRIDOR_JOB_RANK", "CORRIDOR_JOB_WORLD_SIZE", "RANK", "WORLD_SIZE", "MASTER_ADDR",
+         "MASTER_PORT")
+seen = {n: os.environ.get(n) for n in names}
+with open(os.path.join(sys.argv[1], "rank-" + seen["RANK"]), "w") as out:
+    out.write(json.dumps(seen))
+while len([n for n in os.listdir(sys.argv[1]) if n.startswith("rank-")]) < 2:
+    time.sleep(0.05)
+"""
 WAIT_FOR_FILE = (
     "import os, sys, time\nwhile not os.path.exists(sys.argv[1]):\n    time.sleep(0.05)\n"
 )
