@@ -239,7 +239,11 @@ class JobProcess:
             "cpu_s": max(0.0, reading.cpu_s if reading and reading.cpu_s is not None else cpu_s),
             "by_device": dict(reading.by_device) if reading is not None else {},
         }
-        self.report(lambda: self.link.post_json("finished", body))
+        try:
+            self.report(lambda: self.link.post_json("finished", body))
+        except LinkError as exc:
+            # Refused for a reason other than fencing: nothing to retry; the lease ends the attempt.
+            print(f"corridor worker: the server refused the job's end: {exc}", file=sys.stderr)
 
     def report(self, send: Callable[[], object]) -> bool:
         """Retry ``send`` through network errors until it lands (True), is fenced or the lease is
