@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, null, select
 from sqlalchemy.orm import Session
 
 from corridor.compute.models import Attempt, Job
@@ -103,14 +103,36 @@ def _queued(row: Any, project: str) -> QueuedJob:
     )
 
 
+# Plain columns, not ORM objects: the whole queue is read every tick. The spec (for the labels
+# of pinned datasets, quoted in refusals) is read only for jobs whose data is pinned.
+_QUEUE = (
+    select(
+        Job.id,
+        Job.priority,
+        Job.created_at,
+        Job.cpus,
+        Job.memory_bytes,
+        Job.gpus,
+        Job.workers,
+        Job.gpu_type,
+        Job.site_pin,
+        Job.regions,
+        Job.objective,
+        Job.deadline,
+        Job.deferrable,
+        Job.not_before,
+        Job.timeout_s,
+        case((Job.regions.is_not(None), Job.spec), else_=null()).label("spec"),
+        Project.name.label("project"),
+    )
+    .join(Project, Project.id == Job.project_id)
+    .where(Job.state.in_(WAITING), Job.cancel_requested.is_(False))
+)
+
+
 def read_queue(session: Session) -> list[QueuedJob]:
     """Every queued or retrying job (those not yet due carry their ``not_before``)."""
-    rows = session.execute(
-        select(Job, Project.name)
-        .join(Project, Project.id == Job.project_id)
-        .where(Job.state.in_(WAITING), Job.cancel_requested.is_(False))
-    ).all()
-    return [_queued(job, project) for job, project in rows]
+    return [_queued(row, row.project) for row in session.execute(_QUEUE)]
 
 
 # GPU devices of local sites.
