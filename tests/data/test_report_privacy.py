@@ -33,7 +33,7 @@ from corridor.security.models import AuditEvent
 from corridor.slices import reference_sources
 from corridor.store import migrate
 from corridor.store.base import utcnow
-from corridor.store.blobs.sweep import DEFAULT_GRACE_S, sweep
+from corridor.store.blob_sweep import DEFAULT_GRACE_S, sweep
 from corridor.store.migrate import upgrade
 
 ROWS = 60

@@ -14,11 +14,11 @@ import pytest
 
 from corridor.errors import InvalidInput, NotFound
 from corridor.store.base import utcnow
+from corridor.store.blob_sweep import DEFAULT_GRACE_S, sweep
 from corridor.store.blobs import BlobStore
-from corridor.store.blobs.encrypted import object_key, sidecar_key, used_key
+from corridor.store.blobs.layout import object_key, sidecar_key, used_key
 from corridor.store.blobs.local import LocalRawStore
 from corridor.store.blobs.references import ReferenceSource
-from corridor.store.blobs.sweep import DEFAULT_GRACE_S, sweep
 from corridor.store.db import Database
 from tests.conftest import sqlite_only
 

@@ -16,9 +16,9 @@ from corridor.errors import ConfigurationError
 from corridor.runtime import Runtime
 from corridor.slices import SLICES, Slice, metadata, reference_sources
 from corridor.store.base import utcnow
-from corridor.store.blobs.encrypted import object_key
+from corridor.store.blob_sweep import DEFAULT_GRACE_S, sweep
+from corridor.store.blobs.layout import object_key
 from corridor.store.blobs.local import LocalRawStore
-from corridor.store.blobs.sweep import DEFAULT_GRACE_S, sweep
 from tests.data.conftest import client, data, data_home  # noqa: F401 (fixtures)
 from tests.registry.conftest import make_files
 

@@ -22,7 +22,7 @@ from corridor.store.blobs.crypto import (
     load_master_key,
     pending_key_path,
 )
-from corridor.store.blobs.encrypted import (
+from corridor.store.blobs.layout import (
     key_context,
     object_key,
     parse_sidecar_key,

@@ -19,10 +19,10 @@ import pytest
 from corridor.data import staging
 from corridor.data.staging import Workspace, stage_stream
 from corridor.store.base import utcnow
+from corridor.store.blob_sweep import sweep
 from corridor.store.blobs import BlobStore
-from corridor.store.blobs.encrypted import TEMPORARIES
+from corridor.store.blobs.layout import TEMPORARIES
 from corridor.store.blobs.local import LocalRawStore
-from corridor.store.blobs.sweep import sweep
 from corridor.store.db import Database
 from corridor.store.owner_lock import FOLDER_OWNER, MIN_AGE_S, claim
 from corridor.store.staging_sweep import sweep_blob_temporaries, sweep_staging

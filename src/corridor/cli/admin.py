@@ -190,7 +190,7 @@ def gc_blobs(
     from corridor.security.audit import AuditEntry, append
     from corridor.security.policy import LOCAL_ADMIN_NAME
     from corridor.slices import reference_sources
-    from corridor.store.blobs.sweep import sweep
+    from corridor.store.blob_sweep import sweep
     from corridor.store.staging_sweep import staging_root
 
     settings = Settings()

@@ -27,9 +27,9 @@ from corridor.data import datasets as ds
 from corridor.data.delete_schemas import DeletedOut
 from corridor.data.models import Dataset, DatasetReport, DatasetVersion
 from corridor.errors import Conflict, NotFound
+from corridor.lineage.names import node_names
 from corridor.lineage.visibility import lineage_visibility
 from corridor.names import check_name
-from corridor.registry.records import version_labels
 from corridor.security import audit
 from corridor.security.models import Project
 from corridor.security.policy import Principal
@@ -197,7 +197,8 @@ def _labels(session: Session, nodes: Collection[lineage.Node], by: Principal) ->
 
     kinds = lineage.NodeKind
     shown_nodes = lineage_visibility(session, by)(nodes)
-    models = version_labels(session, [n.id for n in nodes if n.kind is kinds.MODEL_VERSION])
+    # Named by their slices (the registry names model versions) through lineage.
+    names = node_names(session, nodes)
     labels: list[str] = []
     for node in sorted(nodes):
         if node.kind is kinds.DATASET_VERSION:
@@ -208,13 +209,10 @@ def _labels(session: Session, nodes: Collection[lineage.Node], by: Principal) ->
             shown = visible(other.project.id)
             labels.append(other.label if shown else "a dataset version in another project")
         elif node.kind is kinds.MODEL_VERSION:
-            if node.id not in models:
+            if node not in names:
                 continue  # deleted meanwhile: the registry removes its edges as it goes
-            _, model, number = models[node.id]
             shown = node in shown_nodes
-            labels.append(
-                f"model {model} version {number}" if shown else "a model version in another project"
-            )
+            labels.append(names[node] if shown else "a model version in another project")
         elif node in shown_nodes:
             labels.append(f"{node.kind.value.replace('_', ' ')} {node.id}")
         else:

@@ -202,3 +202,11 @@ def version_labels(session: Session, version_ids: Sequence[str]) -> dict[str, tu
         for vid, project, name, number in rows:
             labels[vid] = (project, name, number)
     return labels
+
+
+def version_names(session: Session, version_ids: Sequence[str]) -> dict[str, str]:
+    """``model <name> version <number>`` of each version id that exists (lineage's names)."""
+    return {
+        vid: f"model {name} version {number}"
+        for vid, (_project, name, number) in version_labels(session, version_ids).items()
+    }

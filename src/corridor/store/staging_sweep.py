@@ -32,7 +32,7 @@ from typing import Protocol, runtime_checkable
 from corridor.errors import NotFound
 from corridor.store.base import utcnow
 from corridor.store.blobs.base import RawStore
-from corridor.store.blobs.encrypted import TEMPORARIES
+from corridor.store.blobs.layout import TEMPORARIES
 from corridor.store.owner_lock import FOLDER_OWNER, MIN_AGE_S, is_held
 
 STAGING_DIR = "tmp"

@@ -1,37 +1,39 @@
 """The blob store: content-addressed, encrypted at rest, streamed both ways, on any `RawStore`.
 
-Layout in the raw store::
-
-    objects/<d[:2]>/<d>            header + AES-GCM chunks, ``d`` = SHA-256 of the plaintext
-    keys/<d[:2]>/<d>.<stream id>   the object's data key, wrapped by the master key
-    used/<d[:2]>/<d>               empty; written by `touch` when content is reused
-    tmp/...                        writes in progress (ciphertext; leftovers of a killed
-                                   process are removed by `corridor.store.staging_sweep`)
-
-The data names its key sidecar by the random stream id in its header, so two racing puts of
-the same content can never pair one's data with the other's key, and rotation rewrites only
-the sidecars. The ``used`` marker tells the blob sweep (`corridor.store.blobs.sweep`) that a
-writer is about to reference content that was already stored, so that its grace period counts
-from that moment rather than from the object's first write. (A `put` of existing content needs
-no marker: its commit publishes the object again if a sweep removed it meanwhile.)
+Where each part lives in the raw store is `corridor.store.blobs.layout`. The data names its key
+sidecar by the random stream id in its header, so two racing puts of the same content can never pair
+one's data with the other's key, and rotation rewrites only the sidecars. The ``used`` marker tells
+the blob sweep (`corridor.store.blob_sweep`) that a writer is about to reference content that was
+already stored, so that its grace period counts from that moment rather than from the object's first
+write. (A `put` of existing content needs no marker: its commit publishes the object again if a
+sweep removed it meanwhile.)
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import io
-import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple, cast
 
-from corridor.errors import BlobCorrupted, IntegrityError, InvalidInput, NotFound
+from corridor.errors import BlobCorrupted, IntegrityError, NotFound
 from corridor.store.blobs.base import RawStat, RawStore
 from corridor.store.blobs.crypto import (
     Keyring,
     WrappedKey,
     pending_key_path,
+)
+from corridor.store.blobs.layout import (
+    KEYS,
+    OBJECTS,
+    check_digest,
+    is_digest,
+    key_context,
+    object_key,
+    sidecar_key,
+    used_key,
 )
 from corridor.store.blobs.stream_cipher import (
     CHUNK_BYTES,
@@ -48,45 +50,6 @@ if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
     from corridor.store.blobs.rotation import RotationReport
-
-_DIGEST = re.compile(r"[0-9a-f]{64}")
-OBJECTS = "objects/"
-KEYS = "keys/"
-USED = "used/"
-TEMPORARIES = "tmp/"  # where each backend's RawWriter keeps bytes until their commit
-
-
-def check_digest(digest: str) -> str:
-    """Return ``digest`` if it is 64 lowercase hex characters; raise `InvalidInput` otherwise."""
-    if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
-        raise InvalidInput(f"{digest!r} is not a blob digest (64 lowercase hex characters)")
-    return digest
-
-
-def object_key(digest: str) -> str:
-    return f"{OBJECTS}{digest[:2]}/{digest}"
-
-
-def used_key(digest: str) -> str:
-    return f"{USED}{digest[:2]}/{digest}"
-
-
-def sidecar_key(digest: str, stream_id: bytes) -> str:
-    return f"{KEYS}{digest[:2]}/{digest}.{stream_id.hex()}"
-
-
-def parse_sidecar_key(key: str) -> tuple[str, bytes] | None:
-    """Return ``(digest, stream_id)`` of a sidecar key, or None for anything else."""
-    name = key.rpartition("/")[2]
-    digest, _, sid = name.partition(".")
-    if not _DIGEST.fullmatch(digest) or not re.fullmatch(r"[0-9a-f]{32}", sid):
-        return None
-    return digest, bytes.fromhex(sid)
-
-
-def key_context(digest: str, stream_id: bytes) -> bytes:
-    """What a wrapped data key is bound to: moving a sidecar to another object breaks it."""
-    return f"blob:{digest}:{stream_id.hex()}".encode()
 
 
 class KeyringFile:
@@ -249,7 +212,7 @@ class BlobStore:
         """Yield the digest of every stored blob, in no particular order."""
         for key in self.raw.list(OBJECTS):
             name = key.rpartition("/")[2]
-            if _DIGEST.fullmatch(name):
+            if is_digest(name):
                 yield name
 
     def rotate_master_key(self) -> RotationReport:

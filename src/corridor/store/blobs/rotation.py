@@ -28,7 +28,7 @@ from corridor.store.blobs.crypto import (
     pending_key_path,
     promote_pending_key,
 )
-from corridor.store.blobs.encrypted import KEYS, key_context, parse_sidecar_key
+from corridor.store.blobs.layout import KEYS, key_context, parse_sidecar_key
 
 
 @dataclass

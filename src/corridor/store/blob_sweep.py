@@ -14,24 +14,26 @@ grace period long and sweeping when writes are quiet makes this vanishingly rare
 
 The sweep also removes what dead processes left in staging folders: the blob store's own
 temporaries and, given the home's staging folder, data workspaces (see
-`corridor.store.staging_sweep`, which never takes one that a live process holds).
+`corridor.store.staging_sweep`, which never takes one that a live process holds). It sits
+above both the blob store and the staging sweep, which reads the blob store's layout, so that
+neither package imports the other back.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from corridor.errors import InvalidInput, NotFound
 from corridor.store.base import utcnow
-from corridor.store.blobs.encrypted import (
+from corridor.store.blobs.encrypted import BlobStore
+from corridor.store.blobs.layout import (
     KEYS,
     USED,
-    BlobStore,
+    is_digest,
     object_key,
     parse_sidecar_key,
     used_key,
@@ -41,7 +43,6 @@ from corridor.store.db import Database
 from corridor.store.staging_sweep import sweep_blob_temporaries, sweep_staging
 
 DEFAULT_GRACE_S = 3600.0
-_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass
@@ -166,4 +167,4 @@ def _digest_of(key: str) -> str | None:
         parsed = parse_sidecar_key(key)
         return parsed[0] if parsed else None
     name = key.rpartition("/")[2]
-    return name if _DIGEST.fullmatch(name) else None
+    return name if is_digest(name) else None
