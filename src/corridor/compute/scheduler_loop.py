@@ -94,6 +94,7 @@ class SchedulerLoop:
 
     def _run(self) -> None:
         leading = False
+        woken = True
         try:
             while not self._stop.is_set():
                 _wake.clear()
@@ -102,12 +103,15 @@ class SchedulerLoop:
                     if held != leading:
                         log.info("scheduler lease %s", "taken" if held else "held elsewhere")
                         leading = held
+                        woken = True
                     if held:
-                        self.scheduling.tick()
+                        self.scheduling.tick(woken=woken)
+                    failed = False
                 except Exception:
-                    # A tick that fails (the database away for a moment) is retried next tick.
+                    # A tick that fails (the database away for a moment) is retried in full.
                     log.exception("scheduler tick failed")
-                _wake.wait(self.tick_s)
+                    failed = True
+                woken = _wake.wait(self.tick_s) or failed
         finally:
             self.scheduling.close()
             if leading:

@@ -56,6 +56,7 @@ ENDED_KILL_S = 5.0
 POLL_EVERY_S = 1.0
 REOPEN_EXECUTOR_S = 30.0
 SWEEP_EVERY_S = 0.5
+PLACE_EVERY_S = 5.0
 # Expired job tokens are deleted after a while (kept a bit, for whoever reads the audit log).
 TOKEN_SWEEP_EVERY_S = 60.0
 TOKEN_KEEP = dt.timedelta(hours=1)
@@ -84,6 +85,7 @@ class Scheduling:
         self.broken: dict[str, float] = {}
         self.launched: dict[tuple[str, int], Launched] = {}
         self.swept_at = -math.inf
+        self.placed_at = -math.inf
         self.tokens_swept_at = -math.inf
 
     # Executors.
@@ -118,16 +120,31 @@ class Scheduling:
 
     # One tick.
 
-    def tick(self, now: dt.datetime | None = None) -> int:
-        """Sweep, then place what fits; return the number of jobs placed or deferred."""
+    def tick(self, now: dt.datetime | None = None, *, woken: bool = True) -> int:
+        """Sweep, then place what fits; return the number of jobs placed or deferred.
+
+        ``woken``: something changed the queue or freed capacity (a submit, a cancel, a job's
+        end). Without it, the queue is read again only when an attempt ended here, a waiting
+        job's ``not_before`` came, or `PLACE_EVERY_S` passed (capacity an executor discovered,
+        a site back up): reading 10,000 queued jobs every half second would be most of a tick.
+        """
         now = now or utcnow()
         sites = current_sites(self.settings)
         clock = time.monotonic()
+        changed = woken
         # A tick woken by a submit places at once; the sweeps keep their own pace.
         if clock - self.swept_at >= SWEEP_EVERY_S:
             self.swept_at = clock
-            self.sweep(now, sites)
-            self.reconcile(now)
+            changed = self.sweep(now, sites) > 0 or changed
+            changed = self.reconcile(now) > 0 or changed
+        due = self.scheduler.next_due()
+        if (
+            not changed
+            and (due is None or due > now.timestamp())
+            and clock - self.placed_at < PLACE_EVERY_S
+        ):
+            return 0
+        self.placed_at = clock
         with self.runtime.db.read() as session:
             queue = read_queue(session)
             holding = read_holding(session)
@@ -167,8 +184,8 @@ class Scheduling:
             )
         return out
 
-    def sweep(self, now: dt.datetime, sites: dict[str, Site]) -> None:
-        """Lost leases, timeouts and unanswered cancels end their attempts."""
+    def sweep(self, now: dt.datetime, sites: dict[str, Site]) -> int:
+        """Lost leases, timeouts and unanswered cancels end their attempts; how many ended."""
         lease_s = self.settings.job_lease_s
         with self.runtime.db.write() as session:
             ended = attempt_sweeps.expire_leases(session, now=now, lease_s=lease_s, sites=sites)
@@ -182,6 +199,7 @@ class Scheduling:
                 identity.delete_expired_job_tokens(session, before=now - TOKEN_KEEP)
         for key in ended:
             self.stop(key)
+        return len(ended)
 
     def stop(self, key: tuple[str, int]) -> None:
         launched = self.launched.pop(key, None)
@@ -194,10 +212,11 @@ class Scheduling:
             except Exception:
                 log.exception("stopping %s attempt %s failed", *key)
 
-    def reconcile(self, now: dt.datetime) -> None:
-        """Stop workers whose attempt ended; declare lost a live attempt whose worker exited."""
+    def reconcile(self, now: dt.datetime) -> int:
+        """Stop workers whose attempt ended; declare lost a live attempt whose worker exited
+        (how many were)."""
         if not self.launched:
-            return
+            return 0
         keys = list(self.launched)
         with self.runtime.db.read() as session:
             states = {
@@ -243,6 +262,7 @@ class Scheduling:
             self.launched.pop((job_id, number), None)
             with self.runtime.db.write() as session:
                 attempt_sweeps.worker_gone(session, job_id, number, now=now)
+        return len(lost)
 
     def apply(
         self,
