@@ -67,6 +67,35 @@ class TestLocalExecutor(ExecutorContract):
         monkeypatch.setenv("CORRIDOR_DATABASE_URL", "postgresql://secret@db/corridor")
         assert self.env_seen_by_job(executor, host, "CORRIDOR_DATABASE_URL") == b"None\n"
 
+    @pytest.mark.parametrize(
+        "secret",
+        ["AWS_SECRET_ACCESS_KEY", "RAY_AUTH_TOKEN", "CORRIDOR_MASTER_KEY_FILE", "PGPASSWORD"],
+    )
+    def test_the_servers_credentials_reach_neither_the_worker_nor_the_job(
+        self,
+        host: LoopbackComputeServer,
+        monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path,
+        secret: str,
+    ) -> None:
+        # Set before the executor starts, so that its standby worker is started with it too.
+        monkeypatch.setenv(secret, "hunter2")
+        monkeypatch.setenv("LC_ALL", "C.UTF-8")
+        executor = LocalExecutor(tmp_path / "worker-logs", cancel_grace_s=2.0, standby=True)
+        try:
+            code = (
+                "import os; e = os.environ; print(sorted(k for k in e if 'hunter2' in e[k]),"
+                " e.get('LC_ALL'), e.get('CORRIDOR_JOB_TOKEN') is not None,"
+                " 'hunter2' in open(f'/proc/{os.getppid()}/environ').read())"
+            )
+            job_id, _ = self.launch(executor, host, work(argv=[sys.executable, "-c", code]))
+            seen = host.wait_for(job_id, 1, "finished").logs()
+        finally:
+            executor.close()
+        # Nothing holds the secret; the locale and the job's own token pass; nor does the
+        # worker (the job's parent) hold it, whose environment the job could read.
+        assert seen == b"[] C.UTF-8 True False\n"
+
     def test_a_handle_from_before_a_restart_reads_as_running(self, executor: Executor) -> None:
         assert executor.poll("0123abcd/1") == "running"
 

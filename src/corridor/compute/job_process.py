@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from corridor.compute import process_tree
+from corridor.compute.job_environment import ATTEMPT_VARIABLES, inherited
 from corridor.compute.snapshot_unpack import cached_archive, unpack
 from corridor.compute.worker_lease import Heartbeat
 from corridor.compute.worker_link import NETWORK_ERRORS, Fenced, LinkError, WorkerLink
@@ -75,8 +76,10 @@ def prepare(link: WorkerLink, work: Work, attempt_dir: Path, cache_dir: Path) ->
 
 
 def job_env(work: Work) -> dict[str, str]:
-    """The worker's environment (with the CORRIDOR_JOB_* marker) plus the job's own variables."""
-    env = dict(os.environ)
+    """What the job may inherit from the worker, the attempt's own variables (the server's
+    URL, the job's id, attempt and token, its rank), and the job's declared variables."""
+    env = inherited(os.environ)
+    env.update({k: v for k, v in os.environ.items() if k in ATTEMPT_VARIABLES})
     env.update(work.env)
     env.pop("CORRIDOR_WORKER_TMP", None)
     if work.kind == "function":

@@ -32,6 +32,7 @@ from typing import IO, TYPE_CHECKING
 
 from corridor.compute import process_tree
 from corridor.compute.executors.base import Assignment, Handle, PollState
+from corridor.compute.job_environment import inherited
 from corridor.compute.sansio.resources import Resources
 
 if TYPE_CHECKING:
@@ -87,9 +88,9 @@ class LocalExecutor:
         return None  # the site's declared (or machine-sized) capacity is the truth here
 
     def base_env(self) -> dict[str, str]:
-        """This process's environment without its own CORRIDOR_ settings (the database URL and
-        key files are the server's, not the job's), plus the site's figures for the meters."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CORRIDOR_")}
+        """What this process's environment lets a worker inherit (none of the server's
+        settings or credentials), plus the site's figures for the meters."""
+        env = inherited(os.environ)
         env.update(self._extra_env)
         return env
 

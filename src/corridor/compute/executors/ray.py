@@ -42,6 +42,7 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from corridor.compute import ray_auth
 from corridor.compute.executors.base import Assignment, Handle, PollState
+from corridor.compute.job_environment import inherited
 from corridor.compute.sansio.resources import Resources
 from corridor.errors import ConfigurationError
 
@@ -54,10 +55,6 @@ EXIT_LOST = 128 + 9  # the guard ended without saying how the worker did
 NAMESPACE = "corridor"
 CANCEL_GRACE_S = 12.0  # the guard's own grace (10 s) and a margin
 WAIT_TICK_S = 0.25
-# Variables of the Ray worker process that a job must not inherit: the cluster's token (a job
-# that holds it could run code anywhere on the cluster) and the server's own settings.
-HIDDEN_VARIABLES = ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
-HIDDEN_PREFIXES = ("CORRIDOR_",)
 # Ray's untyped helpers, with the types they return.
 _node_ip_address = cast(Callable[[], str], ray.util.get_node_ip_address)
 _nodes = cast(Callable[[], list[dict[str, Any]]], ray.nodes)
@@ -67,11 +64,9 @@ _nodes = cast(Callable[[], list[dict[str, Any]]], ray.nodes)
 
 
 def _job_env(base: Mapping[str, str], rendezvous: tuple[str, int] | None) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in HIDDEN_VARIABLES and not k.startswith(HIDDEN_PREFIXES)
-    }
+    # The allowlist leaves out the cluster's token (a job that held it could run code anywhere
+    # on the cluster) and the server's settings.
+    env = inherited(os.environ)
     env.update(base)
     # The devices Ray gave this task, and no others (empty: no GPU visible at all).
     env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in ray.get_gpu_ids())
