@@ -400,3 +400,29 @@ def test_deferred_and_impossible_decisions_are_stored_on_the_job(cw: ComputeWorl
         "failed",
         "no site has 3 GPUs",
     )
+
+
+def test_wait_returns_the_job_as_it_is_when_its_timeout_passes_or_once_it_ended(
+    cw: ComputeWorld,
+) -> None:
+    job_id = cw.submit("alice").json()["id"]
+    waited = cw.http.get(f"/api/v1/jobs/{job_id}/wait?timeout_s=0", headers=cw.auth("vic"))
+    assert waited.json()["state"] == "queued"
+    call = worker(cw, place(cw, job_id), job_id, 1)
+    call("POST", "logs?seq=0", content=b"done\n")
+    call("POST", "finished", json={"exit_code": 0})
+    waited = cw.http.get(f"/api/v1/jobs/{job_id}/wait?timeout_s=60", headers=cw.auth("vic"))
+    assert waited.json()["state"] == "succeeded"
+    # Following the logs of a job that ended returns what there is, then nothing more.
+    logs = cw.http.get(f"/api/v1/jobs/{job_id}/logs?follow=true", headers=cw.auth("vic"))
+    assert (logs.content, logs.headers["x-corridor-job-state"]) == (b"done\n", "succeeded")
+    end = logs.headers["x-corridor-next-offset"]
+    tail = cw.http.get(
+        f"/api/v1/jobs/{job_id}/logs?follow=true&offset={end}", headers=cw.auth("vic")
+    )
+    assert tail.content == b""
+    assert tail.headers["x-corridor-next-offset"] == end
+    assert (
+        cw.http.get(f"/api/v1/jobs/{job_id}/logs?attempt=2", headers=cw.auth("vic")).status_code
+        == 404
+    )
