@@ -55,6 +55,8 @@ MAX_LOSSES = 5
 # A placed attempt's worker has not started yet: launching (a Ray task, a new interpreter)
 # may take a few leases.
 LAUNCH_LEASES = 3.0
+# Exponential backoff stops growing at a week (20 retries of a day's backoff would be centuries).
+MAX_BACKOFF_S = 7 * 86400.0
 MAX_LOG_CHUNK_BYTES = 8 * 1024 * 1024
 MAX_SEQ = 2**31 - 1
 
@@ -323,7 +325,8 @@ def end_attempt(
     else:
         failures = _count(session, job.id, AttemptState.FAILED)
         if failures <= job.retries:
-            _retry(job, now, delay_s=job.backoff_s * 2 ** (failures - 1), error=error)
+            delay_s = min(job.backoff_s * 2 ** (failures - 1), MAX_BACKOFF_S)
+            _retry(job, now, delay_s=delay_s, error=error)
         else:
             _finish(job, JobState.FAILED, now, error)
 
