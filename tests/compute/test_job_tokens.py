@@ -154,9 +154,11 @@ def test_a_stale_attempt_is_fenced_on_every_write(cw: ComputeWorld) -> None:
     assert new("POST", "finished", json={"exit_code": 0}).json()["job_state"] == "succeeded"
     job = cw.job(job_id)
     assert (job.state, job.attempts) == ("succeeded", 2)
-    with cw.runtime.db.read() as session:
-        states = [a.state for a in jobs.attempt_rows(session, job_id)]
-    assert states == ["lost", "succeeded"]
+    listed = cw.http.get(f"/api/v1/jobs/{job_id}/attempts", headers=cw.auth("vic")).json()
+    assert [(a["number"], a["state"], a["host"]) for a in listed] == [
+        (1, "lost", "h"),
+        (2, "succeeded", "h2"),
+    ]
 
 
 def test_failures_retry_with_backoff_until_retries_run_out(cw: ComputeWorld) -> None:

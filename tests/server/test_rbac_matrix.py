@@ -243,6 +243,7 @@ CASES = [
     Case("GET", JOB + "/result", "viewer", url="/api/v1/jobs/JOBDONE/result"),
     Case("POST", JOB + "/cancel", "editor", url="/api/v1/jobs/JOBQUEUED/cancel"),
     Case("GET", JOB + "/explain", "viewer", url="/api/v1/jobs/JOBDONE/explain"),
+    Case("GET", JOB + "/attempts", "viewer", url="/api/v1/jobs/JOBLIVE/attempts"),
     Case("GET", "/api/v1/sites", "auth"),
     Case("GET", "/api/v1/energy/report", "auth"),
     # Worker routes take only the job token of their attempt (tests/compute/test_job_tokens.py).

@@ -24,6 +24,7 @@ from corridor.compute.energy_report import ReportBy, energy_report
 from corridor.compute.models import Job
 from corridor.compute.sansio.states import TERMINAL, JobState
 from corridor.compute.schemas import (
+    AttemptOut,
     CandidateOut,
     EnergyRow,
     ExplainOut,
@@ -213,6 +214,15 @@ def job_result(
     return blob_response(
         runtime.blobs.open(digest), runtime.blobs.size(digest), media_type=PAYLOAD_MEDIA_TYPE
     )
+
+
+@router.get("/jobs/{job_id}/attempts", response_model=list[AttemptOut])
+def job_attempts(
+    job_id: str, session: ReadSession, access: Access = _job_read()
+) -> list[AttemptOut]:
+    """The job's attempts, oldest first: site, host, times, exit, error and energy of each."""
+    jobs.get(session, job_id)
+    return [AttemptOut.model_validate(a) for a in jobs.attempt_rows(session, job_id)]
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobOut)

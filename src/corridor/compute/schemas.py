@@ -140,6 +140,27 @@ class JobOut(Response):
     cost: float | None
 
 
+class AttemptOut(Response):
+    """One try at a job: where and when it ran, how it ended, what it used."""
+
+    number: int
+    site: str
+    state: str
+    placed_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    exit_code: int | None
+    error: str | None
+    host: str | None
+    pid: int | None
+    gpu_indices: list[int]
+    energy_j: float | None
+    energy_method: str | None
+    cpu_s: float | None
+    carbon_g: float | None
+    cost: float | None
+
+
 class CandidateOut(Response):
     site: str
     feasible: bool
