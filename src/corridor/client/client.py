@@ -140,6 +140,7 @@ class Client:
 
     def _list(self, model: type[M], path: str, **kwargs: Any) -> list[M]:
         data = self.request("GET", path, **kwargs).json()
+        # A list of the model given at run time: mypy takes ``model`` for a variable, not a type.
         return TypeAdapter(list[model]).validate_python(data)  # type: ignore[valid-type]
 
     def _send(self, model: type[M], method: str, path: str, body: Mapping[str, object]) -> M:

@@ -466,7 +466,7 @@ def _as_source(source: object, scratch: Path) -> str | Path | bytes | IO[bytes]:
     if module == "polars":
         frame.write_parquet(path)
     elif module == "pyarrow":
-        import pyarrow.parquet as pq  # type: ignore[import-untyped]
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]  # pyarrow ships no type hints
 
         pq.write_table(frame, path)
     elif module == "pandas":
@@ -490,7 +490,7 @@ def _read(path: Path, to: To, ref: DatasetRef) -> Any:
         return pq.read_table(path)
     if to == "pandas":
         try:
-            import pandas  # type: ignore[import-untyped]  # noqa: F401
+            import pandas  # type: ignore[import-untyped]  # noqa: F401  (no type hints)
         except ImportError:
             raise InvalidInput("to='pandas' needs pandas installed (pip install pandas)") from None
         import pyarrow.parquet as pq

@@ -61,7 +61,7 @@ class Converted:
 
 def finish(path: Path) -> Converted:
     """Hash and describe a finished Parquet file (row count and schema from its footer)."""
-    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]  # pyarrow ships no type hints
 
     sha, size = hashlib.sha256(), 0
     with path.open("rb") as f:
@@ -434,14 +434,17 @@ def _ipc(
     max_decoded_bytes: int,
 ) -> SourceReport:
     import pyarrow as pa
-    import pyarrow.ipc  # type: ignore[import-untyped]
+    import pyarrow.ipc  # type: ignore[import-untyped]  # pyarrow ships no type hints
 
     path, file = staged.path, is_ipc_file(head)
     if file:
         schema = pl.Schema(pl.read_ipc_schema(path))
     else:
         with pa.OSFile(str(path), "rb") as source, pyarrow.ipc.open_stream(source) as reader:
-            schema = pl.from_arrow(reader.schema.empty_table()).schema  # type: ignore[union-attr]
+            empty = pl.from_arrow(reader.schema.empty_table())
+            # A table reads as a DataFrame (a Series only from an array).
+            assert isinstance(empty, pl.DataFrame)
+            schema = empty.schema
     decoded.check_ipc(staged.name, path, schema, file=file, limit=max_decoded_bytes)
     if not file:
         # An IPC stream: rewrite it batch by batch as an IPC file, which Polars scans lazily.

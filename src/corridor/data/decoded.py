@@ -87,7 +87,7 @@ def check(
 
 def check_parquet(name: str, path: Path, limit: int) -> None:
     """Check a Parquet file's decoded size from its footer (row count, uncompressed sizes)."""
-    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]  # pyarrow ships no type hints
 
     metadata = pq.read_metadata(path)
     uncompressed = sum(

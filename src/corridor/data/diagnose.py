@@ -87,7 +87,7 @@ def ragged_row(path: Path, delimiter: str, quote_char: str | None) -> RaggedRow 
 
 def has_short_rows(path: Path, delimiter: str, quote_char: str | None) -> bool:
     """Whether any row has fewer fields than the first (native parser, one column kept)."""
-    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type hints
     from pyarrow import csv as pacsv
 
     found = False

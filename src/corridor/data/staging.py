@@ -266,7 +266,7 @@ def expand(
     progress: Progress = no_progress,
 ) -> int:
     """Decompress ``src`` into ``dst``, refusing to write more than ``max_bytes``."""
-    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type hints
 
     written = 0
     try:

@@ -4,8 +4,8 @@ A page of 300 runs holds about 1,500 rows of params, tags and metrics. Read as r
 the driver a tuple and Python a dict in MLflow's shape, and that was most of the handler's time.
 Here one statement reads the page (`run_search.search_page`), writes each run as MLflow's JSON
 object (the fields of `messages.run_out`, in its order) and the page as one JSON array: one
-row, one text. Params, tags and metrics are in key order and model outputs in step order, the
-order of the store's primary keys, in which the rows were always read.
+row, one text. Params, tags and metrics are in key order and model outputs in step order, as
+SQLite always read them (its primary keys' order) and as the rows path now sorts them too.
 
 The part of the statement that writes JSON does not depend on the search, so it is built once
 per backend over the page's name (`run_search.PAGE_CTE`), and SQLAlchemy compiles it once per

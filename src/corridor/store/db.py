@@ -77,7 +77,9 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> Engine:
         # Straight to the driver: every request opens a few transactions, and SQLAlchemy's
         # execution path costs several times what SQLite spends on the BEGIN itself.
         try:
-            conn.connection.driver_connection.execute(begin)  # type: ignore[union-attr]
+            driver = conn.connection.driver_connection
+            assert isinstance(driver, sqlite3.Connection)  # typed Any | None: any driver's
+            driver.execute(begin)
         except sqlite3.Error as exc:
             # Wrapped as SQLAlchemy would, so that a busy database still answers 503.
             raise sa_exc.DBAPIError.instance(begin, None, exc, sqlite3.Error) from exc

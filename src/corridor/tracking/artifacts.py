@@ -193,10 +193,10 @@ def delete_artifacts(session: Session, owner_id: str, path: str) -> int:
     check_artifact_path(path)
     tree = _tree(owner_id)
     tree.writable(session, owner_id)
-    result = session.execute(
-        delete(tree.table).where(tree.mine(), or_(tree.path == path, _under(tree, path + "/")))
+    count = sql.changed_rows(
+        session,
+        delete(tree.table).where(tree.mine(), or_(tree.path == path, _under(tree, path + "/"))),
     )
-    count: int = result.rowcount  # type: ignore[attr-defined]
     if count == 0:
         raise NotFound(f"{tree.what} {owner_id} has no artifact {path!r}")
     return count

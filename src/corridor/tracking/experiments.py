@@ -288,7 +288,7 @@ def set_experiment_tag(
     check_experiment_tag(key, value)
     sql.upsert(
         session,
-        ExperimentTag.__table__,  # type: ignore[arg-type]
+        ExperimentTag,
         [{"experiment_id": exp.experiment_id, "key": key, "value": value}],
         key=("experiment_id", "key"),
         update=("value",),
@@ -299,10 +299,11 @@ def delete_experiment_tag(
     session: Session, experiment_id: str | int, key: str, *, project: Project | None = None
 ) -> None:
     exp = _active_row(session, experiment_id, project)
-    deleted = session.execute(
+    deleted = sql.changed_rows(
+        session,
         delete(ExperimentTag).where(
             ExperimentTag.experiment_id == exp.experiment_id, ExperimentTag.key == key
-        )
+        ),
     )
-    if deleted.rowcount == 0:  # type: ignore[attr-defined]
+    if deleted == 0:
         raise NotFound(f"experiment {exp.name!r} has no tag {key!r}")

@@ -265,7 +265,7 @@ def set_logged_model_tags(session: Session, model_id: str, tags: KeyValues) -> N
     rows = [{"model_id": model_id, "key": k, "value": checked[k]} for k in sorted(checked)]
     sql.upsert(
         session,
-        LoggedModelTag.__table__,  # type: ignore[arg-type]
+        LoggedModelTag,
         rows,
         key=("model_id", "key"),
         update=("value",),
@@ -277,10 +277,13 @@ def set_logged_model_tags(session: Session, model_id: str, tags: KeyValues) -> N
 def delete_logged_model_tag(session: Session, model_id: str, key: str) -> None:
     """Remove a tag; `NotFound` if the model has no such tag."""
     row = active_model_row(session, model_id)
-    deleted = session.execute(
-        delete(LoggedModelTag).where(LoggedModelTag.model_id == model_id, LoggedModelTag.key == key)
+    deleted = sql.changed_rows(
+        session,
+        delete(LoggedModelTag).where(
+            LoggedModelTag.model_id == model_id, LoggedModelTag.key == key
+        ),
     )
-    if deleted.rowcount == 0:  # type: ignore[attr-defined]
+    if deleted == 0:
         raise NotFound(f"logged model {model_id} has no tag {key!r}")
     row.last_updated_time = now_ms()
     session.flush()
@@ -304,6 +307,6 @@ def log_logged_model_params(session: Session, model_id: str, params: KeyValues) 
             f"params of logged model {model_id} cannot change once logged: {'; '.join(clashes)}"
         )
     rows = [{"model_id": model_id, "key": k, "value": checked[k]} for k in sorted(checked)]
-    sql.insert_ignore(session, LoggedModelParam.__table__, rows)  # type: ignore[arg-type]
+    sql.insert_ignore(session, LoggedModelParam, rows)
     row.last_updated_time = now_ms()
     session.flush()

@@ -37,7 +37,7 @@ def log_outputs(session: Session, run_id: str, models: Sequence[ModelOutput]) ->
         if exp is None or exp.project_id != project_id:
             raise NotFound(f"logged model {model_id!r} not found")
     rows = [{"run_id": run.run_id, "model_id": m, "step": s} for m, s in checked]
-    sql.insert_ignore(session, RunModelOutput.__table__, rows)  # type: ignore[arg-type]
+    sql.insert_ignore(session, RunModelOutput, rows)
     session.flush()
 
 

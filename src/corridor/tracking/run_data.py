@@ -158,7 +158,7 @@ def _write_params(session: Session, run_id: str, params: dict[str, str]) -> None
     if found := clashes():
         raise refuse(found)
     rows = [{"run_id": run_id, "key": k, "value": params[k]} for k in keys]
-    sql.insert_ignore(session, RunParam.__table__, rows)  # type: ignore[arg-type]
+    sql.insert_ignore(session, RunParam, rows)
     # A concurrent batch may have logged a different value between the check and the insert.
     if found := clashes():
         raise refuse(found)
@@ -172,7 +172,7 @@ def _write_tags(session: Session, run_id: str, tags: dict[str, str]) -> None:
     rows = [{"run_id": run_id, "key": k, "value": tags[k]} for k in sorted(tags)]
     sql.upsert(
         session,
-        RunTag.__table__,  # type: ignore[arg-type]
+        RunTag,
         rows,
         key=("run_id", "key"),
         update=("value",),
@@ -249,6 +249,8 @@ def set_tag(session: Session, run_id: str, key: str, value: str) -> None:
 def delete_tag(session: Session, run_id: str, key: str) -> None:
     """Remove a tag from an active run; `NotFound` if it has no such tag."""
     run = active_run_row(session, run_id)
-    deleted = session.execute(delete(RunTag).where(RunTag.run_id == run.run_id, RunTag.key == key))
-    if deleted.rowcount == 0:  # type: ignore[attr-defined]
+    deleted = sql.changed_rows(
+        session, delete(RunTag).where(RunTag.run_id == run.run_id, RunTag.key == key)
+    )
+    if deleted == 0:
         raise NotFound(f"run {run_id} has no tag {key!r}")

@@ -204,7 +204,7 @@ def update_run(
         run.name = check_run_name(run_name)
         sql.upsert(
             session,
-            RunTag.__table__,  # type: ignore[arg-type]
+            RunTag,
             [{"run_id": run.run_id, "key": RUN_NAME_TAG, "value": run.name}],
             key=("run_id", "key"),
             update=("value",),

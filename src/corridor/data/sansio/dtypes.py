@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Literal
 
 import polars as pl
 
@@ -54,6 +55,8 @@ _FAMILIES: dict[str, Callable[[pl.DataType], bool]] = {
 _PARAMETRISED = re.compile(
     r"(?P<base>datetime|duration)\[\s*(?P<unit>ns|us|ms)\s*(?:,\s*(?P<tz>[A-Za-z0-9_/+\-]+)\s*)?\]"
 )
+# The units the pattern above accepts, typed as polars takes them.
+_UNITS: dict[str, Literal["ns", "us", "ms"]] = {"ns": "ns", "us": "us", "ms": "ms"}
 _DECIMAL = re.compile(r"decimal\(\s*(?P<p>\d+)\s*,\s*(?P<s>\d+)\s*\)")
 
 
@@ -71,12 +74,12 @@ def parse_dtype(text: str) -> pl.DataType:
     # Time zone names are case-sensitive, so match the parametrised forms on the original text.
     match = _PARAMETRISED.fullmatch(text.strip())
     if match:
-        unit = match["unit"]
+        unit = _UNITS[match["unit"]]
         if match["base"] == "duration":
             if match["tz"]:
                 raise InvalidInput(f"type {text!r}: a duration has no time zone")
-            return pl.Duration(unit)  # type: ignore[arg-type]
-        return pl.Datetime(unit, match["tz"])  # type: ignore[arg-type]
+            return pl.Duration(unit)
+        return pl.Datetime(unit, match["tz"])
     match = _DECIMAL.fullmatch(key)
     if match:
         return pl.Decimal(int(match["p"]), int(match["s"]))
