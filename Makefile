@@ -25,3 +25,4 @@ bench:
 	.venv/bin/python benchmarks/tracking/bench_tracking.py
 	.venv/bin/python benchmarks/compute/bench_placement.py
 	.venv/bin/python benchmarks/compute/bench_carbon.py
+	.venv/bin/python benchmarks/compute/bench_map_ray.py
