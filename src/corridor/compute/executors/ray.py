@@ -35,7 +35,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
-import ray
+from corridor.errors import ConfigurationError
+
+try:
+    import ray
+except ImportError as exc:  # a Ray site on a server installed without the extra
+    raise ConfigurationError("Ray sites need the Ray client: pip install 'corridor[ray]'") from exc
 from ray.exceptions import NodeDiedError, RayError, RayTaskError, TaskCancelledError
 from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
@@ -44,7 +49,6 @@ from corridor.compute import ray_auth
 from corridor.compute.executors.base import Assignment, Handle, PollState
 from corridor.compute.job_environment import inherited
 from corridor.compute.sansio.resources import Resources
-from corridor.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from corridor.compute.sites import Site
