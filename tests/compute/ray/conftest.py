@@ -8,8 +8,9 @@ two declared GPUs (Ray accepts GPUs that do not exist; a task that asks for them
 file of another cluster is never read, and the GCS listens on a free port (Redis has 6379).
 This process joins it as a Ray client through the executor's own ``join``, as a server does.
 
-The Ray tests are all in one module, ``test_ray.py``: the suite's ``--dist loadfile`` keeps a
-module on one worker, so a session builds one cluster at most.
+The Ray tests that need it are all in one module, ``test_ray.py``, and the fixtures are
+module-scoped: the suite's ``--dist loadfile`` keeps a module on one worker, so a run builds one
+cluster, and it is gone (this process disconnected too) before that worker's next module.
 """
 
 from __future__ import annotations
@@ -144,14 +145,14 @@ def _stop(process: subprocess.Popen[str]) -> None:
         process.stdout.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[RayTestCluster]:
-    """The session's authenticated cluster, with nodes ``a`` (site_a) and ``b`` (site_b)."""
+    """The module's authenticated cluster, with nodes ``a`` (site_a) and ``b`` (site_b)."""
     with running_cluster(SESSION_NODES) as cluster:
         yield cluster
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_joined(ray_cluster: RayTestCluster) -> Iterator[RayTestCluster]:
     """This process joined to the session's cluster as a client, through the executor."""
     from corridor.compute import ray_auth

@@ -16,16 +16,14 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import psutil
 import pytest
 
 from corridor.client.client import Client
 from corridor.compute import ray_auth
-from corridor.compute.executors import ray as ray_executor
 from corridor.compute.executors.base import Assignment, Executor
-from corridor.compute.executors.ray import RayExecutor
 from corridor.compute.sansio.resources import Resources
 from corridor.config import Settings
 from corridor.errors import ConfigurationError, Unavailable
@@ -40,7 +38,18 @@ from tests.compute.executors.loopback import LoopbackComputeServer, loopback_ser
 from tests.compute.ray.conftest import RayTestCluster, running_cluster
 from tests.conftest import LiveServer, clean_env, serving, sqlite_url
 
+if TYPE_CHECKING:
+    from corridor.compute.executors.ray import RayExecutor
+
 PRINT_ENV = "import os; print(repr(os.environ.get({name!r})))"
+
+
+def ray_executor(site_resources: dict[str, float], **options: Any) -> RayExecutor:
+    """A Ray executor for a site of ``site_resources`` (Ray is imported here, not when the
+    suite is collected: importing it costs every test process a quarter second and 60 MB)."""
+    from corridor.compute.executors.ray import RayExecutor
+
+    return RayExecutor(site_resources, **options)
 
 
 class TestRayExecutor(ExecutorContract):
@@ -50,7 +59,7 @@ class TestRayExecutor(ExecutorContract):
 
     @pytest.fixture
     def executor(self, ray_joined: RayTestCluster) -> Iterator[Executor]:
-        executor = RayExecutor({"site_a": 1}, cancel_grace_s=5.0)
+        executor = ray_executor({"site_a": 1}, cancel_grace_s=5.0)
         yield executor
         executor.close()
 
@@ -73,16 +82,16 @@ class TestRayExecutor(ExecutorContract):
 def test_capacity_counts_only_the_nodes_that_carry_the_sites_resource(
     ray_joined: RayTestCluster,
 ) -> None:
-    assert RayExecutor({"site_a": 1}).capacity() == Resources(
+    assert ray_executor({"site_a": 1}).capacity() == Resources(
         cpus=2.0, memory_bytes=_memory(ray_joined, "site_a"), gpus=0.0
     )
-    site_b = RayExecutor({"site_b": 1}).capacity()
+    site_b = ray_executor({"site_b": 1}).capacity()
     assert site_b is not None
     assert (site_b.cpus, site_b.gpus) == (2.0, 2.0)
-    whole = RayExecutor({}).capacity()
+    whole = ray_executor({}).capacity()
     assert whole is not None
     assert (whole.cpus, whole.gpus) == (4.0, 2.0)
-    assert RayExecutor({"site_nowhere": 1}).capacity() == Resources(0.0, 0, 0.0)
+    assert ray_executor({"site_nowhere": 1}).capacity() == Resources(0.0, 0, 0.0)
 
 
 def _memory(cluster: RayTestCluster, resource: str) -> int:
@@ -152,15 +161,17 @@ def test_no_token_for_a_cluster_that_demands_one_is_refused(
 def test_a_site_on_an_open_cluster_is_refused_and_nothing_joins_it(
     open_cluster: RayTestCluster, tmp_path: Path
 ) -> None:
+    from corridor.compute.executors import ray as executors
+
     assert ray_auth.probe(open_cluster.address, None) == "answered"
     site = open_cluster.site("open", {})
     with pytest.raises(ConfigurationError) as refused:
-        RayExecutor.from_site(site, Settings(home=tmp_path))
+        executors.RayExecutor.from_site(site, Settings(home=tmp_path))
     message = str(refused.value)
     assert "site 'open'" in message
     assert f"the Ray cluster at {open_cluster.address} answers callers without a token" in message
     assert "allow_unauthenticated = true in [sites.open]" in message
-    assert ray_executor._joined != open_cluster.address
+    assert executors._joined != open_cluster.address
 
 
 def test_an_open_cluster_is_accepted_only_when_the_site_allows_it(
@@ -226,7 +237,7 @@ def test_a_lost_node_reads_as_lost_and_takes_the_whole_attempt_with_it_unreporte
     ray_joined: RayTestCluster, host: LoopbackComputeServer, marker: str, tmp_path: Path
 ) -> None:
     ray_joined.add_node("doomed", {"num_cpus": 1, "resources": {"site_doomed": 10}})
-    executor = RayExecutor({"site_doomed": 1})
+    executor = ray_executor({"site_doomed": 1})
     script = tmp_path / "tree.py"
     script.write_text(PROCESS_TREE_SCRIPT)
     body = work(argv=[sys.executable, str(script), marker, "0"], lease_s=30.0)
@@ -249,7 +260,7 @@ def test_a_gang_starts_all_of_its_ranks_with_one_rendezvous(
 ) -> None:
     """Each rank records what it was given, then waits for the other (as ranks meet at
     ``init_process_group``), so that both records exist before either rank ends."""
-    executor = RayExecutor({"site_b": 1})
+    executor = ray_executor({"site_b": 1})
     code = RANK_RECORD
     body = work(argv=[sys.executable, "-c", code, str(tmp_path)])
     _, handle = launch_on(executor, host, body, Resources(cpus=1.0), workers=2)
@@ -269,7 +280,7 @@ def test_a_gang_larger_than_the_free_capacity_waits_and_starts_whole(
 ) -> None:
     """Site b has 2 CPUs; a job holds one, so a gang of two 1-CPU workers cannot be reserved:
     its placement group stays pending and neither rank starts until the holder ends."""
-    executor = RayExecutor({"site_b": 1})
+    executor = ray_executor({"site_b": 1})
     release = tmp_path / "release"
     hold = [sys.executable, "-c", WAIT_FOR_FILE, str(release)]
     holder_id, holder = launch_on(executor, host, work(argv=hold), Resources(cpus=1.0))
@@ -293,7 +304,7 @@ def test_jobs_asking_for_gpus_see_only_the_devices_ray_gave_them(
 ) -> None:
     """Node b declares 2 GPUs (Ray accepts GPUs a machine does not have): two jobs holding one
     each at the same time see different devices; half a GPU still shows one device."""
-    executor = RayExecutor({"site_b": 1})
+    executor = ray_executor({"site_b": 1})
     release = tmp_path / "release"
     code = "import os\nprint(os.environ['CUDA_VISIBLE_DEVICES'], flush=True)\n" + WAIT_FOR_FILE
     argv = [sys.executable, "-c", code, str(release)]

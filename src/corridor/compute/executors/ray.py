@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import os
 import re
 import select
@@ -35,20 +36,28 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
-from corridor.errors import ConfigurationError
-
-try:
-    import ray
-except ImportError as exc:  # a Ray site on a server installed without the extra
-    raise ConfigurationError("Ray sites need the Ray client: pip install 'corridor[ray]'") from exc
-from ray.exceptions import NodeDiedError, RayError, RayTaskError, TaskCancelledError
-from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
-from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
-
 from corridor.compute import ray_auth
 from corridor.compute.executors.base import Assignment, Handle, PollState
 from corridor.compute.job_environment import inherited
 from corridor.compute.sansio.resources import Resources
+from corridor.errors import ConfigurationError
+
+# Importing Ray replaces the logging record factory of the whole process with one that stamps
+# every record with `_ray_timestamp_ns`, which Corridor's JSON logs would then print as data.
+_record_factory = logging.getLogRecordFactory()
+try:
+    import ray
+    from ray.exceptions import NodeDiedError, RayError, RayTaskError, TaskCancelledError
+    from ray.util.placement_group import (
+        PlacementGroup,
+        placement_group,
+        remove_placement_group,
+    )
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+except ImportError as exc:  # a Ray site on a server installed without the extra
+    raise ConfigurationError("Ray sites need the Ray client: pip install 'corridor[ray]'") from exc
+finally:
+    logging.setLogRecordFactory(_record_factory)
 
 if TYPE_CHECKING:
     from corridor.compute.sites import Site
@@ -177,12 +186,14 @@ def join(access: ray_auth.ClusterAccess) -> None:
             )
         ray_auth.apply_driver_env(access, os.environ)
         _reload_auth_config()
+        factory = logging.getLogRecordFactory()
         ray.init(
             address=access.address,
             namespace=NAMESPACE,
             log_to_driver=False,
             configure_logging=False,
         )
+        logging.setLogRecordFactory(factory)
         _joined = access.address
 
 
