@@ -362,6 +362,7 @@ address = "{address}"
 auth_token_file = "{token}"
 resources = {{ site_b = 1 }}
 cpus = 2
+gpus = 2
 cost_per_hour = 10.0
 
 [sites.ray-c]
@@ -391,8 +392,8 @@ def ray_server(
 ) -> Iterator[LiveServer]:
     """A server whose sites are the cluster's nodes: ray-a, ray-b, and ray-c (the cheapest),
     whose node ``c`` exists for the node-loss test to kill. ray-c's capacity is discovered
-    from Ray, so it drops to nothing with its node; ray-a and ray-b declare their CPUs, because
-    submit checks a job against declared capacity only."""
+    from Ray, so it drops to nothing with its node; ray-a and ray-b declare their CPUs (and b its
+    two GPUs), because submit checks a job against declared capacity only."""
     home = tmp_path_factory.mktemp("ray-server") / "home"
     home.mkdir()
     (home / "corridor.toml").write_text(
@@ -441,6 +442,22 @@ def test_a_job_whose_node_is_killed_is_retried_on_another_site(
     runs = [line.split()[:2] for line in log.read_text().splitlines()]
     assert runs == [["start", "1"], ["start", "2"], ["end", "2"]]
     assert not psutil.pid_exists(first_pid) or psutil.Process(first_pid).status() == "zombie"
+
+
+def test_a_job_asking_for_a_gpu_is_placed_where_ray_declares_them_and_sees_one(
+    ray_client: Client,
+) -> None:
+    future = ray_client.compute.submit_command(
+        [sys.executable, "-c", PRINT_ENV.format(name="CUDA_VISIBLE_DEVICES")],
+        snapshot=False,
+        project="onray",
+        cpus=0.5,
+        gpus=1,
+    )
+    job = ray_client.compute.wait(future.id, timeout_s=120)
+    assert job.state == "succeeded", job
+    assert job.site == "ray-b"  # the only site whose nodes have GPUs
+    assert ray_client.compute.logs(future.id).data in (b"'0'\n", b"'1'\n")
 
 
 MAP_TASKS = '''
