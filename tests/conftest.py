@@ -181,15 +181,17 @@ class LiveServer:
         return httpx.Client(base_url=self.url, headers=self.auth(token), timeout=30)
 
     def start(self) -> None:
-        """Start a fresh server process over the same home (after ``stop`` or a kill)."""
-        self.process = _start_server(self.home, self.env)
+        """Start a fresh server process over the same home and port (after ``stop`` or a kill),
+        as a restarted server would be: its clients and job workers find it where it was."""
+        port = int(self.url.rsplit(":", 1)[1])
+        self.process = _start_server(self.home, self.env, port=port)
 
     def stop(self) -> int:
         return self.process.stop()
 
 
-def _start_server(home: Path, env: dict[str, str]) -> ServerProcess:
-    server = ServerProcess(home, free_port(), env=env)
+def _start_server(home: Path, env: dict[str, str], *, port: int | None = None) -> ServerProcess:
+    server = ServerProcess(home, port or free_port(), env=env)
     try:
         server.wait_ready()
     except BaseException:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from corridor import Client
-from tests.conftest import LiveServer, ServerProcess, serving, sqlite_url
+from tests.conftest import LiveServer, serving, sqlite_url
 
 JOBS = 50
 # Each job records its start, sleeps, then records its end; the line names the job by an
@@ -54,12 +54,6 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
     (home / "corridor.toml").write_text(SITES_TOML)
     with serving(home, sqlite_url(home)) as live:
         yield live
-
-
-def _restart_on_same_port(live: LiveServer) -> None:
-    port = int(live.url.rsplit(":", 1)[1])
-    live.process = ServerProcess(live.home, port, env=live.env)
-    live.process.wait_ready()
 
 
 def _runs(log: Path) -> dict[str, dict[str, list[tuple[str, float]]]]:
@@ -97,7 +91,7 @@ def test_every_job_completes_exactly_once_across_a_server_kill(
         time.sleep(0.05)
     server.process.kill()  # SIGKILL: no shutdown, no lifespan exit
     time.sleep(1.0)
-    _restart_on_same_port(server)
+    server.start()  # same home, same port
 
     client = Client(server.url, server.token)
     try:

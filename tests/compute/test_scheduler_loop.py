@@ -102,38 +102,6 @@ def test_cancel_stops_a_running_job(server: LiveServer) -> None:
         assert job["state"] == "cancelled"
 
 
-@sqlite_only
-def test_jobs_survive_a_killed_server_and_each_completes_once(
-    steady_server: LiveServer, tmp_path: Path
-) -> None:
-    """50 jobs, some running when the server is killed: its successor adopts the running ones
-    (their workers keep heartbeating to the same URL) and schedules the rest; every job runs to
-    completion exactly once (each writes its mark once)."""
-    server = steady_server
-    marks = tmp_path / "marks.txt"
-    code = "import sys, time; time.sleep(0.5); open(sys.argv[1], 'a').write(sys.argv[2] + '\\n')"
-    with server.client() as c:
-        reply = c.post(
-            "/api/v1/projects/p/jobs/batch",
-            json={
-                "jobs": [
-                    {"command": [*py(code), str(marks), f"job{i}"], "cpus": 0.5, "name": f"job{i}"}
-                    for i in range(50)
-                ]
-            },
-        )
-        assert reply.status_code == 201, reply.text
-        ids = [j["id"] for j in reply.json()]
-        wait(c, ids[0], states={"running", *TERMINAL})
-    server.process.kill()  # SIGKILL: no lifespan exit, the lease row stays behind
-    server.start()
-    with server.client() as c:
-        jobs = [wait(c, job_id, limit_s=180) for job_id in ids]
-    assert {j["state"] for j in jobs} == {"succeeded"}
-    written = marks.read_text().split()
-    assert sorted(written) == sorted(f"job{i}" for i in range(50))
-
-
 def test_only_one_process_holds_the_scheduler_lease(db: Database) -> None:
     now = utcnow()
     assert take_lease(db, "a", now=now)

@@ -44,8 +44,10 @@ CANCEL_GRACE_S = 5.0
 
 
 def worker_log_dir(home: Path) -> Path:
-    """Where workers' own diagnostics go (not the jobs' logs, which the server stores)."""
-    return home / "tmp" / "workers"
+    """Where workers' own diagnostics go (not the jobs' logs, which the server stores). Not
+    under ``<home>/tmp``: that folder holds the data slice's workspaces, which the staging
+    sweep judges by their owner locks."""
+    return home / "logs" / "workers"
 
 
 class LocalExecutor:
@@ -106,7 +108,7 @@ class LocalExecutor:
         log_path = self._log_dir / f"{assignment.job_id}-{assignment.attempt}.log"
         proc = self._hand_to_standby(assignment, log_path)
         if proc is None:
-            self._log_dir.mkdir(parents=True, exist_ok=True)
+            self._log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             with open(log_path, "ab") as log:
                 proc = self._start([], {**self.base_env(), **self.assignment_env(assignment)}, log)
         with self._lock:
@@ -135,7 +137,7 @@ class LocalExecutor:
                 return
             self._standby_count += 1
             log_path = self._log_dir / f"standby-{os.getpid()}-{self._standby_count}.log"
-        self._log_dir.mkdir(parents=True, exist_ok=True)
+        self._log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         with open(log_path, "ab") as log:
             proc = self._start(["--standby"], self.base_env(), log, stdin=subprocess.PIPE)
         with self._lock:
