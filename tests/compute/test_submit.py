@@ -224,3 +224,26 @@ def test_lineage_links_the_data_a_job_reads_and_the_run_it_reports_to(cw: Comput
     edges = {(e["src_kind"], e["dst_kind"]) for e in up["edges"]}
     assert edges == {("job", "run"), ("dataset_version", "job")}
     assert job_id in {n["id"] for n in up["nodes"]}
+
+
+def test_a_site_sized_by_its_executor_is_judged_by_what_the_executor_reported() -> None:
+    from corridor.compute.sansio.placement import QueuedJob, feasibility
+    from corridor.compute.sansio.resources import NOTHING, Resources
+    from corridor.compute.sites import Site
+    from corridor.compute.submission import _known_capacity
+
+    ray_site = Site(name="ray-a", executor="ray", region="eu-west")  # capacity: the cluster's
+    job = QueuedJob(
+        id="j", project="p", priority=0, submitted_at=0.0, resources=Resources(cpus=2, gpus=2)
+    )
+
+    def refusal(discovered: dict[str, Resources | None]) -> str | None:
+        view = ray_site.view(0.0, NOTHING, discovered=_known_capacity(ray_site, discovered))
+        return feasibility(job, [view], 0.0)
+
+    # Before the scheduler has asked the cluster, its size is unknown: not refused.
+    assert refusal({}) is None
+    assert refusal({"ray-a": Resources(cpus=8, memory_bytes=1 << 34, gpus=4)}) is None
+    reported = refusal({"ray-a": Resources(cpus=8, memory_bytes=1 << 34, gpus=1)})
+    assert reported is not None
+    assert "GPU" in reported

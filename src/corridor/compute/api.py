@@ -65,8 +65,13 @@ def _submit(
 ) -> list[JobOut]:
     now = utcnow()
     sites = site_table.current_sites(runtime.settings)
+    # Capacity the scheduler loop discovered from each site's executor (Ray sites that declare
+    # none): a submit is judged against what the site really has.
+    discovered = {name: site_table.site_state(runtime.settings, name)[1] for name in sites}
     with runtime.db.read() as session:
-        drafts = submission.check_all(session, project, principal, bodies, sites=sites, now=now)
+        drafts = submission.check_all(
+            session, project, principal, bodies, sites=sites, now=now, discovered=discovered
+        )
     digests = submission.store_inputs(runtime.blobs, drafts)
     with runtime.db.write() as session:
         created = submission.insert(session, drafts, digests, now)

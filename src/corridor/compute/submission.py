@@ -157,6 +157,23 @@ def _run_of_project(session: Session, project: Project, run_id: str) -> None:
         raise InvalidInput(f"run {run_id!r} is not a run of project {project.name!r}")
 
 
+# A site whose capacity is left to its executor, before the scheduler has asked the executor:
+# its size is not known yet, so a submit is not refused for it (the scheduler waits for room).
+_NOT_YET_DISCOVERED = Resources(cpus=1e9, memory_bytes=1 << 62, gpus=1e9)
+
+
+def _known_capacity(
+    site: Site, discovered: Mapping[str, Resources | None] | None
+) -> Resources | None:
+    """What the site's executor reported (a Ray cluster's resources), for the parts of its
+    capacity the site does not declare."""
+    found = (discovered or {}).get(site.name)
+    if found is not None:
+        return found
+    declared = (site.cpus, site.memory_bytes, site.gpus)
+    return _NOT_YET_DISCOVERED if any(part is None for part in declared) else None
+
+
 def check(
     session: Session,
     project: Project,
@@ -165,6 +182,7 @@ def check(
     *,
     sites: Mapping[str, Site],
     now: dt.datetime,
+    discovered: Mapping[str, Resources | None] | None = None,
 ) -> Draft:
     """Check one job completely, writing nothing; `InvalidInput` (or the data slice's refusal)
     names the first problem."""
@@ -234,7 +252,10 @@ def check(
         datasets=pinned,
         duration_known=timeout_s is not None,
     )
-    views = [site.view(now.timestamp(), NOTHING) for site in sites.values()]
+    views = [
+        site.view(now.timestamp(), NOTHING, discovered=_known_capacity(site, discovered))
+        for site in sites.values()
+    ]
     refusal = feasibility(queued, views, now.timestamp())
     if refusal is not None:
         raise InvalidInput(refusal)
@@ -279,12 +300,17 @@ def check_all(
     *,
     sites: Mapping[str, Site],
     now: dt.datetime,
+    discovered: Mapping[str, Resources | None] | None = None,
 ) -> list[Draft]:
     """Check every job; the first refusal names the job's position in the batch."""
     drafts = []
     for i, body in enumerate(bodies):
         try:
-            drafts.append(check(session, project, principal, body, sites=sites, now=now))
+            drafts.append(
+                check(
+                    session, project, principal, body, sites=sites, now=now, discovered=discovered
+                )
+            )
         except InvalidInput as exc:
             if len(bodies) > 1:
                 exc.message = f"job {i}: {exc.message}"
