@@ -285,9 +285,10 @@ def test_a_gang_larger_than_the_free_capacity_waits_and_starts_whole(
     hold = [sys.executable, "-c", WAIT_FOR_FILE, str(release)]
     holder_id, holder = launch_on(executor, host, work(argv=hold), Resources(cpus=1.0))
     host.wait_for(holder_id, 1, "started")
-    gang_id, gang = launch_on(
-        executor, host, work(argv=[sys.executable, "-c", "pass"]), Resources(cpus=1.0), workers=2
-    )
+    ranks = tmp_path / "ranks"
+    ranks.mkdir()
+    gang_body = work(argv=[sys.executable, "-c", RANK_RECORD, str(ranks)])
+    gang_id, gang = launch_on(executor, host, gang_body, Resources(cpus=1.0), workers=2)
     assert wait_until(lambda: len(_placement_groups("PENDING")) == 1)
     assert executor.poll(gang) == "running"
     assert host.record(gang_id, 1).started is None  # no rank started alone
@@ -296,7 +297,7 @@ def test_a_gang_larger_than_the_free_capacity_waits_and_starts_whole(
     assert wait_until(lambda: executor.poll(holder) == "exited")
     host.wait_for(gang_id, 1, "finished")
     assert wait_until(lambda: executor.poll(gang) == "exited")
-    assert host.record(gang_id, 1).requests.count("POST started") == 2  # both ranks ran
+    assert sorted(p.name for p in ranks.iterdir()) == ["rank-0", "rank-1"]  # both ranks ran
 
 
 def test_jobs_asking_for_gpus_see_only_the_devices_ray_gave_them(
