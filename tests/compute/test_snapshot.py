@@ -12,6 +12,7 @@ import pytest
 
 from corridor.compute import snapshot as snapshot_module
 from corridor.compute.snapshot import build_snapshot, modules_of
+from corridor.compute.snapshot_uploads import list_modules
 from corridor.errors import InvalidInput
 
 
@@ -148,6 +149,9 @@ def test_the_module_list_covers_packages_scripts_and_src_layouts(tmp_path: Path)
         "src.lib.core",
     )
     assert modules_of(["a/b-c.py", "x.py", "__init__.py"]) == ("x",)
+    # The server lists the uploaded archive's modules by the same rule, so a function the
+    # client named in a `src/` layout is found there too.
+    assert tuple(list_modules(io.BytesIO(built.data), expanded_limit=1 << 30)) == built.modules
 
 
 def test_an_unchanged_tree_is_not_read_again(

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from corridor.compute.models import Snapshot
 from corridor.compute.schemas import DIGEST_PATTERN, SnapshotOut
+from corridor.compute.snapshot import modules_of
 from corridor.errors import InvalidInput, NotFound, PayloadTooLarge
 from corridor.runtime import Runtime
 from corridor.security.models import Project
@@ -81,19 +82,6 @@ class _Bounded:
         return None
 
 
-def module_name(member: str) -> str | None:
-    """The importable module a member path holds, or None (not Python, or not a package path)."""
-    path = member.removeprefix("./")
-    if not path.endswith(".py"):
-        return None
-    parts = path[: -len(".py")].split("/")
-    if parts[-1] == "__init__":
-        parts = parts[:-1]
-    if not parts or not all(p.isidentifier() for p in parts):
-        return None
-    return ".".join(parts)
-
-
 def list_modules(reader: BinaryIO, *, expanded_limit: int) -> list[str]:
     """The sorted module names of a tar.gz archive; InvalidInput if it is not one."""
     modules: set[str] = set()
@@ -109,11 +97,10 @@ def list_modules(reader: BinaryIO, *, expanded_limit: int) -> list[str]:
                 if count > MAX_MEMBERS:
                     raise InvalidInput(f"the snapshot has more than {MAX_MEMBERS} entries")
                 if member.isfile():
-                    name = module_name(member.name)
-                    if name is not None:
-                        modules.add(name)
-                        if len(modules) > MAX_MODULES:
-                            raise InvalidInput(f"the snapshot has more than {MAX_MODULES} modules")
+                    # The same rule the client used to name the function (`src/` layouts too).
+                    modules.update(modules_of([member.name.removeprefix("./")]))
+                    if len(modules) > MAX_MODULES:
+                        raise InvalidInput(f"the snapshot has more than {MAX_MODULES} modules")
     except (tarfile.TarError, gzip.BadGzipFile, zlib.error, EOFError, OSError) as exc:
         raise InvalidInput(f"the snapshot is not a tar.gz archive: {exc}") from None
     return sorted(modules)
