@@ -428,3 +428,17 @@ def test_wait_returns_the_job_as_it_is_when_its_timeout_passes_or_once_it_ended(
         cw.http.get(f"/api/v1/jobs/{job_id}/logs?attempt=2", headers=cw.auth("vic")).status_code
         == 404
     )
+
+
+def test_fair_share_counts_what_placed_jobs_hold_gpus_included(cw: ComputeWorld) -> None:
+    from corridor.compute.sansio.queue import GPU_CPU_EQUIVALENT
+    from corridor.compute.scheduler_rows import read_holding
+
+    gpu_job = cw.submit("alice", cpus=1, gpus=1).json()["id"]
+    cpu_job = cw.submit("bob", project="q", cpus=2).json()["id"]
+    place(cw, gpu_job)
+    place(cw, cpu_job, site="us")
+    with cw.runtime.db.read() as session:
+        holding = read_holding(session)
+    # One GPU job weighs more than two CPUs: fair share must not see its project as idle.
+    assert holding.by_project == {"p": 1 + GPU_CPU_EQUIVALENT, "q": 2.0}

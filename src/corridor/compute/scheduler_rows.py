@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from corridor.compute.models import Attempt, Job
 from corridor.compute.sansio.placement import Decision, QueuedJob
+from corridor.compute.sansio.queue import charge
 from corridor.compute.sansio.resources import NOTHING, Resources
 from corridor.compute.sansio.states import JobState
 from corridor.security.models import Project
@@ -69,7 +70,9 @@ def read_holding(session: Session) -> Holding:
             continue
         need = Resources(cpus, memory, gpus).scaled(workers)
         holding.used[site] = holding.used[site] + need
-        holding.by_project[project] += need.cpus
+        # The scheduler's own measure of a share (a GPU weighs as several CPUs), so that a
+        # project running GPU jobs does not look idle to fair share.
+        holding.by_project[project] += charge(Resources(cpus, memory, gpus), workers)
         begun = started or placed
         if timeout_s is not None and begun is not None:
             holding.releases[site].append((begun.timestamp() + timeout_s, need))
