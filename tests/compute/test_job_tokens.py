@@ -442,3 +442,28 @@ def test_fair_share_counts_what_placed_jobs_hold_gpus_included(cw: ComputeWorld)
         holding = read_holding(session)
     # One GPU job weighs more than two CPUs: fair share must not see its project as idle.
     assert holding.by_project == {"p": 1 + GPU_CPU_EQUIVALENT, "q": 2.0}
+
+
+def test_a_gang_succeeds_when_every_rank_has_and_fails_with_the_first_that_fails(
+    cw: ComputeWorld,
+) -> None:
+    ok = {"exit_code": 0, "energy_j": 10.0, "energy_method": "cpu-time-model", "cpu_s": 1.0}
+    gang = cw.submit("alice", workers=2, cpus=1).json()["id"]
+    call = worker(cw, place(cw, gang), gang, 1)
+    assert call("POST", "started", json={"host": "h", "pid": 1}).status_code == 200
+    assert call("POST", "finished", json={**ok, "rank": 0}).status_code == 200
+    assert cw.job(gang).state == "running"  # rank 1 has not reported
+    assert call("POST", "finished", json={**ok, "rank": 0}).status_code == 200  # sent again
+    assert cw.job(gang).state == "running"
+    assert call("POST", "finished", json={**ok, "rank": 1}).status_code == 200
+    done = cw.job(gang)
+    assert (done.state, done.energy_j) == ("succeeded", 20.0)
+
+    failing = cw.submit("alice", workers=2, cpus=1).json()["id"]
+    call = worker(cw, place(cw, failing), failing, 1)
+    failed = {"exit_code": 1, "error": "rank 1: exited with status 1", "rank": 1}
+    assert call("POST", "finished", json=failed).status_code == 200
+    assert (cw.job(failing).state, cw.job(failing).error) == ("failed", failed["error"])
+    # The other rank is fenced off, but what it still prints is kept for a few seconds.
+    assert call("POST", "heartbeat", json={}).status_code == 409
+    assert call("POST", "logs?seq=0", content=b"rank 0's last words").status_code == 200

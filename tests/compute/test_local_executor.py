@@ -181,9 +181,9 @@ def corridor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield live
 
 
-def submit(corridor: LiveServer, argv: list[str]) -> str:
+def submit(corridor: LiveServer, argv: list[str], **options: object) -> str:
     with corridor.client() as http:
-        response = http.post("/api/v1/projects/e2e/jobs", json={"command": argv})
+        response = http.post("/api/v1/projects/e2e/jobs", json={"command": argv, **options})
         assert response.status_code == 201, response.text
         return str(response.json()["id"])
 
@@ -228,3 +228,45 @@ def test_cancelling_a_job_on_the_server_leaves_none_of_its_processes(
     finally:
         for proc in processes_with(marker):
             proc.kill()
+
+
+# Rank 0 listens where MASTER_ADDR/MASTER_PORT say; every other rank connects and sends its rank
+# (retrying until rank 0 listens), so the job succeeds only if the whole gang ran at once.
+GANG_SCRIPT = """
+import os, socket, sys, time
+rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+address = (os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]))
+assert os.environ["CORRIDOR_JOB_RANK"] == str(rank)
+if rank == 0:
+    server = socket.create_server(address)
+    seen = [0]
+    for _ in range(world - 1):
+        conn, _ = server.accept()
+        seen.append(int(conn.recv(16)))
+    print("ranks", sorted(seen), "of", world)
+else:
+    for _ in range(200):
+        try:
+            socket.create_connection(address).sendall(str(rank).encode())
+            break
+        except ConnectionRefusedError:
+            time.sleep(0.05)
+    print("rank", rank, "done")
+    sys.exit(int(sys.argv[1]) if rank == world - 1 else 0)
+"""
+
+
+@pytest.mark.parametrize(("last_rank_exit", "state"), [(0, "succeeded"), (3, "failed")])
+def test_a_gang_runs_all_its_ranks_at_once_and_fails_with_any_of_them(
+    corridor: LiveServer, tmp_path: Path, last_rank_exit: int, state: str
+) -> None:
+    script = tmp_path / "gang.py"
+    script.write_text(GANG_SCRIPT)
+    argv = [sys.executable, str(script), str(last_rank_exit)]
+    job_id = submit(corridor, argv, workers=3, cpus=0.5)
+    job = wait_job(corridor, job_id)
+    assert job["state"] == state
+    # The job's logs are rank 0's: the other ranks' output stays in their workers' own logs.
+    assert job_logs(corridor, job_id) == b"ranks [0, 1, 2] of 3\n"
+    if state == "failed":
+        assert "rank 2" in str(job["error"])

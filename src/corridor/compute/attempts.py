@@ -193,10 +193,17 @@ def append_log(
         raise InvalidInput(f"seq must be between 0 and {MAX_SEQ}")
     if len(data) > MAX_LOG_CHUNK_BYTES:
         raise InvalidInput(f"a log chunk may hold at most {MAX_LOG_CHUNK_BYTES} bytes")
-    fenced(session, job_id, number)
+    # Output a worker still ships just after its attempt ended (a gang member stopped by
+    # another's failure) is what explains the end: kept while the attempt is the job's latest
+    # (the job token runs out a few seconds after the end); refused once a new one started.
+    job = session.get(Job, job_id)
+    if job is None or session.get(Attempt, (job_id, number)) is None:
+        raise NotFound(f"job {job_id} has no attempt {number}")
+    if job.attempts != number:
+        fenced(session, job_id, number)  # raises Conflict, naming the attempt's state
     insert_ignore(
         session,
-        LogChunk.__table__,  # type: ignore[arg-type]
+        LogChunk,
         [
             {
                 "job_id": job_id,
@@ -233,6 +240,11 @@ def finished(
         attempt.started_at = now
         job.state = transition(job.state, JobState.RUNNING).value
         job.started_at = job.started_at or now
+    if job.workers > 1:
+        gang_end = _rank_succeeded(job, attempt, body)
+        if gang_end is None:
+            return job  # the gang's other ranks have not all reported yet
+        body = gang_end
     attempt.energy_j = body.energy_j
     attempt.energy_method = body.energy_method
     attempt.energy_by_device = dict(body.by_device) or None
@@ -252,6 +264,38 @@ def finished(
     end_attempt(session, job, attempt, outcome, now=now, error=error, site=site)
     job.exit_code = body.exit_code
     return job
+
+
+def _rank_succeeded(job: Job, attempt: Attempt, body: FinishedIn) -> FinishedIn | None:
+    """Record one gang member's report; None while other ranks are still to report, else the
+    report to end the attempt with (its figures summed over the ranks).
+
+    A gang succeeds when every rank has; the first rank that fails ends the attempt (and its
+    token, so every other rank is fenced off and stops).
+    """
+    summed = body.model_copy(
+        update={
+            "energy_j": _plus(body.energy_j, attempt.energy_j),
+            "cpu_s": _plus(body.cpu_s, attempt.cpu_s),
+            "energy_method": ",".join(
+                sorted({m for m in (attempt.energy_method, body.energy_method) if m})
+            )
+            or None,
+        }
+    )
+    if job.cancel_requested or body.exit_code != 0 or body.error or body.rank >= job.workers:
+        return summed
+    done = set(attempt.ranks_done or [])
+    if body.rank in done:
+        return None  # a report sent again
+    attempt.ranks_done = sorted(done | {body.rank})
+    attempt.energy_j, attempt.cpu_s = summed.energy_j, summed.cpu_s
+    attempt.energy_method = summed.energy_method
+    return summed if len(attempt.ranks_done) == job.workers else None
+
+
+def _plus(a: float | None, b: float | None) -> float | None:
+    return None if a is None and b is None else (a or 0.0) + (b or 0.0)
 
 
 def end_current(

@@ -107,6 +107,11 @@ class JobProcess:
         self.wake = wake
         self.terminated = terminated
         self.marker = (link.address.job_id, link.address.attempt)
+        # A gang's ranks after the first run beside rank 0: their output goes to their own
+        # worker's log (the job's logs are rank 0's), and each reports its end; the attempt
+        # succeeds once every rank has, and the first failure ends it for all.
+        self.rank = int(os.environ.get("CORRIDOR_JOB_RANK") or 0)
+        self.gang = "CORRIDOR_JOB_RANK" in os.environ
 
     def run(self, argv: list[str]) -> int:
         """Run the job to its end; return its exit status (128 + N when killed by signal N)."""
@@ -120,8 +125,8 @@ class JobProcess:
                 cwd=self.attempt_dir / "work",
                 env=job_env(self.work),
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
+                stdout=None if self.rank else subprocess.PIPE,
+                stderr=None if self.rank else subprocess.STDOUT,
                 start_new_session=True,
             )
         except OSError as exc:
@@ -130,14 +135,15 @@ class JobProcess:
             reading = meters.stop() if meters is not None else None
             self._finished(status, f"cannot start {argv[0]!r}: {exc.strerror or exc}", reading, 0.0)
             return status
-        assert proc.stdout is not None
-        logs = LogShipper(
-            self.link,
-            proc.stdout.fileno(),
-            give_up=self.heartbeat.lease_lost,
-            on_fenced=lambda: self.heartbeat.signal("fenced"),
-        )
-        logs.start()
+        logs: LogShipper | None = None
+        if proc.stdout is not None:
+            logs = LogShipper(
+                self.link,
+                proc.stdout.fileno(),
+                give_up=self.heartbeat.lease_lost,
+                on_fenced=lambda: self.heartbeat.signal("fenced"),
+            )
+            logs.start()
         waiter = threading.Thread(target=self._wait, args=(proc,), name="job-wait", daemon=True)
         waiter.start()
 
@@ -145,8 +151,9 @@ class JobProcess:
         self._kill(proc, KILL_GRACE_S if reason else LEFTOVER_GRACE_S)
         waiter.join()
         process_tree.reap_orphans(None)
-        logs.join(timeout_s=self.work.lease_s)
-        proc.stdout.close()
+        if logs is not None and proc.stdout is not None:
+            logs.join(timeout_s=self.work.lease_s)
+            proc.stdout.close()
         reading = meters.stop() if meters is not None else None
         rusage_after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu_s = (rusage_after.ru_utime - rusage_before.ru_utime) + (
@@ -154,9 +161,14 @@ class JobProcess:
         )
         assert proc.returncode is not None
         status = _exit_status(proc.returncode)
-        if reason in ("fenced", "lease") or logs.failed == "fenced":
+        if reason in ("fenced", "lease") or (logs is not None and logs.failed == "fenced"):
             return status  # the server has moved on: report nothing
         error = self._error(reason, proc.returncode)
+        if self.rank:
+            # The attempt ends when every rank has reported (a function's result is rank 0's).
+            error = f"rank {self.rank}: {error}" if error is not None else None
+            self._finished(status, error, reading, cpu_s)
+            return status
         if error is None and self.work.kind == "function":
             error = self._send_result()
         self._finished(status, error, reading, cpu_s)
@@ -194,6 +206,7 @@ class JobProcess:
             roots=[proc.pid] if proc.returncode is None else [],
             groups=[proc.pid],
             marker=self.marker,
+            rank=self.rank if self.gang else None,
             own_descendants=True,
             grace_s=grace_s,
         )
@@ -241,6 +254,7 @@ class JobProcess:
             "energy_method": (reading.method or "none") if reading is not None else "none",
             "cpu_s": max(0.0, reading.cpu_s if reading and reading.cpu_s is not None else cpu_s),
             "by_device": dict(reading.by_device) if reading is not None else {},
+            "rank": self.rank,
         }
         try:
             self.report(lambda: self.link.post_json("finished", body))

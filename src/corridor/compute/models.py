@@ -109,6 +109,8 @@ class Attempt(Base):
     cpu_s: Mapped[float | None] = mapped_column(Float)
     carbon_g: Mapped[float | None] = mapped_column(Float)
     cost: Mapped[float | None] = mapped_column(Float)
+    # A gang's ranks that reported success: the attempt succeeds once every rank has.
+    ranks_done: Mapped[list[int] | None] = mapped_column(JSON)
 
 
 class LogChunk(Base):

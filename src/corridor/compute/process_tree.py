@@ -60,8 +60,10 @@ def reap_orphans(keep: int | None) -> None:
             return
 
 
-def marked(job_id: str, attempt: int) -> list[psutil.Process]:
-    """Processes of this user whose environment carries the job's marker."""
+def marked(job_id: str, attempt: int, rank: int | None = None) -> list[psutil.Process]:
+    """Processes of this user whose environment carries the job's marker (and, for one member
+    of a gang, its rank: the ranks on one machine are the same attempt, but one rank ending
+    must not take the others with it)."""
     import psutil
 
     want_attempt = str(attempt)
@@ -74,7 +76,9 @@ def marked(job_id: str, attempt: int) -> list[psutil.Process]:
             env = proc.environ()
         except (psutil.Error, OSError):
             continue
-        if env.get("CORRIDOR_JOB_ID") == job_id and env.get("CORRIDOR_JOB_ATTEMPT") == want_attempt:
+        if env.get("CORRIDOR_JOB_ID") != job_id or env.get("CORRIDOR_JOB_ATTEMPT") != want_attempt:
+            continue
+        if rank is None or env.get("CORRIDOR_JOB_RANK", "0") == str(rank):
             found.append(proc)
     return found
 
@@ -94,6 +98,7 @@ def kill_tree(
     roots: Iterable[int] = (),
     groups: Iterable[int] = (),
     marker: tuple[str, int] | None = None,
+    rank: int | None = None,
     own_descendants: bool = False,
     grace_s: float = DEFAULT_GRACE_S,
 ) -> None:
@@ -104,14 +109,14 @@ def kill_tree(
     # go round again until a round finds nothing new.
     groups = list(groups)
     for round_number in range(MAX_ROUNDS):
-        targets = _targets(roots if round_number == 0 else (), marker, own_descendants)
+        targets = _targets(roots if round_number == 0 else (), marker, rank, own_descendants)
         if not targets and round_number > 0:
             return
         _terminate(list(targets.values()), groups, grace_s)
 
 
 def _targets(
-    roots: Iterable[int], marker: tuple[str, int] | None, own_descendants: bool
+    roots: Iterable[int], marker: tuple[str, int] | None, rank: int | None, own_descendants: bool
 ) -> dict[int, psutil.Process]:
     import psutil
 
@@ -126,7 +131,7 @@ def _targets(
         for proc in descendants(me):
             targets.setdefault(proc.pid, proc)
     if marker is not None:
-        for proc in marked(*marker):
+        for proc in marked(*marker, rank):
             targets.setdefault(proc.pid, proc)
     targets.pop(me, None)
     return {pid: proc for pid, proc in targets.items() if not _gone(proc)}

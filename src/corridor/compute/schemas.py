@@ -259,6 +259,8 @@ class FinishedIn(Request):
     energy_method: str | None = Field(None, max_length=64)
     cpu_s: float | None = Field(None, ge=0, allow_inf_nan=False)
     by_device: dict[str, float] = Field(default_factory=dict, max_length=256)
+    # Which member of a gang reports (0 for a job of one worker).
+    rank: int = Field(0, ge=0, le=1023)
 
 
 class MetricPointIn(Request):

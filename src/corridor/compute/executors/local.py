@@ -20,9 +20,11 @@ that died is replaced by a cold start, so the standby only ever saves time.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -67,6 +69,8 @@ class LocalExecutor:
         self._python = python
         self._cancel_grace_s = cancel_grace_s
         self._workers: dict[Handle, subprocess.Popen[bytes]] = {}
+        # A gang's ranks after the first, by the attempt's handle.
+        self._followers: dict[Handle, list[subprocess.Popen[bytes]]] = {}
         self._lock = threading.Lock()
         self._standby_enabled = standby
         self._standby: tuple[subprocess.Popen[bytes], Path] | None = None
@@ -97,25 +101,58 @@ class LocalExecutor:
         return env
 
     @staticmethod
-    def assignment_env(assignment: Assignment) -> dict[str, str]:
-        """The variables of one attempt: the worker's four, and the GPUs it may see."""
+    def assignment_env(
+        assignment: Assignment, rank: int = 0, rendezvous_port: int | None = None
+    ) -> dict[str, str]:
+        """The variables of one worker of an attempt: the worker's four, the GPUs it may see,
+        and for a gang its rank and where rank 0 listens (``torch.distributed``'s variables)."""
         env = assignment.worker_env()
-        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in assignment.gpu_indices)
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(
+            str(i) for i in rank_gpus(assignment.gpu_indices, assignment.workers, rank)
+        )
+        if assignment.workers > 1:
+            env.update(
+                {
+                    "CORRIDOR_JOB_RANK": str(rank),
+                    "CORRIDOR_JOB_WORLD_SIZE": str(assignment.workers),
+                    "RANK": str(rank),
+                    "LOCAL_RANK": str(rank),
+                    "WORLD_SIZE": str(assignment.workers),
+                    "MASTER_ADDR": "127.0.0.1",
+                    "MASTER_PORT": str(rendezvous_port),
+                }
+            )
         return env
 
     def launch(self, assignment: Assignment) -> Handle:
         handle = f"{assignment.job_id}/{assignment.attempt}"
         log_path = self._log_dir / f"{assignment.job_id}-{assignment.attempt}.log"
-        proc = self._hand_to_standby(assignment, log_path)
+        port = free_port() if assignment.workers > 1 else None
+        proc = self._hand_to_standby(assignment, log_path, port)
         if proc is None:
-            self._log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            with open(log_path, "ab") as log:
-                proc = self._start([], {**self.base_env(), **self.assignment_env(assignment)}, log)
+            proc = self._start_cold(assignment, 0, port, log_path)
+        # A gang's other ranks start cold beside rank 0; the worker of rank 0 reports the attempt.
+        followers = [
+            self._start_cold(
+                assignment, rank, port, log_path.with_name(f"{log_path.stem}-rank{rank}.log")
+            )
+            for rank in range(1, assignment.workers)
+        ]
         with self._lock:
             self._workers[handle] = proc
+            if followers:
+                self._followers[handle] = followers
         if self._standby_enabled:
             threading.Thread(target=self._refill, name="worker-standby", daemon=True).start()
         return handle
+
+    def _start_cold(
+        self, assignment: Assignment, rank: int, port: int | None, log_path: Path
+    ) -> subprocess.Popen[bytes]:
+        self._log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        env = {**self.base_env(), **self.assignment_env(assignment, rank, port)}
+        with open(log_path, "ab") as log:
+            return self._start([], env, log)
 
     def _start(
         self, args: list[str], env: dict[str, str], log: IO[bytes], *, stdin: int | None = None
@@ -147,14 +184,14 @@ class LocalExecutor:
         _dismiss(proc)
 
     def _hand_to_standby(
-        self, assignment: Assignment, log_path: Path
+        self, assignment: Assignment, log_path: Path, port: int | None
     ) -> subprocess.Popen[bytes] | None:
         with self._lock:
             waiting, self._standby = self._standby, None
         if waiting is None:
             return None
         proc, standby_log = waiting
-        line = json.dumps(self.assignment_env(assignment)).encode() + b"\n"
+        line = json.dumps(self.assignment_env(assignment, 0, port)).encode() + b"\n"
         try:
             assert proc.stdin is not None
             proc.stdin.write(line)
@@ -172,10 +209,16 @@ class LocalExecutor:
         if proc is None:
             return "running"  # launched before a restart: the lease decides
         code = proc.poll()
-        if code is None:
-            return "running"
+        with self._lock:
+            followers = self._followers.get(handle, [])
+        if any(f.poll() is not None and f.returncode < 0 for f in followers):
+            return "lost"  # a rank was killed by a signal: the gang cannot finish
+        if code is None or any(f.poll() is None for f in followers):
+            return "running"  # a gang has exited when every rank has
         with self._lock:
             self._workers.pop(handle, None)
+            for follower in self._followers.pop(handle, []):
+                threading.Thread(target=follower.wait, name="worker-reaper", daemon=True).start()
         # Killed by a signal (OOM killer, kill -9): it could not report its end.
         return "lost" if code < 0 else "exited"
 
@@ -187,9 +230,12 @@ class LocalExecutor:
         job_id, _, attempt = handle.partition("/")
         if not attempt.isdigit():
             return
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGTERM)
+        with self._lock:
+            followers = self._followers.get(handle, [])
+        for worker in [proc, *followers]:
+            if worker is not None and worker.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(worker.pid, signal.SIGTERM)
         threading.Thread(
             target=self._finish_cancel,
             args=(proc, job_id, int(attempt)),
@@ -218,8 +264,13 @@ class LocalExecutor:
         with self._lock:
             self._closed = True
             waiting, self._standby = self._standby, None
-            running = [proc for proc in self._workers.values() if proc.poll() is None]
+            running = [
+                proc
+                for proc in itertools.chain(self._workers.values(), *self._followers.values())
+                if proc.poll() is None
+            ]
             self._workers.clear()
+            self._followers.clear()
         for proc in running:
             # Someone must collect each worker's exit status when it ends, or it stays a zombie.
             threading.Thread(target=proc.wait, name="worker-reaper", daemon=True).start()
@@ -239,3 +290,20 @@ def _dismiss(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def rank_gpus(indices: tuple[int, ...], workers: int, rank: int) -> tuple[int, ...]:
+    """The devices of one rank: an equal share of the attempt's, or all of them when the
+    ranks share devices (fractional GPUs)."""
+    if workers <= 1 or len(indices) % workers:
+        return indices
+    share = len(indices) // workers
+    return indices[rank * share : (rank + 1) * share]
+
+
+def free_port() -> int:
+    """A port nothing listens on now, for rank 0's rendezvous."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port

@@ -106,6 +106,7 @@ def upgrade() -> None:
         sa.Column("energy_method", sa.String(length=64), nullable=True),
         sa.Column("energy_by_device", sa.JSON(), nullable=True),
         sa.Column("cpu_s", sa.Float(), nullable=True),
+        sa.Column("ranks_done", sa.JSON(), nullable=True),
         sa.Column("carbon_g", sa.Float(), nullable=True),
         sa.Column("cost", sa.Float(), nullable=True),
         sa.ForeignKeyConstraint(
