@@ -212,12 +212,28 @@ def test_map_with_max_parallel_submits_in_waves_and_returns_everything(
     assert pairs == [i * i for i in range(12)]
 
 
-def test_chunking_makes_a_few_dozen_jobs_of_a_large_map() -> None:
+def test_a_map_without_chunk_size_makes_one_job_per_free_slot_of_the_sites(
+    client: Client, workdir: Work
+) -> None:
+    root, tasks = workdir
+    free = sum(int(s.capacity.cpus - s.used.cpus) for s in client.compute.sites() if s.up)
+    before = len(client.compute.jobs("sdk", limit=1000))
+    items = range(14, 74)  # square_or_fail fails on 13 only
+    squares = list(client.map(tasks.square_or_fail, items, project="sdk", workdir=root))
+    assert squares == [i * i for i in items]
+    assert len(client.compute.jobs("sdk", limit=1000)) - before == min(60, max(free, 1))
+
+
+def test_a_large_map_runs_in_one_wave_of_chunks() -> None:
     run = MapRun.plan(list(range(2000)), chunk_size=None, max_parallel=None)
     assert len(run.chunks) == TARGET_JOBS
     assert sum(c.count for c in run.chunks) == 2000
     assert [c.first for c in run.chunks[:3]] == [0, 63, 126]
     assert len(MapRun.plan(list(range(5)), chunk_size=None, max_parallel=None).chunks) == 5
+    # One wave where the room is known: the sites' free slots, or max_parallel.
+    assert len(MapRun.plan(list(range(2000)), chunk_size=None, max_parallel=4).chunks) == 4
+    sized = MapRun.plan(list(range(2000)), chunk_size=None, max_parallel=None, target_jobs=2)
+    assert [c.count for c in sized.chunks] == [1000, 1000]
     with pytest.raises(InvalidInput, match="chunk_size"):
         MapRun.plan([1], chunk_size=0, max_parallel=None)
     with pytest.raises(InvalidInput, match="max_parallel"):

@@ -218,7 +218,13 @@ class ComputeClient:
         listed = list(items)
         root = _root(options.get("workdir"))
         ref = reference_of(fn, root)
-        run = MapRun.plan(listed, chunk_size=chunk_size, max_parallel=max_parallel)
+        target = None if chunk_size or max_parallel else self._room_for(options)
+        run = MapRun.plan(
+            listed,
+            chunk_size=chunk_size,
+            max_parallel=max_parallel,
+            **({"target_jobs": target} if target else {}),
+        )
         bodies = []
         name = options.get("name") or ref.qualname
         for first, chunk_data, refs in run.encoded_chunks():
@@ -232,6 +238,25 @@ class ComputeClient:
             for body in bodies:
                 body["snapshot"] = snapshot.digest
         return run.results(self, project, bodies, ordered=ordered, progress=progress)
+
+    def _room_for(self, options: JobOptions) -> int | None:
+        """How many jobs of these options the sites could run at once now (free CPUs over the
+        CPUs one asks for), or None when the sites cannot be read."""
+        resources = options.get("resources") or {}
+        cpus = options.get("cpus") or resources.get("cpus") or 1.0
+        if not isinstance(cpus, int | float) or cpus <= 0:
+            return None  # the submit refuses it with the reason
+        site = options.get("site") or resources.get("site")
+        try:
+            sites = self.sites()
+        except CorridorError:
+            return None
+        room = sum(
+            int((s.capacity.cpus - s.used.cpus) // cpus)
+            for s in sites
+            if s.up and (site is None or s.name == site)
+        )
+        return room if room > 0 else None
 
     def submit_batch(self, project: str, bodies: Sequence[Mapping[str, object]]) -> list[JobOut]:
         """Queue several job bodies (JobSubmit fields) in one request: all or none."""

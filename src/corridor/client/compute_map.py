@@ -1,9 +1,11 @@
 """``client.map``: items cut into chunks, one function job per chunk, results gathered back.
 
 One job per item would spend more on submitting, placing and starting workers than on trivial
-items, so items travel in chunks: about ``TARGET_JOBS`` jobs for a large map (2,000 items make 32
-jobs of 63), one item per job for a small one. The worker runs the function on each item of its
-chunk and records each item's value or error, so one bad item fails only itself.
+items, so items travel in chunks: by default as many jobs as the sites have room for at once
+(``max_parallel``, or the free CPUs of the sites divided by the CPUs a job asks for), so that
+the map runs in one wave, at most ``MAX_TARGET_JOBS``; one item per job for a small map. The
+worker runs the function on each item of its chunk and records each item's value or error, so
+one bad item fails only itself.
 
 Gathering waits on several jobs at once (a few threads, each on the server's long poll), so
 results arrive as jobs end, and yields them in item order or as completed. When the caller stops
@@ -29,7 +31,8 @@ from corridor.errors import CorridorError, InvalidInput
 if TYPE_CHECKING:
     from corridor.client.compute import ComputeClient
 
-TARGET_JOBS = 32
+TARGET_JOBS = 32  # when the sites' room is not known
+MAX_TARGET_JOBS = 1024
 # Jobs waited on at once: each holds one long-poll request open on the server.
 WAITERS = 8
 MAX_CHUNK_ITEMS = 100_000
@@ -53,13 +56,19 @@ class MapRun:
 
     @classmethod
     def plan(
-        cls, items: list[object], *, chunk_size: int | None, max_parallel: int | None
+        cls,
+        items: list[object],
+        *,
+        chunk_size: int | None,
+        max_parallel: int | None,
+        target_jobs: int = TARGET_JOBS,
     ) -> MapRun:
         if chunk_size is not None and not 1 <= chunk_size <= MAX_CHUNK_ITEMS:
             raise InvalidInput(f"chunk_size must be between 1 and {MAX_CHUNK_ITEMS}")
         if max_parallel is not None and max_parallel < 1:
             raise InvalidInput("max_parallel must be at least 1")
-        size = chunk_size or max(1, math.ceil(len(items) / TARGET_JOBS))
+        jobs = max(1, min(target_jobs, max_parallel or target_jobs, MAX_TARGET_JOBS))
+        size = chunk_size or max(1, math.ceil(len(items) / jobs))
         chunks = [
             _Chunk(first, min(size, len(items) - first)) for first in range(0, len(items), size)
         ]
