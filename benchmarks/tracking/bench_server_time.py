@@ -9,7 +9,9 @@ MLflow client's work: this one shows where a change to the request path moves th
 share. Printed per scenario: the median and the 90th percentile in milliseconds.
 
 (a) ``runs/log-metric``, one point; (b) ``runs/log-batch``, 1,000 points; (c) ``runs/get``;
-(d) ``runs/search`` returning 300 of 600 runs (a metric filter).
+(d) ``runs/search`` returning 300 of 600 runs (a metric filter). Then (e): ``runs/log-metric``
+from 8 concurrent callers, ``repeat`` requests in all, printed as requests per second: writers
+queue for SQLite's one write lock, so this shows how long each write holds it.
 """
 
 from __future__ import annotations
@@ -105,6 +107,17 @@ async def _run(home: Path, database_url: str | None, repeat: int) -> None:
             n = repeat if "search" not in name else max(repeat // 4, 10)
             median, p90 = await _timed(n, call)
             print(f"| {name} | {median:.2f} | {p90:.2f} |")
+
+        async def writer(index: int, count: int) -> None:
+            for i in range(count):
+                point = {"key": f"c{index}", "value": 0.5, "timestamp": T0_MS + i, "step": i}
+                await post("/runs/log-metric", {"run_id": run_id, **point})
+
+        callers = 8
+        started = time.perf_counter()
+        await asyncio.gather(*(writer(w, repeat // callers) for w in range(callers)))
+        rate = callers * (repeat // callers) / (time.perf_counter() - started)
+        print(f"| (e) log-metric, {callers} concurrent callers | {rate:.0f} requests/s | |")
     runtime.close()
 
 
