@@ -26,7 +26,13 @@ def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(_plain(value), indent=2, default=str) + "\n")
 
 
-def print_table(rows: Sequence[BaseModel], columns: Sequence[str], *, title: str = "") -> None:
+WIDE_TABLE_COLUMNS = 200
+"""The width of a table whose output is not a terminal: a pipe has no width to fit, and a wide
+table squeezed into 80 columns wraps every cell."""
+
+
+def print_rows(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A table of ``rows`` (one value per column; None prints empty) on standard output."""
     from rich.console import Console
     from rich.table import Table
 
@@ -34,9 +40,17 @@ def print_table(rows: Sequence[BaseModel], columns: Sequence[str], *, title: str
     for column in columns:
         table.add_column(column)
     for row in rows:
-        data = row.model_dump(mode="json")
-        table.add_row(*("" if data.get(c) is None else str(data.get(c)) for c in columns))
-    Console().print(table)
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=WIDE_TABLE_COLUMNS)
+    console.print(table)
+
+
+def print_table(rows: Sequence[BaseModel], columns: Sequence[str], *, title: str = "") -> None:
+    """A table of models' fields named by ``columns``."""
+    dumped = [row.model_dump(mode="json") for row in rows]
+    print_rows(title, columns, [[data.get(c) for c in columns] for data in dumped])
 
 
 def show(

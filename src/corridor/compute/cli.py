@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import typer
 
-from corridor.console import print_json, say
+from corridor.console import print_json, print_rows, say
 
 if TYPE_CHECKING:
     from corridor.client.compute import ComputeClient
@@ -30,7 +30,6 @@ PROJECT = typer.Option(
 DEFAULT_PROJECT = "default"
 """The project of commands given no --project, as `corridor runs ls` and MLflow's default
 experiment use: one rule for the whole CLI."""
-WIDE_TABLE_COLUMNS = 200
 WAIT_TIMED_OUT = 124
 """The exit code of `jobs wait --timeout` when the job has not ended (as timeout(1) uses)."""
 
@@ -45,22 +44,6 @@ def _client() -> Iterator[ComputeClient]:
 
     with Client() as client:
         yield client.compute
-
-
-def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title or None)
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
-    console = Console()
-    if not console.is_terminal:
-        # Piped output has no width to fit: do not squeeze a wide table into 80 columns.
-        console = Console(width=WIDE_TABLE_COLUMNS)
-    console.print(table)
 
 
 def _time(value: dt.datetime | None) -> str | None:
@@ -266,7 +249,7 @@ def ls(
         for j in found
     ]
     columns = ["id", "name", "state", "site", "attempts", "exit", "created", "command"]
-    _table(f"jobs in {name}", columns, rows)
+    print_rows(f"jobs in {name}", columns, rows)
 
 
 @jobs.command("show")
@@ -390,7 +373,7 @@ def explain(job_id: str, as_json: bool = JSON) -> None:
         )
         for c in out.candidates
     ]
-    _table("", ["site", "feasible", "score", "cost", "carbon g", "wait s", "why"], rows)
+    print_rows("", ["site", "feasible", "score", "cost", "carbon g", "wait s", "why"], rows)
 
 
 @sites.command("ls")
@@ -434,7 +417,7 @@ def sites_ls(as_json: bool = JSON) -> None:
         "cost/h",
         "up",
     ]
-    _table("", columns, rows)
+    print_rows("", columns, rows)
     for s in found:
         for note in s.notes:
             say(f"note: {s.name}: {note}")
@@ -467,7 +450,7 @@ def energy_report(
         )
         for r in rows
     ]
-    _table(f"energy by {by}", [by, "jobs", "kWh", "gCO2e", "cost", "methods"], table)
+    print_rows(f"energy by {by}", [by, "jobs", "kWh", "gCO2e", "cost", "methods"], table)
 
 
 def register(app: typer.Typer) -> None:

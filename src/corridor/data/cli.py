@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from corridor.console import print_json, say
+from corridor.console import print_json, print_rows, say
 
 if TYPE_CHECKING:
     from corridor.client.data import DataClient
@@ -57,18 +57,6 @@ def _pairs(items: Sequence[str], what: str) -> dict[str, str]:
             raise typer.BadParameter(f"{what} {item!r} must look like KEY=VALUE")
         out[key] = value
     return out
-
-
-def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title or None)
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
-    Console().print(table)
 
 
 def _size(n: int) -> str:
@@ -237,7 +225,7 @@ def ls(project: str = typer.Option(..., "--project", "-p"), as_json: bool = JSON
         )
         for d in found
     ]
-    _table(project, ["dataset", "versions", "latest", "rows", "sensitivity", "gated"], rows)
+    print_rows(project, ["dataset", "versions", "latest", "rows", "sensitivity", "gated"], rows)
 
 
 @data.command("show")
@@ -268,7 +256,9 @@ def show(ref: str, project: str | None = PROJECT, as_json: bool = JSON) -> None:
         for v in detail.versions
     ]
     title = f"{detail.dataset.project}/{detail.dataset.name}"
-    _table(title, ["version", "rows", "columns", "parent", "sensitivity", "by", "created"], rows)
+    print_rows(
+        title, ["version", "rows", "columns", "parent", "sensitivity", "by", "created"], rows
+    )
 
 
 def _show_version(v: DatasetVersionOut) -> None:
@@ -286,12 +276,14 @@ def _show_version(v: DatasetVersionOut) -> None:
         state = "passed" if v.validation.passed else "FAILED " + ", ".join(v.validation.failures)
         say(f"  validation: {state}")
     say(f"  digest: {v.digest}")
-    _table("", ["column", "type"], [(c.name, c.dtype) for c in v.columns])
+    print_rows("", ["column", "type"], [(c.name, c.dtype) for c in v.columns])
 
 
 def _say_validation(report: Any) -> None:
     rows = [(r.name, "pass" if r.passed else "FAIL", r.message) for r in report.results]
-    _table(f"validation: {'passed' if report.passed else 'FAILED'}", ["check", "", "result"], rows)
+    print_rows(
+        f"validation: {'passed' if report.passed else 'FAILED'}", ["check", "", "result"], rows
+    )
 
 
 @data.command("validate")
@@ -357,7 +349,7 @@ def clean(
             for s in out.steps
         ]
         cols = ["step", "rows in", "rows out", "cells changed", "quarantined", "added", "removed"]
-        _table("dry run (nothing written)", cols, rows)
+        print_rows("dry run (nothing written)", cols, rows)
         return
     assert out.version is not None
     _say_version("wrote", out.version, out.created)
@@ -396,7 +388,7 @@ def profile(
         for c in out.profile.columns
     ]
     cols = ["column", "type", "missing", "distinct", "min", "max", "mean", "top"]
-    _table(f"{out.version}: {out.profile.row_count:,} rows", cols, rows)
+    print_rows(f"{out.version}: {out.profile.row_count:,} rows", cols, rows)
 
 
 @data.command("diff")
@@ -436,7 +428,7 @@ def diff(
         for c in out.drift.columns
     ]
     approx = " (from profiles)" if out.drift.approximate else ""
-    _table(f"drift{approx}", ["column", "kind", "psi", "ks", ""], rows)
+    print_rows(f"drift{approx}", ["column", "kind", "psi", "ks", ""], rows)
 
 
 @data.command("pii")
@@ -468,7 +460,7 @@ def pii(
         if best is not None:
             flagged = "PII" if column.column in out.pii_columns else ""
             rows.append((column.column, best.entity, f"{best.score:.2f}", flagged))
-    _table(
+    print_rows(
         f"{out.version}: {out.report.rows_sampled:,} rows sampled",
         ["column", "entity", "score", ""],
         rows,

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
-from corridor.console import print_json, say
+from corridor.console import print_json, print_rows, say
 
 if TYPE_CHECKING:
     from corridor.client.client import Client
@@ -28,18 +27,6 @@ def _client() -> Client:
 
 def _time(ms: int) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title or None)
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
-    Console().print(table)
 
 
 @models.command("ls")
@@ -70,7 +57,7 @@ def models_ls(
         )
         for m in found
     ]
-    _table("", ["name", "project", "latest", "aliases", "updated"], rows)
+    print_rows("", ["name", "project", "latest", "aliases", "updated"], rows)
 
 
 @models.command("show")
@@ -102,7 +89,7 @@ def models_show(name: str, project: str = PROJECT, as_json: bool = JSON) -> None
         for v in versions
     ]
     columns = ["version", "status", "stage", "aliases", "flavour", "scope", "run", "created"]
-    _table("", columns, rows)
+    print_rows("", columns, rows)
 
 
 @models.command("alias")
