@@ -133,6 +133,7 @@ class ComputeClient:
         memory: int | str | None = None,
         gpus: float | None = None,
         gpu_type: str | None = None,
+        workers: int | None = None,
         site: str | None = None,
         objective: Objective | None = None,
         deadline: dt.datetime | str | None = None,
@@ -157,7 +158,8 @@ class ComputeClient:
         """
         options: JobOptions = {
             "resources": resources, "cpus": cpus, "memory": memory, "gpus": gpus,
-            "gpu_type": gpu_type, "site": site, "objective": objective, "deadline": deadline,
+            "gpu_type": gpu_type, "workers": workers, "site": site, "objective": objective,
+            "deadline": deadline,
             "deferrable": deferrable, "retries": retries, "backoff_s": backoff_s,
             "timeout": timeout, "env": env, "priority": priority, "name": name,
             "run_id": run_id, "datasets": datasets,

@@ -140,7 +140,7 @@ def _snapshot(session: Session, project: Project, digest: str) -> Snapshot:
     if row is None:
         raise InvalidInput(
             f"snapshot {digest[:12]}… was not uploaded to project {project.name!r}: "
-            "upload it first (PUT /projects/{project}/snapshots/{digest})"
+            "upload it first (PUT /api/v1/snapshot-uploads/{project}/{digest})"
         )
     return row
 

@@ -8,7 +8,7 @@ their heartbeats, while this executor, whose handles lived in memory, no longer 
 ``poll`` answers ``running`` for an unknown handle and leaves the verdict to the lease.
 
 The worker's own stdout and stderr (its diagnostics, not the job's output, which goes to the
-server) go to a file per attempt under the home's ``tmp/workers``.
+server) go to a file per attempt under the home's ``logs/workers``.
 
 Starting an interpreter and importing the worker costs tens of milliseconds, most of the time
 from submit to running. So the executor keeps one worker in standby (``--standby``): started
