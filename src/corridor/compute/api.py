@@ -238,6 +238,8 @@ def cancel_job(
 ) -> JobOut:
     """Cancel: at once if no worker runs the job yet, else its worker kills the whole process
     tree (the scheduler forces it if the worker does not answer)."""
+    # Its own transaction, not WriteSession's: the scheduler is woken once the cancel is
+    # committed, so that its next read sees it.
     runtime = get_runtime(request)
     with runtime.db.write() as session:
         job = jobs.cancel(session, job_id, now=utcnow())

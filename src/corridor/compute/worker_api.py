@@ -41,9 +41,9 @@ from corridor.store.base import utcnow
 from corridor.web.blob_response import blob_response
 from corridor.web.guard import Access, get_runtime, requires
 from corridor.web.request_audit import ROUTINE
-from corridor.web.sessions import ReadSession
+from corridor.web.sessions import ReadSession, WriteRoute, WriteSession
 
-router = APIRouter(prefix="/api/v1", tags=["compute workers"])
+router = APIRouter(prefix="/api/v1", tags=["compute workers"], route_class=WriteRoute)
 
 ATTEMPT = "/jobs/{job_id}/attempts/{attempt}"
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
@@ -154,38 +154,31 @@ def started(
     job_id: str,
     body: StartedIn,
     request: Request,
+    session: WriteSession,
     attempt: int = AttemptPath,
     access: Access = _worker(),
 ) -> HeartbeatOut:
     """The worker reports in: the job is running (its lease starts now)."""
-    runtime = get_runtime(request)
-    with runtime.db.write() as session:
-        attempts.started(
-            session,
-            job_id,
-            attempt,
-            host=body.host,
-            pid=body.pid,
-            now=utcnow(),
-            lease_s=runtime.settings.job_lease_s,
-        )
-        cancel, lease = attempts.heartbeat(
-            session, job_id, attempt, now=utcnow(), lease_s=runtime.settings.job_lease_s
-        )
+    lease_s = get_runtime(request).settings.job_lease_s
+    attempts.started(
+        session, job_id, attempt, host=body.host, pid=body.pid, now=utcnow(), lease_s=lease_s
+    )
+    cancel, lease = attempts.heartbeat(session, job_id, attempt, now=utcnow(), lease_s=lease_s)
     return HeartbeatOut(cancel=cancel, lease_expires_at=lease)
 
 
 @router.post(ATTEMPT + "/heartbeat", response_model=HeartbeatOut)
 def heartbeat(
-    job_id: str, request: Request, attempt: int = AttemptPath, access: Access = _worker()
+    job_id: str,
+    request: Request,
+    session: WriteSession,
+    attempt: int = AttemptPath,
+    access: Access = _worker(),
 ) -> HeartbeatOut:
     """Extend the attempt's lease; ``cancel`` says the job was cancelled (kill it, report)."""
     setattr(request.state, ROUTINE, True)
-    runtime = get_runtime(request)
-    with runtime.db.write() as session:
-        cancel, lease = attempts.heartbeat(
-            session, job_id, attempt, now=utcnow(), lease_s=runtime.settings.job_lease_s
-        )
+    lease_s = get_runtime(request).settings.job_lease_s
+    cancel, lease = attempts.heartbeat(session, job_id, attempt, now=utcnow(), lease_s=lease_s)
     return HeartbeatOut(cancel=cancel, lease_expires_at=lease)
 
 
@@ -263,6 +256,8 @@ def finished(
     access: Access = _worker(),
 ) -> AckOut:
     """How the attempt ended and the energy it used; the job succeeds, retries or fails."""
+    # Its own transaction, not WriteSession's: the scheduler is woken once the end is committed
+    # (the room it frees is read by the next tick).
     runtime = get_runtime(request)
     sites = site_table.current_sites(runtime.settings)
     with runtime.db.write() as session:
@@ -279,21 +274,19 @@ def finished(
 def run_metrics(
     job_id: str,
     body: RunMetricsIn,
-    request: Request,
+    session: WriteSession,
     attempt: int = AttemptPath,
     access: Access = _worker(),
 ) -> AckOut:
     """Log metric points to the job's linked tracking run (and to no other run)."""
     from corridor.tracking import run_data
 
-    runtime = get_runtime(request)
-    with runtime.db.write() as session:
-        job, _ = attempts.fenced(session, job_id, attempt)
-        if job.run_id is None:
-            raise Conflict(f"job {job_id} is linked to no run; submit it with run_id")
-        run_data.log_batch_rows(
-            session,
-            job.run_id,
-            metrics=[(m.key, m.value, m.timestamp_ms, m.step) for m in body.metrics],
-        )
-        return AckOut(job_state=job.state, cancel=job.cancel_requested)
+    job, _ = attempts.fenced(session, job_id, attempt)
+    if job.run_id is None:
+        raise Conflict(f"job {job_id} is linked to no run; submit it with run_id")
+    run_data.log_batch_rows(
+        session,
+        job.run_id,
+        metrics=[(m.key, m.value, m.timestamp_ms, m.step) for m in body.metrics],
+    )
+    return AckOut(job_state=job.state, cancel=job.cancel_requested)
