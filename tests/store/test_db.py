@@ -79,6 +79,7 @@ def test_a_deferred_write_committed_from_another_thread_frees_the_writer(
         worker = threading.Thread(target=lambda: session.execute(insert(_rows).values(id=1)))
         worker.start()
         worker.join()
+
         def commit() -> None:
             session.commit()
             session.close()
