@@ -42,14 +42,22 @@ class _TomlSource(PydanticBaseSettingsSource):
         return {k: v for k, v in self._data.items() if k in self.settings_cls.model_fields}
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The whole of a ``corridor.toml`` (empty if there is none); `ConfigurationError` if it
+    cannot be read or is not TOML. Slices read their own tables (``[sites]``...) from it."""
     if not path.is_file():
         return {}
     try:
         with path.open("rb") as f:
-            data = tomllib.load(f)
+            return tomllib.load(f)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"{path} is not valid TOML: {exc}") from exc
+        raise ConfigurationError(f"{path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    data = read_config_file(path)
     server = data.get("server", {})
     if not isinstance(server, dict):
         raise ConfigurationError(f"{path}: [server] must be a table")

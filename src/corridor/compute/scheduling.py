@@ -30,6 +30,7 @@ from corridor.compute.executors.base import Assignment, Executor, Handle
 from corridor.compute.models import Attempt, Job
 from corridor.compute.sansio.placement import Decision, QueuedJob, Scheduler, SiteView
 from corridor.compute.sansio.states import JobState
+from corridor.compute.scheduler_policy import load_policy
 from corridor.compute.scheduler_rows import (
     WAITING,
     Holding,
@@ -80,7 +81,10 @@ class Scheduling:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.settings = runtime.settings
-        self.scheduler = Scheduler()
+        policy = load_policy(runtime.settings)
+        self.scheduler = Scheduler(
+            aging_per_s=policy.aging_per_s, project_weights=policy.project_weights
+        )
         self.executors: dict[str, Executor] = {}
         self.broken: dict[str, float] = {}
         self.launched: dict[tuple[str, int], Launched] = {}

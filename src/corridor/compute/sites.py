@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ from corridor.compute.sansio.resources import Resources
 from corridor.compute.sansio.traces import HourlyTrace
 from corridor.compute.sansio.units import parse_memory
 from corridor.compute.sansio.views import SiteView, iso
-from corridor.config import CONFIG_FILE_NAME, Settings
+from corridor.config import CONFIG_FILE_NAME, Settings, read_config_file
 from corridor.errors import ConfigurationError, InvalidInput
 from corridor.names import check_name
 
@@ -217,16 +216,7 @@ def _sized(site: Site) -> Site:
 
 
 def _sites_table(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"{path} is not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read {path}: {exc.strerror or exc}") from None
-    table = data.get("sites", {})
+    table = read_config_file(path).get("sites", {})
     if not isinstance(table, dict):
         raise ConfigurationError(f"{path}: 'sites' must be tables such as [sites.local]")
     return table
