@@ -28,6 +28,7 @@ from corridor.client.transport import InProcessTransport
 from corridor.compute.models import Attempt, Job, LogChunk, Snapshot
 from corridor.config import Settings
 from corridor.data.ingest import ingest_upload
+from corridor.data.limits import DataLimits
 from corridor.data.sansio.sensitivity import Sensitivity
 from corridor.data.schemas import ReadOptions, VersionMeta
 from corridor.home import init_home
@@ -107,7 +108,9 @@ class ComputeWorld:
         buffer = io.BytesIO()
         frame.write_parquet(buffer)
         stored = ingest_upload(
-            self.runtime,
+            self.runtime.db,
+            self.runtime.blobs,
+            DataLimits.from_settings(self.runtime.settings),
             self.project(project),
             name,
             iter([buffer.getvalue()]),

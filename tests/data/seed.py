@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from corridor.data import operations
 from corridor.data.ingest import ingest_upload
+from corridor.data.limits import DataLimits
 from corridor.data.schemas import ReadOptions, VersionMeta
 from corridor.runtime import Runtime
 from corridor.security.models import Project
@@ -23,8 +24,11 @@ def seed_data(runtime: Runtime) -> None:
     admin = Principal.local_admin()
     with runtime.db.read() as session:
         p = session.scalars(select(Project).where(Project.name == "p")).one()
+    db, blobs, limits = runtime.db, runtime.blobs, DataLimits.from_settings(runtime.settings)
     stored = ingest_upload(
-        runtime,
+        db,
+        blobs,
+        limits,
         p,
         "d",
         [CSV],
@@ -36,7 +40,17 @@ def seed_data(runtime: Runtime) -> None:
     )
     version = stored.resolved
     operations.validate(
-        runtime, version, suite={"expectations": []}, frames={}, gate=False, now=None, by=admin
+        db,
+        blobs,
+        limits,
+        version,
+        suite={"expectations": []},
+        frames={},
+        gate=False,
+        now=None,
+        by=admin,
     )
-    operations.compute_profile(runtime, version, by=admin)
-    operations.scan_pii(runtime, version, sample_rows=10, columns=None, threshold=0.5, by=admin)
+    operations.compute_profile(db, blobs, limits, version, by=admin)
+    operations.scan_pii(
+        db, blobs, limits, version, sample_rows=10, columns=None, threshold=0.5, by=admin
+    )

@@ -23,6 +23,7 @@ from corridor.data import operations, progress, transform
 from corridor.data.api_delete import router as deletion_router
 from corridor.data.consumption import consume, resolve_refs, resolve_target
 from corridor.data.ingest import ingest_source, ingest_upload
+from corridor.data.limits import DataLimits
 from corridor.data.paths import DATASET, DATASETS, VERSION
 from corridor.data.sansio.formats import Format
 from corridor.data.sansio.refs import DatasetRef, parse_ref, parse_version
@@ -70,6 +71,11 @@ MAX_SUITE_TEXT = 32_000
 
 def _progress(request: Request, runtime: Runtime) -> Progress:
     return progress.listener(request.headers.get(progress.HEADER), in_process=runtime.local_admin)
+
+
+def _limits(runtime: Runtime) -> DataLimits:
+    # Services get the database, the blob store and these, never the runtime or its settings.
+    return DataLimits.from_settings(runtime.settings)
 
 
 # Routes that decode or compute (ingest, validate, clean, profile, scan, mask, diff) find what
@@ -150,11 +156,15 @@ def ingest(
     object or a SQL query (``source``, ``query``) into the next version of ``name``."""
     runtime = get_runtime(request)
     stored = ingest_source(
-        runtime,
+        runtime.db,
+        runtime.blobs,
+        _limits(runtime),
         access.project_or_fail,
         name,
         body,
         by=access.principal,
+        in_process=runtime.local_admin,
+        s3_endpoint_url=runtime.settings.s3_endpoint_url,
         progress=_progress(request, runtime),
     )
     return _ingest_out(runtime, stored, response)
@@ -228,7 +238,9 @@ async def upload(
 
     def run() -> Stored:
         return ingest_upload(
-            runtime,
+            runtime.db,
+            runtime.blobs,
+            _limits(runtime),
             access.project_or_fail,
             name,
             blocking_chunks(request.stream()),
@@ -310,7 +322,9 @@ def validate(
         source = _resolve(session, access, name, version)
         frames = _frames(session, access, body.frames)
     resolved, report = operations.validate(
-        runtime,
+        runtime.db,
+        runtime.blobs,
+        _limits(runtime),
         source,
         suite=body.suite,
         frames=frames,
@@ -355,7 +369,9 @@ def clean(
         frames = _frames(session, access, body.frames)
         target = _target(session, access, body.output, name)
     out = transform.clean(
-        runtime,
+        runtime.db,
+        runtime.blobs,
+        _limits(runtime),
         source,
         frames,
         target,
@@ -379,7 +395,9 @@ def profile(
     runtime = get_runtime(request)
     with runtime.db.read() as session:
         resolved = _resolve(session, access, name, version)
-    return operations.compute_profile(runtime, resolved, by=access.principal)
+    return operations.compute_profile(
+        runtime.db, runtime.blobs, _limits(runtime), resolved, by=access.principal
+    )
 
 
 @router.get(VERSION + "/profile", response_model=ProfileOut)
@@ -415,7 +433,7 @@ def diff(
     with runtime.db.read() as session:
         left = _resolve(session, access, name, a)
         right = ds.resolve(session, access.project_or_fail, other, access.principal)
-    return operations.diff(runtime, left, right, keys=key)
+    return operations.diff(runtime.db, runtime.blobs, _limits(runtime), left, right, keys=key)
 
 
 @router.post(VERSION + "/pii", response_model=PiiOut)
@@ -432,7 +450,9 @@ def pii(
     with runtime.db.read() as session:
         resolved = _resolve(session, access, name, version)
     return operations.scan_pii(
-        runtime,
+        runtime.db,
+        runtime.blobs,
+        _limits(runtime),
         resolved,
         sample_rows=body.sample_rows,
         columns=body.columns,
@@ -474,7 +494,9 @@ def mask(
         source = _resolve(session, access, name, version)
         target = _target(session, access, body.output, name)
     stored = transform.mask(
-        runtime,
+        runtime.db,
+        runtime.blobs,
+        _limits(runtime),
         source,
         target,
         body,

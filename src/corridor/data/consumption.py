@@ -18,24 +18,22 @@ import polars as pl
 from sqlalchemy.orm import Session
 
 from corridor.data import datasets as ds
+from corridor.data.limits import DataLimits
 from corridor.data.sansio.refs import DatasetRef, parse_ref
 from corridor.data.sansio.sensitivity import Sensitivity, check_consumption
 from corridor.data.staging import Workspace
 from corridor.errors import Conflict, InvalidInput
-from corridor.runtime import Runtime
 from corridor.security.models import Project
 from corridor.security.policy import Principal
+from corridor.store.blobs import BlobStore
 
 COPY_BYTES = 1 << 20
 _ORDER = list(Sensitivity)
 
 
-def tmp_root(runtime: Runtime) -> Path:
-    return runtime.settings.home / "tmp"
-
-
-def workspace(runtime: Runtime) -> Workspace:
-    return Workspace(tmp_root(runtime))
+def workspace(limits: DataLimits) -> Workspace:
+    """A fresh workspace for one operation, under the slice's workspace root."""
+    return Workspace(limits.tmp_root)
 
 
 def consume(resolved: ds.Resolved, consumer: Project | str) -> ds.Resolved:
@@ -45,17 +43,17 @@ def consume(resolved: ds.Resolved, consumer: Project | str) -> ds.Resolved:
     return resolved
 
 
-def materialise(runtime: Runtime, resolved: ds.Resolved, space: Workspace) -> Path:
+def materialise(blobs: BlobStore, resolved: ds.Resolved, space: Workspace) -> Path:
     """The version's Parquet as a local file in ``space`` (decrypted and verified)."""
     path = space.file(f"{resolved.version.id}.parquet")
     if not path.stat().st_size:  # a workspace file starts empty; a Parquet file never is
-        with runtime.blobs.open(resolved.version.digest) as src, path.open("wb") as dst:
+        with blobs.open(resolved.version.digest) as src, path.open("wb") as dst:
             shutil.copyfileobj(src, dst, COPY_BYTES)
     return path
 
 
-def scan(runtime: Runtime, resolved: ds.Resolved, space: Workspace) -> pl.LazyFrame:
-    return pl.scan_parquet(materialise(runtime, resolved, space))
+def scan(blobs: BlobStore, resolved: ds.Resolved, space: Workspace) -> pl.LazyFrame:
+    return pl.scan_parquet(materialise(blobs, resolved, space))
 
 
 def resolve_refs(

@@ -21,6 +21,7 @@ from pathlib import Path
 from corridor.data import datasets as ds
 from corridor.data.consumption import workspace
 from corridor.data.convert import check_decoded, convert, finish
+from corridor.data.limits import DataLimits
 from corridor.data.remote_inputs import is_s3, open_s3, query_to_parquet, redact_url
 from corridor.data.sansio.formats import Format
 from corridor.data.sansio.refs import parse_ref
@@ -36,9 +37,10 @@ from corridor.data.transform import copy
 from corridor.data.versions import NewVersion, Stored, store_version
 from corridor.errors import InvalidInput, PayloadTooLarge, PermissionDenied
 from corridor.names import check_name
-from corridor.runtime import Runtime
 from corridor.security.models import Project
 from corridor.security.policy import Principal
+from corridor.store.blobs import BlobStore
+from corridor.store.db import Database
 
 MAX_FILE_NAME = 200
 
@@ -53,7 +55,9 @@ def display_name(file_name: str | None, default: str = "upload") -> str:
 
 
 def ingest_upload(
-    runtime: Runtime,
+    db: Database,
+    blobs: BlobStore,
+    limits: DataLimits,
     project: Project,
     name: str,
     chunks: Iterable[bytes],
@@ -68,8 +72,8 @@ def ingest_upload(
     """Ingest a stream of bytes (an upload) as the next version of ``name``."""
     check_name("dataset", name)
     shown = display_name(file_name)
-    limit = runtime.settings.max_ingest_bytes
-    with workspace(runtime) as space:
+    limit = limits.max_ingest_bytes
+    with workspace(limits) as space:
         staged = stage_stream(
             chunks,
             shown,
@@ -85,10 +89,11 @@ def ingest_upload(
             options,
             space,
             kind="upload",
-            max_decoded_bytes=runtime.settings.effective_max_decoded_bytes,
+            max_decoded_bytes=limits.max_decoded_bytes,
         )
         return store_version(
-            runtime,
+            db,
+            blobs,
             project,
             name,
             NewVersion(converted, source=report),
@@ -99,38 +104,44 @@ def ingest_upload(
 
 
 def ingest_source(
-    runtime: Runtime,
+    db: Database,
+    blobs: BlobStore,
+    limits: DataLimits,
     project: Project,
     name: str,
     request: IngestRequest,
     *,
     by: Principal,
+    in_process: bool = False,
+    s3_endpoint_url: str | None = None,
     progress: Progress = no_progress,
 ) -> Stored:
-    """Ingest what ``request`` names: a version to copy, or (in-process only) a path, an S3
-    object or a SQL query's result."""
+    """Ingest what ``request`` names: a version to copy, or (``in_process`` only: the caller's
+    own process serves the request) a path, an S3 object or a SQL query's result."""
     check_name("dataset", name)
     if (request.source is None) == (request.version is None):
         raise InvalidInput("give exactly one of source (a path, URI or URL) and version")
     if request.version is not None:
-        with runtime.db.read() as session:
+        with db.read() as session:
             source = ds.resolve(session, project, parse_ref(request.version), by)
-        return copy(runtime, source, (project, name), request.meta, by=by, progress=progress)
+        return copy(
+            db, blobs, limits, source, (project, name), request.meta, by=by, progress=progress
+        )
     assert request.source is not None
-    if not runtime.local_admin:
+    if not in_process:
         raise PermissionDenied(
             "the server reads paths, S3 objects and databases only for an in-process client; "
             "over HTTP, upload the data (the SDK and `corridor data ingest` do this for you)"
         )
-    limit = runtime.settings.max_ingest_bytes
+    limit = limits.max_ingest_bytes
     options = request.options
-    with workspace(runtime) as space:
+    with workspace(limits) as space:
         if request.query is not None:
             shown = redact_url(request.source)
             progress("querying", 0, None)
             path = query_to_parquet(request.source, request.query, space, progress=progress)
             converted = finish(path)
-            check_decoded(shown, converted, runtime.settings.effective_max_decoded_bytes)
+            check_decoded(shown, converted, limits.max_decoded_bytes)
             report = SourceReport(
                 kind="sql",
                 name=shown,
@@ -140,7 +151,7 @@ def ingest_source(
             )
         else:
             if is_s3(request.source):
-                obj = open_s3(request.source, runtime.settings.s3_endpoint_url)
+                obj = open_s3(request.source, s3_endpoint_url)
                 if obj.size > limit:
                     raise _too_large(request.source, limit)
                 staged = stage_stream(
@@ -170,12 +181,13 @@ def ingest_source(
                 options,
                 space,
                 kind=kind,
-                max_decoded_bytes=runtime.settings.effective_max_decoded_bytes,
+                max_decoded_bytes=limits.max_decoded_bytes,
             )
             if kind == "path":
                 report = report.model_copy(update={"name": str(path)})
         return store_version(
-            runtime,
+            db,
+            blobs,
             project,
             name,
             NewVersion(converted, source=report),

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from corridor.data import datasets as ds
 from corridor.data import reports
 from corridor.data.consumption import consume, scan, workspace
+from corridor.data.limits import DataLimits
 from corridor.data.models import DatasetVersion
 from corridor.data.sansio import drift
 from corridor.data.sansio.expectations import ExpectationSuite, load_suite
@@ -30,23 +31,25 @@ from corridor.data.sansio.validation_report import ValidationReport
 from corridor.data.schemas import DiffOut, KeyedDiff, PiiOut, ProfileOut, Spec
 from corridor.data.versions import run_validation
 from corridor.errors import InvalidInput, NotFound
-from corridor.runtime import Runtime
 from corridor.security.policy import Principal
 from corridor.store.blobs.encrypted import BlobStore
+from corridor.store.db import Database
 
 EXACT_DRIFT_ROWS = 2_000_000
 """Above this many rows (both versions together) drift is estimated from profiles."""
 
 
-def _reload(runtime: Runtime, resolved: ds.Resolved) -> ds.Resolved:
-    with runtime.db.read() as session:
+def _reload(db: Database, resolved: ds.Resolved) -> ds.Resolved:
+    with db.read() as session:
         version = session.get(DatasetVersion, resolved.version.id)
         assert version is not None
         return ds.Resolved(resolved.project, resolved.dataset, version)
 
 
 def validate(
-    runtime: Runtime,
+    db: Database,
+    blobs: BlobStore,
+    limits: DataLimits,
     resolved: ds.Resolved,
     *,
     suite: Spec | None,
@@ -72,17 +75,17 @@ def validate(
         _refuse_client_clock(resolved.label)
     for other in frames.values():
         consume(other, resolved.project)
-    with workspace(runtime) as space:
-        lazy_frames = {name: scan(runtime, r, space) for name, r in frames.items()}
-        data = scan(runtime, resolved, space)
+    with workspace(limits) as space:
+        lazy_frames = {name: scan(blobs, r, space) for name, r in frames.items()}
+        data = scan(blobs, resolved, space)
         report = run_validation(checked, data, lazy_frames, now)
         sealed, body = reports.seal(
-            runtime.blobs,
+            blobs,
             ds.VALIDATION,
             report.model_dump(mode="json"),
-            _personal(runtime, resolved, data),
+            _personal(db, resolved, data),
         )
-    with _unsealed_on_failure(runtime, sealed), runtime.db.write() as session:
+    with _unsealed_on_failure(blobs, sealed), db.write() as session:
         version = session.get(DatasetVersion, resolved.version.id)
         assert version is not None
         if now is not None and version.gate_digest == digest:  # gated on it meanwhile
@@ -90,7 +93,7 @@ def validate(
         if gate and version.gate_digest != digest:
             version.gate_suite, version.gate_digest = checked.model_dump(mode="json"), digest
         ds.add_report(session, version, sealed, by=by, suite=digest, passed=report.passed)
-    return _reload(runtime, resolved), ValidationReport.model_validate(body)
+    return _reload(db, resolved), ValidationReport.model_validate(body)
 
 
 def stored_validation(
@@ -102,13 +105,13 @@ def stored_validation(
 
 
 def _personal(
-    runtime: Runtime, resolved: ds.Resolved, data: pl.LazyFrame
+    db: Database, resolved: ds.Resolved, data: pl.LazyFrame
 ) -> Callable[[], Collection[str]]:
     """The version's PII columns, for masking a report: those its stored scan flagged, and those
     a scan finds now (by the one rule), so that a report made before any scan is masked too."""
 
     def find() -> Collection[str]:
-        with runtime.db.read() as session:
+        with db.read() as session:
             stored = ds.latest_report(session, resolved.version.id, ds.PII)
         known = set(stored.summary.get("pii_columns", {})) if stored is not None else set()
         return known | reports.flagged(data)
@@ -117,12 +120,12 @@ def _personal(
 
 
 @contextmanager
-def _unsealed_on_failure(runtime: Runtime, sealed: reports.SealedReport) -> Iterator[None]:
+def _unsealed_on_failure(blobs: BlobStore, sealed: reports.SealedReport) -> Iterator[None]:
     """Delete the sealed body again if its row is not written: nothing is left half-stored."""
     try:
         yield
     except BaseException:
-        runtime.blobs.delete(sealed.digest)
+        blobs.delete(sealed.digest)
         raise
 
 
@@ -148,18 +151,20 @@ def _refuse_client_clock(label: str) -> NoReturn:
     )
 
 
-def compute_profile(runtime: Runtime, resolved: ds.Resolved, *, by: Principal) -> ProfileOut:
+def compute_profile(
+    db: Database, blobs: BlobStore, limits: DataLimits, resolved: ds.Resolved, *, by: Principal
+) -> ProfileOut:
     """Profile a version in one streaming pass and store the profile with it."""
-    with workspace(runtime) as space:
-        data = scan(runtime, resolved, space)
+    with workspace(limits) as space:
+        data = scan(blobs, resolved, space)
         found = profile(data)
         sealed, body = reports.seal(
-            runtime.blobs,
+            blobs,
             ds.PROFILE,
             found.model_dump(mode="json"),
-            _personal(runtime, resolved, data),
+            _personal(db, resolved, data),
         )
-    with _unsealed_on_failure(runtime, sealed), runtime.db.write() as session:
+    with _unsealed_on_failure(blobs, sealed), db.write() as session:
         version = session.get(DatasetVersion, resolved.version.id)
         assert version is not None
         report = ds.add_report(session, version, sealed, by=by)
@@ -179,7 +184,9 @@ def stored_profile(session: Session, blobs: BlobStore, resolved: ds.Resolved) ->
 
 
 def scan_pii(
-    runtime: Runtime,
+    db: Database,
+    blobs: BlobStore,
+    limits: DataLimits,
     resolved: ds.Resolved,
     *,
     sample_rows: int,
@@ -188,13 +195,13 @@ def scan_pii(
     by: Principal,
 ) -> PiiOut:
     """Scan a sample of a version for personal data and store the findings with it."""
-    with workspace(runtime) as space:
-        report = pii_scan(scan(runtime, resolved, space), sample_rows=sample_rows, columns=columns)
+    with workspace(limits) as space:
+        report = pii_scan(scan(blobs, resolved, space), sample_rows=sample_rows, columns=columns)
     found = report.pii_columns(threshold)
     body = {**report.model_dump(mode="json"), "pii_columns": found, "threshold": threshold}
     # A scan holds names and scores, no cell values; it is sealed like every report all the same.
-    sealed, _ = reports.seal(runtime.blobs, ds.PII, body, set)
-    with _unsealed_on_failure(runtime, sealed), runtime.db.write() as session:
+    sealed, _ = reports.seal(blobs, ds.PII, body, set)
+    with _unsealed_on_failure(blobs, sealed), db.write() as session:
         version = session.get(DatasetVersion, resolved.version.id)
         assert version is not None
         ds.add_report(session, version, sealed, by=by)
@@ -211,16 +218,26 @@ def stored_pii(session: Session, blobs: BlobStore, resolved: ds.Resolved) -> Pii
     return PiiOut(version=resolved.label, pii_columns=found, report=ScanReport.model_validate(body))
 
 
-def diff(runtime: Runtime, a: ds.Resolved, b: ds.Resolved, *, keys: Sequence[str] = ()) -> DiffOut:
+def diff(
+    db: Database,
+    blobs: BlobStore,
+    limits: DataLimits,
+    a: ds.Resolved,
+    b: ds.Resolved,
+    *,
+    keys: Sequence[str] = (),
+) -> DiffOut:
     """How ``b`` differs from ``a``: schema, distributions and, given keys, rows."""
     if a.project.id != b.project.id:
         consume(b, a.project)
-    with workspace(runtime) as space:
-        left, right = scan(runtime, a, space), scan(runtime, b, space)
+    with workspace(limits) as space:
+        left, right = scan(blobs, a, space), scan(blobs, b, space)
         if a.version.row_count + b.version.row_count <= EXACT_DRIFT_ROWS:
             report = drift.compare(left, right)
         else:
-            report = drift.compare_profiles(_profile(runtime, a, left), _profile(runtime, b, right))
+            report = drift.compare_profiles(
+                _profile(db, blobs, a, left), _profile(db, blobs, b, right)
+            )
         keyed = _keyed(left, right, list(keys), a.label, b.label) if keys else None
     return DiffOut(
         a=a.label,
@@ -232,9 +249,9 @@ def diff(runtime: Runtime, a: ds.Resolved, b: ds.Resolved, *, keys: Sequence[str
     )
 
 
-def _profile(runtime: Runtime, resolved: ds.Resolved, lf: pl.LazyFrame) -> Profile:
-    with runtime.db.read() as session:
-        stored = stored_profile(session, runtime.blobs, resolved)
+def _profile(db: Database, blobs: BlobStore, resolved: ds.Resolved, lf: pl.LazyFrame) -> Profile:
+    with db.read() as session:
+        stored = stored_profile(session, blobs, resolved)
     return stored.profile if stored is not None else profile(lf)
 
 

@@ -86,7 +86,7 @@ class SourceReport(BaseModel):
 
 
 class IngestRequest(BaseModel):
-    """Ingest from a source the server reads itself (see `DatasetService.ingest_source`)."""
+    """Ingest from a source the server reads itself (see `corridor.data.ingest.ingest_source`)."""
 
     model_config = ConfigDict(extra="forbid")
 

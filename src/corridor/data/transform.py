@@ -15,6 +15,7 @@ import polars as pl
 from corridor.data import datasets as ds
 from corridor.data.consumption import Derivation, consume, derive, materialise, scan, workspace
 from corridor.data.convert import finish
+from corridor.data.limits import DataLimits
 from corridor.data.models import DatasetMaskKey
 from corridor.data.sansio import clean as cleaning
 from corridor.data.sansio.pii.mask import apply_masks, load_mask_plan
@@ -26,9 +27,10 @@ from corridor.data.staging import Progress, no_progress
 from corridor.data.versions import NewVersion, Stored, store_version, store_with_side
 from corridor.errors import InvalidInput
 from corridor.names import MAX_NAME_LENGTH, check_name
-from corridor.runtime import Runtime
 from corridor.security.models import Project
 from corridor.security.policy import Principal
+from corridor.store.blobs import BlobStore
+from corridor.store.db import Database
 
 QUARANTINE_SUFFIX = ".quarantine"
 MASK_KEY_BYTES = 32
@@ -48,7 +50,9 @@ def _with_defaults(
 
 
 def clean(
-    runtime: Runtime,
+    db: Database,
+    blobs: BlobStore,
+    limits: DataLimits,
     source: ds.Resolved,
     frames: dict[str, ds.Resolved],
     target: tuple[Project, str],
@@ -70,9 +74,9 @@ def clean(
     inputs = [consume(source, project), *(consume(f, project) for f in frames.values())]
     derived = derive(inputs)
     meta = _with_defaults(request.meta, derived, masked=derived.masked, label=source.label)
-    with workspace(runtime) as space:
-        data = scan(runtime, source, space)
-        others = {n: scan(runtime, r, space) for n, r in frames.items()}
+    with workspace(limits) as space:
+        data = scan(blobs, source, space)
+        others = {n: scan(blobs, r, space) for n, r in frames.items()}
         if request.dry_run:
             return CleanOut(dry_run=True, steps=cleaning.dry_run(recipe, data, others))
         progress("cleaning", 0, None)
@@ -102,7 +106,8 @@ def clean(
 
         # One transaction: the output never exists without its quarantined rows.
         stored, quarantine = store_with_side(
-            runtime,
+            db,
+            blobs,
             project,
             name,
             NewVersion(
@@ -128,7 +133,7 @@ def clean(
             by=by,
             progress=progress,
         )
-    with runtime.db.read() as session:
+    with db.read() as session:
         return CleanOut(
             dry_run=False,
             steps=[],
@@ -140,14 +145,14 @@ def clean(
         )
 
 
-def project_mask_key(runtime: Runtime, project: Project) -> bytes:
+def project_mask_key(db: Database, blobs: BlobStore, project: Project) -> bytes:
     """The project's masking key, made on first use (kept encrypted in the blob store)."""
-    with runtime.db.read() as session:
+    with db.read() as session:
         row = session.get(DatasetMaskKey, project.id)
         digest = row.key_digest if row is not None else None
     if digest is None:
-        fresh = runtime.blobs.put(secrets.token_bytes(MASK_KEY_BYTES))
-        with runtime.db.write() as session:
+        fresh = blobs.put(secrets.token_bytes(MASK_KEY_BYTES))
+        with db.write() as session:
             row = session.get(DatasetMaskKey, project.id)
             if row is None:
                 session.add(DatasetMaskKey(project_id=project.id, key_digest=fresh))
@@ -155,18 +160,20 @@ def project_mask_key(runtime: Runtime, project: Project) -> bytes:
             else:
                 digest = row.key_digest
         if digest != fresh:  # another writer made the key first
-            runtime.blobs.delete(fresh)
-    with runtime.blobs.open(digest) as f:
+            blobs.delete(fresh)
+    with blobs.open(digest) as f:
         return f.read()
 
 
-def _personal_columns(runtime: Runtime, source: ds.Resolved) -> set[str]:
-    with workspace(runtime) as space:
-        return set(pii_scan(scan(runtime, source, space)).pii_columns())
+def _personal_columns(blobs: BlobStore, limits: DataLimits, source: ds.Resolved) -> set[str]:
+    with workspace(limits) as space:
+        return set(pii_scan(scan(blobs, source, space)).pii_columns())
 
 
 def mask(
-    runtime: Runtime,
+    db: Database,
+    blobs: BlobStore,
+    limits: DataLimits,
     source: ds.Resolved,
     target: tuple[Project, str],
     request: MaskRequest,
@@ -181,7 +188,7 @@ def mask(
     if not plan.rules:
         raise InvalidInput("the masking plan has no rules")
     consume(source, project)
-    personal = _personal_columns(runtime, source)
+    personal = _personal_columns(blobs, limits, source)
     covered = {rule.column for rule in plan.rules} | set(request.keep)
     missing = sorted(personal - covered)
     if missing:
@@ -195,13 +202,14 @@ def mask(
     masked = not personal & set(request.keep)
     meta = _with_defaults(request.meta, derived, masked=masked, label=source.label)
     needs_key = any(rule.operator in ("hash", "tokenise") for rule in plan.rules)
-    key = project_mask_key(runtime, source.project) if needs_key else None
-    with workspace(runtime) as space:
+    key = project_mask_key(db, blobs, source.project) if needs_key else None
+    with workspace(limits) as space:
         out = space.file("masked.parquet")
-        frame = apply_masks(scan(runtime, source, space), plan, key)
+        frame = apply_masks(scan(blobs, source, space), plan, key)
         frame.sink_parquet(out, compression="zstd", engine="streaming")
         return store_version(
-            runtime,
+            db,
+            blobs,
             project,
             name,
             NewVersion(
@@ -221,7 +229,9 @@ def mask(
 
 
 def copy(
-    runtime: Runtime,
+    db: Database,
+    blobs: BlobStore,
+    limits: DataLimits,
     source: ds.Resolved,
     target: tuple[Project, str],
     meta: VersionMeta,
@@ -235,10 +245,11 @@ def copy(
     consume(source, project)
     derived = derive([source])
     meta = _with_defaults(meta, derived, masked=derived.masked, label=source.label)
-    with workspace(runtime) as space:
-        path = materialise(runtime, source, space)
+    with workspace(limits) as space:
+        path = materialise(blobs, source, space)
         return store_version(
-            runtime,
+            db,
+            blobs,
             project,
             name,
             NewVersion(

@@ -30,9 +30,10 @@ from corridor.data.sansio.validation_report import ValidationReport
 from corridor.data.schemas import SourceReport, VersionMeta
 from corridor.data.staging import Progress, no_progress
 from corridor.errors import Conflict, InvalidInput
-from corridor.runtime import Runtime
 from corridor.security.models import Project
 from corridor.security.policy import Principal
+from corridor.store.blobs import BlobStore
+from corridor.store.db import Database
 
 PUT_BYTES = 1 << 20
 
@@ -90,7 +91,8 @@ def _pieces(path: Path, progress: Progress) -> Iterator[bytes]:
 
 
 def store_version(
-    runtime: Runtime,
+    db: Database,
+    blobs: BlobStore,
     project: Project,
     name: str,
     new: NewVersion,
@@ -104,7 +106,7 @@ def store_version(
     The suite (asked for, or the dataset's gate) runs on the converted file before anything is
     stored, and its report goes in with the version row: a validation that raises stores nothing.
     """
-    stored, _ = store_with_side(runtime, project, name, new, meta, by=by, progress=progress)
+    stored, _ = store_with_side(db, blobs, project, name, new, meta, by=by, progress=progress)
     return stored
 
 
@@ -112,7 +114,8 @@ SideMeta = Callable[[ds.Resolved], VersionMeta]
 
 
 def store_with_side(
-    runtime: Runtime,
+    db: Database,
+    blobs: BlobStore,
     project: Project,
     name: str,
     new: NewVersion,
@@ -126,14 +129,14 @@ def store_with_side(
     from the main version) in the same transaction: both versions are stored, or neither."""
     created_blobs: list[str] = []
     try:
-        main = _prepare(runtime, project, name, new, meta, created_blobs, progress)
+        main = _prepare(db, blobs, project, name, new, meta, created_blobs, progress)
         # The side's metadata needs the main version; what it is checked against does not.
         extra = (
             None
             if side is None
-            else _prepare(runtime, project, side[0], side[1], VersionMeta(), created_blobs)
+            else _prepare(db, blobs, project, side[0], side[1], VersionMeta(), created_blobs)
         )
-        with runtime.db.write() as session:
+        with db.write() as session:
             stored = _commit(session, project, name, new, meta, main, by)
             side_stored = None
             if side is not None and extra is not None:
@@ -142,7 +145,7 @@ def store_with_side(
                 side_stored = _commit(session, project, side_name, side_new, extra_meta, extra, by)
     except BaseException:
         for digest in created_blobs:
-            runtime.blobs.delete(digest)
+            blobs.delete(digest)
         raise
     return stored, side_stored
 
@@ -156,7 +159,8 @@ class _Prepared:
 
 
 def _prepare(
-    runtime: Runtime,
+    db: Database,
+    blobs: BlobStore,
     project: Project,
     name: str,
     new: NewVersion,
@@ -167,7 +171,7 @@ def _prepare(
     suite = requested_suite(meta)
     if meta.regions is not None:
         check_regions(meta.regions)
-    check = suite or _current_gate(runtime, project, name)
+    check = suite or _current_gate(db, project, name)
     report, sealed = None, None
     if check is not None:
         check_runs_on_arrival(check)
@@ -176,17 +180,15 @@ def _prepare(
         data = pl.scan_parquet(new.data.path)
         found = run_validation(check, data)
         body = found.model_dump(mode="json")
-        sealed, body = reports.seal(
-            runtime.blobs, ds.VALIDATION, body, lambda: reports.flagged(data)
-        )
+        sealed, body = reports.seal(blobs, ds.VALIDATION, body, lambda: reports.flagged(data))
         created_blobs.append(sealed.digest)
         report = ValidationReport.model_validate(body)
     digest = new.data.digest
     # Touch, not exists: a blob sweep must see that this content is about to be referenced.
-    if not runtime.blobs.touch(digest):
-        stored = runtime.blobs.put(_pieces(new.data.path, progress))
+    if not blobs.touch(digest):
+        stored = blobs.put(_pieces(new.data.path, progress))
         if stored != digest:  # the file changed under us: never record a wrong address
-            runtime.blobs.delete(stored)
+            blobs.delete(stored)
             raise InvalidInput("the converted data changed while it was stored; try again")
         created_blobs.append(digest)
     return _Prepared(suite, check, report, sealed)
@@ -237,8 +239,8 @@ def _digest(suite: ExpectationSuite | None) -> str | None:
     return ds.suite_digest(suite) if suite is not None else None
 
 
-def _current_gate(runtime: Runtime, project: Project, name: str) -> ExpectationSuite | None:
-    with runtime.db.read() as session:
+def _current_gate(db: Database, project: Project, name: str) -> ExpectationSuite | None:
+    with db.read() as session:
         dataset = session.scalar(
             select(Dataset).where(Dataset.project_id == project.id, Dataset.name == name)
         )
