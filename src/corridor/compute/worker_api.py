@@ -34,7 +34,6 @@ from corridor.compute.schemas import (
 from corridor.data import consumption
 from corridor.data import datasets as ds
 from corridor.errors import Conflict, NotFound
-from corridor.runtime import Runtime
 from corridor.security import projects
 from corridor.security.policy import Permission
 from corridor.store.base import utcnow
@@ -87,10 +86,12 @@ def work(
     )
 
 
-def _blob(runtime: Runtime, digest: str, media_type: str) -> StreamingResponse:
-    return blob_response(
-        runtime.blobs.open(digest), runtime.blobs.size(digest), media_type=media_type
-    )
+def _blob(request: Request, digest: str | None, media_type: str, missing: str) -> StreamingResponse:
+    """The job's stored blob ``digest`` as a streamed reply; NotFound(``missing``) if none."""
+    if digest is None:
+        raise NotFound(missing)
+    blobs = get_runtime(request).blobs
+    return blob_response(blobs.open(digest), blobs.size(digest), media_type=media_type)
 
 
 @router.get(ATTEMPT + "/snapshot", response_class=StreamingResponse)
@@ -103,9 +104,9 @@ def snapshot(
 ) -> StreamingResponse:
     """The job's code snapshot (tar.gz)."""
     job, _ = attempts.fenced(session, job_id, attempt, lock=False)
-    if job.snapshot_digest is None:
-        raise NotFound(f"job {job_id} has no code snapshot")
-    return _blob(get_runtime(request), job.snapshot_digest, "application/gzip")
+    return _blob(
+        request, job.snapshot_digest, "application/gzip", f"job {job_id} has no code snapshot"
+    )
 
 
 @router.get(ATTEMPT + "/input", response_class=StreamingResponse)
@@ -118,9 +119,7 @@ def job_input(
 ) -> StreamingResponse:
     """The function's encoded arguments."""
     job, _ = attempts.fenced(session, job_id, attempt, lock=False)
-    if job.input_digest is None:
-        raise NotFound(f"job {job_id} has no input")
-    return _blob(get_runtime(request), job.input_digest, PAYLOAD_MEDIA_TYPE)
+    return _blob(request, job.input_digest, PAYLOAD_MEDIA_TYPE, f"job {job_id} has no input")
 
 
 @router.get(ATTEMPT + "/datasets/{index}", response_class=StreamingResponse)
