@@ -17,6 +17,7 @@ EXPECTED_STEPS = [
     "created project 'quickstart'",
     "tracked run ",
     "ingested a CSV as dataset version quickstart/orders@1 (3 rows)",
+    "ran a job on site 'local': succeeded, printed 'hello from job 45', energy ",
     "audit chain intact over ",
     "stopped the server (exit code 0)",
     "removed the temporary home",

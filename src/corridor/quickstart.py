@@ -100,6 +100,17 @@ def _ingest_a_dataset(client: Client, project: str, say: Callable[[str], None]) 
     say(f"✓ ingested a CSV as dataset version {out.version.ref} ({out.version.row_count} rows)")
 
 
+def _run_a_job(client: Client, project: str, say: Callable[[str], None]) -> None:
+    code = "import sys; print('hello from job', sum(range(10)), file=sys.stdout)"
+    future = client.compute.submit_command(
+        [sys.executable, "-c", code], project=project, snapshot=False, timeout="1m"
+    )
+    job = client.compute.wait(future.id, timeout_s=60)
+    output = client.compute.logs(job.id).data.decode().strip()
+    energy = f"{job.energy_j:.1f} J ({job.energy_method})" if job.energy_j is not None else "n/a"
+    say(f"✓ ran a job on site {job.site!r}: {job.state}, printed {output!r}, energy {energy}")
+
+
 def run_quickstart(home: Path | None, *, keep: bool, say: Callable[[str], None]) -> Path:
     """Run the quickstart and return the home it used."""
     temporary = home is None
@@ -122,6 +133,7 @@ def run_quickstart(home: Path | None, *, keep: bool, say: Callable[[str], None])
             say(f"✓ created project {project.name!r}; you are its admin")
             _track_a_run(client, project.name, say)
             _ingest_a_dataset(client, project.name, say)
+            _run_a_job(client, project.name, say)
             report = client.verify_audit()
             say(f"✓ audit chain intact over {report.checked} events")
     finally:
