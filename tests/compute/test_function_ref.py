@@ -259,7 +259,7 @@ def test_invoke_resolves_dataset_inputs_and_refuses_an_unsendable_result(
     module, _ = tasks
     data = payload.encode_call((payload.DatasetInput("sales@3"),), {})
     assert payload.decode(invoke(module.double, data, lambda ref: ref)) == "sales@3sales@3"
-    with pytest.raises(InvalidInput, match=r"result: a .*Model cannot be sent safely"):
+    with pytest.raises(InvalidInput, match=r"result: a value of type .*Model cannot be sent"):
         invoke(module.Model, payload.encode_call((), {}))
 
 

@@ -116,7 +116,7 @@ def test_a_failing_function_raises_job_failed_with_the_remote_traceback(
 def test_an_unsendable_result_fails_the_job_naming_it(client: Client, workdir: Work) -> None:
     root, tasks = workdir
     future = client.submit(tasks.unsendable, project="sdk", workdir=root)
-    with pytest.raises(JobFailed, match="result: a object cannot be sent safely"):
+    with pytest.raises(JobFailed, match="result: a value of type object cannot be sent safely"):
         future.result(timeout=120)
 
 
@@ -125,9 +125,11 @@ def test_a_non_serialisable_argument_is_refused_at_submit_and_nothing_is_queued(
 ) -> None:
     root, tasks = workdir
     before = len(client.compute.jobs("sdk", limit=1000))
-    with pytest.raises(InvalidInput, match=r"args\[1\]\['model'\]: a object cannot be sent"):
+    with pytest.raises(
+        InvalidInput, match=r"args\[1\]\['model'\]: a value of type object cannot be sent"
+    ):
         client.submit(tasks.add, 1, {"model": object()}, project="sdk", workdir=root)
-    with pytest.raises(InvalidInput, match=r"items\[3\]: a set cannot be sent"):
+    with pytest.raises(InvalidInput, match=r"items\[3\]: a value of type set cannot be sent"):
         client.map(tasks.square_or_fail, [1, 2, 3, {4}], project="sdk", workdir=root)
     with pytest.raises(InvalidInput, match="a lambda cannot be sent"):
         client.submit(lambda: 1, project="sdk", workdir=root)

@@ -127,15 +127,17 @@ def test_an_unsendable_argument_is_refused_naming_its_path_and_type() -> None:
     with pytest.raises(InvalidInput) as caught:
         encode_call((1, {"model": Estimator()}), {})
     message = caught.value.message
-    assert message.startswith("args[1]['model']: a sklearn.LinearRegression cannot be sent safely")
+    assert message.startswith(
+        "args[1]['model']: a value of type sklearn.LinearRegression cannot be sent safely"
+    )
     assert "send JSON values, Arrow tables, numpy arrays or tensors" in message
 
 
 @pytest.mark.parametrize(
     ("value", "needle"),
     [
-        ({1, 2}, "value[0]: a set cannot be sent"),
-        (Decimal("1.5"), "value[0]: a decimal.Decimal cannot be sent"),
+        ({1, 2}, "value[0]: a value of type set cannot be sent"),
+        (Decimal("1.5"), "value[0]: a value of type decimal.Decimal cannot be sent"),
         (np.array([object()], dtype=object), "value[0]: a numpy array of Python objects"),
         ({1: "a"}, "value[0]: dictionary keys must be strings; 1 is a int"),
     ],
@@ -158,7 +160,7 @@ def test_a_cycle_is_refused_not_recursed_forever() -> None:
 
 
 def test_keyword_arguments_name_their_path() -> None:
-    with pytest.raises(InvalidInput, match=r"kwargs\['x'\]\[2\]: a complex"):
+    with pytest.raises(InvalidInput, match=r"kwargs\['x'\]\[2\]: a value of type complex"):
         encode_call((), {"x": [1, 2, 1j]})
 
 
@@ -182,7 +184,7 @@ def test_map_results_carry_values_and_errors_and_demote_an_unsendable_result() -
     ok, demoted = outcomes[2]
     assert not ok
     assert isinstance(demoted, ItemError)
-    assert "result of items[12]: a object cannot be sent safely" in demoted.message
+    assert "result of items[12]: a value of type object cannot be sent safely" in demoted.message
 
 
 def test_dataset_refs_are_found_and_replaced() -> None:

@@ -204,7 +204,8 @@ def _encode(value: object, path: str, depth: int, parts: list[bytes]) -> object:
     leaf = _encode_library_leaf(value, path, depth, parts)
     if leaf is not None:
         return leaf
-    raise InvalidInput(f"{path}: a {_type_name(value)} cannot be sent safely; {_SAFE_KINDS}")
+    name = _type_name(value)
+    raise InvalidInput(f"{path}: a value of type {name} cannot be sent safely; {_SAFE_KINDS}")
 
 
 def _part(tag: str, data: bytes, parts: list[bytes]) -> dict[str, int]:
