@@ -285,3 +285,28 @@ def test_sites_ls_notes_an_hourly_file_that_has_run_out(over_http: Cli, server: 
         config.unlink()
     (site,) = cli.json("sites", "ls")
     assert site["notes"] == []
+
+
+def test_a_malformed_sites_table_is_named_at_submit_and_nothing_is_queued(home: Path) -> None:
+    from sqlalchemy import func, select
+
+    from corridor.compute.models import Job
+    from corridor.config import Settings
+    from corridor.home import init_home
+    from corridor.runtime import Runtime
+
+    init_home(Settings(home=home))
+    with (home / "corridor.toml").open("a") as toml:
+        toml.write('\n[sites.gpu]\nexecutor = "local"\ncpus = "lots"\n')
+    # In-process, the jobs go to a loopback server, whose scheduler reads the sites as it starts.
+    result = run_cli(home, "jobs", "submit", "--no-snapshot", "--", "echo", "hi")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ")
+    assert "corridor.toml: [sites.gpu] cpus: must be a number, not 'lots'" in result.stderr
+    assert "Traceback" not in result.stderr
+    runtime = Runtime(Settings(home=home))
+    try:
+        with runtime.db.read() as session:
+            assert session.scalar(select(func.count()).select_from(Job)) == 0
+    finally:
+        runtime.close()

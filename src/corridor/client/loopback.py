@@ -61,9 +61,15 @@ class LoopbackServer:
         # Imported here: only an in-process client that runs jobs pays for the server's imports.
         import uvicorn
 
+        from corridor.compute.scheduler_policy import load_policy
+        from corridor.compute.sites import load_sites
         from corridor.runtime import Runtime
         from corridor.server.app import create_app
 
+        # The scheduler reads these as the server starts: a mistake in them is the user's to
+        # fix, so say it as it is rather than as a server that failed to start.
+        load_sites(connection.settings)
+        load_policy(connection.settings)
         admin = _admin_name(connection)
         issued = connection.request(
             "POST", "/api/v1/tokens", json={"name": CREDENTIAL_LABEL, "user": admin, "ttl_days": 1}
