@@ -29,7 +29,6 @@ import platform
 import secrets
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,11 +40,11 @@ from types import ModuleType
 
 import psutil
 import ray
+from ray_head import ray_head
 
 from corridor.client.client import Client
 from corridor.compute import ray_auth
 from corridor.compute.executors import ray as ray_executor
-from corridor.compute.process_tree import kill_tree
 from corridor.compute.sites import Site
 from corridor.config import Settings
 from corridor.home import init_home
@@ -68,57 +67,6 @@ cpus = {cpus}
 
 def square_here(x: int) -> int:
     return x * x
-
-
-@contextmanager
-def ray_head(temp_dir: Path, token_file: Path) -> Iterator[str]:
-    """A Ray head in a session of its own; its GCS address. Everything it started is killed
-    at the end (never ``ray stop``, which would stop every Ray on the machine)."""
-    port = free_port()
-    ports = {
-        "port": port,
-        "ray-client-server-port": free_port(),
-        "dashboard-agent-listen-port": free_port(),
-        "dashboard-agent-grpc-port": free_port(),
-        "metrics-export-port": free_port(),
-        "node-manager-port": free_port(),
-        "object-manager-port": free_port(),
-        "runtime-env-agent-port": free_port(),
-    }
-    args = [
-        str(Path(sys.executable).parent / "ray"),
-        "start",
-        "--head",
-        "--block",
-        "--node-ip-address=127.0.0.1",
-        f"--num-cpus={CPUS}",
-        '--resources={"bench": 100}',
-        "--include-dashboard=false",
-        "--disable-usage-stats",
-        f"--temp-dir={temp_dir / 'ray'}",
-        *(f"--{name}={value}" for name, value in ports.items()),
-    ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "CORRIDOR_"))}
-    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token_file))
-    with open(temp_dir / "head.log", "wb") as log:
-        head = subprocess.Popen(
-            args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    address = f"127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                ray_auth.probe(address, token_file.read_text(), timeout_s=2.0)
-                break
-            except Exception:
-                if time.monotonic() > deadline or head.poll() is not None:
-                    raise
-                time.sleep(0.5)
-        yield address
-    finally:
-        kill_tree(roots=[head.pid], groups=[head.pid], grace_s=10.0)
-        head.wait()
 
 
 @contextmanager
@@ -170,7 +118,8 @@ def main() -> int:
     token_file.write_text(secrets.token_hex(32))
     saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH")}
     try:
-        with ray_head(temp_dir, token_file) as address:
+        with ray_head(temp_dir, token_file, cpus=CPUS, resources='{"bench": 100}') as head:
+            address = head.address
             site = Site(name="ray", executor="ray", address=address, auth_token_file=token_file)
             ray_executor.join(ray_auth.check_cluster(site))
             tasks = task_module(temp_dir / "work")

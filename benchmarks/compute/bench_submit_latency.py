@@ -42,6 +42,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+from ray_head import ray_head
 
 from corridor.compute.process_tree import kill_tree
 from corridor.config import Settings
@@ -119,52 +120,24 @@ def ray_jobs(repeat: int) -> list[float]:
 
     token = secrets.token_hex(32)
     # Short: Ray's unix sockets live under it, and socket paths are limited to ~100 bytes.
-    temp_dir = tempfile.mkdtemp(prefix="rb")
-    dashboard = free_port()
-    ports = {
-        "port": free_port(),
-        "dashboard-port": dashboard,
-        "ray-client-server-port": free_port(),
-        "dashboard-agent-listen-port": free_port(),
-        "dashboard-agent-grpc-port": free_port(),
-        "metrics-export-port": free_port(),
-        "node-manager-port": free_port(),
-        "object-manager-port": free_port(),
-        "runtime-env-agent-port": free_port(),
-    }
-    args = [
-        str(Path(sys.executable).parent / "ray"),
-        "start",
-        "--head",
-        "--block",
-        "--node-ip-address=127.0.0.1",
-        "--dashboard-host=127.0.0.1",
-        "--num-cpus=2",
-        "--include-dashboard=true",
-        "--disable-usage-stats",
-        f"--temp-dir={temp_dir}",
-        *(f"--{name}={value}" for name, value in ports.items()),
-    ]
-    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
-    log = open(Path(temp_dir) / "head.log", "wb")  # noqa: SIM115 (closed below)
-    head = subprocess.Popen(
-        args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
+    temp_dir = Path(tempfile.mkdtemp(prefix="rb"))
+    token_file = temp_dir / "token"
+    token_file.write_text(token)
     times: list[float] = []
     saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
     os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)
     try:
-        with _stopping(head):
-            address = f"http://127.0.0.1:{dashboard}"
+        with ray_head(temp_dir, token_file, cpus=2, dashboard=True) as head:
+            assert head.dashboard_url is not None
             headers = {"Authorization": f"Bearer {token}"}
             deadline = time.monotonic() + 180
-            while True:
+            while True:  # the Jobs API comes up after the GCS
                 try:
-                    client = JobSubmissionClient(address, headers=headers)
+                    client = JobSubmissionClient(head.dashboard_url, headers=headers)
                     client.list_jobs()
                     break
                 except Exception:
-                    if time.monotonic() > deadline or head.poll() is not None:
+                    if time.monotonic() > deadline:
                         raise
                     time.sleep(1)
             for i in range(repeat + 1):
@@ -186,7 +159,6 @@ def ray_jobs(repeat: int) -> list[float]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        log.close()
         shutil.rmtree(temp_dir, ignore_errors=True)
     return times
 
