@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from corridor.compute.models import Job, Snapshot
-from corridor.compute.sansio.placement import QueuedJob, feasibility
+from corridor.compute.sansio.placement import QueuedJob, SiteView, feasibility
 from corridor.compute.sansio.resources import NOTHING, Resources
 from corridor.compute.sansio.states import JobState
 from corridor.compute.sansio.units import parse_duration, parse_memory
@@ -182,7 +182,7 @@ def check(
     *,
     sites: Mapping[str, Site],
     now: dt.datetime,
-    discovered: Mapping[str, Resources | None] | None = None,
+    views: Sequence[SiteView],
 ) -> Draft:
     """Check one job completely, writing nothing; `InvalidInput` (or the data slice's refusal)
     names the first problem."""
@@ -252,10 +252,6 @@ def check(
         datasets=pinned,
         duration_known=timeout_s is not None,
     )
-    views = [
-        site.view(now.timestamp(), NOTHING, discovered=_known_capacity(site, discovered))
-        for site in sites.values()
-    ]
     refusal = feasibility(queued, views, now.timestamp())
     if refusal is not None:
         raise InvalidInput(refusal)
@@ -303,13 +299,16 @@ def check_all(
     discovered: Mapping[str, Resources | None] | None = None,
 ) -> list[Draft]:
     """Check every job; the first refusal names the job's position in the batch."""
+    # The sites as they are now, once for the whole batch (the same for every job in it).
+    views = [
+        site.view(now.timestamp(), NOTHING, discovered=_known_capacity(site, discovered))
+        for site in sites.values()
+    ]
     drafts = []
     for i, body in enumerate(bodies):
         try:
             drafts.append(
-                check(
-                    session, project, principal, body, sites=sites, now=now, discovered=discovered
-                )
+                check(session, project, principal, body, sites=sites, now=now, views=views)
             )
         except InvalidInput as exc:
             if len(bodies) > 1:
