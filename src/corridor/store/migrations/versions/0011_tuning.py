@@ -1,0 +1,20 @@
+"""hyperparameter studies and trials
+
+Revision ID: 0011
+Revises: 0010
+"""
+
+from __future__ import annotations
+
+revision = "0011"
+down_revision = "0010"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
