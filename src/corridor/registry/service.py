@@ -58,6 +58,7 @@ from corridor.registry.versions import (
     delete_model_version,
     delete_model_version_tag,
     get_model_version,
+    get_model_version_by_id,
     set_model_version_tag,
     update_model_version,
 )
@@ -88,6 +89,7 @@ __all__ = [
     "get_latest_versions",
     "get_model_version",
     "get_model_version_by_alias",
+    "get_model_version_by_id",
     "get_registered_model",
     "lineage_visibility",
     "model_project",

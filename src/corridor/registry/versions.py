@@ -10,9 +10,10 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from corridor import lineage
+from corridor.errors import NotFound
 from corridor.registry.entities import ModelVersionRecord
 from corridor.registry.lookup import model_row, version_row
-from corridor.registry.models import ModelVersionTag
+from corridor.registry.models import ModelVersion, ModelVersionTag
 from corridor.registry.records import version_record
 from corridor.registry.validation import check_description, check_tag, now_ms
 
@@ -22,6 +23,14 @@ def get_model_version(
 ) -> ModelVersionRecord:
     model = model_row(session, name, project_id=project_id)
     return version_record(session, version_row(session, model, version))
+
+
+def get_model_version_by_id(session: Session, version_id: str) -> ModelVersionRecord:
+    """The version whose id is ``version_id`` (ids, unlike names, never change); `NotFound`."""
+    row = session.get(ModelVersion, version_id)
+    if row is None:
+        raise NotFound(f"model version {version_id!r} not found")
+    return version_record(session, row)
 
 
 def update_model_version(
