@@ -98,6 +98,13 @@ CASES = [
         url="/api/v1/projects/p",
     ),
     Case("DELETE", "/api/v1/projects/{project}", "admin", url="/api/v1/projects/p"),
+    Case(
+        "PUT",
+        "/api/v1/projects/{project}/pickle",
+        "server",
+        {"allowed": True},
+        url="/api/v1/projects/p/pickle",
+    ),
     Case("GET", "/api/v1/projects/{project}/members", "viewer", url="/api/v1/projects/p/members"),
     Case(
         "PUT",
@@ -263,6 +270,8 @@ CASES = [
         {"metrics": [{"key": "m", "value": 1, "timestamp_ms": 1}]},
         url=LIVE + "/run-metrics",
     ),
+    Case("PUT", WORK + "/checkpoint", "job", url=LIVE + "/checkpoint?step=1", content=b"c"),
+    Case("GET", WORK + "/checkpoint", "job", url=LIVE + "/checkpoint"),
 ]
 
 

@@ -34,6 +34,10 @@ projects = typer.Typer(help="Create and list projects.", no_args_is_help=True)
 roles = typer.Typer(help="Grant and revoke roles in a project.", no_args_is_help=True)
 audit = typer.Typer(help="Read and verify the audit log.", no_args_is_help=True)
 maintenance = typer.Typer(help="Maintain the server's stores.", no_args_is_help=True)
+pickle_switch = typer.Typer(
+    help="Let Corridor's loaders unpickle a project's models, or stop them (server admins).",
+    no_args_is_help=True,
+)
 
 
 @users.command("create")
@@ -113,7 +117,8 @@ def projects_create(
 def projects_ls(as_json: bool = JSON) -> None:
     """List the projects you can see."""
     with client() as c:
-        show(c.list_projects(), ["name", "description", "created_at"], as_json=as_json)
+        columns = ["name", "description", "allow_pickle", "created_at"]
+        show(c.list_projects(), columns, as_json=as_json)
 
 
 @roles.command("grant")
@@ -166,6 +171,26 @@ def audit_verify(as_json: bool = JSON) -> None:
         say(f"audit chain BROKEN at event {report.first_bad_seq}: {report.message}")
     if not report.ok:
         raise typer.Exit(1)
+
+
+@pickle_switch.command("allow")
+def pickle_allow(project: str, as_json: bool = JSON) -> None:
+    """Let loaders unpickle PROJECT's models: only for a project whose registrants you trust
+    to run code on every machine that loads their models. Audited."""
+    with client() as c:
+        found = c.set_project_pickle(project, allowed=True)
+    print_json(found) if as_json else say(f"project {project}: pickle-based models may be loaded")
+
+
+@pickle_switch.command("deny")
+def pickle_deny(project: str, as_json: bool = JSON) -> None:
+    """Refuse pickle-based models in PROJECT again (the default). Audited."""
+    with client() as c:
+        found = c.set_project_pickle(project, allowed=False)
+    print_json(found) if as_json else say(f"project {project}: pickle-based models are refused")
+
+
+maintenance.add_typer(pickle_switch, name="pickle")
 
 
 @maintenance.command("gc-blobs")

@@ -196,6 +196,12 @@ class Client:
     def get_project(self, name: str) -> ProjectOut:
         return self._get(ProjectOut, f"/api/v1/projects/{name}")
 
+    def set_project_pickle(self, name: str, *, allowed: bool) -> ProjectOut:
+        """Let loaders unpickle the project's models, or stop them (server admins only)."""
+        return self._send(
+            ProjectOut, "PUT", f"/api/v1/projects/{name}/pickle", {"allowed": allowed}
+        )
+
     def list_members(self, project: str) -> list[MemberOut]:
         return self._list(MemberOut, f"/api/v1/projects/{project}/members")
 

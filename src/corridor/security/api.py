@@ -16,6 +16,7 @@ from corridor.security.schemas import (
     IssuedTokenOut,
     LoginRequest,
     MemberOut,
+    PickleSwitch,
     ProjectCreate,
     ProjectOut,
     ProjectUpdate,
@@ -27,6 +28,7 @@ from corridor.security.schemas import (
     WhoAmI,
 )
 from corridor.web.guard import Access, get_runtime, requires
+from corridor.web.request_audit import DETAIL
 from corridor.web.sessions import ReadSession, WriteRoute, WriteSession
 
 router = APIRouter(prefix="/api/v1", route_class=WriteRoute)
@@ -151,6 +153,20 @@ def update_project(
 ) -> ProjectOut:
     found = projects.get_by_id(session, access.project_or_fail.id)
     found.description = body.description
+    return ProjectOut.model_validate(found)
+
+
+@router.put("/projects/{project}/pickle", response_model=ProjectOut, tags=["projects"])
+def set_project_pickle(
+    project: str,
+    body: PickleSwitch,
+    request: Request,
+    session: WriteSession,
+    access: Access = requires(Permission.SERVER_ADMIN),
+) -> ProjectOut:
+    """Let Corridor's loaders unpickle this project's models, or stop them (server admins)."""
+    setattr(request.state, DETAIL, {"project": project, "allow_pickle": body.allowed})
+    found = projects.set_pickle(session, project, allowed=body.allowed)
     return ProjectOut.model_validate(found)
 
 

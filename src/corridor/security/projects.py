@@ -167,6 +167,19 @@ def get_by_id(session: Session, project_id: str) -> Project:
     return project
 
 
+def set_pickle(session: Session, name: str, *, allowed: bool) -> Project:
+    """Let Corridor's loaders unpickle the models of project ``name``, or stop them.
+
+    Only a server admin may call this (the route and the CLI check); the request's audit event
+    records the project and the new value.
+    """
+    project = session.scalar(select(Project).where(Project.name == name))
+    if project is None:
+        raise NotFound(f"project {name!r} not found")
+    project.allow_pickle = allowed
+    return project
+
+
 def delete_project(session: Session, project_id: str) -> None:
     session.delete(get_by_id(session, project_id))
 

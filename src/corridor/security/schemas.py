@@ -73,6 +73,14 @@ class ProjectOut(Response):
     name: str
     description: str
     created_at: dt.datetime
+    allow_pickle: bool = Field(
+        description="Whether Corridor's loaders may unpickle this project's models (set by a "
+        "server admin: PUT /api/v1/projects/{project}/pickle)."
+    )
+
+
+class PickleSwitch(Request):
+    allowed: bool = Field(description="Let loaders unpickle this project's models, or not.")
 
 
 class RoleGrant(Request):

@@ -22,6 +22,9 @@ AUDITED = "audited"
 # job worker's heartbeats and log chunks, once a second for the life of a job): only its
 # failures and refusals are audited.
 ROUTINE = "routine"
+# Set by a route to a small dict of values it chose (never the caller's free text) that its
+# event should carry beyond the path, e.g. the new value of a security switch.
+DETAIL = "audit_detail"
 
 
 def route_name(scope: Scope) -> str:
@@ -62,6 +65,8 @@ def request_entry(scope: Scope, status: int) -> AuditEntry | None:
     reason = state.get("denied") or (state.get("error") if status in (401, 403) else None)
     if reason:
         detail["reason"] = reason
+    for key, value in (state.get(DETAIL) or {}).items():
+        detail.setdefault(key, value)
     return AuditEntry(
         actor=actor(state),
         action=route_name(scope),
