@@ -25,6 +25,11 @@ FLAVOURS: dict[str, Flavour] = {
         Flavour("onnx", False, "an ONNX graph (loaded by a serving runtime)"),
         Flavour("skops", False, "a scikit-learn model in skops format (types are checked)"),
         Flavour("safetensors", False, "tensors in safetensors format"),
+        Flavour(
+            "sentence_transformers",
+            False,
+            "a sentence-transformers model folder (safetensors weights, JSON configs)",
+        ),
         Flavour("sklearn", True, "a pickled scikit-learn estimator"),
         Flavour("pickle", True, "any pickled Python object"),
         Flavour("cloudpickle", True, "a cloudpickled Python object"),

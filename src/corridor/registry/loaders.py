@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from corridor.errors import InvalidInput
 from corridor.registry.flavours import is_pickle_based
 from corridor.registry.manifest import Manifest
+from corridor.registry.sentence_transformers_loader import load_sentence_transformer
 
 
 class Predictor(Protocol):
@@ -115,6 +116,7 @@ LOADERS: dict[str, Callable[[Path, Manifest], Predictor]] = {
     "corridor.linear": _load_linear,
     "pickle": _load_pickle,
     "sklearn": _load_pickle,
+    "sentence_transformers": load_sentence_transformer,
 }
 
 
