@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from corridor.compute.models import Attempt, Job, LogChunk, Snapshot
+from corridor.compute.models import Attempt, Checkpoint, Job, LogChunk, Snapshot
 from corridor.compute.sansio import states
 from corridor.compute.sansio.states import JobState
 from corridor.compute.schemas import FunctionRefOut, JobOut
@@ -245,7 +245,7 @@ def count_by_state(session: Session) -> dict[str, int]:
 
 
 def referenced_blobs() -> list[Select[Any]]:
-    """The blobs the compute slice holds: snapshots, function inputs and results.
+    """The blobs the compute slice holds: snapshots, function inputs and results, checkpoints.
 
     A reference source of the blob sweep (`corridor.store.blobs.references`).
     """
@@ -254,4 +254,5 @@ def referenced_blobs() -> list[Select[Any]]:
         select(Job.snapshot_digest).where(Job.snapshot_digest.is_not(None)),
         select(Job.input_digest).where(Job.input_digest.is_not(None)),
         select(Job.result_digest).where(Job.result_digest.is_not(None)),
+        select(Checkpoint.digest),
     ]

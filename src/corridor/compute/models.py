@@ -152,3 +152,20 @@ class SchedulerLease(Base):
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     holder: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Checkpoint(Base):
+    """A training checkpoint a job's worker stored (the blob ``digest``), kept across attempts so
+    that a new attempt resumes from the newest one. ``step`` is the job's own progress count
+    (a trainer's global step); the newest is the highest (attempt, step)."""
+
+    __tablename__ = "compute_checkpoints"
+
+    job_id: Mapped[str] = mapped_column(
+        ForeignKey("compute_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    step: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -5,8 +5,8 @@ The guard lets a job token call these routes only for its own job and attempt (t
 answers 409 unless the attempt is the job's current one and still live, so a worker whose
 lease ran out (and that a new attempt replaced) learns so on its next call and stops its job.
 A worker reads only what its own job declared (its snapshot, its input, the datasets it
-named, with the consumption rules applied for the job's project) and writes only its own
-logs, result, state and linked run.
+named, with the consumption rules applied for the job's project, its job's checkpoints) and
+writes only its own logs, result, state, checkpoints and linked run.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
-from corridor.compute import attempts, scheduler_loop, site_table
+from corridor.compute import attempts, checkpoints, scheduler_loop, site_table
 from corridor.compute.api import PAYLOAD_MEDIA_TYPE
 from corridor.compute.models import Job
 from corridor.compute.schemas import (
@@ -38,6 +38,7 @@ from corridor.security import projects
 from corridor.security.policy import Permission
 from corridor.store.base import utcnow
 from corridor.web.blob_response import blob_response
+from corridor.web.bodies import blocking_chunks
 from corridor.web.guard import Access, get_runtime, requires
 from corridor.web.request_audit import ROUTINE
 from corridor.web.sessions import ReadSession, WriteRoute, WriteSession
@@ -289,3 +290,65 @@ def run_metrics(
         metrics=[(m.key, m.value, m.timestamp_ms, m.step) for m in body.metrics],
     )
     return AckOut(job_state=job.state, cancel=job.cancel_requested)
+
+
+@router.put(
+    ATTEMPT + "/checkpoint",
+    response_model=AckOut,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "the checkpoint's bytes, in whatever format the job reads back",
+            "content": {"application/octet-stream": {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def put_checkpoint(
+    job_id: str,
+    request: Request,
+    attempt: int = AttemptPath,
+    step: int = Query(ge=0, le=2**62, description="the job's progress count, e.g. global step"),
+    access: Access = _worker(),
+) -> AckOut:
+    """Store a checkpoint of the job (raw body, streamed into the blob store); a later attempt
+    of the same job reads the newest one back."""
+    setattr(request.state, ROUTINE, True)
+    runtime = get_runtime(request)
+
+    def run() -> AckOut:
+        # Fenced before the body is stored (a replaced worker stores nothing) and again, under
+        # the job's lock, when the row is written.
+        with runtime.db.read() as session:
+            attempts.fenced(session, job_id, attempt, lock=False)
+        digest = runtime.blobs.put(blocking_chunks(request.stream()))
+        size = runtime.blobs.size(digest)
+        with runtime.db.write() as session:
+            attempts.fenced(session, job_id, attempt)
+            checkpoints.store(session, job_id, attempt, step=step, digest=digest, size_bytes=size)
+            return _state(session, job_id)
+
+    return await anyio.to_thread.run_sync(run)
+
+
+@router.get(ATTEMPT + "/checkpoint", response_class=StreamingResponse)
+def get_checkpoint(
+    job_id: str,
+    request: Request,
+    session: ReadSession,
+    attempt: int = AttemptPath,
+    access: Access = _worker(),
+) -> StreamingResponse:
+    """The job's newest checkpoint, written by this attempt or an earlier one (404: none yet);
+    ``x-corridor-checkpoint-attempt`` and ``x-corridor-checkpoint-step`` say which it is."""
+    attempts.fenced(session, job_id, attempt, lock=False)
+    row = checkpoints.newest(session, job_id)
+    blobs = get_runtime(request).blobs
+    return blob_response(
+        blobs.open(row.digest),
+        row.size_bytes,
+        media_type="application/octet-stream",
+        headers={
+            "x-corridor-checkpoint-attempt": str(row.attempt),
+            "x-corridor-checkpoint-step": str(row.step),
+        },
+    )
