@@ -1,0 +1,1 @@
+"""Builders that turn trained (or downloaded) models into registry packages."""
