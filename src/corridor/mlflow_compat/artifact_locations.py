@@ -5,6 +5,8 @@ Corridor is always one of::
 
     <experiment_id>/<run_id>/artifacts[/<path>]                a run's artifacts
     <experiment_id>/models/<model_id>/artifacts[/<path>]       an MLflow 3 logged model's files
+    model-versions/<version_id>/artifacts[/<path>]             the folder MLflow loads for a
+                                                               Corridor package (read only)
 
 Anything else is refused before it reaches a store. The file part must pass tracking's one rule
 for artifact paths (`check_artifact_path`), which refuses ``..``, percent-escapes (so
@@ -26,17 +28,23 @@ from corridor.tracking.artifact_paths import check_artifact_path
 _EXPERIMENT_ID = re.compile(r"\d{1,19}")
 _RUN_ID = re.compile(r"[0-9a-f]{32}")
 _LOGGED_MODEL_ID = re.compile(r"m-[0-9a-f]{32}")
+_VERSION_ID = re.compile(r"[0-9a-f]{32}")
 ARTIFACTS = "artifacts"
+MODEL_VERSIONS = "model-versions"
 
 
 class Owner(StrEnum):
     RUN = "run"
     LOGGED_MODEL = "logged_model"
+    MODEL_VERSION = "model_version"
 
 
 @dataclass(frozen=True)
 class ArtifactLocation:
-    """A parsed ``mlflow-artifacts`` path; ``path`` is '' for the top of the tree."""
+    """A parsed ``mlflow-artifacts`` path; ``path`` is '' for the top of the tree.
+
+    A model version's folder belongs to no experiment: its ``experiment_id`` is ''.
+    """
 
     experiment_id: str
     owner: Owner
@@ -48,6 +56,8 @@ class ArtifactLocation:
         """The path of the top of the owner's tree (what the client lists first)."""
         if self.owner is Owner.RUN:
             return f"{self.experiment_id}/{self.owner_id}/{ARTIFACTS}"
+        if self.owner is Owner.MODEL_VERSION:
+            return version_root(self.owner_id)
         return f"{self.experiment_id}/models/{self.owner_id}/{ARTIFACTS}"
 
 
@@ -59,6 +69,8 @@ def _refuse(path: str, why: str) -> InvalidInput:
 def parse_location(path: str, *, allow_root: bool = True) -> ArtifactLocation:
     """Parse the path after ``mlflow-artifacts:/``; `InvalidInput` saying why it is refused."""
     parts = path.split("/")
+    if len(parts) >= 3 and parts[0] == MODEL_VERSIONS:
+        return _version_location(path, parts[1], parts[2], parts[3:], allow_root)
     if len(parts) >= 3 and parts[1] != "models":
         experiment_id, owner_id, marker, rest = parts[0], parts[1], parts[2], parts[3:]
         owner, pattern = Owner.RUN, _RUN_ID
@@ -68,8 +80,9 @@ def parse_location(path: str, *, allow_root: bool = True) -> ArtifactLocation:
     else:
         raise _refuse(
             path,
-            "it names no run or model; use <experiment_id>/<run_id>/artifacts/<path> or "
-            "<experiment_id>/models/<model_id>/artifacts/<path>",
+            "it names no run or model; use <experiment_id>/<run_id>/artifacts/<path>, "
+            "<experiment_id>/models/<model_id>/artifacts/<path> or "
+            f"{MODEL_VERSIONS}/<version_id>/artifacts/<path>",
         )
     if not _EXPERIMENT_ID.fullmatch(experiment_id):
         raise _refuse(path, f"{experiment_id!r} is not an experiment id")
@@ -80,3 +93,20 @@ def parse_location(path: str, *, allow_root: bool = True) -> ArtifactLocation:
     file_path = "/".join(rest)
     check_artifact_path(file_path, allow_root=allow_root)
     return ArtifactLocation(experiment_id, owner, owner_id, file_path)
+
+
+def version_root(version_id: str) -> str:
+    """The path of a model version's folder (after ``mlflow-artifacts:/``)."""
+    return f"{MODEL_VERSIONS}/{version_id}/{ARTIFACTS}"
+
+
+def _version_location(
+    path: str, version_id: str, marker: str, rest: list[str], allow_root: bool
+) -> ArtifactLocation:
+    if not _VERSION_ID.fullmatch(version_id):
+        raise _refuse(path, f"{version_id!r} is not a model version id")
+    if marker != ARTIFACTS:
+        raise _refuse(path, f"expected {ARTIFACTS!r} after the model version")
+    file_path = "/".join(rest)
+    check_artifact_path(file_path, allow_root=allow_root)
+    return ArtifactLocation("", Owner.MODEL_VERSION, version_id, file_path)

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from sqlalchemy.orm import Session
 
 from corridor.errors import Conflict, InvalidInput, NotFound
+from corridor.mlflow_compat.artifact_locations import version_root
+from corridor.mlflow_compat.version_folders import serves_folder
 from corridor.registry import service
 from corridor.registry.entities import ModelVersionRecord
 from corridor.registry.manifest import FileEntry, ManifestFields
@@ -173,7 +175,13 @@ def register_version(
 
 
 def download_uri(session: Session, version: ModelVersionRecord) -> str:
-    """The ``mlflow-artifacts`` location of a version's files, for MLflow clients to fetch."""
+    """The ``mlflow-artifacts`` location of a version's files, for MLflow clients to fetch.
+
+    A package MLflow can load through Corridor's loader is served as its written folder
+    (`version_folders`), wherever it came from; anything else as its source's files.
+    """
+    if serves_folder(version):
+        return f"mlflow-artifacts:/{version_root(version.id)}"
     source = parse_source(version.source)
     root = None
     if source.kind is SourceKind.RUN and source.run_id is not None:

@@ -4,6 +4,9 @@ Runs report ``artifact_uri = mlflow-artifacts:/<experiment_id>/<run_id>/artifact
 models ``mlflow-artifacts:/<experiment_id>/models/<model_id>/artifacts``, so the MLflow client
 sends every artifact through these routes and Corridor stores it in its encrypted blob store.
 Bodies stream both ways in chunks; neither side holds a file in memory.
+
+A third kind of path, ``model-versions/<version_id>/artifacts``, is the folder MLflow loads for
+a Corridor package (`version_folders`): it is listed and downloaded here, and never written.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
-from corridor.errors import NotFound
-from corridor.mlflow_compat import locate
+from corridor.errors import InvalidInput, NotFound
+from corridor.mlflow_compat import locate, version_folders
 from corridor.mlflow_compat.access import Located, MlflowAccess, MlflowGuard, RawMessage
 from corridor.mlflow_compat.artifact_locations import ArtifactLocation, Owner, parse_location
 from corridor.mlflow_compat.messages import Message, file_info_out
 from corridor.mlflow_compat.routes import PREFIXES, reply
+from corridor.registry import service
 from corridor.security.policy import Permission
 from corridor.tracking import artifacts, logged_models, runs
 from corridor.tracking.artifact_paths import join
@@ -60,6 +64,9 @@ async def read_target(request: Request) -> RawMessage:
 def locate_owner(session: Session, message: ArtifactTarget, request: Request) -> list[Located]:
     """The project of the run (or logged model) whose artifacts the path names."""
     location = message.location
+    if location.owner is Owner.MODEL_VERSION:
+        named = f"model version {location.owner_id!r}"
+        return [(service.get_model_version_by_id(session, location.owner_id).project, named)]
     if location.owner is Owner.LOGGED_MODEL:
         found = locate.logged_model_project(session, request, location.owner_id)
         experiment_id = str(logged_models.model_row(session, location.owner_id).experiment_id)
@@ -97,11 +104,19 @@ def _media_type(path: str) -> str:
     return "text/plain" if guessed in _ACTIVE_TYPES else guessed
 
 
+def _writable(location: ArtifactLocation) -> ArtifactLocation:
+    if location.owner is Owner.MODEL_VERSION:
+        raise InvalidInput(
+            "a model version's files never change; log a new model and register it instead"
+        )
+    return location
+
+
 async def upload_artifact(
     request: Request, access: MlflowAccess = Depends(ArtifactGuard(Permission.PROJECT_WRITE))
 ) -> JSONResponse:
     """Store the request body as the file the path names, replacing any file there."""
-    location = _location(access)
+    location = _writable(_location(access))
     runtime = get_runtime(request)
     body = blocking_chunks(request.stream())
     await anyio.to_thread.run_sync(
@@ -119,10 +134,18 @@ def download_artifact(
 ) -> StreamingResponse:
     location = _location(access)
     runtime = get_runtime(request)
-    info, reader = artifacts.open_artifact(session, runtime.blobs, location.owner_id, location.path)
+    size: int | None
+    if location.owner is Owner.MODEL_VERSION:
+        folder = version_folders.open_folder(session, runtime.blobs, location.owner_id)
+        reader, size = folder.open(location.path)
+    else:
+        info, reader = artifacts.open_artifact(
+            session, runtime.blobs, location.owner_id, location.path
+        )
+        size = info.file_size
     return blob_response(
         reader,
-        info.file_size,
+        size,
         media_type=_media_type(location.path),
         headers={"x-content-type-options": "nosniff"},
     )
@@ -131,17 +154,23 @@ def download_artifact(
 def delete_artifact(
     session: WriteSession, access: MlflowAccess = Depends(ArtifactGuard(Permission.PROJECT_WRITE))
 ) -> JSONResponse:
-    location = _location(access)
+    location = _writable(_location(access))
     artifacts.delete_artifacts(session, location.owner_id, location.path)
     return reply()
 
 
 def list_artifacts(
-    session: ReadSession, access: MlflowAccess = Depends(ArtifactGuard(Permission.PROJECT_READ))
+    request: Request,
+    session: ReadSession,
+    access: MlflowAccess = Depends(ArtifactGuard(Permission.PROJECT_READ)),
 ) -> JSONResponse:
     """The entries directly inside the directory the path names, relative to it."""
     location = _location(access)
-    found = artifacts.list_artifacts(session, location.owner_id, location.path)
+    if location.owner is Owner.MODEL_VERSION:
+        folder = version_folders.open_folder(session, get_runtime(request).blobs, location.owner_id)
+        found = folder.list(location.path)
+    else:
+        found = artifacts.list_artifacts(session, location.owner_id, location.path)
     prefix = join(location.path, "") if location.path else ""
     files = [file_info_out(f) for f in found]
     for entry in files:

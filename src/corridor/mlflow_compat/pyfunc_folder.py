@@ -1,0 +1,269 @@
+"""The folder an MLflow client downloads for a Corridor package: what it holds, written. No I/O.
+
+``mlflow.pyfunc.load_model("models:/NAME/3")`` downloads the version's folder and loads it by
+its ``MLmodel`` file. For a package whose flavour Corridor loads without pickle (`FLAVOURS`),
+the server answers with a folder it writes on the fly, in MLflow's *models-from-code* form, so
+that loading runs a short script instead of unpickling a ``python_model.pkl``::
+
+    MLmodel                   python_function flavour, loader mlflow.pyfunc.loaders.code_model
+    corridor_model.py         the script: mlflow.models.set_model(...) of a PythonModel whose
+                              load_context checks the package and loads it with Corridor's loader
+    requirements.txt          corridor, mlflow, the flavour's library, the package's requirements
+    python_env.yaml           MLflow's virtualenv description (points at requirements.txt)
+    package/...               the package's files, byte for byte
+    package/corridor-manifest.json
+
+The package sits in its own folder, as Corridor's client downloads it, so that what Corridor
+checks (every listed file, the manifest, nothing else) is not disturbed by MLflow's files. The
+written files are not part of the package: its digest stays what it was, and the script pins
+it, so a package changed on the way is refused before it is loaded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from corridor.registry.manifest import (
+    MANIFEST_FILE_NAME,
+    ColumnSchema,
+    Manifest,
+    Signature,
+    TensorSchema,
+)
+
+MLMODEL = "MLmodel"
+CODE_FILE = "corridor_model.py"
+REQUIREMENTS_FILE = "requirements.txt"
+PYTHON_ENV_FILE = "python_env.yaml"
+PACKAGE_FOLDER = "package"
+# MLflow's loader for models-from-code (what mlflow.pyfunc.save_model(python_model="x.py")
+# writes); it runs the script and takes the model the script passes to set_model.
+CODE_MODEL_LOADER = "mlflow.pyfunc.loaders.code_model"
+# The MLflow releases this folder is written for and tested with.
+MLFLOW_REQUIREMENT = "mlflow>=3.17,<4"
+
+# Flavours MLflow can load through Corridor's loader, and the libraries that loader needs
+# (as Corridor's own extras pin them), unless the package's requirements name them already.
+FLAVOURS: dict[str, tuple[str, ...]] = {
+    "corridor.linear": (),
+    "onnx": ("onnxruntime>=1.18", "numpy>=1.26"),
+    "skops": ("skops>=0.10", "scikit-learn>=1.5"),
+    "torch": ("torch==2.13.0", "safetensors>=0.4", "numpy>=1.26"),
+    "sentence_transformers": ("sentence-transformers>=3.0",),
+}
+
+
+def loads_through_mlflow(flavour: str | None) -> bool:
+    """Whether MLflow clients get the models-from-code folder for packages of ``flavour``."""
+    return flavour in FLAVOURS
+
+
+@dataclass(frozen=True)
+class PackageFacts:
+    """What the written files say about the version besides its manifest."""
+
+    name: str
+    version: int
+    package_digest: str
+    corridor_version: str
+    python_version: str  # the server's, for python_env.yaml: "3.11.7"
+
+
+def _yaml(value: dict[str, object] | list[object], indent: str = "") -> str:
+    """``value`` (of dicts, lists, strings, numbers, booleans, None) as block YAML.
+
+    Strings are written as JSON strings, which are YAML's double-quoted scalars, so no name a
+    user chose can end a line or start a new key.
+    """
+    items: list[tuple[str, object]]
+    if isinstance(value, dict):
+        items = [(f"{indent}{key}:", item) for key, item in value.items()]
+    else:
+        items = [(f"{indent}-", item) for item in value]
+    lines: list[str] = []
+    for head, item in items:
+        if isinstance(item, dict | list) and item:
+            lines.append(head + "\n" + _yaml(item, indent + "  "))
+        else:
+            lines.append(f"{head} {_scalar(item)}\n")
+    return "".join(lines)
+
+
+def _scalar(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    if isinstance(value, dict | list):
+        return "{}" if isinstance(value, dict) else "[]"
+    return json.dumps(str(value))
+
+
+def _project_name(requirement: str) -> str:
+    """``"torch==2.13"`` -> ``"torch"``, normalised as pip compares names."""
+    name = requirement
+    for stop in "<>=!~;[ @":
+        name = name.split(stop, 1)[0]
+    return name.strip().lower().replace("_", "-").replace(".", "-")
+
+
+def requirements(manifest: Manifest, corridor_version: str) -> list[str]:
+    """What loading needs: Corridor (its loader), MLflow, the flavour's library, and what the
+    package says it needs; a library the package names keeps the package's version."""
+    declared = list(dict.fromkeys(manifest.requirements))
+    named = {_project_name(r) for r in declared}
+    wanted = [
+        f"corridor=={corridor_version}",
+        MLFLOW_REQUIREMENT,
+        *FLAVOURS.get(manifest.flavour, ()),
+    ]
+    return [r for r in wanted if _project_name(r) not in named] + declared
+
+
+def _tensor_dtype(dtype: str) -> str | None:
+    try:
+        return str(np.dtype(dtype))
+    except TypeError:
+        return None
+
+
+def _mlflow_schema(schema: ColumnSchema | TensorSchema) -> str | None:
+    """MLflow's JSON for one schema; None if MLflow cannot say it (a dtype numpy does not
+    know, or some inputs named and others not, which MLflow's schemas do not allow)."""
+    entries: list[dict[str, object]] = []
+    if isinstance(schema, TensorSchema):
+        for tensor in schema.tensors:
+            dtype = _tensor_dtype(tensor.dtype)
+            if dtype is None:
+                return None
+            spec: dict[str, object] = {"dtype": dtype, "shape": list(tensor.shape)}
+            entries.append({"type": "tensor", "tensor-spec": spec, "name": tensor.name})
+    else:
+        for column in schema.columns:
+            entries.append({"type": column.type, "name": column.name, "required": column.required})
+    names = [e["name"] for e in entries]
+    if any(n is None for n in names):
+        if any(n is not None for n in names):
+            return None
+        entries = [{k: v for k, v in e.items() if k != "name"} for e in entries]
+    return json.dumps(entries)
+
+
+def mlflow_signature(signature: Signature | None) -> dict[str, str | None] | None:
+    """The manifest's signature in the form an ``MLmodel`` file holds; None where it cannot."""
+    if signature is None:
+        return None
+    inputs = _mlflow_schema(signature.inputs)
+    if inputs is None:
+        return None
+    outputs = None if signature.outputs is None else _mlflow_schema(signature.outputs)
+    return {"inputs": inputs, "outputs": outputs, "params": None}
+
+
+def mlmodel(manifest: Manifest, facts: PackageFacts) -> bytes:
+    """The ``MLmodel`` file: MLflow's python_function flavour, written the models-from-code way."""
+    created = manifest.created_at.astimezone(dt.UTC).replace(tzinfo=None)
+    data: dict[str, object] = {
+        "flavors": {
+            "python_function": {
+                "artifacts": {PACKAGE_FOLDER: {"path": PACKAGE_FOLDER, "uri": PACKAGE_FOLDER}},
+                "code": None,
+                "env": {"virtualenv": PYTHON_ENV_FILE},
+                "loader_module": CODE_MODEL_LOADER,
+                "model_code_path": CODE_FILE,
+                "python_version": facts.python_version,
+                "streamable": False,
+            }
+        },
+        "metadata": {
+            "corridor_model": facts.name,
+            "corridor_version": facts.version,
+            "corridor_flavour": manifest.flavour,
+            "corridor_package_digest": facts.package_digest,
+        },
+        "utc_time_created": str(created),
+    }
+    signature = mlflow_signature(manifest.signature)
+    if signature is not None:
+        data["signature"] = signature
+    return _yaml(data).encode()
+
+
+_SCRIPT = '''"""Model {name!r} version {version} (Corridor flavour {flavour!r}), for MLflow.
+
+Written by the Corridor server. MLflow runs this file to load the model (models-from-code), so
+nothing is unpickled: Corridor's loader checks the package in ./{folder} against the digest
+below, file by file, and loads it only if its flavour needs no pickle.
+"""
+
+from pathlib import Path
+
+import mlflow
+from mlflow.pyfunc import PythonModel
+
+PACKAGE_DIGEST = "{digest}"
+
+
+class CorridorPackageModel(PythonModel):
+    """Predicts with the Corridor package the folder holds."""
+
+    # The MLmodel's signature checks inputs; predict has no type hints for MLflow to check.
+    _skip_type_hint_validation = True
+
+    def load_context(self, context):
+        from corridor.registry.mlflow_loading import load_checked
+
+        self.model = load_checked(Path(context.artifacts["{folder}"]), PACKAGE_DIGEST)
+
+    def predict(self, context, model_input, params=None):
+        return self.model.predict(model_input)
+
+
+mlflow.models.set_model(CorridorPackageModel())
+'''
+
+
+def code_file(manifest: Manifest, facts: PackageFacts) -> bytes:
+    """The script MLflow runs to load the model."""
+    return _SCRIPT.format(
+        name=facts.name,
+        version=facts.version,
+        flavour=manifest.flavour,
+        folder=PACKAGE_FOLDER,
+        digest=facts.package_digest,
+    ).encode()
+
+
+def python_env(facts: PackageFacts) -> bytes:
+    data: dict[str, object] = {
+        "python": facts.python_version,
+        "build_dependencies": ["pip"],
+        "dependencies": [f"-r {REQUIREMENTS_FILE}"],
+    }
+    return _yaml(data).encode()
+
+
+def written_files(manifest: Manifest, facts: PackageFacts) -> dict[str, bytes]:
+    """The files the server writes beside the package, by path in the folder."""
+    return {
+        MLMODEL: mlmodel(manifest, facts),
+        CODE_FILE: code_file(manifest, facts),
+        REQUIREMENTS_FILE: "".join(
+            f"{r}\n" for r in requirements(manifest, facts.corridor_version)
+        ).encode(),
+        PYTHON_ENV_FILE: python_env(facts),
+    }
+
+
+def package_path(path: str) -> str:
+    """Where a package file (or the manifest) sits in the folder."""
+    return f"{PACKAGE_FOLDER}/{path}"
+
+
+MANIFEST_PATH = package_path(MANIFEST_FILE_NAME)
