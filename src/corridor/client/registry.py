@@ -31,6 +31,7 @@ from corridor.registry.manifest import (
 )
 from corridor.registry.schemas import (
     BlobOut,
+    LineageOut,
     ModelPage,
     ModelVersionOut,
     RegisteredModelOut,
@@ -210,6 +211,21 @@ class RegistryClient:
         project, _ = self._where(source.model_name, project)
         path = f"/api/v1/projects/{project}/resolve"
         return self._registry(ModelVersionOut, "GET", path, params={"uri": uri})
+
+    def version_lineage(
+        self,
+        name: str,
+        version: int,
+        *,
+        direction: str = "upstream",
+        depth: int = 10,
+        project: str | None = None,
+    ) -> LineageOut:
+        """What a version was made from (``upstream``) or what was made from it (``downstream``):
+        runs, dataset versions, parent and derived versions, up to ``depth`` edges away."""
+        _, url = self._where(name, project)
+        params = {"direction": direction, "depth": depth}
+        return self._registry(LineageOut, "GET", f"{url}/versions/{version}/lineage", params=params)
 
     # Packages.
     def download_model(
