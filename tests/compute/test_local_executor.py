@@ -131,8 +131,7 @@ def test_a_worker_outlives_its_executor_in_a_session_of_its_own(
 def test_a_standby_that_died_is_replaced_by_a_cold_start(tmp_path: Path) -> None:
     executor = LocalExecutor(tmp_path / "logs")
     try:
-        waiting = executor._standby
-        assert waiting is not None
+        [waiting] = executor._standby
         waiting[0].kill()
         waiting[0].wait()
         with loopback_server() as host:
@@ -147,8 +146,7 @@ def test_a_standby_that_died_is_replaced_by_a_cold_start(tmp_path: Path) -> None
 
 def test_closing_the_executor_dismisses_its_standby(tmp_path: Path) -> None:
     executor = LocalExecutor(tmp_path / "logs")
-    waiting = executor._standby
-    assert waiting is not None
+    [waiting] = executor._standby
     executor.close()
     assert waiting[0].poll() == 0
     assert not list((tmp_path / "logs").glob("standby-*"))
@@ -270,3 +268,78 @@ def test_a_gang_runs_all_its_ranks_at_once_and_fails_with_any_of_them(
     assert job_logs(corridor, job_id) == b"ranks [0, 1, 2] of 3\n"
     if state == "failed":
         assert "rank 2" in str(job["error"])
+
+
+PROBE = b"""
+import os
+import sys
+
+
+def probe():
+    return {
+        "preloaded": "colorsys" in sys.modules,
+        "cwd": os.getcwd(),
+        "path0": sys.path[0],
+        "job": os.environ.get("CORRIDOR_JOB_ID"),
+        "declared": os.environ.get("GREETING"),
+        "secret": os.environ.get("CORRIDOR_PRELOAD"),
+    }
+"""
+
+
+@pytest.mark.parametrize("declares_env", [False, True])
+def test_a_preloading_site_runs_function_jobs_in_an_interpreter_started_ahead(
+    tmp_path: Path, declares_env: bool
+) -> None:
+    from corridor.compute.sansio import payload
+    from tests.compute.test_worker import digest, snapshot_of
+
+    executor = LocalExecutor(tmp_path / "logs", standby=2, preload=("colorsys",))
+    archive = snapshot_of({"probe.py": PROBE})
+    try:
+        assert wait_until(lambda: len(executor._standby) == 2)
+        with loopback_server() as host:
+            job_id = uuid.uuid4().hex
+            ref = {"module": "probe", "qualname": "probe", "source": "snapshot"}
+            body = work(
+                function=ref,
+                snapshot=digest(archive),
+                env={"GREETING": "hi"} if declares_env else None,
+            )
+            token = host.add(job_id, 1, body, snapshot=archive)
+            executor.launch(Assignment(job_id, 1, "here", host.url, token, Resources()))
+            record = host.wait_for(job_id, 1, "finished")
+            assert record.finished is not None
+            assert record.finished["error"] is None, record.logs()
+            assert record.result is not None
+            seen = payload.decode(record.result)
+    finally:
+        executor.close()
+    assert isinstance(seen, dict)
+    # A job that declares variables of its own starts cold: they might change an import.
+    assert seen["preloaded"] is not declares_env
+    assert Path(seen["cwd"]).name == "work"
+    assert seen["path0"] == seen["cwd"]
+    assert seen["job"] == job_id
+    assert seen["declared"] == ("hi" if declares_env else None)
+    assert seen["secret"] is None  # the worker's own settings stay out of the job
+
+
+def test_a_site_declares_standby_workers_and_preloads_only_where_it_is_local(
+    tmp_path: Path,
+) -> None:
+    from corridor.compute.sites import load_sites
+
+    settings = Settings(home=tmp_path)
+    config = tmp_path / "corridor.toml"
+    config.write_text('[sites.box]\nstandby_workers = 2\npreload = ["torch"]\n')
+    site = load_sites(settings)["box"]
+    assert (site.standby_workers, site.preload) == (2, ("torch",))
+    config.write_text('[sites.box]\npreload = ["torch; rm -rf"]\n')
+    with pytest.raises(
+        ConfigurationError, match=r"\[sites.box\] preload: must be a list of module"
+    ):
+        load_sites(settings)
+    config.write_text('[sites.r]\nexecutor = "ray"\naddress = "h:1"\nstandby_workers = 2\n')
+    with pytest.raises(ConfigurationError, match="applies only to sites with executor = 'local'"):
+        load_sites(settings)

@@ -11,10 +11,13 @@ each retried through a server restart until the lease is lost.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import resource
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +43,7 @@ TICK_S = 0.2
 RESULT_FILE = "result.payload"
 ERROR_FILE = "error.txt"
 INPUT_FILE = "input.payload"
+RUN_FUNCTION = "corridor.compute.run_function"
 
 
 def prepare(link: WorkerLink, work: Work, attempt_dir: Path, cache_dir: Path) -> list[str]:
@@ -55,7 +59,7 @@ def prepare(link: WorkerLink, work: Work, attempt_dir: Path, cache_dir: Path) ->
     argv = [
         sys.executable,
         "-m",
-        "corridor.compute.run_function",
+        RUN_FUNCTION,
         str(work.function["module"]),
         str(work.function["qualname"]),
         "--source",
@@ -73,6 +77,58 @@ def prepare(link: WorkerLink, work: Work, attempt_dir: Path, cache_dir: Path) ->
         (attempt_dir / INPUT_FILE).write_bytes(link.request("GET", "input"))
         argv += ["--input", str(attempt_dir / INPUT_FILE)]
     return argv
+
+
+class WarmInterpreter:
+    """An interpreter started ahead for the next function job, preloading the site's modules
+    (``python -m corridor.compute.run_function --standby``). In a session of its own from the
+    start, like a job; its output is a pipe the job's logs are read from."""
+
+    def __init__(self, preload: str) -> None:
+        env = inherited(os.environ)
+        env["PYTHONUNBUFFERED"] = "1"
+        env["CORRIDOR_PRELOAD"] = preload
+        self.proc: subprocess.Popen[bytes] | None = subprocess.Popen(
+            [sys.executable, "-m", RUN_FUNCTION, "--standby"],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=tempfile.gettempdir(),
+        )
+
+    def hand(
+        self, argv: list[str], env: dict[str, str], cwd: Path
+    ) -> subprocess.Popen[bytes] | None:
+        """Give it the job (``argv`` as a cold start's, without the interpreter and module);
+        None if it has died meanwhile."""
+        proc, self.proc = self.proc, None
+        if proc is None or proc.stdin is None:
+            return None
+        line = json.dumps({"argv": argv, "env": env, "cwd": str(cwd)}).encode() + b"\n"
+        try:
+            proc.stdin.write(line)
+            proc.stdin.close()
+        except (ValueError, OSError):
+            proc.kill()
+            proc.wait()
+            return None
+        return proc
+
+    def dismiss(self) -> None:
+        """Let it go unused (a command job, or a job that declares its own environment)."""
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
 
 
 def job_env(work: Work) -> dict[str, str]:
@@ -99,8 +155,10 @@ class JobProcess:
         *,
         wake: threading.Event,
         terminated: Callable[[], bool],
+        warm: WarmInterpreter | None = None,
     ) -> None:
         self.link = link
+        self.warm = warm
         self.work = work
         self.attempt_dir = attempt_dir
         self.heartbeat = heartbeat
@@ -120,15 +178,17 @@ class JobProcess:
         if meters is not None:
             meters.start()
         try:
-            proc = subprocess.Popen(
-                argv,
-                cwd=self.attempt_dir / "work",
-                env=job_env(self.work),
-                stdin=subprocess.DEVNULL,
-                stdout=None if self.rank else subprocess.PIPE,
-                stderr=None if self.rank else subprocess.STDOUT,
-                start_new_session=True,
-            )
+            proc = self._adopt_warm(argv)
+            if proc is None:
+                proc = subprocess.Popen(
+                    argv,
+                    cwd=self.attempt_dir / "work",
+                    env=job_env(self.work),
+                    stdin=subprocess.DEVNULL,
+                    stdout=None if self.rank else subprocess.PIPE,
+                    stderr=None if self.rank else subprocess.STDOUT,
+                    start_new_session=True,
+                )
         except OSError as exc:
             # A shell's convention: 127 not found, 126 found but not runnable.
             status = 127 if isinstance(exc, FileNotFoundError) else 126
@@ -136,7 +196,12 @@ class JobProcess:
             self._finished(status, f"cannot start {argv[0]!r}: {exc.strerror or exc}", reading, 0.0)
             return status
         logs: LogShipper | None = None
-        if proc.stdout is not None:
+        if proc.stdout is not None and self.rank:
+            # A warm interpreter's output is a pipe; a later rank's belongs in the worker's log.
+            threading.Thread(
+                target=_copy_to_stdout, args=(proc.stdout.fileno(),), daemon=True
+            ).start()
+        elif proc.stdout is not None:
             logs = LogShipper(
                 self.link,
                 proc.stdout.fileno(),
@@ -173,6 +238,18 @@ class JobProcess:
             error = self._send_result()
         self._finished(status, error, reading, cpu_s)
         return status
+
+    def _adopt_warm(self, argv: list[str]) -> subprocess.Popen[bytes] | None:
+        """The warm interpreter, given this job, if there is one and the job can use it: a
+        function job that declares no variables of its own (they might change how the
+        preloaded modules were imported)."""
+        warm, self.warm = self.warm, None
+        if warm is None:
+            return None
+        if self.work.kind != "function" or self.work.env or argv[1:3] != ["-m", RUN_FUNCTION]:
+            warm.dismiss()
+            return None
+        return warm.hand(argv[3:], job_env(self.work), self.attempt_dir / "work")
 
     def _wait(self, proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
@@ -275,6 +352,11 @@ class JobProcess:
                 if self.heartbeat.lease_lost():
                     return False
                 time.sleep(REPORT_RETRY_S)
+
+
+def _copy_to_stdout(fd: int) -> None:
+    while chunk := os.read(fd, 65536):
+        os.write(1, chunk)
 
 
 def _exit_status(returncode: int) -> int:

@@ -8,6 +8,12 @@ need pickle.
 
 Exit status: 0 with the result payload written; 1 with the error's one-line summary written to
 the error file (the traceback goes to stderr, into the job's logs); 2 for bad arguments.
+
+``--standby`` starts the interpreter ahead of its job, for a site that preloads modules: it
+imports what ``CORRIDOR_PRELOAD`` names (``torch``, say: a second and more that would otherwise
+lie between submit and the function's first line), then waits for one JSON line on stdin,
+``{"argv": [...], "env": {...}, "cwd": "..."}``, takes that environment and folder as its own,
+and runs as a cold start with that argv would. Stdin closing first ends it quietly.
 """
 
 from __future__ import annotations
@@ -33,7 +39,40 @@ def run(
     return invoke(fn, data, load_dataset)
 
 
+def standby() -> list[str] | None:
+    """Import the preloads, wait for the job; its argv, or None when stdin closed first."""
+    import importlib
+
+    for name in filter(None, os.environ.get("CORRIDOR_PRELOAD", "").split(",")):
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: S112 - the job imports it again and meets the error there
+            continue
+    line = sys.stdin.readline()
+    if not line.strip():
+        return None
+    spec = json.loads(line)
+    started_in = os.getcwd()
+    os.chdir(spec["cwd"])
+    os.environ.clear()
+    os.environ.update(spec["env"])
+    # ``python -m`` put the folder it started in first on the path; a cold start's is the job's.
+    if sys.path and sys.path[0] in (started_in, ""):
+        sys.path[0] = os.getcwd()
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    argv = spec["argv"]
+    if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+        raise ValueError("a standby interpreter's argv must be a list of strings")
+    return argv
+
+
 def main(argv: list[str] | None = None) -> int:
+    if (sys.argv[1:] if argv is None else argv) == ["--standby"]:
+        argv = standby()
+        if argv is None:
+            return 0
     parser = argparse.ArgumentParser(prog="python -m corridor.compute.run_function")
     parser.add_argument("module")
     parser.add_argument("qualname")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -59,8 +60,14 @@ KEYS = (
     "watts_per_gpu",
     "allow_unauthenticated",
     "auth_token_file",
+    "standby_workers",
+    "preload",
 )
 _RAY_ONLY = ("address", "resources", "allow_unauthenticated", "auth_token_file")
+_LOCAL_ONLY = ("standby_workers", "preload")
+# A dotted module name, as `import` takes it.
+_MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+MAX_STANDBY_WORKERS = 64
 log = logging.getLogger("corridor.compute")
 
 
@@ -113,6 +120,10 @@ class Site:
     watts_per_gpu: float = DEFAULT_WATTS_PER_GPU
     allow_unauthenticated: bool = False
     auth_token_file: Path | None = None
+    # Local sites: workers kept started ahead, and what their function interpreters import
+    # while they wait (``["torch"]`` takes the import off the path from submit to first step).
+    standby_workers: int = 1
+    preload: tuple[str, ...] = ()
 
     def capacity(self, discovered: Resources | None = None) -> Resources:
         """The declared capacity, each omitted part taken from ``discovered`` (else 0)."""
@@ -276,6 +287,10 @@ def _parse_site(
         given = [k for k in _RAY_ONLY if k in raw]
         if given:
             raise r.fail(given[0], "applies only to sites with executor = 'ray'")
+    else:
+        given = [k for k in _LOCAL_ONLY if k in raw]
+        if given:
+            raise r.fail(given[0], "applies only to sites with executor = 'local'")
     address = r.text("address")
     if executor == "ray" and address is None:
         if not default_address:
@@ -305,6 +320,8 @@ def _parse_site(
         watts_per_gpu=_default(r.number("watts_per_gpu"), DEFAULT_WATTS_PER_GPU),
         allow_unauthenticated=r.flag("allow_unauthenticated"),
         auth_token_file=_file(r, home, "auth_token_file"),
+        standby_workers=_standby_workers(r),
+        preload=_preload(r),
     )
 
 
@@ -329,6 +346,29 @@ def _memory(r: _Reader) -> int | None:
         return parse_memory(value)
     except InvalidInput as exc:
         raise r.fail("memory", exc.message) from None
+
+
+def _standby_workers(r: _Reader) -> int:
+    value = r.raw.get("standby_workers", 1)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not 0 <= value <= MAX_STANDBY_WORKERS
+    ):
+        raise r.fail(
+            "standby_workers",
+            f"must be a whole number from 0 to {MAX_STANDBY_WORKERS}, not {value!r}",
+        )
+    return value
+
+
+def _preload(r: _Reader) -> tuple[str, ...]:
+    value = r.raw.get("preload", [])
+    if not isinstance(value, list) or not all(
+        isinstance(v, str) and _MODULE_NAME.fullmatch(v) for v in value
+    ):
+        raise r.fail("preload", f'must be a list of module names such as ["torch"], not {value!r}')
+    return tuple(value)
 
 
 def _gpu_types(r: _Reader) -> frozenset[str]:

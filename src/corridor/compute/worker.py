@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from corridor.compute.worker_lease import Heartbeat
 from corridor.compute.worker_link import (
@@ -36,6 +37,9 @@ from corridor.compute.worker_link import (
     LinkError,
     WorkerLink,
 )
+
+if TYPE_CHECKING:
+    from corridor.compute.job_process import WarmInterpreter
 
 EXIT_BAD_SETUP = 2
 # SIGTERM's status: what a job cancelled a moment later would have ended with.
@@ -153,8 +157,11 @@ def temp_root(environ: dict[str, str]) -> Path:
 class Worker:
     """One attempt, from fetching its work to reporting its end."""
 
-    def __init__(self, address: AttemptAddress, root: Path) -> None:
+    def __init__(
+        self, address: AttemptAddress, root: Path, warm: WarmInterpreter | None = None
+    ) -> None:
         self.address = address
+        self.warm = warm
         self.link = WorkerLink(address)
         self.root = root
         self.wake = threading.Event()
@@ -198,12 +205,16 @@ class Worker:
                 heartbeat,
                 wake=self.wake,
                 terminated=lambda: self.terminated,
+                warm=self.warm,
             )
+            self.warm = None
             try:
                 return job.run(argv)
             finally:
                 heartbeat.stop()
         finally:
+            if self.warm is not None:
+                self.warm.dismiss()
             shutil.rmtree(attempt_dir, ignore_errors=True)
 
     def started(self) -> JsonObject:
@@ -235,11 +246,13 @@ class Worker:
             pass
 
 
-def standby() -> bool:
+def standby() -> tuple[bool, WarmInterpreter | None]:
     """Wait, fully imported, for an assignment: one JSON line of variables on stdin.
 
-    An executor keeps one worker in standby so that a launch costs a pipe write instead of an
-    interpreter start and its imports. False when stdin closes first (the executor let it go).
+    An executor keeps workers in standby so that a launch costs a pipe write instead of an
+    interpreter start and its imports. With ``CORRIDOR_PRELOAD`` (the site's ``preload``), the
+    interpreter of a function job is started now too, and imports those modules while it waits.
+    False when stdin closes first (the executor let it go).
     """
     import importlib
     import json
@@ -247,13 +260,18 @@ def standby() -> bool:
     # The point of a standby: these imports happen now, not after the launch.
     for module in ("corridor.compute.job_process", "corridor.compute.energy.registry"):
         importlib.import_module(module)
+    from corridor.compute.job_process import WarmInterpreter
     from corridor.compute.process_tree import become_subreaper
 
     become_subreaper()  # loads ctypes: better now than after the launch
+    preload = os.environ.get("CORRIDOR_PRELOAD", "")
+    warm = WarmInterpreter(preload) if preload else None
 
     line = sys.stdin.readline()
     if not line.strip():
-        return False
+        if warm is not None:
+            warm.dismiss()
+        return False, None
     variables = json.loads(line)
     if not isinstance(variables, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in variables.items()
@@ -263,15 +281,17 @@ def standby() -> bool:
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
-    return True
+    return True, warm
 
 
 def main(argv: list[str] | None = None) -> int:
     """The worker's entry point; its exit status is the job's (2: the job could not start)."""
     args = sys.argv[1:] if argv is None else argv
+    warm: WarmInterpreter | None = None
     if args == ["--standby"]:
         try:
-            if not standby():
+            assigned, warm = standby()
+            if not assigned:
                 return 0
         except (SetupError, ValueError) as exc:
             print(f"corridor worker: {exc}", file=sys.stderr)
@@ -285,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     environ = dict(os.environ)
     try:
         address = address_from_env(environ)
-        worker = Worker(address, temp_root(environ))
+        worker = Worker(address, temp_root(environ), warm)
     except (SetupError, ValueError, OSError) as exc:
         print(f"corridor worker: {exc}", file=sys.stderr)
         return EXIT_BAD_SETUP

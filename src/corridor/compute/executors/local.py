@@ -11,10 +11,13 @@ The worker's own stdout and stderr (its diagnostics, not the job's output, which
 server) go to a file per attempt under the home's ``logs/workers``.
 
 Starting an interpreter and importing the worker costs tens of milliseconds, most of the time
-from submit to running. So the executor keeps one worker in standby (``--standby``): started
-ahead, imports done, blocked reading its stdin. A launch writes the attempt's variables to it
-and renames its log file; a fresh standby is started behind it off the caller's thread. A standby
-that died is replaced by a cold start, so the standby only ever saves time.
+from submit to running. So the executor keeps workers in standby (``--standby``; one by
+default, the site's ``standby_workers``): started ahead, imports done, blocked reading their
+stdin. A launch writes the attempt's variables to one per rank and renames its log file; fresh
+standbys are started behind them off the caller's thread. A standby that died is replaced by a
+cold start, so standbys only ever save time. With the site's ``preload`` (module names), each
+standby worker also starts the interpreter its function job will run in, and imports those
+modules there while it waits (see ``corridor.compute.run_function``).
 """
 
 from __future__ import annotations
@@ -62,7 +65,8 @@ class LocalExecutor:
         extra_env: Mapping[str, str] | None = None,
         python: str = sys.executable,
         cancel_grace_s: float = CANCEL_GRACE_S,
-        standby: bool = True,
+        standby: int = 1,
+        preload: tuple[str, ...] = (),
     ) -> None:
         self._log_dir = log_dir
         self._extra_env = dict(extra_env or {})
@@ -72,11 +76,13 @@ class LocalExecutor:
         # A gang's ranks after the first, by the attempt's handle.
         self._followers: dict[Handle, list[subprocess.Popen[bytes]]] = {}
         self._lock = threading.Lock()
-        self._standby_enabled = standby
-        self._standby: tuple[subprocess.Popen[bytes], Path] | None = None
+        self._standby_target = int(standby)
+        self._standby: list[tuple[subprocess.Popen[bytes], Path]] = []
         self._standby_count = 0
         self._closed = False
-        if standby:
+        if preload:
+            self._extra_env["CORRIDOR_PRELOAD"] = ",".join(preload)
+        if self._standby_target:
             self._refill()
 
     @classmethod
@@ -88,6 +94,8 @@ class LocalExecutor:
                 "CORRIDOR_WORKER_WATTS_PER_CPU": repr(float(site.watts_per_cpu)),
                 "CORRIDOR_WORKER_WATTS_PER_GPU": repr(float(site.watts_per_gpu)),
             },
+            standby=site.standby_workers,
+            preload=site.preload,
         )
 
     def capacity(self) -> Resources | None:
@@ -128,12 +136,11 @@ class LocalExecutor:
         handle = f"{assignment.job_id}/{assignment.attempt}"
         log_path = self._log_dir / f"{assignment.job_id}-{assignment.attempt}.log"
         port = free_port() if assignment.workers > 1 else None
-        proc = self._hand_to_standby(assignment, log_path, port)
-        if proc is None:
-            proc = self._start_cold(assignment, 0, port, log_path)
-        # A gang's other ranks start cold beside rank 0; the worker of rank 0 reports the attempt.
+        proc = self._start_rank(assignment, 0, port, log_path)
+        # A gang's other ranks start beside rank 0 (from standby while there are any, else
+        # cold); the worker of rank 0 reports the attempt.
         followers = [
-            self._start_cold(
+            self._start_rank(
                 assignment, rank, port, log_path.with_name(f"{log_path.stem}-rank{rank}.log")
             )
             for rank in range(1, assignment.workers)
@@ -142,9 +149,15 @@ class LocalExecutor:
             self._workers[handle] = proc
             if followers:
                 self._followers[handle] = followers
-        if self._standby_enabled:
+        if self._standby_target:
             threading.Thread(target=self._refill, name="worker-standby", daemon=True).start()
         return handle
+
+    def _start_rank(
+        self, assignment: Assignment, rank: int, port: int | None, log_path: Path
+    ) -> subprocess.Popen[bytes]:
+        proc = self._hand_to_standby(assignment, rank, log_path, port)
+        return proc if proc is not None else self._start_cold(assignment, rank, port, log_path)
 
     def _start_cold(
         self, assignment: Assignment, rank: int, port: int | None, log_path: Path
@@ -168,30 +181,32 @@ class LocalExecutor:
         )
 
     def _refill(self) -> None:
-        """Start a standby worker unless one is waiting already."""
-        with self._lock:
-            if self._standby is not None or self._closed:
-                return
-            self._standby_count += 1
-            log_path = self._log_dir / f"standby-{os.getpid()}-{self._standby_count}.log"
-        self._log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with open(log_path, "ab") as log:
-            proc = self._start(["--standby"], self.base_env(), log, stdin=subprocess.PIPE)
-        with self._lock:
-            if self._standby is None and not self._closed:
-                self._standby = (proc, log_path)
-                return
-        _dismiss(proc)
+        """Start standby workers until ``standby`` of them are waiting."""
+        while True:
+            with self._lock:
+                if len(self._standby) >= self._standby_target or self._closed:
+                    return
+                self._standby_count += 1
+                log_path = self._log_dir / f"standby-{os.getpid()}-{self._standby_count}.log"
+            self._log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with open(log_path, "ab") as log:
+                proc = self._start(["--standby"], self.base_env(), log, stdin=subprocess.PIPE)
+            with self._lock:
+                if len(self._standby) < self._standby_target and not self._closed:
+                    self._standby.append((proc, log_path))
+                    continue
+            _dismiss(proc)
+            return
 
     def _hand_to_standby(
-        self, assignment: Assignment, log_path: Path, port: int | None
+        self, assignment: Assignment, rank: int, log_path: Path, port: int | None
     ) -> subprocess.Popen[bytes] | None:
         with self._lock:
-            waiting, self._standby = self._standby, None
+            waiting = self._standby.pop(0) if self._standby else None
         if waiting is None:
             return None
         proc, standby_log = waiting
-        line = json.dumps(self.assignment_env(assignment, 0, port)).encode() + b"\n"
+        line = json.dumps(self.assignment_env(assignment, rank, port)).encode() + b"\n"
         try:
             assert proc.stdin is not None
             proc.stdin.write(line)
@@ -260,10 +275,10 @@ class LocalExecutor:
             proc.poll()
 
     def close(self) -> None:
-        """Dismiss the standby and forget the workers; they keep running and reporting."""
+        """Dismiss the standbys and forget the workers; they keep running and reporting."""
         with self._lock:
             self._closed = True
-            waiting, self._standby = self._standby, None
+            waiting, self._standby = self._standby, []
             running = [
                 proc
                 for proc in itertools.chain(self._workers.values(), *self._followers.values())
@@ -274,10 +289,10 @@ class LocalExecutor:
         for proc in running:
             # Someone must collect each worker's exit status when it ends, or it stays a zombie.
             threading.Thread(target=proc.wait, name="worker-reaper", daemon=True).start()
-        if waiting is not None:
-            _dismiss(waiting[0])
+        for proc, log_path in waiting:
+            _dismiss(proc)
             with contextlib.suppress(OSError):
-                waiting[1].unlink()
+                log_path.unlink()
 
 
 def _dismiss(proc: subprocess.Popen[bytes]) -> None:
