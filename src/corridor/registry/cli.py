@@ -83,12 +83,14 @@ def models_show(name: str, project: str = PROJECT, as_json: bool = JSON) -> None
             ", ".join(v.aliases),
             v.flavour,
             v.scope,
+            v.derived_from,
             v.run_id,
             _time(v.creation_timestamp),
         )
         for v in versions
     ]
-    columns = ["version", "status", "stage", "aliases", "flavour", "scope", "run", "created"]
+    columns = ["version", "status", "stage", "aliases", "flavour", "scope", "derived from"]
+    columns += ["run", "created"]
     print_rows("", columns, rows)
 
 

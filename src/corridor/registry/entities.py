@@ -33,6 +33,7 @@ class ModelVersionRecord:
     package_digest: str | None
     flavour: str | None
     scope: str | None
+    derived_from: str | None
     tags: dict[str, str] = field(default_factory=dict)
     aliases: list[str] = field(default_factory=list)
 

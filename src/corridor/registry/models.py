@@ -88,6 +88,8 @@ class ModelVersion(Base):
     package_digest: Mapped[str | None] = mapped_column(String(64), index=True)
     flavour: Mapped[str | None] = mapped_column(String(64))
     scope: Mapped[str | None] = mapped_column(String(16))
+    # The manifest's derived_from, kept here so that listings need not read packages.
+    derived_from: Mapped[str | None] = mapped_column(String(MAX_SOURCE_LENGTH))
 
 
 class ModelVersionTag(Base):

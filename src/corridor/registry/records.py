@@ -113,6 +113,7 @@ def version_records(session: Session, rows: Sequence[ModelVersion]) -> list[Mode
                 package_digest=r.package_digest,
                 flavour=r.flavour,
                 scope=r.scope,
+                derived_from=r.derived_from,
                 tags=tags.get(r.id, {}),
                 aliases=sorted(by_version.get((r.registered_model_id, r.version), [])),
             )

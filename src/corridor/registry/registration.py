@@ -236,6 +236,7 @@ def _hold_package(session: Session, row: ModelVersion, model: RegisteredModel, p
     row.storage_location = package_uri(plan.package_digest)
     row.flavour = plan.manifest.flavour
     row.scope = plan.manifest.scope.value
+    row.derived_from = plan.manifest.derived_from
     row.status = VersionStatus.READY
     stage_package(session, model.project_id, plan.package_digest, plan.manifest)
 

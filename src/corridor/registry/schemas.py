@@ -35,6 +35,9 @@ class ModelVersionOut(Response):
     package_digest: str | None
     flavour: str | None
     scope: str | None
+    derived_from: str | None = Field(
+        default=None, description="models:/NAME/VERSION of the version this one was made from."
+    )
     tags: dict[str, str]
     aliases: list[str]
 
@@ -60,6 +63,7 @@ class ModelVersionOut(Response):
             package_digest=r.package_digest,
             flavour=r.flavour,
             scope=r.scope,
+            derived_from=r.derived_from,
             tags=r.tags,
             aliases=r.aliases,
         )
