@@ -112,6 +112,12 @@ SLICES: tuple[Slice, ...] = (
         blob_references="corridor.compute.jobs:referenced_blobs",
         lifespan="corridor.compute.scheduler_loop:running",
     ),
+    Slice(
+        "training",
+        routers=("corridor.training.api:router",),
+        cli="corridor.training.cli:register",
+        models="corridor.training.models",
+    ),
 )
 
 

@@ -23,6 +23,7 @@ from tests.conftest import clean_env, sqlite_url
 from tests.data.seed import seed_data
 from tests.registry.seed import seed_registry
 from tests.server.conftest import World, build_world
+from tests.training.seed import seed_tuning
 
 # Every caller logs in as ``pat``, a user with a password made for the login row.
 PASSWORD = "correct horse battery staple"
@@ -75,6 +76,13 @@ SNAP = "/api/v1/snapshot-uploads/{project}/{digest}"
 WORK = JOB + "/attempts/{attempt}"
 LIVE = "/api/v1/jobs/JOBLIVE/attempts/1"
 SNAPSHOT = snapshot_archive()
+
+
+STUDIES = "/api/v1/projects/{project}/studies"
+STUDY = STUDIES + "/{study_id}"
+P_STUDY = "/api/v1/projects/p/studies/STUDYID"
+TRIAL = "/api/v1/projects/{project}/trials/{trial_id}"
+P_TRIAL = "/api/v1/projects/p/trials/TRIALID"
 
 
 CASES = [
@@ -270,6 +278,35 @@ CASES = [
         {"metrics": [{"key": "m", "value": 1, "timestamp_ms": 1}]},
         url=LIVE + "/run-metrics",
     ),
+    # Studies: study s with one trial in p (tests/training/seed.py).
+    Case("GET", STUDIES, "viewer", url="/api/v1/projects/p/studies"),
+    Case(
+        "POST",
+        STUDIES,
+        "editor",
+        {"name": "fresh", "directions": ["minimize"]},
+        url="/api/v1/projects/p/studies",
+    ),
+    Case("GET", STUDY, "viewer", url=P_STUDY),
+    Case("DELETE", STUDY, "admin", url=P_STUDY),
+    Case(
+        "PUT",
+        STUDY + "/user-attrs",
+        "editor",
+        {"key": "k", "value_json": "1"},
+        url=P_STUDY + "/user-attrs",
+    ),
+    Case(
+        "PUT",
+        STUDY + "/system-attrs",
+        "editor",
+        {"key": "k", "value_json": "1"},
+        url=P_STUDY + "/system-attrs",
+    ),
+    Case("GET", STUDY + "/trials", "viewer", url=P_STUDY + "/trials?since=0"),
+    Case("POST", STUDY + "/trials", "editor", {}, url=P_STUDY + "/trials"),
+    Case("GET", TRIAL, "viewer", url=P_TRIAL),
+    Case("PATCH", TRIAL, "editor", {"user_attrs": {"k": "1"}}, url=P_TRIAL),
     Case("PUT", WORK + "/checkpoint", "job", url=LIVE + "/checkpoint?step=1", content=b"c"),
     Case("GET", WORK + "/checkpoint", "job", url=LIVE + "/checkpoint"),
 ]
@@ -298,6 +335,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
         compute = seed_compute(runtime)  # jobs and a snapshot in p
         world.ids.update(compute.ids)
         world.tokens["job"] = compute.job_token
+        world.ids.update(seed_tuning(runtime))
     finally:
         runtime.close()
     return Seeded(home, world)
