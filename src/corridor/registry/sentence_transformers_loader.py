@@ -15,8 +15,6 @@ Then the model is loaded offline on the CPU, with remote code off. ``sentence_tr
 from __future__ import annotations
 
 import json
-import struct
-import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,38 +24,17 @@ import numpy.typing as npt
 
 from corridor.errors import InvalidInput
 from corridor.registry.manifest import Manifest
+from corridor.registry.pickle_data import pickle_kind
 
 # Names that hold pickle data by convention, whatever their bytes.
 PICKLE_SUFFIXES = frozenset({".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib"})
 MODULE_TYPE_PREFIX = "sentence_transformers."
-_HEAD_BYTES = 16
-
-
-def _is_safetensors(head: bytes, size: int) -> bool:
-    # safetensors: an 8-byte little-endian header length, then the JSON header.
-    if len(head) < 9:
-        return False
-    (header_len,) = struct.unpack("<Q", head[:8])
-    return 8 + header_len <= size and head[8:9] == b"{"
 
 
 def holds_pickle(path: Path) -> bool:
-    """Whether the file at ``path`` is pickle data: a pickle (protocol 2 or later), or a zip
-    archive with a ``.pkl`` member (what ``torch.save`` writes), or a name that says so."""
-    if path.suffix.lower() in PICKLE_SUFFIXES:
-        return True
-    size = path.stat().st_size
-    with path.open("rb") as f:
-        head = f.read(_HEAD_BYTES)
-    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
-        return not _is_safetensors(head, size)
-    if head[:4] == b"PK\x03\x04":
-        try:
-            with zipfile.ZipFile(path) as archive:
-                return any(n.endswith(".pkl") for n in archive.namelist())
-        except zipfile.BadZipFile:
-            return False
-    return False
+    """Whether the file at ``path`` is pickle data: by its bytes (`corridor.registry.pickle_data`)
+    or by a name that says so (``.bin``, ``.pt``...), since a loader may pick it by name."""
+    return path.suffix.lower() in PICKLE_SUFFIXES or pickle_kind(path) is not None
 
 
 def pickle_files(folder: Path) -> list[str]:
