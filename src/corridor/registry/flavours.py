@@ -25,6 +25,7 @@ FLAVOURS: dict[str, Flavour] = {
         Flavour("onnx", False, "an ONNX graph (loaded by a serving runtime)"),
         Flavour("skops", False, "a scikit-learn model in skops format (types are checked)"),
         Flavour("safetensors", False, "tensors in safetensors format"),
+        Flavour("torch", False, "a PyTorch module: safetensors weights and its factory's code"),
         Flavour(
             "sentence_transformers",
             False,

@@ -19,6 +19,7 @@ from corridor.errors import InvalidInput
 from corridor.registry.flavours import is_pickle_based
 from corridor.registry.manifest import Manifest
 from corridor.registry.sentence_transformers_loader import load_sentence_transformer
+from corridor.registry.torch_loader import load_torch
 
 
 class Predictor(Protocol):
@@ -117,6 +118,7 @@ LOADERS: dict[str, Callable[[Path, Manifest], Predictor]] = {
     "pickle": _load_pickle,
     "sklearn": _load_pickle,
     "sentence_transformers": load_sentence_transformer,
+    "torch": load_torch,
 }
 
 
