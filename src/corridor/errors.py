@@ -12,7 +12,8 @@ Every error raised on purpose by Corridor is a ``CorridorError``. Each class car
     ├── AlreadyExists (409, already_exists)
     ├── Conflict (409, conflict)                   the target's state forbids the operation
     ├── IntegrityError (500, integrity_error)      stored data failed verification
-    │   └── BlobCorrupted (500, blob_corrupted)
+    │   ├── BlobCorrupted (500, blob_corrupted)
+    │   └── SignatureInvalid (500, signature_invalid)  a model package failed its signature check
     ├── ConfigurationError (500, configuration_error)
     └── Unavailable (503, unavailable)
 
@@ -93,6 +94,12 @@ class BlobCorrupted(IntegrityError):
     """A blob failed authentication or its digest did not match on read."""
 
     code = "blob_corrupted"
+
+
+class SignatureInvalid(IntegrityError):
+    """A model package has no signature, or its files do not match a trusted one."""
+
+    code = "signature_invalid"
 
 
 class ConfigurationError(CorridorError):

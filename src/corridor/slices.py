@@ -66,6 +66,13 @@ SLICES: tuple[Slice, ...] = (
         routers=("corridor.security.api:router",),
         models="corridor.security.models",
     ),
+    # Package signing keys (the security core's) and the signatures the registry stores; their
+    # routes are the registry's (`corridor.registry.api_signatures`).
+    Slice(
+        "signing",
+        models="corridor.security.signing_models",
+        blob_references="corridor.security.signing_keys:referenced_blobs",
+    ),
     Slice(
         "tracking",
         routers=("corridor.tracking.api:router", "corridor.tracking.artifacts_api:router"),
@@ -90,6 +97,7 @@ SLICES: tuple[Slice, ...] = (
         cli="corridor.registry.cli:register",
         models="corridor.registry.models",
         blob_references="corridor.registry.uploads:referenced_blobs",
+        lifespan="corridor.registry.signatures:signing_at_start",
     ),
     Slice(
         "data",

@@ -13,6 +13,7 @@ from corridor.errors import InvalidInput
 from corridor.registry.flavours import FLAVOURS, is_pickle_based
 from corridor.registry.loaders import LinearModel, load
 from corridor.registry.manifest import FileEntry, Manifest, ManifestFields, build_manifest
+from tests.registry.signing import sign_folder
 
 
 class Echo:
@@ -60,18 +61,22 @@ def test_linear_models_refuse_malformed_json(data: dict[str, object]) -> None:
 
 def test_pickle_is_loaded_only_on_request(tmp_path: Path) -> None:
     (tmp_path / "m.pkl").write_bytes(pickle.dumps(Echo()))
-    manifest = _manifest("pickle", "m.pkl")
+    manifest, keys = sign_folder(tmp_path, ManifestFields(flavour="pickle", entry="m.pkl"))
     with pytest.raises(InvalidInput, match="allow_pickle=True"):
-        load(tmp_path, manifest)
-    assert load(tmp_path, manifest, allow_pickle=True).predict([1]) == [1]
+        load(tmp_path, manifest, public_keys=keys)
+    assert load(tmp_path, manifest, allow_pickle=True, public_keys=keys).predict([1]) == [1]
     # Unknown flavours are treated as pickle-based: nothing says they are not.
     assert is_pickle_based("brand-new") is True
+    manifest, keys = sign_folder(tmp_path, ManifestFields(flavour="brand-new"))
     with pytest.raises(InvalidInput, match="pickle-based"):
-        load(tmp_path, _manifest("brand-new"))
+        load(tmp_path, manifest, public_keys=keys)
 
 
 def test_safe_flavours_load_without_opt_in(tmp_path: Path) -> None:
     (tmp_path / "m.json").write_text(json.dumps({"weights": [1.0], "bias": 0.0}))
-    assert load(tmp_path, _manifest("corridor.linear", "m.json")).predict([[2.0]]) == [2.0]
-    assert load(tmp_path, _manifest("onnx")).predictor is None
+    fields = ManifestFields(flavour="corridor.linear", entry="m.json")
+    manifest, keys = sign_folder(tmp_path, fields)
+    assert load(tmp_path, manifest, public_keys=keys).predict([[2.0]]) == [2.0]
+    manifest, keys = sign_folder(tmp_path, ManifestFields(flavour="onnx"))
+    assert load(tmp_path, manifest, public_keys=keys).predictor is None
     assert {name for name, f in FLAVOURS.items() if not f.pickle} >= {"corridor.linear", "onnx"}

@@ -169,6 +169,10 @@ CASES = [
     Case("GET", f"{MV}/manifest", "viewer", url=f"{P_M}/versions/1/manifest"),
     Case("GET", f"{MV}/files/{{path:path}}", "viewer", url=f"{P_M}/versions/1/files/model.json"),
     Case("GET", f"{MV}/lineage", "viewer", url=f"{P_M}/versions/1/lineage"),
+    Case("GET", f"{MV}/signature", "viewer", url=f"{P_M}/versions/1/signature"),
+    Case("GET", "/api/v1/signing-keys", "auth"),
+    Case("POST", "/api/v1/admin/signing-keys/rotate", "server"),
+    Case("POST", "/api/v1/admin/signing-keys/sign-missing", "server"),
     Case(
         "GET",
         "/api/v1/projects/{project}/lineage",

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from corridor.console import print_json, say, show
+from corridor.console import print_json, print_rows, say, show
 
 if TYPE_CHECKING:
     from corridor.client.client import Client
@@ -34,6 +34,10 @@ projects = typer.Typer(help="Create and list projects.", no_args_is_help=True)
 roles = typer.Typer(help="Grant and revoke roles in a project.", no_args_is_help=True)
 audit = typer.Typer(help="Read and verify the audit log.", no_args_is_help=True)
 maintenance = typer.Typer(help="Maintain the server's stores.", no_args_is_help=True)
+signing_key = typer.Typer(
+    help="List and rotate the keys that sign model packages (rotate: server admins).",
+    no_args_is_help=True,
+)
 pickle_switch = typer.Typer(
     help="Let Corridor's loaders unpickle a project's models, or stop them (server admins).",
     no_args_is_help=True,
@@ -191,6 +195,39 @@ def pickle_deny(project: str, as_json: bool = JSON) -> None:
 
 
 maintenance.add_typer(pickle_switch, name="pickle")
+
+
+@signing_key.command("ls")
+def signing_key_ls(as_json: bool = JSON) -> None:
+    """List the package signing keys: the active one and the retired ones, which still verify
+    what they signed."""
+    with client() as c:
+        keys = c.registry.signing_keys()
+    if as_json:
+        print_json(keys)
+        return
+    rows = [(k.id, "active" if k.active else "retired", k.created_at, k.retired_at) for k in keys]
+    print_rows("", ["id", "state", "created_at", "retired_at"], rows)
+
+
+@signing_key.command("rotate")
+def signing_key_rotate(as_json: bool = JSON) -> None:
+    """Retire the active signing key and sign new packages with a new one. Audited."""
+    with client() as c:
+        key = c.registry.rotate_signing_key()
+    print_json(key) if as_json else say(f"signing key {key.id} is now active")
+
+
+@signing_key.command("sign-missing")
+def signing_key_sign_missing(as_json: bool = JSON) -> None:
+    """Sign the packages stored before packages were signed (the server also does this as it
+    starts). Audited."""
+    with client() as c:
+        done = c.registry.sign_missing_packages()
+    print_json(done) if as_json else say(f"signed {done.signed} packages")
+
+
+maintenance.add_typer(signing_key, name="signing-key")
 
 
 @maintenance.command("gc-blobs")

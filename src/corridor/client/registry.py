@@ -2,7 +2,12 @@
 
 Models are named as the server names them (``"churn/fraud"``). Calls that take ``project``
 default to the project that name leads to: the model's own project if you can see a model by
-that name, else the name's ``<project>/`` prefix.
+that name, else the name's ``<project>/`` prefix. Calls that read a version take a model
+reference (`corridor.registry.model_refs`: ``mlp@production``, ``mlp@3``, ``models:/mlp/3``),
+where an unqualified name no model you can see has is looked for in the project ``default``.
+
+Downloads write the package's signature beside its files (``corridor-model.sig``), and loading
+verifies it first, with the server's public signing keys or with a key you pin (``public_key=``).
 """
 
 from __future__ import annotations
@@ -29,6 +34,13 @@ from corridor.registry.manifest import (
     check_package_path,
     parse_manifest,
 )
+from corridor.registry.model_refs import ModelRef, parse_model_ref
+from corridor.registry.package_signing import (
+    SIGNATURE_FILE_NAME,
+    VerifiedPackage,
+    public_key_file_pems,
+    verify_before_loading,
+)
 from corridor.registry.schemas import (
     BlobOut,
     LineageOut,
@@ -37,10 +49,13 @@ from corridor.registry.schemas import (
     RegisteredModelOut,
     VersionPage,
 )
-from corridor.registry.source_uris import parse_model_uri
+from corridor.security.signing_schemas import SignedOut, SigningKeyOut
 
 M = TypeVar("M", bound=BaseModel)
 _CHUNK_BYTES = 1024 * 1024
+# Where a model whose name has no project prefix lives when no model you can see has the name.
+DEFAULT_PROJECT = "default"
+PublicKey = str | Path | bytes
 
 
 def _file_chunks(path: Path) -> Iterator[bytes]:
@@ -204,13 +219,63 @@ class RegistryClient:
         _, url = self._where(name, project)
         self.client.request("DELETE", f"{url}/aliases/{alias}")
 
-    def resolve_model(self, uri: str, *, project: str | None = None) -> ModelVersionOut:
-        """The version ``models:/name/3``, ``models:/name@alias``... names."""
-        source = parse_model_uri(uri)
-        assert source.model_name is not None
-        project, _ = self._where(source.model_name, project)
+    def _ref_project(self, ref: ModelRef, project: str | None) -> str:
+        try:
+            found, _ = self._where(ref.name, project)
+        except InvalidInput:
+            found = DEFAULT_PROJECT
+        return found
+
+    def resolve_model(self, ref: str, *, project: str | None = None) -> ModelVersionOut:
+        """The version ``mlp@production``, ``mlp@3``, ``models:/name/3``... names."""
+        parsed = parse_model_ref(ref)
+        project = self._ref_project(parsed, project)
         path = f"/api/v1/projects/{project}/resolve"
-        return self._registry(ModelVersionOut, "GET", path, params={"uri": uri})
+        return self._registry(ModelVersionOut, "GET", path, params={"uri": parsed.uri})
+
+    # Signing.
+    def signing_keys(self) -> list[SigningKeyOut]:
+        """The server's package signing keys, the retired ones included, oldest first."""
+        data = self.client.request("GET", "/api/v1/signing-keys").json()
+        return [SigningKeyOut.model_validate(item) for item in data]
+
+    def public_keys(self) -> list[bytes]:
+        """The server's public signing keys (PEM): what `load_model` trusts by default."""
+        return [key.public_pem.encode("ascii") for key in self.signing_keys()]
+
+    def rotate_signing_key(self) -> SigningKeyOut:
+        """Retire the active signing key and make a new one (server admins)."""
+        return self._registry(SigningKeyOut, "POST", "/api/v1/admin/signing-keys/rotate")
+
+    def sign_missing_packages(self) -> SignedOut:
+        """Sign the packages stored before signing existed (server admins)."""
+        return self._registry(SignedOut, "POST", "/api/v1/admin/signing-keys/sign-missing")
+
+    def _trusted(self, public_key: PublicKey | Sequence[PublicKey] | None) -> list[bytes]:
+        if public_key is None:
+            return self.public_keys()
+        pinned = [public_key] if isinstance(public_key, str | Path | bytes) else public_key
+        pems = [k for k in pinned if isinstance(k, bytes)]
+        return pems + public_key_file_pems(k for k in pinned if not isinstance(k, bytes))
+
+    def verify_model(
+        self,
+        ref: str,
+        *,
+        project: str | None = None,
+        public_key: PublicKey | Sequence[PublicKey] | None = None,
+    ) -> VerifiedPackage:
+        """Download a version into a temporary folder and verify its signature.
+
+        Return the key id and the number of signed files; raise `SignatureInvalid` saying what
+        failed (no signature, unknown key, an extra, missing or changed file, an edited
+        manifest). ``public_key`` (a PEM file's path or the PEM bytes) pins the key to trust
+        instead of the server's.
+        """
+        keys = self._trusted(public_key)
+        with tempfile.TemporaryDirectory(prefix="corridor-verify-") as tmp:
+            path, manifest = self.download_model(ref, Path(tmp) / "package", project=project)
+            return verify_before_loading(path, manifest, keys)
 
     def version_lineage(
         self,
@@ -229,14 +294,17 @@ class RegistryClient:
 
     # Packages.
     def download_model(
-        self, uri: str, dest: str | Path | None = None, *, project: str | None = None
+        self, ref: str, dest: str | Path | None = None, *, project: str | None = None
     ) -> tuple[Path, Manifest]:
         """Download a version's package into ``dest`` (new or empty; default a temp folder).
 
         Every file is checked against the manifest's digest and size, and the manifest against
-        the version's package digest, before this returns.
+        the version's package digest, before this returns. The package's signature is written
+        beside the files as ``corridor-model.sig`` (none for a package the server has not
+        signed yet: loading refuses it).
         """
-        version = self.resolve_model(uri, project=project)
+        uri = ref
+        version = self.resolve_model(ref, project=project)
         if version.package_digest is None:
             raise InvalidInput(f"{uri} is {version.status}: it has no package yet")
         folder = Path(dest) if dest is not None else Path(tempfile.mkdtemp(prefix="corridor-"))
@@ -261,6 +329,11 @@ class RegistryClient:
             if digest.hexdigest() != entry.digest or size != entry.size:
                 raise IntegrityError(f"{rel} of {uri} does not match its manifest entry")
         (folder / MANIFEST_FILE_NAME).write_bytes(data)
+        try:
+            bundle = self.client.request("GET", f"{base}/signature").content
+        except NotFound:
+            return folder, manifest
+        (folder / SIGNATURE_FILE_NAME).write_bytes(bundle)
         return folder, manifest
 
     def _stream_file(self, path: str) -> Iterator[bytes]:
@@ -272,17 +345,21 @@ class RegistryClient:
 
     def load_model(
         self,
-        uri: str,
+        ref: str,
         *,
         project: str | None = None,
         dest: str | Path | None = None,
         allow_pickle: bool = False,
+        public_key: PublicKey | Sequence[PublicKey] | None = None,
     ) -> LoadedModel:
-        """Download and load a model: ``load_model("models:/churn/fraud@production")``.
+        """Download, verify and load a model: ``load_model("churn/fraud@production")``.
 
-        Flavours Corridor can load without pickle (``corridor.linear``) come back with a
-        predictor; pickle-based ones are refused unless ``allow_pickle=True``; others come
-        back as their folder and manifest, with no predictor.
+        The package's signature is checked before anything is loaded, with the server's
+        public keys or the ``public_key`` you pin (a PEM file's path, or PEM bytes). Flavours
+        Corridor can load without pickle (``corridor.linear``) come back with a predictor;
+        pickle-based ones are refused unless ``allow_pickle=True``; others come back as their
+        folder and manifest, with no predictor.
         """
-        path, manifest = self.download_model(uri, dest, project=project)
-        return load(path, manifest, allow_pickle=allow_pickle)
+        keys = self._trusted(public_key)
+        path, manifest = self.download_model(ref, dest, project=project)
+        return load(path, manifest, allow_pickle=allow_pickle, public_keys=keys)

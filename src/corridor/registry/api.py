@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from corridor.errors import InvalidInput
 from corridor.registry import service
 from corridor.registry.api_packages import router as packages_router
+from corridor.registry.api_signatures import router as signatures_router
 from corridor.registry.api_versions import router as versions_router
 from corridor.registry.routing import MODEL, full_name
 from corridor.registry.schemas import (
@@ -33,6 +34,7 @@ from corridor.web.sessions import READ_SESSION, ReadSession, WriteRoute, WriteSe
 
 router = APIRouter(prefix="/api/v1", tags=["registry"], route_class=WriteRoute)
 router.include_router(packages_router)
+router.include_router(signatures_router)
 router.include_router(versions_router)
 
 

@@ -1,13 +1,20 @@
-"""`corridor models ...`: list and show registered models, and point aliases at versions."""
+"""`corridor models ...`: list, show and verify registered models; point aliases at versions.
+
+Commands that take a model take a reference (`corridor.registry.model_refs`): ``mlp``,
+``mlp@3``, ``mlp@production`` or a ``models:/`` URI.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
-from corridor.console import print_json, print_rows, say
+from corridor.console import fail, print_json, print_rows, say
+from corridor.errors import SignatureInvalid
+from corridor.registry.model_refs import parse_model_ref
 
 if TYPE_CHECKING:
     from corridor.client.client import Client
@@ -61,11 +68,18 @@ def models_ls(
 
 
 @models.command("show")
-def models_show(name: str, project: str = PROJECT, as_json: bool = JSON) -> None:
-    """Show a model and its versions."""
+def models_show(ref: str, project: str = PROJECT, as_json: bool = JSON) -> None:
+    """Show a model and its versions (REF: mlp for all of them, mlp@3 or mlp@production for
+    one)."""
+    parsed = parse_model_ref(ref)
     with _client() as c:
-        model = c.get_model(name, project=project)
-        versions = c.list_model_versions(model.name, project=model.project)
+        if parsed.version is None and parsed.alias is None and parsed.stage is None:
+            model = c.get_model(parsed.name, project=project)
+            versions = c.list_model_versions(model.name, project=model.project)
+        else:
+            one = c.resolve_model(ref, project=project)
+            model = c.get_model(one.name, project=one.project)
+            versions = [one]
     if as_json:
         versions_json = [v.model_dump(mode="json") for v in versions]
         print_json({**model.model_dump(mode="json"), "versions": versions_json})
@@ -109,6 +123,33 @@ def models_alias(
         print_json(moved)
     else:
         say(f"{moved.name}@{alias} -> version {moved.version}")
+
+
+@models.command("verify")
+def models_verify(
+    ref: str,
+    project: str = typer.Option(
+        None, "--project", "-p", help="The model's project (default: its own, else `default`)."
+    ),
+    public_key: list[Path] = typer.Option(
+        None, "--public-key", help="Trust this PEM public key instead of the server's keys."
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """Download REF (mlp@production, mlp@3...) and check its signature; exit 1 if it fails."""
+    with _client() as c:
+        try:
+            verified = c.registry.verify_model(ref, project=project, public_key=public_key or None)
+        except SignatureInvalid as exc:
+            if as_json:
+                print_json({"ok": False, "model": ref, "error": exc.message})
+            else:
+                fail(f"{ref}: {exc.message}")
+            raise typer.Exit(1) from None
+    if as_json:
+        print_json({"ok": True, "model": ref, "key_id": verified.key_id, "files": verified.files})
+    else:
+        say(f"OK {ref}: signed by key {verified.key_id}, {verified.files} files verified")
 
 
 def register(app: typer.Typer) -> None:

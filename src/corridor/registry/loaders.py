@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import pickle
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from corridor.errors import InvalidInput
 from corridor.registry.flavours import is_pickle_based
 from corridor.registry.manifest import Manifest
+from corridor.registry.package_signing import verify_before_loading
 from corridor.registry.sentence_transformers_loader import load_sentence_transformer
 from corridor.registry.torch_loader import load_torch
 
@@ -122,8 +123,20 @@ LOADERS: dict[str, Callable[[Path, Manifest], Predictor]] = {
 }
 
 
-def load(path: Path, manifest: Manifest, *, allow_pickle: bool = False) -> LoadedModel:
-    """Load the package downloaded to ``path``; refuse pickle unless ``allow_pickle``."""
+def load(
+    path: Path,
+    manifest: Manifest,
+    *,
+    allow_pickle: bool = False,
+    public_keys: Iterable[bytes] | None = None,
+) -> LoadedModel:
+    """Load the package downloaded to ``path``; refuse pickle unless ``allow_pickle``.
+
+    Before anything is read, the folder is verified against its ``corridor-model.sig`` with
+    ``public_keys`` (PEM public keys: the server's signing keys, or one you pinned); an
+    unsigned, tampered or unknown-key package raises `SignatureInvalid`.
+    """
+    verify_before_loading(path, manifest, public_keys)
     if is_pickle_based(manifest.flavour) and not allow_pickle:
         raise InvalidInput(
             f"flavour {manifest.flavour!r} is pickle-based (or unknown): loading it runs code "

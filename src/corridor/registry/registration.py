@@ -10,7 +10,8 @@ be readable by the caller, or the registration is refused as if it named nothing
 (`corridor.registry.references`). A copy (``models:/`` source) takes its parent's package as it
 is: the caller can read the parent, manifest and all, so the manifest's own references are not
 checked again, and the copy's lineage is ``parent -> copy`` (and its run), the rest upstream of
-the parent.
+the parent. Whichever way a version gets its package, the package is signed in the same
+transaction (`corridor.registry.signatures`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from corridor.registry.entities import ModelVersionRecord
 from corridor.registry.lookup import model_row, version_row
 from corridor.registry.manifest import FileEntry, Manifest, ManifestFields
 from corridor.registry.models import ModelVersion, ModelVersionTag, RegisteredModel
+from corridor.registry.package_signing import check_signable
 from corridor.registry.package_store import store_manifest
 from corridor.registry.records import version_record
 from corridor.registry.references import (
@@ -35,6 +37,7 @@ from corridor.registry.references import (
     readable_run,
 )
 from corridor.registry.resolve import version_for
+from corridor.registry.signatures import ensure_signed
 from corridor.registry.source_uris import (
     Source,
     SourceKind,
@@ -75,6 +78,7 @@ def register_package(
     files = dict(files)
     if not files:
         raise InvalidInput("a package needs at least one file")
+    check_signable(files)
     check_files_staged(session, blobs, project_id, files)
     digest, manifest = store_manifest(blobs, fields, files)
     stage_blobs(session, project_id, {digest: 0})
@@ -229,9 +233,18 @@ def _record_lineage(session: Session, row: ModelVersion, plan: _Plan) -> None:
         lineage.add_edge(session, src, run or node)
 
 
-def _hold_package(session: Session, row: ModelVersion, model: RegisteredModel, plan: _Plan) -> None:
+def _hold_package(
+    session: Session,
+    blobs: BlobStore,
+    row: ModelVersion,
+    model: RegisteredModel,
+    plan: _Plan,
+    by: Principal,
+) -> None:
     assert plan.package_digest is not None
     assert plan.manifest is not None
+    # Signed in this transaction: a READY version never lacks its package's signature.
+    ensure_signed(session, blobs, plan.package_digest, plan.manifest, by=by.name)
     row.package_digest = plan.package_digest
     row.storage_location = package_uri(plan.package_digest)
     row.flavour = plan.manifest.flavour
@@ -307,7 +320,7 @@ def create_model_version(
         status=VersionStatus.PENDING_REGISTRATION.value,
     )
     if plan.package_digest is not None:
-        _hold_package(session, row, model, plan)
+        _hold_package(session, blobs, row, model, plan, by)
     session.add(row)
     session.flush()
     session.add_all(ModelVersionTag(model_version_id=row.id, key=k, value=v) for k, v in checked)
@@ -343,7 +356,7 @@ def finish_model_version(
     plan = _Plan(source=row.source, run_id=row.run_id, model_id=row.model_id)
     _add_package(session, blobs, model, by, plan, check_digest(package_digest))
     row.run_id = plan.run_id
-    _hold_package(session, row, model, plan)
+    _hold_package(session, blobs, row, model, plan, by)
     row.status_message = None
     row.last_updated_time = now_ms()
     _record_lineage(session, row, plan)
