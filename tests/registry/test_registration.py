@@ -253,7 +253,9 @@ def test_derived_from_must_name_a_readable_version(
             session, blobs, model, by=ADMIN, package_digest=child_pkg
         )
     assert child.scope == "hyperlocal"
+    assert (parent.derived_from, child.derived_from) == (None, "models:/churn/fraud/1")
     with db.read() as session:
+        assert service.get_model_version(session, model, 2).derived_from == child.derived_from
         up = service.upstream(session, service.Node(service.NodeKind.MODEL_VERSION, child.id))
     assert service.Node(service.NodeKind.MODEL_VERSION, parent.id) in up.nodes
     orphan = packager.package(team.churn, derived_from="models:/churn/fraud/9")
