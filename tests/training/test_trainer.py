@@ -165,6 +165,29 @@ def test_a_torch_package_registers_and_loads_back_predicting_as_the_model(
     np.testing.assert_array_equal(loaded.predict({"input": x}), expected)
 
 
+def test_a_dataset_version_trains_through_the_jobs_declared_dataset(
+    client: Client, workdir: Work
+) -> None:
+    x, y = workdir[1].make_data(32)
+    rows = ["a,b,c,d,e,f,g,h,label"] + [
+        ",".join([*(repr(float(v)) for v in x[i].tolist()), str(int(y[i]))]) for i in range(32)
+    ]
+    client.create_project("tabular")
+    client.data.ingest("\n".join(rows).encode() + b"\n", "points", project="tabular")
+    result = trainer(workdir, data="points@latest", label="label", epochs=1, project="tabular").fit(
+        client
+    )
+    job = client.compute.job(result.job_id)
+    # The version is pinned at submit, so every attempt and the package name the same data.
+    assert job.datasets == ["points@1"]
+    assert result.details["global_step"] == 4  # 32 rows in batches of 8
+    result.register("points-mlp")
+    loaded = client.registry.load_model("tabular/points-mlp@1")
+    assert loaded.manifest.dataset_versions == ("points@1",)
+    with pytest.raises(InvalidInput, match="has no column 'target'"):
+        trainer(workdir, data="points@1", label="target", project="tabular").fit(client)
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

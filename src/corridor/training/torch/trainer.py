@@ -142,6 +142,8 @@ class Trainer:
             client = Client()
         spec, workers = self._plan(client)
         project = client.compute._project(self.project)
+        if spec.data.dataset is not None:
+            spec = replace(spec, data=self._pin_dataset(client, spec.data, project))
         run_id = self._start_run(client, project, spec, workers)
         try:
             future = self._submit(client, project, spec, workers, run_id)
@@ -187,6 +189,20 @@ class Trainer:
             on_gpu=on_gpu,
         )
         return replace(self.spec, workers_reason=reason), workers
+
+    def _pin_dataset(self, client: Client, data: DataSpec, project: str) -> DataSpec:
+        """The dataset version as a number (``tickets@latest`` -> ``tickets@3``), so the run,
+        every attempt and the registered model name the same data; its columns checked."""
+        assert data.dataset is not None
+        shown = client.data.show(data.dataset, project=project)
+        columns = [c.name for c in shown.columns]
+        for name in [data.label, *(data.features or [])]:
+            if name not in columns:
+                raise InvalidInput(
+                    f"dataset {shown.ref} has no column {name!r}; its columns: {', '.join(columns)}"
+                )
+        pinned = shown.ref if "/" in data.dataset else f"{shown.dataset}@{shown.version}"
+        return replace(data, dataset=pinned)
 
     def _room(self, client: Client) -> int:
         """How many workers of this job the sites could run at once now (at most 8)."""
