@@ -83,21 +83,26 @@ def test_register_alias_and_load_a_model(target: Target, tmp_path: Path) -> None
 
 
 @sqlite_only
-def test_pickle_flavours_need_an_explicit_opt_in(target: Target, tmp_path: Path) -> None:
+def test_pickle_flavours_need_the_projects_switch(target: Target, tmp_path: Path) -> None:
     model = tmp_path / "model.pkl"
     model.write_bytes(pickle.dumps(Doubler()))
     with target.client() as c:
         c.create_project("churn")
-        c.register_model("churn/pickled", model, flavour="sklearn", entry="model.pkl")
         with pytest.raises(InvalidInput, match="pickle-based"):
-            c.load_model("models:/churn/pickled/1")
-        loaded = c.load_model("models:/churn/pickled/1", allow_pickle=True)
+            c.register_model("churn/pickled", model, flavour="sklearn", entry="model.pkl")
+        c.set_project_pickle("churn", allowed=True)  # the client's token is a server admin's
+        c.register_model("churn/pickled", model, flavour="sklearn", entry="model.pkl")
+        loaded = c.load_model("models:/churn/pickled/1")
         assert loaded.predict([1.0, 2.0]) == [2.0, 4.0]
+        c.set_project_pickle("churn", allowed=False)
+        with pytest.raises(InvalidInput, match="does not allow pickle"):
+            c.load_model("models:/churn/pickled/1")
         # A flavour Corridor does not load gives the files and the manifest, no predictor.
-        c.register_model("churn/graph", model, flavour="onnx")
-        files = c.load_model("models:/churn/graph/1")
+        tensors = make_files(tmp_path / "t", {"weights.safetensors": LINEAR})
+        c.register_model("churn/tensors", tensors, flavour="safetensors")
+        files = c.load_model("models:/churn/tensors/1")
         assert files.predictor is None
-        assert (files.path / "model.pkl").read_bytes() == model.read_bytes()
+        assert (files.path / "weights.safetensors").read_bytes() == LINEAR
         with pytest.raises(InvalidInput, match="no loader"):
             files.predict([1.0])
 

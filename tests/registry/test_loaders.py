@@ -59,12 +59,12 @@ def test_linear_models_refuse_malformed_json(data: dict[str, object]) -> None:
         LinearModel.from_json(data)
 
 
-def test_pickle_is_loaded_only_on_request(tmp_path: Path) -> None:
+def test_pickle_is_loaded_only_where_the_project_allows_it(tmp_path: Path) -> None:
     (tmp_path / "m.pkl").write_bytes(pickle.dumps(Echo()))
     manifest, keys = sign_folder(tmp_path, ManifestFields(flavour="pickle", entry="m.pkl"))
-    with pytest.raises(InvalidInput, match="allow_pickle=True"):
+    with pytest.raises(InvalidInput, match="its project does not allow pickle"):
         load(tmp_path, manifest, public_keys=keys)
-    assert load(tmp_path, manifest, allow_pickle=True, public_keys=keys).predict([1]) == [1]
+    assert load(tmp_path, manifest, pickle_allowed=True, public_keys=keys).predict([1]) == [1]
     # Unknown flavours are treated as pickle-based: nothing says they are not.
     assert is_pickle_based("brand-new") is True
     manifest, keys = sign_folder(tmp_path, ManifestFields(flavour="brand-new"))
@@ -77,6 +77,7 @@ def test_safe_flavours_load_without_opt_in(tmp_path: Path) -> None:
     fields = ManifestFields(flavour="corridor.linear", entry="m.json")
     manifest, keys = sign_folder(tmp_path, fields)
     assert load(tmp_path, manifest, public_keys=keys).predict([[2.0]]) == [2.0]
-    manifest, keys = sign_folder(tmp_path, ManifestFields(flavour="onnx"))
+    manifest, keys = sign_folder(tmp_path, ManifestFields(flavour="safetensors"))
     assert load(tmp_path, manifest, public_keys=keys).predictor is None
-    assert {name for name, f in FLAVOURS.items() if not f.pickle} >= {"corridor.linear", "onnx"}
+    safe = {name for name, f in FLAVOURS.items() if not f.pickle}
+    assert safe >= {"corridor.linear", "onnx", "skops", "torch", "sentence_transformers"}

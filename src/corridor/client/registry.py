@@ -349,17 +349,21 @@ class RegistryClient:
         *,
         project: str | None = None,
         dest: str | Path | None = None,
-        allow_pickle: bool = False,
         public_key: PublicKey | Sequence[PublicKey] | None = None,
     ) -> LoadedModel:
         """Download, verify and load a model: ``load_model("churn/fraud@production")``.
 
         The package's signature is checked before anything is loaded, with the server's
         public keys or the ``public_key`` you pin (a PEM file's path, or PEM bytes). Flavours
-        Corridor can load without pickle (``corridor.linear``) come back with a predictor;
-        pickle-based ones are refused unless ``allow_pickle=True``; others come back as their
-        folder and manifest, with no predictor.
+        Corridor loads (``corridor.linear``, ``onnx``, ``skops``...) come back with a
+        predictor; others as their folder and manifest, with no predictor. A pickle-based
+        flavour is loaded only if a server admin allowed pickle in the version's project (the
+        server says so in the version's reply, ``pickle_allowed``); a package of another
+        flavour that holds pickle data is refused.
         """
         keys = self._trusted(public_key)
-        path, manifest = self.download_model(ref, dest, project=project)
-        return load(path, manifest, allow_pickle=allow_pickle, public_keys=keys)
+        version = self.resolve_model(ref, project=project)
+        # The version just resolved, not whatever an alias names by the time of the download.
+        pinned = f"models:/{version.name}/{version.version}"
+        path, manifest = self.download_model(pinned, dest, project=version.project)
+        return load(path, manifest, pickle_allowed=version.pickle_allowed, public_keys=keys)

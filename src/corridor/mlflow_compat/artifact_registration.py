@@ -7,9 +7,11 @@ artifacts are already stored as (blobs are content-addressed, so nothing is copi
 must be able to read the run or logged model the files come from, and a logged model must be
 READY (finalized after its upload), so that a version never holds half an upload.
 
-The package's flavour is ``mlflow``, which Corridor's own loaders do not know, so they treat it
-as pickle-based and load it only when told to: an MLflow model may hold cloudpickled code. The
-server itself never loads, unpickles or even parses the files.
+The package's flavour is ``mlflow``, which Corridor's own loaders treat as pickle-based (an
+MLflow model may hold cloudpickled code): they load it only from a project whose server admin
+allows pickle. Registration here does not apply that switch (`corridor.registry.pickle_rule`),
+so that MLflow clients keep registering what they log. The server itself never loads, unpickles
+or even parses the files.
 """
 
 from __future__ import annotations
@@ -159,6 +161,9 @@ def register_version(
         description=description,
         tags=tags,
         project_id=project.id,
+        # MLflow clients register what they logged (cloudpickle included) and load it with
+        # their own client; Corridor's loaders still refuse it unless the project allows pickle.
+        enforce_pickle_switch=False,
     )
     if created.status != VersionStatus.PENDING_REGISTRATION or files is None:
         return created

@@ -36,6 +36,8 @@ class ModelVersionRecord:
     derived_from: str | None
     tags: dict[str, str] = field(default_factory=dict)
     aliases: list[str] = field(default_factory=list)
+    # The project's pickle switch, so that a client decides whether to load without asking.
+    pickle_allowed: bool = False
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class RegisteredModelRecord:
     tags: dict[str, str] = field(default_factory=dict)
     aliases: dict[str, int] = field(default_factory=dict)
     latest_versions: list[ModelVersionRecord] = field(default_factory=list)
+    pickle_allowed: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """The one table of model flavours Corridor knows, and which of them are pickle-based. No I/O.
 
-The server stores every flavour and never loads any model. What this table decides is what the
-client's `load_model` may do: a pickle-based flavour runs arbitrary code when loaded, so it is
-loaded only when the caller passes ``allow_pickle=True``. A flavour that is not listed is
-treated as pickle-based, since nothing says it is not.
+The server stores every flavour and never loads any model. What this table decides is what
+Corridor's loaders may do: a pickle-based flavour runs arbitrary code when loaded, so it is
+loaded only from a project whose server admin allows pickle (the project's pickle switch), and
+registered through Corridor's API only into such a project (`corridor.registry.pickle_rule`).
+A flavour that is not listed is treated as pickle-based, since nothing says it is not.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ FLAVOURS: dict[str, Flavour] = {
     f.name: f
     for f in (
         Flavour("corridor.linear", False, "a linear model as JSON: weights and bias"),
-        Flavour("onnx", False, "an ONNX graph (loaded by a serving runtime)"),
+        Flavour("onnx", False, "an ONNX graph, run by onnxruntime on the CPU"),
         Flavour("skops", False, "a scikit-learn model in skops format (types are checked)"),
         Flavour("safetensors", False, "tensors in safetensors format"),
         Flavour("torch", False, "a PyTorch module: safetensors weights and its factory's code"),
@@ -37,6 +38,9 @@ FLAVOURS: dict[str, Flavour] = {
         Flavour("joblib", True, "a joblib dump (pickle inside)"),
         Flavour("python_function", True, "MLflow pyfunc: a cloudpickled Python model"),
         Flavour("pytorch", True, "torch.save output (pickle inside)"),
+        Flavour(
+            "mlflow", True, "an MLflow model folder as MLflow clients log it (may cloudpickle)"
+        ),
     )
 }
 

@@ -1,8 +1,13 @@
 """Load a downloaded package into something that predicts, on the client. Never on the server.
 
-One table maps a flavour to its loader. A pickle-based flavour (`corridor.registry.flavours`)
-runs code from the package when loaded, so it is loaded only with ``allow_pickle=True``. A
-flavour with no loader here still loads: you get its folder and manifest, and no predictor.
+One table maps a flavour to its loader; each backend that needs an optional library (onnxruntime,
+skops, torch, sentence-transformers) lives in its own module and imports it only when used.
+
+A pickle-based flavour (`corridor.registry.flavours`) runs code from the package when loaded,
+so it is loaded only when the version's project allows pickle (its server admin's switch, which
+the server reports with the version as ``pickle_allowed``). A package of any other flavour is
+refused if a file in it is pickle data (`corridor.registry.pickle_data`). A flavour with no
+loader here still loads: you get its folder and manifest, and no predictor.
 """
 
 from __future__ import annotations
@@ -18,8 +23,11 @@ from typing import Any, Protocol
 from corridor.errors import InvalidInput
 from corridor.registry.flavours import is_pickle_based
 from corridor.registry.manifest import Manifest
+from corridor.registry.onnx_loader import load_onnx
 from corridor.registry.package_signing import verify_before_loading
+from corridor.registry.pickle_data import refuse_pickle_files
 from corridor.registry.sentence_transformers_loader import load_sentence_transformer
+from corridor.registry.skops_loader import load_skops
 from corridor.registry.torch_loader import load_torch
 
 
@@ -106,7 +114,7 @@ def _load_linear(path: Path, manifest: Manifest) -> Predictor:
 
 def _load_pickle(path: Path, manifest: Manifest) -> Predictor:
     with _entry(path, manifest).open("rb") as f:
-        # Reached only with allow_pickle=True: the caller has chosen to trust this package.
+        # Reached only when a server admin allowed pickle in the version's project.
         model = pickle.load(f)  # noqa: S301
     if not callable(getattr(model, "predict", None)):
         raise InvalidInput(f"the unpickled {type(model).__name__} has no predict method")
@@ -119,6 +127,8 @@ LOADERS: dict[str, Callable[[Path, Manifest], Predictor]] = {
     "pickle": _load_pickle,
     "sklearn": _load_pickle,
     "sentence_transformers": load_sentence_transformer,
+    "onnx": load_onnx,
+    "skops": load_skops,
     "torch": load_torch,
 }
 
@@ -127,21 +137,26 @@ def load(
     path: Path,
     manifest: Manifest,
     *,
-    allow_pickle: bool = False,
+    pickle_allowed: bool = False,
     public_keys: Iterable[bytes] | None = None,
 ) -> LoadedModel:
-    """Load the package downloaded to ``path``; refuse pickle unless ``allow_pickle``.
+    """Load the package downloaded to ``path``; pickle only if ``pickle_allowed`` (the
+    version's project allows it).
 
     Before anything is read, the folder is verified against its ``corridor-model.sig`` with
     ``public_keys`` (PEM public keys: the server's signing keys, or one you pinned); an
     unsigned, tampered or unknown-key package raises `SignatureInvalid`.
     """
     verify_before_loading(path, manifest, public_keys)
-    if is_pickle_based(manifest.flavour) and not allow_pickle:
+    if not is_pickle_based(manifest.flavour):
+        # A pickle under a safe flavour's name would reach a library that unpickles it.
+        refuse_pickle_files(path, manifest.flavour, manifest.files)
+    elif not pickle_allowed:
         raise InvalidInput(
             f"flavour {manifest.flavour!r} is pickle-based (or unknown): loading it runs code "
-            "from the package. Pass allow_pickle=True only if you trust whoever registered it; "
-            f"the files are in {path}"
+            "from the package, and its project does not allow pickle. A server admin can "
+            "allow it for the project (corridor admin pickle allow PROJECT); or register the "
+            f"model as ONNX, skops, safetensors or torch. The files are in {path}"
         )
     loader = LOADERS.get(manifest.flavour)
     return LoadedModel(path, manifest, loader(path, manifest) if loader else None)

@@ -29,13 +29,16 @@ def _chunks(values: Sequence[T]) -> Iterable[Sequence[T]]:
         yield values[i : i + IN_CHUNK]
 
 
-def _project_names(session: Session, project_ids: Iterable[str]) -> dict[str, str]:
+def _projects(session: Session, project_ids: Iterable[str]) -> dict[str, tuple[str, bool]]:
+    """``(name, allow_pickle)`` of each project id."""
     ids = sorted(set(project_ids))
-    names: dict[str, str] = {}
+    found: dict[str, tuple[str, bool]] = {}
     for part in _chunks(ids):
-        rows = session.execute(select(Project.id, Project.name).where(Project.id.in_(part)))
-        names.update((pid, name) for pid, name in rows)
-    return names
+        rows = session.execute(
+            select(Project.id, Project.name, Project.allow_pickle).where(Project.id.in_(part))
+        )
+        found.update((pid, (name, allow)) for pid, name, allow in rows)
+    return found
 
 
 def _aliases(session: Session, model_ids: Sequence[str]) -> dict[str, dict[str, int]]:
@@ -80,7 +83,7 @@ def version_records(session: Session, rows: Sequence[ModelVersion]) -> list[Mode
                 )
             )
         )
-    projects = _project_names(session, (pid for _, pid in models.values()))
+    projects = _projects(session, (pid for _, pid in models.values()))
     tags = _tags(
         session, ModelVersionTag.model_version_id, ModelVersionTag.key, [r.id for r in rows]
     )
@@ -96,7 +99,7 @@ def version_records(session: Session, rows: Sequence[ModelVersion]) -> list[Mode
             ModelVersionRecord(
                 id=r.id,
                 name=name,
-                project=projects.get(project_id, ""),
+                project=projects.get(project_id, ("", False))[0],
                 version=r.version,
                 creation_time=r.creation_time,
                 last_updated_time=r.last_updated_time,
@@ -116,6 +119,7 @@ def version_records(session: Session, rows: Sequence[ModelVersion]) -> list[Mode
                 derived_from=r.derived_from,
                 tags=tags.get(r.id, {}),
                 aliases=sorted(by_version.get((r.registered_model_id, r.version), [])),
+                pickle_allowed=projects.get(project_id, ("", False))[1],
             )
         )
     return out
@@ -158,7 +162,7 @@ def model_records(session: Session, rows: Sequence[RegisteredModel]) -> list[Reg
     if not rows:
         return []
     ids = [r.id for r in rows]
-    projects = _project_names(session, (r.project_id for r in rows))
+    projects = _projects(session, (r.project_id for r in rows))
     tags = _tags(session, RegisteredModelTag.registered_model_id, RegisteredModelTag.key, ids)
     aliases = _aliases(session, ids)
     latest = _latest_versions(session, ids)
@@ -174,13 +178,14 @@ def model_records(session: Session, rows: Sequence[RegisteredModel]) -> list[Reg
         RegisteredModelRecord(
             id=r.id,
             name=r.name,
-            project=projects.get(r.project_id, ""),
+            project=projects.get(r.project_id, ("", False))[0],
             description=r.description,
             creation_time=r.creation_time,
             last_updated_time=r.last_updated_time,
             tags=tags.get(r.id, {}),
             aliases=aliases.get(r.id, {}),
             latest_versions=[latest_records[v.id] for v in latest.get(r.id, [])],
+            pickle_allowed=projects.get(r.project_id, ("", False))[1],
         )
         for r in rows
     ]

@@ -30,6 +30,7 @@ from corridor.registry.manifest import FileEntry, Manifest, ManifestFields
 from corridor.registry.models import ModelVersion, ModelVersionTag, RegisteredModel
 from corridor.registry.package_signing import check_signable
 from corridor.registry.package_store import store_manifest
+from corridor.registry.pickle_rule import check_pickle_switch
 from corridor.registry.records import version_record
 from corridor.registry.references import (
     readable_dataset_versions,
@@ -269,6 +270,7 @@ def create_model_version(
     tags: Mapping[str, str] | None = None,
     project_id: str | None = None,
     package: NewPackage | None = None,
+    enforce_pickle_switch: bool = True,
 ) -> ModelVersionRecord:
     """Register the next version of model ``name``.
 
@@ -276,6 +278,8 @@ def create_model_version(
     ``corridor-package:`` or ``models:/`` source) the version is ``READY``; with only a run or
     logged-model source it is ``PENDING_REGISTRATION`` until `finish_model_version` gives it a
     package. ``by`` is who asks: packages and versions it names must be ones it may read.
+    A pickle-based flavour is refused unless the project allows pickle
+    (`corridor.registry.pickle_rule`); MLflow's routes pass ``enforce_pickle_switch=False``.
     """
     check_description(description)
     checked = [check_tag(k, v) for k, v in (tags or {}).items()]
@@ -288,6 +292,8 @@ def create_model_version(
         if package_digest is not None:
             raise InvalidInput("give a package or a package_digest, not both")
         # Refuse what the manifest names before its blob is written.
+        if enforce_pickle_switch:
+            check_pickle_switch(session, model.project_id, package.fields.flavour)
         check_references(session, package.fields, model.project_id, by)
         package_digest, _ = register_package(
             session, blobs, model.project_id, package.fields, package.files
@@ -302,6 +308,8 @@ def create_model_version(
         run_id=run_id,
         model_id=model_id,
     )
+    if enforce_pickle_switch and plan.manifest is not None:
+        check_pickle_switch(session, model.project_id, plan.manifest.flavour)
     now = now_ms()
     model.last_version += 1
     model.last_updated_time = now

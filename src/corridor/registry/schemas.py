@@ -40,6 +40,11 @@ class ModelVersionOut(Response):
     )
     tags: dict[str, str]
     aliases: list[str]
+    pickle_allowed: bool = Field(
+        default=False,
+        description="Whether the version's project lets Corridor's loaders unpickle (a server "
+        "admin's switch): a client refuses a pickle-based flavour without it.",
+    )
 
     @classmethod
     def of(cls, r: ModelVersionRecord) -> ModelVersionOut:
@@ -66,6 +71,7 @@ class ModelVersionOut(Response):
             derived_from=r.derived_from,
             tags=r.tags,
             aliases=r.aliases,
+            pickle_allowed=r.pickle_allowed,
         )
 
 
@@ -79,6 +85,9 @@ class RegisteredModelOut(Response):
     tags: dict[str, str]
     aliases: dict[str, int]
     latest_versions: list[ModelVersionOut]
+    pickle_allowed: bool = Field(
+        default=False, description="Whether the model's project lets loaders unpickle."
+    )
 
     @classmethod
     def of(cls, r: RegisteredModelRecord) -> RegisteredModelOut:
@@ -92,6 +101,7 @@ class RegisteredModelOut(Response):
             tags=r.tags,
             aliases=r.aliases,
             latest_versions=[ModelVersionOut.of(v) for v in r.latest_versions],
+            pickle_allowed=r.pickle_allowed,
         )
 
 
