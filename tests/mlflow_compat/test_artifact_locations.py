@@ -27,6 +27,17 @@ def test_a_logged_model_file() -> None:
     assert parse_location(f"7/models/{MODEL}/artifacts/models/x").path == "models/x"
 
 
+def test_a_model_version_folder_file() -> None:
+    found = parse_location(f"model-versions/{RUN}/artifacts/package/model.json")
+    assert (found.owner, found.owner_id, found.path) == (
+        Owner.MODEL_VERSION,
+        RUN,
+        "package/model.json",
+    )
+    assert found.root == f"model-versions/{RUN}/artifacts"
+    assert parse_location(f"model-versions/{RUN}/artifacts").path == ""
+
+
 @pytest.mark.parametrize(
     "path",
     [
@@ -72,6 +83,18 @@ def test_a_logged_model_file() -> None:
         f"7/models/{MODEL}/artifacts/a\\b",
         f"7/models/{MODEL}/artifacts/a\x00b",
         f"7/models/{MODEL}/artifacts/a/",
+        "model-versions",
+        f"model-versions/{RUN}",
+        f"model-versions/{RUN}/other/a",
+        f"model-versions/{RUN[:-1]}/artifacts/a",
+        f"model-versions/{RUN.upper()}/artifacts/a",
+        f"model-versions/{MODEL}/artifacts/a",
+        f"model-versions/../{RUN}/artifacts/a",
+        f"model-versions/{RUN}/artifacts/../../{RUN}/artifacts/a",
+        f"model-versions/{RUN}/artifacts/%2e%2e/a",
+        f"model-versions/{RUN}/artifacts/a//b",
+        f"model-versions/{RUN}/artifacts/a/",
+        f"/model-versions/{RUN}/artifacts/a",
     ],
 )
 def test_anything_else_is_refused(path: str) -> None:

@@ -10,19 +10,25 @@ that loading runs a short script instead of unpickling a ``python_model.pkl``::
                               load_context checks the package and loads it with Corridor's loader
     requirements.txt          corridor, mlflow, the flavour's library, the package's requirements
     python_env.yaml           MLflow's virtualenv description (points at requirements.txt)
+    corridor-public-keys.json the server's package signing keys (public halves), by key id
     package/...               the package's files, byte for byte
     package/corridor-manifest.json
+    package/corridor-model.sig  the package's signature
 
 The package sits in its own folder, as Corridor's client downloads it, so that what Corridor
-checks (every listed file, the manifest, nothing else) is not disturbed by MLflow's files. The
-written files are not part of the package: its digest stays what it was, and the script pins
-it, so a package changed on the way is refused before it is loaded.
+checks (every listed file, the manifest, its signature, nothing else) is not disturbed by
+MLflow's files. The written files are not part of the package: its digest and signature stay
+what they were, and the script pins the digest, so a package changed on the way is refused
+before it is loaded. The keys travel with the folder as Corridor's client fetches them from the
+server; a caller who pinned a key passes it instead (``model_config={"public_key_files":
+["key.pem"]}``), and then only that key is trusted.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +45,11 @@ MLMODEL = "MLmodel"
 CODE_FILE = "corridor_model.py"
 REQUIREMENTS_FILE = "requirements.txt"
 PYTHON_ENV_FILE = "python_env.yaml"
+PUBLIC_KEYS_FILE = "corridor-public-keys.json"
 PACKAGE_FOLDER = "package"
+SIGNATURE_PATH = f"{PACKAGE_FOLDER}/corridor-model.sig"
+# MLflow passes a load_model(model_config=...) on only for keys the MLmodel lists.
+PINNED_KEYS_CONFIG = "public_key_files"
 # MLflow's loader for models-from-code (what mlflow.pyfunc.save_model(python_model="x.py")
 # writes); it runs the script and takes the model the script passes to set_model.
 CODE_MODEL_LOADER = "mlflow.pyfunc.loaders.code_model"
@@ -172,18 +182,23 @@ def mlmodel(manifest: Manifest, facts: PackageFacts) -> bytes:
     data: dict[str, object] = {
         "flavors": {
             "python_function": {
-                "artifacts": {PACKAGE_FOLDER: {"path": PACKAGE_FOLDER, "uri": PACKAGE_FOLDER}},
+                "artifacts": {
+                    PACKAGE_FOLDER: {"path": PACKAGE_FOLDER, "uri": PACKAGE_FOLDER},
+                    "public_keys": {"path": PUBLIC_KEYS_FILE, "uri": PUBLIC_KEYS_FILE},
+                },
                 "code": None,
                 "env": {"virtualenv": PYTHON_ENV_FILE},
                 "loader_module": CODE_MODEL_LOADER,
                 "model_code_path": CODE_FILE,
+                # MLflow's key for the model's config (what load_model(model_config=) overrides).
+                "config": {PINNED_KEYS_CONFIG: []},
                 "python_version": facts.python_version,
                 "streamable": False,
             }
         },
         "metadata": {
             "corridor_model": facts.name,
-            "corridor_version": facts.version,
+            "corridor_model_version": facts.version,
             "corridor_flavour": manifest.flavour,
             "corridor_package_digest": facts.package_digest,
         },
@@ -198,8 +213,9 @@ def mlmodel(manifest: Manifest, facts: PackageFacts) -> bytes:
 _SCRIPT = '''"""Model {name!r} version {version} (Corridor flavour {flavour!r}), for MLflow.
 
 Written by the Corridor server. MLflow runs this file to load the model (models-from-code), so
-nothing is unpickled: Corridor's loader checks the package in ./{folder} against the digest
-below, file by file, and loads it only if its flavour needs no pickle.
+nothing is unpickled: Corridor checks the package in ./{folder} against the digest below and
+its signature, and its loader loads it only if its flavour needs no pickle. To trust only a
+key you pinned: mlflow.pyfunc.load_model(uri, model_config={{"{pinned}": ["key.pem"]}}).
 """
 
 from pathlib import Path
@@ -219,7 +235,12 @@ class CorridorPackageModel(PythonModel):
     def load_context(self, context):
         from corridor.registry.mlflow_loading import load_checked
 
-        self.model = load_checked(Path(context.artifacts["{folder}"]), PACKAGE_DIGEST)
+        self.model = load_checked(
+            Path(context.artifacts["{folder}"]),
+            PACKAGE_DIGEST,
+            served_keys=Path(context.artifacts["public_keys"]),
+            pinned_key_files=(context.model_config or {{}}).get("{pinned}") or [],
+        )
 
     def predict(self, context, model_input, params=None):
         return self.model.predict(model_input)
@@ -237,6 +258,7 @@ def code_file(manifest: Manifest, facts: PackageFacts) -> bytes:
         flavour=manifest.flavour,
         folder=PACKAGE_FOLDER,
         digest=facts.package_digest,
+        pinned=PINNED_KEYS_CONFIG,
     ).encode()
 
 
@@ -249,9 +271,17 @@ def python_env(facts: PackageFacts) -> bytes:
     return _yaml(data).encode()
 
 
-def written_files(manifest: Manifest, facts: PackageFacts) -> dict[str, bytes]:
+def public_keys_file(public_keys: Mapping[str, bytes]) -> bytes:
+    """The signing keys' public PEMs by key id, as JSON."""
+    return json.dumps({k: pem.decode("ascii") for k, pem in sorted(public_keys.items())}).encode()
+
+
+def written_files(
+    manifest: Manifest, facts: PackageFacts, public_keys: Mapping[str, bytes]
+) -> dict[str, bytes]:
     """The files the server writes beside the package, by path in the folder."""
     return {
+        PUBLIC_KEYS_FILE: public_keys_file(public_keys),
         MLMODEL: mlmodel(manifest, facts),
         CODE_FILE: code_file(manifest, facts),
         REQUIREMENTS_FILE: "".join(

@@ -3,13 +3,15 @@
 For a version whose package MLflow can load through Corridor (`pyfunc_folder.FLAVOURS`),
 ``get-download-uri`` answers ``mlflow-artifacts:/model-versions/<version_id>/artifacts``, and
 the artifact routes list and stream the folder `pyfunc_folder` describes: the written files
-from memory, the package's files and manifest from the blob store, verified as they are read.
+and the package's signature from memory, the package's files and manifest from the blob store,
+verified as they are read.
 Nothing is stored for it: the folder is worked out from the version on each request, so it
 cannot drift from the package, and the package (and its digest) is never touched.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import platform
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ import corridor
 from corridor.errors import InvalidInput, NotFound
 from corridor.mlflow_compat.pyfunc_folder import (
     MANIFEST_PATH,
+    SIGNATURE_PATH,
     PackageFacts,
     loads_through_mlflow,
     package_path,
@@ -29,6 +32,8 @@ from corridor.mlflow_compat.pyfunc_folder import (
 from corridor.registry import service
 from corridor.registry.entities import ModelVersionRecord
 from corridor.registry.package_store import read_manifest
+from corridor.registry.signatures import get_signature
+from corridor.security.signing_keys import public_keys
 from corridor.store.blobs import BlobStore
 from corridor.tracking.artifact_paths import join
 from corridor.tracking.entities import FileInfo
@@ -75,7 +80,7 @@ class VersionFolder:
 
 
 def _folder_files(
-    version: ModelVersionRecord, digest: str, blobs: BlobStore
+    session: Session, version: ModelVersionRecord, digest: str, blobs: BlobStore
 ) -> dict[str, bytes | _Blob]:
     manifest = read_manifest(blobs, digest)
     facts = PackageFacts(
@@ -85,10 +90,14 @@ def _folder_files(
         corridor_version=corridor.__version__,
         python_version=platform.python_version(),
     )
-    files: dict[str, bytes | _Blob] = dict(written_files(manifest, facts))
+    files: dict[str, bytes | _Blob] = dict(written_files(manifest, facts, public_keys(session)))
     for rel, entry in manifest.files.items():
         files[package_path(rel)] = _Blob(entry.digest, entry.size)
     files[MANIFEST_PATH] = _Blob(digest, blobs.size(digest))
+    # A package stored before signing existed has none: the loader refuses it, saying how to
+    # have it signed.
+    with contextlib.suppress(NotFound):
+        files[SIGNATURE_PATH] = get_signature(session, digest).bundle.encode()
     return files
 
 
@@ -101,7 +110,8 @@ def open_folder(session: Session, blobs: BlobStore, version_id: str) -> VersionF
             "no MLflow folder; load it with Corridor's client"
         )
     assert version.package_digest is not None
-    return VersionFolder(version, _folder_files(version, version.package_digest, blobs), blobs)
+    files = _folder_files(session, version, version.package_digest, blobs)
+    return VersionFolder(version, files, blobs)
 
 
 def serves_folder(version: ModelVersionRecord) -> bool:
