@@ -129,6 +129,18 @@ def test_two_ddp_processes_give_the_weights_of_one_process(
     assert two.metrics["epoch_loss"] == pytest.approx(one_process.metrics["epoch_loss"], abs=1e-5)
 
 
+def test_auto_workers_keeps_one_process_for_a_small_model_and_says_why(
+    client: Client, workdir: Work
+) -> None:
+    result = trainer(workdir, workers="auto", epochs=1).fit(client)
+    run = client.tracking.get_run(result.run_id)
+    reason = run.tags["corridor.training.workers_reason"]
+    assert reason.startswith("workers=auto: 1 process")
+    assert run.tags["corridor.training.workers"] == "1"
+    assert client.compute.job(result.job_id).workers == 1
+    assert reason in client.compute.future(result.job_id).logs().decode()
+
+
 def test_a_job_killed_mid_epoch_resumes_from_its_checkpoint_with_the_same_result(
     client: Client, workdir: Work, one_process: TrainResult
 ) -> None:

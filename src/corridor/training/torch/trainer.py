@@ -158,6 +158,9 @@ class Trainer:
             _end_run(client, run_id, "FAILED")
             raise
         except BaseException:
+            # Interrupted while waiting (Ctrl-C): the job would otherwise train on unwatched.
+            with contextlib.suppress(CorridorError):
+                future.cancel()
             _end_run(client, run_id, "KILLED")
             raise
         _end_run(client, run_id, "FINISHED")
