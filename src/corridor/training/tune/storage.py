@@ -22,7 +22,7 @@ import json
 import math
 import threading
 import uuid
-from collections.abc import Container, Iterator, Sequence
+from collections.abc import Container, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -277,6 +277,10 @@ class CorridorStorage(BaseStorage):
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
         self._update(trial_id, TrialUpdate(system_attrs=attrs_out({key: value})))
+
+    def set_trial_system_attrs(self, trial_id: int, attrs: Mapping[str, Any]) -> None:
+        """Set several system attributes in one request (not part of Optuna's interface)."""
+        self._update(trial_id, TrialUpdate(system_attrs=attrs_out(dict(attrs))))
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
         with self._lock:
