@@ -74,6 +74,7 @@ def test_lineage_runs_from_the_general_model_to_the_head_and_back(example: Examp
     assert example.done.returncode == 0, example.done.stderr
     with example.client() as c:
         dataset = c.data.show("default/support-tickets@1")
+        embedded = c.data.show("default/ticket-embeddings@1")
         head = c.registry.resolve_model("ticket-router@production")
         down = c.registry.version_lineage("minilm", 1, direction="downstream", project="default")
         up = c.registry.version_lineage(
@@ -84,6 +85,7 @@ def test_lineage_runs_from_the_general_model_to_the_head_and_back(example: Examp
     above = {(n.kind, n.name or n.id) for n in up.nodes if n.distance > 0}
     assert ("model_version", "minilm") in above
     assert ("dataset_version", dataset.id) in above
+    assert ("dataset_version", embedded.id) in above
     assert ("run", head.run_id) in above
 
 
@@ -95,7 +97,7 @@ def test_models_show_json_gives_each_version_its_scope_and_parent(example: Examp
     assert (head["scope"], head["derived_from"], head["flavour"]) == (
         "hyperlocal",
         "models:/minilm/1",
-        "skops",
+        "torch",
     )
     assert head["aliases"] == ["production"]
     shown = run_cli(example.home, "models", "show", "minilm", "--json")
@@ -105,14 +107,20 @@ def test_models_show_json_gives_each_version_its_scope_and_parent(example: Examp
     assert general["flavour"] == "sentence_transformers"
 
 
-def test_the_head_names_its_data_and_run_in_its_manifest(example: ExampleRun) -> None:
+def test_the_head_names_its_data_run_and_parent_in_its_manifest(example: ExampleRun) -> None:
     assert example.done.returncode == 0, example.done.stderr
     with example.client() as c:
         head = c.registry.resolve_model("ticket-router@production")
         base = f"/api/v1/projects/default/models/ticket-router/versions/{head.version}"
         manifest = c.request("GET", f"{base}/manifest").json()
-    assert manifest["dataset_versions"] == ["default/support-tickets@1"]
+    assert manifest["dataset_versions"] == [
+        "default/support-tickets@1",
+        "default/ticket-embeddings@1",
+    ]
     assert manifest["source_run"] == head.run_id
     assert manifest["derived_from"] == "models:/minilm/1"
-    assert manifest["signature"]["inputs"]["tensors"][0]["shape"] == [-1, 384]
-    assert 0.0 <= manifest["metrics"]["accuracy"] <= 1.0
+    [inputs] = manifest["signature"]["inputs"]["tensors"]
+    [outputs] = manifest["signature"]["outputs"]["tensors"]
+    assert (inputs["name"], inputs["shape"]) == ("embedding", [-1, 384])
+    assert (outputs["name"], outputs["shape"]) == ("logits", [-1, 5])
+    assert 0.0 <= manifest["metrics"]["heldout_accuracy"] <= 1.0
