@@ -1,6 +1,6 @@
-"""Time from starting a 2-worker CPU training job to its first step, and to its return: Ray
-Train's ``TorchTrainer`` against a plain ``torch.multiprocessing.spawn`` with gloo, in one run
-on one machine.
+"""Time from starting a 2-worker CPU training job to its first step, and to its return:
+Corridor's trainer on the local executor against Ray Train's ``TorchTrainer`` and a plain
+``torch.multiprocessing.spawn`` with gloo, in one run on one machine.
 
     .venv/bin/python benchmarks/training/bench_first_step.py [--steps 200] [--repeat 5] [--quick]
 
@@ -14,6 +14,11 @@ the training function was entered, when the model was wrapped in DDP and when st
   process joined as a driver, timed from ``fit()``. The first fit, on a head that has started
   no worker yet, is shown apart (cold); the medians are of the fits after it.
 
+- Corridor: ``Trainer(..., workers=2).fit()`` (``corridor_side.py``) on a ``corridor server``
+  of the run's own, its local executor, under each of the local site's settings in ``SITES``
+  (one server each); the job's rank 0 notes its stages through the factories of ``probe.py``,
+  and the job's own timestamps (placed, worker started) come from the server.
+
 Floors, for reading where the time goes: a fresh interpreter (``python -c pass``) and one that
 imports torch, each started and waited for from here. The sides alternate ``--repeat`` times;
 medians are printed as Markdown rows.
@@ -22,6 +27,8 @@ medians are printed as Markdown rows.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import os
 import secrets
 import shutil
@@ -40,6 +47,31 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "compute"))
 
 Side = Callable[[], dict[str, float]]
+# The local site's settings each Corridor side runs under (docs/compute.md).
+SITES = {
+    "defaults (1 standby worker)": "",
+    "`standby_workers = 2`": "[sites.local]\nstandby_workers = 2\n",
+    '`standby_workers = 2`, `preload = ["torch"]`': (
+        '[sites.local]\nstandby_workers = 2\npreload = ["torch"]\n'
+    ),
+    '`standby_workers = 2`, `preload = ["corridor.training.torch.job", "torch._dynamo"]`': (
+        "[sites.local]\nstandby_workers = 2\n"
+        'preload = ["corridor.training.torch.job", "torch._dynamo"]\n'
+    ),
+}
+# Where the trainer's time goes: each stage's wall clock, from the call of fit().
+STAGES = {
+    "to_client_plan": "checked (client)",
+    "to_client_start_run": "run created",
+    "to_client_submit": "snapshot sent, job submitted",
+    "to_job_placed": "placed",
+    "to_worker_started": "worker started",
+    "to_data_factory": "job function running",
+    "to_model_factory": "data made, group up",
+    "to_step0_began": "step 0 began",
+    "to_first_step": "step 0 done",
+    "to_return": "returned",
+}
 COLUMNS = {
     "to_entered": "function entered",
     "to_wrapped": "DDP wrapped",
@@ -86,6 +118,7 @@ def main() -> int:
         args.steps, args.repeat = 50, 2
 
     # Imported here, not at the top: spawn imports this module again in every rank.
+    import corridor_side
     import ray
     import ray_train_peer
     from ray_head import ray_head  # type: ignore[import-not-found]
@@ -119,7 +152,19 @@ def main() -> int:
                     2, args.steps, out, temp_dir / "storage"
                 ),
             }
-            notes = run_sides(sides, args.repeat)
+            with contextlib.ExitStack() as servers:
+                for number, (name, toml) in enumerate(SITES.items()):
+                    client = servers.enter_context(
+                        corridor_side.corridor_server(temp_dir / f"home{number}", toml)
+                    )
+                    sides[f"Corridor trainer, local site: {name}"] = functools.partial(
+                        corridor_side.first_step,
+                        client,
+                        workers=2,
+                        steps=args.steps,
+                        probe_file=temp_dir / "probe.jsonl",
+                    )
+                notes = run_sides(sides, args.repeat)
     finally:
         ray_executor.leave()
         for key, value in saved.items():
@@ -136,13 +181,19 @@ def main() -> int:
     )
     print("Seconds from the call (`spawn`, `fit()`):\n")
     print_table(notes)
+    print("\nWhere the trainer's time goes, seconds from `fit()` (median, warm):\n")
+    print("| local site | " + " | ".join(STAGES.values()) + " |")
+    print("|---|" + "---:|" * len(STAGES))
+    for name in (n for n in notes if n.startswith("Corridor") and "cold" not in n):
+        cells = [f"{statistics.median(r[k] for r in notes[name]):.2f}" for k in STAGES]
+        print(f"| {name.partition('local site: ')[2]} | " + " | ".join(cells) + " |")
     print("\nFloors, seconds (median of 3):\n")
     print("| start | seconds |")
     print("|---|---:|")
     for name, seconds in floors.items():
         print(f"| {name} | {seconds:.2f} |")
     print("\nThe training loop's rate (samples/s, both ranks, median):\n")
-    for name in (n for n in notes if "cold" not in n):
+    for name in (n for n in notes if "cold" not in n and "samples_per_s" in notes[n][0]):
         print(f"- {name}: {statistics.median(r['samples_per_s'] for r in notes[name]):,.0f}")
     return 0
 

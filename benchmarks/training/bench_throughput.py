@@ -1,36 +1,52 @@
-"""Training throughput of the benchmark MLP (64 -> 256 -> 256 -> 10, batch 64, SGD) in samples/s:
-a hand-written PyTorch loop in one process, and 2-process DDP over gloo started the plain way
-(``torch.multiprocessing.spawn``), in one run on one machine.
+"""Training throughput of the benchmark MLP (64 -> 256 -> 256 -> 10, SGD) in samples/s: Corridor's
+trainer against a hand-written PyTorch loop in one process, and against 2-process DDP over gloo
+started the plain way (``torch.multiprocessing.spawn``), in one run on one machine.
 
     .venv/bin/python benchmarks/training/bench_throughput.py [--steps 4000] [--repeat 5] [--quick]
 
 - hand loop: one process (this one), the data in memory as two tensors, ``for xb, yb in
   zip(x.split(64), y.split(64))``: zero_grad, forward, cross-entropy, backward, step; after a
   warm-up pass of 20 steps, ``--steps`` steps timed;
+- trainer, 1 process: ``Trainer(...).fit()`` on a ``corridor server`` of the run's own (its
+  default local site, 2 standby workers), batch 64, 2 epochs of ``--steps`` steps; the rate is
+  the one the job measures over its last epoch (the first is the warm-up), with the trainer's
+  defaults (a metrics post every 10 steps, a checkpoint every 100) and once more with neither
+  inside the epoch (``log_every`` and ``checkpoint_every`` past its end), which is the loop's
+  own cost;
 - DDP: ``spawn`` of 2 ranks, gloo, one thread each, every other batch of the same kind of data
   per rank (64 per rank, 128 a step in all), 20 warm-up steps, then ``--steps`` steps per rank
-  timed on rank 0 between two barriers. Each repeat is a fresh spawn, so the same run also
-  gives the time from ``spawn`` to the end of step 0.
+  timed on rank 0 between two barriers;
+- trainer, 2 workers: the same job as a gang of 2 (batch 128: 64 per rank, as the spawned
+  ranks), ``--steps`` steps per rank an epoch; and ``workers="auto"`` once, to print what the
+  trainer chose and why.
 
-The 1-process sides run one torch thread (``--threads``): on a machine whose cores are shared,
-a second OpenMP thread that waits on a descheduled one spins, and the figure collapses (a run
-here under load measured 3,500 samples/s with 2 threads against 80,000 with 1). The sides
-alternate, ``--repeat`` times; medians are printed as Markdown rows, with each side's
-rate over the hand loop's.
+The 1-process sides run one torch thread (``--threads``; the trainer uses one per CPU it asks
+for, one by default): on a machine whose cores are shared, a second OpenMP thread that waits on
+a descheduled one spins, and the figure collapses (a run here under load measured 3,500
+samples/s with 2 threads against 80,000 with 1). The sides alternate, ``--repeat`` times;
+medians are printed as Markdown rows, with each side's rate over the hand loop's.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import spawn_ddp
 import torch
 import workload
+
+HAND = "hand-written loop, 1 process"
+SITE = """
+[sites.local]
+standby_workers = 2
+"""
 
 
 def hand_loop_rate(steps: int) -> float:
@@ -54,34 +70,68 @@ def main() -> int:
     if args.quick:
         args.steps, args.repeat = 500, 3
 
-    out = Path(tempfile.mkdtemp(prefix="bench-train")) / "rank0.json"
+    # Imported here, not at the top: spawn imports this module again in every rank.
+    import corridor_side
+
+    temp_dir = Path(tempfile.mkdtemp(prefix="bench-train"))
+    out = temp_dir / "rank0.json"
     spawned: list[dict[str, float]] = []
 
     def ddp_rate() -> float:
         spawned.append(spawn_ddp.run(2, args.steps, out))
         return spawned[-1]["samples_per_s"]
 
-    sides: dict[str, Callable[[], float]] = {
-        "hand-written loop, 1 process": lambda: hand_loop_rate(args.steps),
-        "DDP gloo, 2 processes (`torch.multiprocessing.spawn`)": ddp_rate,
-    }
-    rates: dict[str, list[float]] = {name: [] for name in sides}
-    for _ in range(args.repeat):
-        for name, side in sides.items():
-            rates[name].append(side())
-    out.parent.rmdir()
+    with corridor_side.corridor_server(temp_dir / "home", SITE) as client:
+
+        def trainer_rate(workers: int, **options: Any) -> Callable[[], float]:
+            def fit() -> float:
+                result = corridor_side.trainer(
+                    workers=workers,
+                    samples=args.steps * workload.BATCH * workers,
+                    batch_size=workload.BATCH * workers,
+                    epochs=2,
+                    **options,
+                ).fit(client)
+                return result.metrics["samples_per_s"]
+
+            return fit
+
+        quiet = {"log_every": 10**9, "checkpoint_every": 10**9}
+        sides: dict[str, Callable[[], float]] = {
+            HAND: lambda: hand_loop_rate(args.steps),
+            "Corridor trainer, 1 process (defaults)": trainer_rate(1),
+            "Corridor trainer, 1 process (no metrics or checkpoints inside the epoch)": (
+                trainer_rate(1, **quiet)
+            ),
+            "DDP gloo, 2 processes (`torch.multiprocessing.spawn`)": ddp_rate,
+            "Corridor trainer, `workers=2` (defaults)": trainer_rate(2),
+        }
+        rates: dict[str, list[float]] = {name: [] for name in sides}
+        for _ in range(args.repeat):
+            for name, side in sides.items():
+                rates[name].append(side())
+        auto = corridor_side.trainer(
+            workers="auto", samples=args.steps * workload.BATCH, batch_size=workload.BATCH,
+            epochs=1,
+        ).fit(client)  # fmt: skip
+        tags = client.tracking.get_run(auto.run_id).tags
+    shutil.rmtree(temp_dir, ignore_errors=True)
 
     mode = "quick" if args.quick else "full"
     print(
         f"\n{args.steps} steps of batch 64 a side, median of {args.repeat} ({mode}); "
         f"{workload.machine()}\n"
     )
-    base = statistics.median(rates["hand-written loop, 1 process"])
+    base = statistics.median(rates[HAND])
     print("| side | samples/s | / hand loop |")
     print("|---|---:|---:|")
     for name, values in rates.items():
         median = statistics.median(values)
         print(f"| {name} | {median:,.0f} | {median / base:.2f}x |")
+    print(
+        f'\n`workers="auto"` chose {auto.details.get("world_size")}: '
+        f"{tags.get('corridor.training.workers_reason', '(no reason given)')}"
+    )
     print("\nDDP spawn, seconds from `spawn` (median):")
     print(
         "| function entered | torch imported | group up | DDP wrapped | data made | step 0 done "
