@@ -61,6 +61,22 @@ def test_signatures_become_mlflow_signatures_mlflow_itself_reads() -> None:
     ]
 
 
+def test_tensor_dtypes_take_numpys_names() -> None:
+    def dtype_of(name: str) -> str:
+        signature = Signature.model_validate(
+            {"inputs": {"kind": "tensors", "tensors": [{"dtype": name, "shape": [-1]}]}}
+        )
+        converted = mlflow_signature(signature)
+        assert converted is not None
+        assert converted["inputs"] is not None
+        return str(json.loads(converted["inputs"])[0]["tensor-spec"]["dtype"])
+
+    assert dtype_of("float") == "float64"
+    assert dtype_of("float32") == "float32"
+    assert dtype_of("str") == "str"
+    assert dtype_of("uint8") == "uint8"
+
+
 def test_a_signature_mlflow_cannot_state_is_left_out() -> None:
     mixed = Signature.model_validate(
         {
@@ -76,6 +92,9 @@ def test_a_signature_mlflow_cannot_state_is_left_out() -> None:
     unknown_dtype = Signature.model_validate(
         {"inputs": {"kind": "tensors", "tensors": [{"dtype": "bfloat16", "shape": [-1, 4]}]}}
     )
+    import ml_dtypes  # registers bfloat16 with NumPy: MLflow still cannot state it
+
+    assert ml_dtypes.bfloat16 is not None
     assert mlflow_signature(mixed) is None
     assert mlflow_signature(unknown_dtype) is None
     assert mlflow_signature(None) is None

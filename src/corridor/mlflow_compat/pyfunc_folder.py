@@ -136,11 +136,21 @@ def requirements(manifest: Manifest, corridor_version: str) -> list[str]:
     return [r for r in wanted if _project_name(r) not in named] + declared
 
 
+# NumPy's own dtypes, which MLflow's TensorSpec states; anything else (bfloat16, which NumPy
+# knows only once a library such as ml_dtypes registered it) is left out, whatever is imported.
+_MLFLOW_DTYPES = frozenset(
+    {"bool", "str", "bytes", "object", "float16", "float32", "float64", "complex64", "complex128"}
+    | {f"{sign}int{bits}" for sign in ("", "u") for bits in (8, 16, 32, 64)}
+)
+
+
 def _tensor_dtype(dtype: str) -> str | None:
+    """MLflow's name for a manifest dtype (``float`` -> ``float64``); None if it has none."""
     try:
-        return str(np.dtype(dtype))
+        name = np.dtype(dtype).name
     except TypeError:
         return None
+    return name if name in _MLFLOW_DTYPES else None
 
 
 def _mlflow_schema(schema: ColumnSchema | TensorSchema) -> str | None:
