@@ -34,8 +34,8 @@ def as_tensors(data: object, source: str) -> tuple[torch.Tensor, torch.Tensor]:
         features, labels = _stack(iter(data), source)
     else:
         raise InvalidInput(
-            f"{source} returned a {type(data).__name__}; return a torch Dataset, an iterable "
-            "of (x, y) samples, or a pair of tensors (features, labels)"
+            f"{source} returned a value of type {type(data).__name__}; return a torch Dataset, "
+            "an iterable of (x, y) samples, or a pair of tensors (features, labels)"
         )
     if features.ndim == 0 or labels.ndim == 0:
         raise InvalidInput(f"{source}: features and labels need one row per sample")
