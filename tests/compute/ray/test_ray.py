@@ -503,3 +503,63 @@ def test_a_map_of_200_items_over_the_ray_sites_gathers_every_result_in_order(
     assert {job.site for job in jobs} <= {"ray-a", "ray-b", "ray-c"}
     assert len({job.site for job in jobs}) > 1  # over more than one site
     assert len({r["pid"] for r in results}) == len(jobs)
+
+
+# PyTorch training on a Ray site: the trainer's job as a 2-rank gang of Ray tasks.
+
+TRAIN_PROJECT = Path(__file__).parents[2] / "training" / "train_project" / "trainjobs"
+
+
+@pytest.fixture(scope="module")
+def train_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, ModuleType]]:
+    """The trainer tests' factories under a fresh package name, shipped in the jobs' snapshot."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("ray-train")
+    name = f"raytrain_{uuid.uuid4().hex[:8]}"
+    shutil.copytree(TRAIN_PROJECT, root / name)
+    sys.path.insert(0, str(root))
+    try:
+        yield root, importlib.import_module(f"{name}.models")
+    finally:
+        sys.path.remove(str(root))
+
+
+def test_ddp_over_two_ray_workers_gives_the_weights_of_one_process(
+    ray_client: Client, train_module: tuple[Path, ModuleType]
+) -> None:
+    """The same job as tests/training/test_trainer.py's DDP test, on site ray-a: 2 ranks, each
+    a Ray task, rendezvous over gloo through the gang's MASTER_ADDR/PORT; after 16 Adam steps
+    the weights equal one process's within that test's tolerance (1e-5: the all-reduce sums in
+    another order)."""
+    import torch
+
+    from corridor.training.torch import Trainer, TrainResult
+
+    root, models = train_module
+
+    def fit(workers: int) -> TrainResult:
+        return Trainer(
+            models.make_mlp,
+            models.make_data,
+            epochs=2,
+            batch_size=8,
+            optimizer=("adam", {"lr": 0.01}),
+            checkpoint_every=3,
+            log_every=2,
+            cpus=0.5,
+            workers=workers,
+            site="ray-a",
+            project="onray",
+            workdir=root,
+            progress=False,
+        ).fit(ray_client)
+
+    one, two = fit(1), fit(2)
+    job = ray_client.compute.job(two.job_id)
+    assert (job.state, job.site, job.workers) == ("succeeded", "ray-a", 2)
+    assert two.details["world_size"] == 2
+    assert one.weights.keys() == two.weights.keys()
+    for key in one.weights:
+        torch.testing.assert_close(two.weights[key], one.weights[key], atol=1e-5, rtol=0)
+    assert two.metrics["epoch_loss"] == pytest.approx(one.metrics["epoch_loss"], abs=1e-5)
