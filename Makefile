@@ -26,3 +26,5 @@ bench:
 	.venv/bin/python benchmarks/compute/bench_placement.py
 	.venv/bin/python benchmarks/compute/bench_carbon.py
 	.venv/bin/python benchmarks/compute/bench_map_ray.py
+	.venv/bin/python benchmarks/training/bench_throughput.py
+	.venv/bin/python benchmarks/training/bench_first_step.py
