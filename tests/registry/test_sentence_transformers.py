@@ -169,6 +169,14 @@ def test_a_module_type_from_outside_sentence_transformers_is_refused(
         load_sentence_transformer(folder, None)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("path", ["../outside", "/etc", "1_Pooling/../../x", 7])
+def test_a_module_path_that_leaves_the_folder_is_refused(tmp_path: Path, path: object) -> None:
+    module = {"idx": 1, "name": "1", "path": path, "type": "sentence_transformers.models.Pooling"}
+    folder = _folder(tmp_path, {"modules.json": json.dumps([module]).encode()})
+    with pytest.raises(InvalidInput, match="a module's path is a folder inside the package"):
+        load_sentence_transformer(folder, None)  # type: ignore[arg-type]
+
+
 def test_a_folder_without_modules_json_is_refused(tmp_path: Path) -> None:
     folder = _folder(tmp_path, {"config.json": b"{}"})
     with pytest.raises(InvalidInput, match=r"needs modules\.json"):

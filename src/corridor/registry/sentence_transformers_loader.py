@@ -6,7 +6,8 @@ could run code, and both are refused before the library sees the folder:
 - pickle data (``pytorch_model.bin``, anything ``torch.save`` wrote, any ``.pkl``): found by
   name and by content, since loading it unpickles;
 - a module type in ``modules.json`` outside ``sentence_transformers.``: the library imports
-  whatever class that names, from whatever is installed.
+  whatever class that names, from whatever is installed; and a module path that leaves the
+  folder, since the module would load its files from there.
 
 Then the model is loaded offline on the CPU, with remote code off. ``sentence_transformers``
 (and torch) are imported here only, when such a package is loaded.
@@ -23,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from corridor.errors import InvalidInput
-from corridor.registry.manifest import Manifest
+from corridor.registry.manifest import Manifest, check_package_path
 from corridor.registry.pickle_data import pickle_kind
 
 # Names that hold pickle data by convention, whatever their bytes.
@@ -65,7 +66,22 @@ def check_modules(folder: Path) -> list[dict[str, Any]]:
                 f"modules.json names module type {kind!r}; only sentence_transformers modules "
                 "are loaded, since the library imports whatever class a type names"
             )
+        # A module loads its files from its path: it must stay inside the package.
+        path = module.get("path", "")
+        if not isinstance(path, str) or (path and not _inside_package(path)):
+            raise InvalidInput(
+                f"modules.json gives module {module.get('name')!r} the path {path!r}; a module's "
+                "path is a folder inside the package"
+            )
     return modules
+
+
+def _inside_package(path: str) -> bool:
+    try:
+        check_package_path(path.rstrip("/"))
+    except InvalidInput:
+        return False
+    return True
 
 
 class SentenceEmbedder:
