@@ -166,6 +166,22 @@ def test_a_job_killed_mid_epoch_resumes_from_its_checkpoint_with_the_same_result
     assert "resuming at epoch 2, step 1 (global step 9)" in logs
 
 
+def test_a_ddp_gang_killed_mid_epoch_resumes_every_rank_from_the_checkpoint(
+    client: Client, workdir: Work, one_process: TrainResult
+) -> None:
+    """Both ranks die at their 12th step; the retried gang reads the checkpoint on each rank
+    and ends where one uninterrupted process does, within the DDP tolerance."""
+    loss = f"{workdir[1].__name__}:dying_loss"
+    resumed = trainer(workdir, loss=loss, env={"TRAIN_KILL_AT": "12"}, retries=1, workers=2).fit(
+        client
+    )
+    attempts = client.request("GET", f"/api/v1/jobs/{resumed.job_id}/attempts").json()
+    assert [a["state"] for a in attempts] == ["failed", "succeeded"]
+    assert resumed.details["resumed_from"] == 9
+    assert resumed.details["world_size"] == 2
+    assert_same_weights(resumed, one_process, atol=1e-5)
+
+
 def test_a_torch_package_registers_and_loads_back_predicting_as_the_model(
     client: Client, workdir: Work, one_process: TrainResult
 ) -> None:
