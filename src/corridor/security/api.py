@@ -28,8 +28,7 @@ from corridor.security.schemas import (
     WhoAmI,
 )
 from corridor.web.guard import Access, get_runtime, requires
-from corridor.web.request_audit import DETAIL
-from corridor.web.sessions import ReadSession, WriteRoute, WriteSession
+from corridor.web.sessions import ReadSession, WriteRoute, WriteSession, note_audit_detail
 
 router = APIRouter(prefix="/api/v1", route_class=WriteRoute)
 LOGIN_TTL = dt.timedelta(hours=12)
@@ -165,7 +164,7 @@ def set_project_pickle(
     access: Access = requires(Permission.SERVER_ADMIN),
 ) -> ProjectOut:
     """Let Corridor's loaders unpickle this project's models, or stop them (server admins)."""
-    setattr(request.state, DETAIL, {"project": project, "allow_pickle": body.allowed})
+    note_audit_detail(request, project=project, allow_pickle=body.allowed)
     found = projects.set_pickle(session, project, allowed=body.allowed)
     return ProjectOut.model_validate(found)
 

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from corridor.runtime import Runtime
 from corridor.security import audit
-from corridor.web.request_audit import AUDITED, request_entry
+from corridor.web.request_audit import AUDITED, DETAIL, request_entry
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -42,6 +42,11 @@ R = TypeVar("R")
 def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
+
+
+def note_audit_detail(request: Request, **values: object) -> None:
+    """Add values the route chose (never the caller's free text) to the request's audit event."""
+    setattr(request.state, DETAIL, {**getattr(request.state, DETAIL, {}), **values})
 
 
 class RequestReads:
