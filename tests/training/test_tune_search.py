@@ -83,7 +83,7 @@ def test_eight_trials_over_two_workers_with_pruning(
     assert counts.get("PRUNED", 0) >= 1
     assert counts.get("COMPLETE", 0) + counts.get("PRUNED", 0) == 8
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    best = min(complete, key=lambda t: t.value)
+    best = min(complete, key=lambda t: float(t.value or 0.0))
     assert result.best_trial.number == best.number
     assert result.best_value == pytest.approx((best.params["x"] - 2.0) ** 2)
     for trial in trials:

@@ -20,10 +20,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from corridor.compute.function_ref import FunctionRef, resolve
-from corridor.compute.worker_link import AttemptAddress, WorkerLink
+from corridor.compute.worker_link import NETWORK_ERRORS, AttemptAddress, Fenced, WorkerLink
 from corridor.errors import InvalidInput
 
 INTERMEDIATE_KEY = "intermediate_value"
+# A server restarting answers nothing for a moment; a report waits that out, then gives up.
+_NETWORK_TRIES = 3
 
 
 class TrialCancelled(Exception):
@@ -59,7 +61,17 @@ class Reporter:
             "step": step,
             "timestamp_ms": int(time.time() * 1000),
         }
-        answer = self._link.post_json("run-metrics", {"metrics": [point]})
+        for attempt in range(_NETWORK_TRIES):
+            try:
+                answer = self._link.post_json("run-metrics", {"metrics": [point]})
+                break
+            except Fenced:
+                # The attempt is over (cancelled, or replaced): nothing of this run counts.
+                raise TrialCancelled(f"the trial's job ended at step {step}") from None
+            except NETWORK_ERRORS:
+                if attempt == _NETWORK_TRIES - 1:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
         if answer.get("cancel"):
             raise TrialCancelled(f"the trial was pruned at step {step}")
 
