@@ -109,6 +109,13 @@ def test_a_corridor_linear_version_loads_through_mlflow_by_version_and_alias(
     ]
     with pytest.raises(MlflowException, match="shape"):
         by_version.predict(np.ones((2, 3), dtype=np.float32))
+    # A copy registered through MLflow's API holds the same package, so it loads the same way.
+    editor = connect(world.url, world.tokens["ed"], workspace="team")
+    editor.create_registered_model("linear-copy")
+    # Sources name models server-wide, workspace or not.
+    editor.create_model_version("linear-copy", "models:/team/linear/1")
+    copied = mlflow.pyfunc.load_model("models:/linear-copy/latest")
+    assert list(copied.predict(X)) == pytest.approx(expected)
 
 
 def test_an_onnx_version_loads_through_mlflow_and_predicts_as_corridor_does(
