@@ -179,8 +179,11 @@ def audit_verify(as_json: bool = JSON) -> None:
 
 @pickle_switch.command("allow")
 def pickle_allow(project: str, as_json: bool = JSON) -> None:
-    """Let loaders unpickle PROJECT's models: only for a project whose registrants you trust
-    to run code on every machine that loads their models. Audited."""
+    """Let loaders unpickle PROJECT's models, and its editors register them. Audited.
+
+    Only for a project whose editors you trust to run code on every machine that loads its
+    models.
+    """
     with client() as c:
         found = c.set_project_pickle(project, allowed=True)
     print_json(found) if as_json else say(f"project {project}: pickle-based models may be loaded")

@@ -74,8 +74,9 @@ class ProjectOut(Response):
     description: str
     created_at: dt.datetime
     allow_pickle: bool = Field(
+        default=False,
         description="Whether Corridor's loaders may unpickle this project's models (set by a "
-        "server admin: PUT /api/v1/projects/{project}/pickle)."
+        "server admin: PUT /api/v1/projects/{project}/pickle).",
     )
 
 
