@@ -2,7 +2,9 @@
 
 The job runs with the worker's ``CORRIDOR_URL`` and job token in its environment; the token
 opens only this attempt's routes (``run-metrics`` for the run the job is linked to,
-``checkpoint`` for this job's checkpoints). Metrics are best effort: a point the server cannot
+``checkpoint`` for this job's checkpoints). Checkpoints are encoded and uploaded in a thread
+of their own, one at a time, so training goes on while one is stored (a model of a million
+parameters with Adam is a 12 MB upload). Metrics are best effort: a point the server cannot
 take is dropped after a warning, never a reason to stop training. A checkpoint write that the
 server refuses as fenced means a newer attempt has replaced this one, so training stops.
 """
@@ -12,7 +14,8 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from corridor.compute.worker_link import (
     NETWORK_ERRORS,
@@ -23,6 +26,8 @@ from corridor.compute.worker_link import (
 )
 
 MAX_POINTS = 1000
+# Points go out at most this often: a request per logged step would slow a fast model.
+FLUSH_S = 1.0
 
 
 class AttemptReplaced(Exception):
@@ -43,6 +48,10 @@ class JobLink:
             self.link = WorkerLink(address)
         self.pending: list[dict[str, object]] = []
         self.metrics_off = False
+        self.last_flush = 0.0
+        # One checkpoint upload in flight at a time, off the training thread.
+        self._uploads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
+        self._upload: Future[bool] | None = None
 
     def metric(self, key: str, value: float, step: int) -> None:
         """Queue one point for the linked run (sent by ``flush``)."""
@@ -51,10 +60,15 @@ class JobLink:
         point = {"key": key, "value": value, "step": step, "timestamp_ms": int(time.time() * 1000)}
         self.pending.append(point)
 
-    def flush(self) -> None:
-        """Send the queued points; a network error keeps them for the next flush."""
+    def flush(self, *, force: bool = False) -> None:
+        """Send the queued points, at most once every ``FLUSH_S`` unless ``force``; a network
+        error keeps them for the next flush."""
         if self.link is None or not self.pending:
             return
+        now = time.monotonic()
+        if not force and now - self.last_flush < FLUSH_S:
+            return
+        self.last_flush = now
         points, self.pending = self.pending[:MAX_POINTS], self.pending[MAX_POINTS:]
         try:
             self.link.post_json("run-metrics", {"metrics": points})
@@ -78,6 +92,20 @@ class JobLink:
             if exc.status == 404:
                 return None
             raise
+
+    def save_checkpoint_later(self, encode: Callable[[], bytes], step: int) -> None:
+        """Encode and store a checkpoint in the background, after the previous one is stored
+        (its failure, such as AttemptReplaced, is raised here)."""
+        if self.link is None:
+            return
+        self.wait_for_checkpoint()
+        self._upload = self._uploads.submit(lambda: self.save_checkpoint(encode(), step))
+
+    def wait_for_checkpoint(self) -> None:
+        """Block until the checkpoint being stored is stored; raise what storing it raised."""
+        upload, self._upload = self._upload, None
+        if upload is not None:
+            upload.result()
 
     def save_checkpoint(self, data: bytes, step: int) -> bool:
         """Store a checkpoint at ``step``; False outside a job. AttemptReplaced if fenced."""

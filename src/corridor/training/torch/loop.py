@@ -113,25 +113,24 @@ def _train(
         samples = state.epoch_samples
     if lead:
         link.metric("total_steps", total, 0)
-        link.flush()
+        link.flush(force=True)
     metrics: dict[str, float] = {}
 
     def save(epoch: int, step_in_epoch: int) -> None:
         if not lead:
             return
-        data = checkpoint.encode(
-            checkpoint.TrainingState(
-                epoch=epoch,
-                step_in_epoch=step_in_epoch,
-                global_step=global_step,
-                model=model.state_dict(),
-                optimizer=optimizer.state_dict(),
-                scaler=scaler.state_dict() if scaler is not None else None,
-                epoch_loss_sum=float(loss_sum.item()),
-                epoch_samples=samples,
-            )
+        # Copies taken now, on this thread; encoded and uploaded while training goes on.
+        state = checkpoint.TrainingState(
+            epoch=epoch,
+            step_in_epoch=step_in_epoch,
+            global_step=global_step,
+            model=_copied(model.state_dict()),
+            optimizer=_copied(optimizer.state_dict()),
+            scaler=scaler.state_dict() if scaler is not None else None,
+            epoch_loss_sum=float(loss_sum.item()),
+            epoch_samples=samples,
         )
-        link.save_checkpoint(data, global_step)
+        link.save_checkpoint_later(lambda: checkpoint.encode(state), global_step)
 
     net.train()
     for epoch in range(epoch0, spec.epochs):
@@ -191,8 +190,9 @@ def _train(
             link.metric("samples_per_s", rate, global_step)
             link.metric("epoch", epoch + 1, global_step)
             link.metric("global_step", global_step, global_step)
-            link.flush()
+            link.flush(force=True)
         save(epoch + 1, 0)
+    link.wait_for_checkpoint()
     if not lead:
         return None
     return {
@@ -205,3 +205,14 @@ def _train(
         "precision": spec.precision if cast_dtype is not None else "32",
         "resumed_from": resumed_from,
     }
+
+
+def _copied(value: Any) -> Any:
+    """``value`` with every tensor in it (nested in dicts and lists) copied."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copied(v) for v in value]
+    return value
