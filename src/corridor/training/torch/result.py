@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from corridor.training.torch.spec import TrainSpec
+from corridor.training.torch.spec import TrainSpec, signature_json
 
 if TYPE_CHECKING:
     from corridor.client.client import Client
@@ -56,9 +56,8 @@ class TrainResult:
         """Register the weights as the next version of model ``name`` (flavour ``torch``),
         with the run as its source; ``alias`` then points at it."""
         from corridor.training.packages.torch_package import build_package
-        from corridor.training.torch.trainer import _signature_dict
 
-        given = _signature_dict(signature) if signature is not None else self.signature
+        given = signature_json(signature) if signature is not None else self.signature
         datasets = list(dataset_versions) if dataset_versions is not None else (
             [self.spec.data.dataset] if self.spec.data.dataset else []
         )  # fmt: skip

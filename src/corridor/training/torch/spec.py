@@ -8,6 +8,7 @@ job reads it back. Factories, custom losses and optimisers are named by referenc
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -111,3 +112,14 @@ class TrainSpec:
             return cls(**fields)
         except TypeError as exc:
             raise InvalidInput(f"bad training spec: {exc}") from None
+
+
+def signature_json(signature: object) -> dict[str, Any] | None:
+    """A registry ``Signature`` (or its JSON object) as a JSON object; None stays None."""
+    if signature is None:
+        return None
+    dump = getattr(signature, "model_dump", None)
+    value = dump(mode="json") if callable(dump) else signature
+    if not isinstance(value, Mapping):
+        raise InvalidInput("signature must be a registry Signature or its JSON object")
+    return dict(value)

@@ -26,7 +26,13 @@ from corridor.compute.sansio.states import TERMINAL
 from corridor.errors import CorridorError, InvalidInput
 from corridor.training.torch import dry_check, progress, workers_rule
 from corridor.training.torch.result import TrainResult
-from corridor.training.torch.spec import DataSpec, TrainSpec, is_dataset_ref, is_reference
+from corridor.training.torch.spec import (
+    DataSpec,
+    TrainSpec,
+    is_dataset_ref,
+    is_reference,
+    signature_json,
+)
 
 if TYPE_CHECKING:
     from corridor.client.client import Client
@@ -114,7 +120,7 @@ class Trainer:
             log_every=log_every,
             threads=max(1, math.floor(cpus)),
         )
-        self.signature = _signature_dict(signature)
+        self.signature = signature_json(signature)
         self.project = project
         self.experiment = experiment
         self.run_name = run_name
@@ -308,16 +314,6 @@ def _installed(module: str) -> bool:
         return importlib.util.find_spec(module.split(".")[0]) is not None
     except (ImportError, ValueError):
         return False
-
-
-def _signature_dict(signature: object) -> dict[str, Any] | None:
-    if signature is None:
-        return None
-    dump = getattr(signature, "model_dump", None)
-    value = dump(mode="json") if callable(dump) else signature
-    if not isinstance(value, Mapping):
-        raise InvalidInput("signature must be a registry Signature or its JSON object")
-    return dict(value)
 
 
 def _end_run(client: Client, run_id: str, status: str) -> None:
