@@ -50,6 +50,9 @@ def test_safetensors_json_and_random_bytes_are_not_pickle(tmp_path: Path) -> Non
     noise = tmp_path / "noise.bin"
     noise.write_bytes(b"\x80\x03\x00" + os.urandom(100_000))
     assert pickle_kind(noise) is None
+    # Bytes that read as a pickle's long argument, of a length the file cannot hold.
+    noise.write_bytes(b"\x80\x03B" + (2**31).to_bytes(4, "little") + os.urandom(100_000))
+    assert pickle_kind(noise) is None
     plain = tmp_path / "model.json"
     plain.write_text(json.dumps(LINEAR))
     assert pickle_kind(plain) is None

@@ -18,6 +18,7 @@ Pickles of protocols 0 and 1 have no header and are not recognised.
 from __future__ import annotations
 
 import io
+import os
 import pickletools
 import zipfile
 from collections.abc import Iterable
@@ -31,20 +32,33 @@ ZIP_MAGIC = b"PK\x03\x04"
 # a quarter of byte values are opcodes), and few enough to stop long before a model's payload.
 _OPCODES_TO_SEE = 8
 _WINDOW_BYTES = 64 * 1024
+# Opcodes whose argument is a little-endian length and that many bytes: the width of the length.
+_LENGTH_WIDTHS = {b"B": 4, b"X": 4, b"T": 4, b"\x8d": 8, b"\x8e": 8, b"\x96": 8}
 
 
-def _parses_as_pickle(head: bytes, *, whole_file: bool) -> bool:
+def _long_argument_fits(head: bytes, start: int, size: int) -> bool:
+    """Whether the opcode at ``start`` declares an argument that runs past ``head`` but fits in
+    the file's ``size`` bytes: a real pickle's large bytes or string, where random bytes would
+    declare a length the file cannot hold."""
+    width = _LENGTH_WIDTHS.get(head[start : start + 1])
+    if width is None or len(head) < start + 1 + width:
+        return False
+    length = int.from_bytes(head[start + 1 : start + 1 + width], "little")
+    return start + 1 + width + length <= size
+
+
+def _parses_as_pickle(head: bytes, size: int) -> bool:
     stream = io.BytesIO(head)
-    seen = 0
+    seen, end = 0, 0
     try:
         for opcode, _arg, _pos in pickletools.genops(stream):
-            seen += 1
+            seen, end = seen + 1, stream.tell()
             if opcode.name == "STOP" or seen >= _OPCODES_TO_SEE:
                 return True
     except ValueError:
-        # An unknown opcode stops the parse mid-window: not a pickle. Running off the end of
-        # the window inside an argument is a pickle with a large early argument.
-        return not whole_file and stream.tell() >= len(head) and seen >= 1
+        # An unknown opcode: not a pickle. Running off the end of the bytes read, inside an
+        # argument the rest of the file can hold: a pickle with a large early argument.
+        return len(head) < size and _long_argument_fits(head, end, size)
     return False
 
 
@@ -60,9 +74,9 @@ def pickle_kind(path: Path) -> str | None:
     """What pickle data the file at ``path`` is (``"a protocol 4 pickle"``), or None."""
     with path.open("rb") as f:
         head = f.read(_WINDOW_BYTES)
-        whole_file = not f.read(1)
+        size = os.fstat(f.fileno()).st_size
     pickle_header = len(head) >= 2 and head[0] == 0x80 and head[1] in PICKLE_PROTOCOLS
-    if pickle_header and _parses_as_pickle(head, whole_file=whole_file):
+    if pickle_header and _parses_as_pickle(head, size):
         return f"a protocol {head[1]} pickle"
     if head.startswith(ZIP_MAGIC):
         members = _pickle_members(path)
