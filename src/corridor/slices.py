@@ -44,7 +44,8 @@ class Slice:
 
     name: str
     routers: tuple[str, ...] = ()
-    # Path prefixes (a str or a tuple of them) whose request bodies stream at any size.
+    # Path prefixes (a str or a tuple of them) whose request bodies stream at any size; a
+    # prefix holding ``{}`` is a whole path instead, each ``{}`` standing for one segment.
     unlimited_body: tuple[str, ...] = ()
     error_shape: ErrorShape | None = None
     # ``register(app: typer.Typer)``, adding the slice's command groups.
@@ -114,7 +115,10 @@ SLICES: tuple[Slice, ...] = (
             "corridor.compute.snapshot_uploads:router",
             "corridor.compute.worker_api:router",
         ),
-        unlimited_body=("corridor.compute.snapshot_uploads:UPLOAD_PREFIX",),
+        unlimited_body=(
+            "corridor.compute.snapshot_uploads:UPLOAD_PREFIX",
+            "corridor.compute.worker_api:CHECKPOINT_PATH",
+        ),
         cli="corridor.compute.cli:register",
         models="corridor.compute.models",
         blob_references="corridor.compute.jobs:referenced_blobs",

@@ -64,3 +64,17 @@ def test_a_checkpoint_needs_a_step_and_the_job_token_of_its_attempt(cw: ComputeW
     assert worker(cw, token, other, 1)("GET", "checkpoint").status_code == 403
     user = worker(cw, cw.tokens["root"], job_id, 1)
     assert user("PUT", "checkpoint?step=1", content=b"x").status_code == 403
+
+
+def test_a_checkpoint_larger_than_the_request_body_limit_streams_through(
+    cw: ComputeWorld,
+) -> None:
+    job_id = cw.submit("alice").json()["id"]
+    call = worker(cw, place(cw, job_id), job_id, 1)
+    assert call("POST", "started", json={"host": "h", "pid": 7}).status_code == 200
+    limit = cw.runtime.settings.max_body_bytes
+    weights = bytes(range(256)) * (limit // 256 + 1)
+    assert call("PUT", "checkpoint?step=1", content=weights).status_code == 200
+    assert call("GET", "checkpoint").content == weights
+    # Only the checkpoint route is exempt: the other worker routes keep the limit.
+    assert call("POST", "heartbeat", content=b"x" * (limit + 1)).status_code == 413

@@ -46,6 +46,9 @@ from corridor.web.sessions import ReadSession, WriteRoute, WriteSession
 router = APIRouter(prefix="/api/v1", tags=["compute workers"], route_class=WriteRoute)
 
 ATTEMPT = "/jobs/{job_id}/attempts/{attempt}"
+# Checkpoints stream at any size (a model's weights and optimiser state): exempt from the
+# request body limit, as the path template the middleware matches.
+CHECKPOINT_PATH = "/api/v1/jobs/{}/attempts/{}/checkpoint"
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
 AttemptPath = Path(ge=1, le=1_000_000)
 

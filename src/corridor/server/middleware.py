@@ -53,7 +53,14 @@ class RequestMiddleware:
         self.runtime = runtime
         self.metrics = metrics
         self.max_body = runtime.settings.max_body_bytes
-        self.unlimited_prefixes = unlimited_prefixes
+        # A prefix, or a path template with ``{}`` for one segment (a route that streams its
+        # body under a path it shares with limited routes).
+        self.unlimited_prefixes = tuple(p for p in unlimited_prefixes if "{}" not in p)
+        self.unlimited_paths = tuple(
+            re.compile("[^/]+".join(re.escape(part) for part in p.split("{}")))
+            for p in unlimited_prefixes
+            if "{}" in p
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -85,7 +92,9 @@ class RequestMiddleware:
                 await self._audit(scope, status)
             await send(message)
 
-        limited = not scope["path"].startswith(self.unlimited_prefixes)
+        limited = not scope["path"].startswith(self.unlimited_prefixes) and not any(
+            pattern.fullmatch(scope["path"]) for pattern in self.unlimited_paths
+        )
         received = 0
 
         async def receive_wrapper() -> Message:
