@@ -164,17 +164,37 @@ class ComputeClient:
             "timeout": timeout, "env": env, "priority": priority, "name": name,
             "run_id": run_id, "datasets": datasets,
         }  # fmt: skip
-        data = payload.encode_call(args, kwargs)
-        refs = payload.dataset_refs(payload.Call(args, dict(kwargs)))
         root = _root(workdir)
         ref = reference_of(fn, root)
-        body = _body(options, function=ref, input_data=data, dataset_refs=refs)
-        project = self._project(project)
-        snapshot = self._snapshot_for(ref, root, project)
+        name = self.project_name(project)
+        snapshot = self._snapshot_for(ref, root, name)
+        return self.submit_function(
+            ref, args, kwargs, project=name, snapshot=snapshot, options=options
+        )
+
+    def submit_function(
+        self,
+        ref: FunctionRef,
+        args: Sequence[object] = (),
+        kwargs: Mapping[str, object] | None = None,
+        /,
+        *,
+        project: str,
+        snapshot: Snapshot | None = None,
+        options: JobOptions | None = None,
+    ) -> JobFuture:
+        """Run the function ``ref`` names with ``snapshot`` as its code (uploaded unless the
+        project has it), placed and retried as ``options`` say (their ``project`` and
+        ``workdir`` aside): a library's installed function can so run over the caller's
+        folder, as the trainer's job does with the user's model factories."""
+        call = payload.Call(tuple(args), dict(kwargs or {}))
+        data = payload.encode_call(call.args, call.kwargs)
+        refs = payload.dataset_refs(call)
+        body = _body(options or {}, function=ref, input_data=data, dataset_refs=refs)
         if snapshot is not None:
+            self.upload_snapshot(project, snapshot)
             body["snapshot"] = snapshot.digest
-        job = self._post_job(project, body)
-        return JobFuture(self, job)
+        return JobFuture(self, self._post_job(project, body))
 
     def submit_command(
         self,
@@ -189,9 +209,9 @@ class ComputeClient:
                 "a command is a non-empty list of arguments, e.g. ['python', 'x.py']"
             )
         body = _body(options, command=list(argv))
-        project = self._project(options.get("project"))
+        project = self.project_name(options.get("project"))
         if snapshot:
-            built = self._build_snapshot(_root(options.get("workdir")))
+            built = self.build_snapshot(_root(options.get("workdir")))
             self.upload_snapshot(project, built)
             body["snapshot"] = built.digest
         return JobFuture(self, self._post_job(project, body))
@@ -234,7 +254,7 @@ class ComputeClient:
             bodies.append(
                 _body(chunk_options, function=ref, input_data=chunk_data, dataset_refs=refs)
             )
-        project = self._project(options.get("project"))
+        project = self.project_name(options.get("project"))
         snapshot = self._snapshot_for(ref, root, project)
         if snapshot is not None:
             for body in bodies:
@@ -287,7 +307,7 @@ class ComputeClient:
         self._uploaded.add(key)
         return uploaded
 
-    def _build_snapshot(self, root: Path) -> Snapshot:
+    def build_snapshot(self, root: Path) -> Snapshot:
         from corridor.compute.snapshot import build_snapshot
 
         settings = self.client.settings
@@ -296,7 +316,7 @@ class ComputeClient:
     def _snapshot_for(self, ref: FunctionRef, root: Path, project: str) -> Snapshot | None:
         if ref.source != "snapshot":
             return None
-        built = self._build_snapshot(root)
+        built = self.build_snapshot(root)
         if ref.module not in built.modules:
             raise InvalidInput(
                 f"function {ref} is not importable from the snapshot of {root}: its module is "
@@ -305,7 +325,7 @@ class ComputeClient:
         self.upload_snapshot(project, built)
         return built
 
-    def _project(self, project: str | None) -> str:
+    def project_name(self, project: str | None) -> str:
         """``project``, or ``default`` (created on first use, as the tracking calls do)."""
         if project is not None:
             return project

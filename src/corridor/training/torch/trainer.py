@@ -147,7 +147,7 @@ class Trainer:
 
             client = Client()
         spec, workers = self._plan(client)
-        project = client.compute._project(self.project)
+        project = client.compute.project_name(self.project)
         if spec.data.dataset is not None:
             spec = replace(spec, data=self._pin_dataset(client, spec.data, project))
         run_id = self._start_run(client, project, spec, workers)
@@ -268,14 +268,8 @@ class Trainer:
             "run_id": run_id,
             "name": f"train {spec.model}"[:128],
         }
-        body = compute_client._body(
-            options,
-            function=JOB_FUNCTION,
-            input_data=payload.encode_call(args, {}),
-            dataset_refs=payload.dataset_refs(payload.Call(args, {})),
-        )
         # The job's function is installed; the factories come from the caller's folder.
-        snapshot = compute._build_snapshot(self.root)
+        snapshot = compute.build_snapshot(self.root)
         refs = (spec.model, spec.data.ref, spec.loss, spec.optimizer)
         needed = {r.partition(":")[0] for r in refs if r and is_reference(r)}
         missing = sorted(m for m in needed if m not in snapshot.modules and not _installed(m))
@@ -284,9 +278,9 @@ class Trainer:
                 f"module {missing[0]} is not in the snapshot of {self.root} (left out by "
                 ".gitignore, or outside the folder?) and is not installed"
             )
-        compute.upload_snapshot(project, snapshot)
-        body["snapshot"] = snapshot.digest
-        return JobFuture(compute, compute._post_job(project, body))
+        return compute.submit_function(
+            JOB_FUNCTION, args, project=project, snapshot=snapshot, options=options
+        )
 
     def _follow(self, client: Client, future: JobFuture, run_id: str) -> object:
         label = f"training {self.spec.model.rpartition(':')[2]}"
