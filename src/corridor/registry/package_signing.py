@@ -259,9 +259,13 @@ def public_key_file_pems(paths: Iterable[str | os.PathLike[str]]) -> list[bytes]
     pems = []
     for path in paths:
         try:
-            pems.append(Path(path).read_bytes())
+            pem = Path(path).read_bytes()
+            load_public_key(pem)
         except OSError as exc:
             raise InvalidInput(f"cannot read public key {path}: {exc.strerror}") from None
+        except InvalidInput as exc:
+            raise InvalidInput(f"{path}: {exc.message}") from None
+        pems.append(pem)
     return pems
 
 
