@@ -207,6 +207,10 @@ def test_registering_a_logged_model_packages_its_files(team: Team) -> None:
         f"{API}/model-versions/get-download-uri", params={"name": "team/lm", "version": "1"}
     )
     assert uri.json() == {"artifact_uri": f"mlflow-artifacts:/{root}"}
+    # Registered through MLflow's routes, the package is signed like any other.
+    signature = team.http.get("/api/v1/projects/team/models/team/lm/versions/1/signature")
+    assert signature.status_code == 200
+    assert '"publicKey"' in signature.text
     other_run = {**version, "run_id": "f" * 32}
     refused = team.http.post(f"{API}/model-versions/create", json=other_run)
     assert _error(refused, 400) == "INVALID_PARAMETER_VALUE"
