@@ -16,7 +16,8 @@ from corridor.registry.manifest import (
     build_manifest,
     canonical_json,
 )
-from corridor.registry.package_signing import SIGNATURE_FILE_NAME, public_pem, sign_manifest
+from corridor.registry.package_signing import SIGNATURE_FILE_NAME, sign_manifest
+from corridor.security.signing_keys import public_pem
 
 
 def sign_folder(

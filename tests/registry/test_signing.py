@@ -19,8 +19,9 @@ from corridor.config import Settings
 from corridor.errors import NotFound, PermissionDenied, SignatureInvalid
 from corridor.registry.loaders import load
 from corridor.registry.manifest import MANIFEST_FILE_NAME, Manifest
-from corridor.registry.package_signing import SIGNATURE_FILE_NAME, public_pem
+from corridor.registry.package_signing import SIGNATURE_FILE_NAME
 from corridor.runtime import Runtime
+from corridor.security.signing_keys import public_pem
 from corridor.security.signing_models import PackageSignature
 from tests.conftest import LiveServer, module_server, run_cli
 from tests.registry.conftest import make_files

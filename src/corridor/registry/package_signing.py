@@ -45,6 +45,7 @@ from corridor.registry.manifest import (
     canonical_json,
     parse_manifest,
 )
+from corridor.security.signing_keys import key_id_of, public_pem
 
 SIGNATURE_FILE_NAME = "corridor-model.sig"
 HASH_TYPE = "sha256"
@@ -57,13 +58,7 @@ MAX_SIGNATURE_BYTES = 64 * 1024 * 1024
 
 def key_id(public_key: ec.EllipticCurvePublicKey) -> str:
     """The id of a signing key: the SHA-256 of its public PEM, model_signing's key hint."""
-    return hashlib.sha256(public_pem(public_key)).hexdigest()
-
-
-def public_pem(public_key: ec.EllipticCurvePublicKey) -> bytes:
-    return public_key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    return key_id_of(public_pem(public_key))
 
 
 def load_public_key(pem: bytes) -> ec.EllipticCurvePublicKey:
