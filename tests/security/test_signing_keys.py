@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -75,3 +77,32 @@ def test_rotation_retires_the_key_and_drops_its_private_half(
         assert set(signing_keys.public_keys(session)) == {old.key_id, new.id}
         assert [k.id for k in signing_keys.list_keys(session)] == [old.key_id, new.id]
     assert _referenced(db) == {new.private_key_digest}
+
+
+def test_two_first_signings_at_once_make_one_key(db: Database, blobs: BlobStore) -> None:
+    first_made = threading.Event()
+    release = threading.Event()
+    found: dict[str, str] = {}
+
+    def first() -> None:
+        with db.write() as session:
+            found["first"] = signing_keys.active_key(session, blobs, by="a").key_id
+            first_made.set()
+            release.wait(10)  # holds its uncommitted key (and the lock) meanwhile
+
+    def second() -> None:
+        first_made.wait(10)
+        with db.write() as session:
+            found["second"] = signing_keys.active_key(session, blobs, by="b").key_id
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    first_made.wait(10)
+    time.sleep(0.5)  # let the second reach its lock (PostgreSQL) or its BEGIN (SQLite)
+    release.set()
+    for thread in threads:
+        thread.join(20)
+    with db.read() as session:
+        assert [k.id for k in signing_keys.list_keys(session)] == [found["first"]]
+    assert found["second"] == found["first"]
