@@ -108,12 +108,18 @@ def test_pickle_flavours_need_the_projects_switch(target: Target, tmp_path: Path
 
 
 @sqlite_only
-def test_names_without_a_project_must_say_where(target: Target, tmp_path: Path) -> None:
+def test_a_new_model_that_names_no_project_goes_to_the_default_project(
+    target: Target, tmp_path: Path
+) -> None:
     path = make_files(tmp_path / "m", {"model.json": LINEAR}) / "model.json"
     with target.client() as c:
         c.create_project("churn")
-        with pytest.raises(InvalidInput, match="name the project"):
-            c.register_model("fraud", path, flavour="corridor.linear")
+        # As MLflow's callers' do: a bare name and no project land in `default`, made on demand.
+        mine = c.register_model("fraud", path, flavour="corridor.linear")
+        assert (mine.name, mine.project, mine.version) == ("fraud", "default", 1)
+        assert c.get_project("default").name == "default"
+        again = c.register_model("fraud", path, flavour="corridor.linear")
+        assert (again.project, again.version) == ("default", 2)
         v = c.register_model("fraud", path, flavour="corridor.linear", project="churn")
         assert v.name == "churn/fraud"
         with pytest.raises(NotFound):

@@ -17,7 +17,6 @@ Without ``project=``, jobs go to the project ``default``, as runs do, created on
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
 import threading
 import time
@@ -30,6 +29,7 @@ import httpx
 from pydantic import TypeAdapter, ValidationError
 
 from corridor.client.connection import Connection
+from corridor.client.default_project import DEFAULT_PROJECT, ensure_default_project
 from corridor.client.job_future import LONG_POLL_S, JobFailed, JobFuture, wait_deadline
 from corridor.compute.function_ref import FunctionRef, reference_of
 from corridor.compute.sansio import payload
@@ -43,7 +43,7 @@ from corridor.compute.schemas import (
     ReportKey,
     SiteOut,
 )
-from corridor.errors import AlreadyExists, CorridorError, InvalidInput, NotFound
+from corridor.errors import CorridorError, InvalidInput
 
 if TYPE_CHECKING:
     from corridor.client.loopback import LoopbackServer
@@ -53,7 +53,6 @@ if TYPE_CHECKING:
 DatasetInput = payload.DatasetInput
 __all__ = ["ComputeClient", "DatasetInput", "JobFailed", "JobFuture", "JobOptions", "LogSlice"]
 
-DEFAULT_PROJECT = "default"
 _RESOURCE_KEYS = frozenset({"cpus", "memory", "gpus", "gpu_type"})
 
 
@@ -330,12 +329,7 @@ class ComputeClient:
         if project is not None:
             return project
         if not self._default_ready:
-            try:
-                self.request("GET", f"/api/v1/projects/{DEFAULT_PROJECT}")
-            except NotFound:
-                with contextlib.suppress(AlreadyExists):
-                    body = {"name": DEFAULT_PROJECT, "description": "Work of no other project."}
-                    self.request("POST", "/api/v1/projects", json=body)
+            ensure_default_project(self.client)
             self._default_ready = True
         return DEFAULT_PROJECT
 

@@ -22,6 +22,7 @@ from urllib.parse import quote
 from pydantic import BaseModel
 
 from corridor.client.connection import Connection, error_from
+from corridor.client.default_project import DEFAULT_PROJECT, ensure_default_project
 from corridor.errors import IntegrityError, InvalidInput, NotFound
 from corridor.registry.folders import collect_files
 from corridor.registry.loaders import LoadedModel, load
@@ -54,7 +55,6 @@ from corridor.security.signing_schemas import SignedOut, SigningKeyOut
 M = TypeVar("M", bound=BaseModel)
 _CHUNK_BYTES = 1024 * 1024
 # Where a model whose name has no project prefix lives when no model you can see has the name.
-DEFAULT_PROJECT = "default"
 PublicKey = str | Path | bytes
 
 
@@ -173,9 +173,8 @@ class RegistryClient:
         try:
             project, url = self._where(name, project)
         except InvalidInput:
-            raise InvalidInput(
-                f"no model {name!r} yet: name the project to create it in (project='churn')"
-            ) from None
+            # A new model with a bare name and no project goes to `default`, as MLflow's do.
+            project, url = self._where(name, ensure_default_project(self.client))
         try:
             self.client.request("GET", url)
         except NotFound:

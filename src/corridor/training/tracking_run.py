@@ -3,11 +3,10 @@ jobs and runs do), its experiment (made if missing), its params, and how it ende
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 
 from corridor.client.client import Client
-from corridor.errors import AlreadyExists, NotFound
+from corridor.client.default_project import DEFAULT_PROJECT, ensure_default_project
 from corridor.tracking.entities import MetricPoint
 from corridor.tracking.validation import (
     MAX_KEY_LENGTH,
@@ -16,18 +15,11 @@ from corridor.tracking.validation import (
     now_ms,
 )
 
-DEFAULT_PROJECT = "default"
-
 
 def ensure_project(client: Client, project: str) -> None:
     """Make the project ``default`` if it is missing; any other project must exist."""
-    if project != DEFAULT_PROJECT:
-        return
-    try:
-        client.get_project(project)
-    except NotFound:
-        with contextlib.suppress(AlreadyExists):
-            client.create_project(project, description="Work of no other project.")
+    if project == DEFAULT_PROJECT:
+        ensure_default_project(client)
 
 
 def start_run(
