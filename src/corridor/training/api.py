@@ -8,6 +8,8 @@ before each suggestion), so it answers with only the trials changed since a vers
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
@@ -76,30 +78,18 @@ def delete_study(
     return Response(status_code=204)
 
 
-@router.put(STUDY + "/user-attrs", status_code=204)
-def set_study_user_attr(
+@router.put(STUDY + "/attrs/{kind}", status_code=204)
+def set_study_attr(
     project: str,
     study_id: int,
+    kind: Literal["user", "system"],
     body: AttrSet,
     session: WriteSession,
     access: Access = requires(Permission.PROJECT_WRITE),
 ) -> Response:
+    """Set one of the study's user attributes (Optuna's ``set_user_attr``) or system ones."""
     studies.set_study_attr(
-        session, access.project_or_fail, study_id, "user", body.key, body.value_json
-    )
-    return Response(status_code=204)
-
-
-@router.put(STUDY + "/system-attrs", status_code=204)
-def set_study_system_attr(
-    project: str,
-    study_id: int,
-    body: AttrSet,
-    session: WriteSession,
-    access: Access = requires(Permission.PROJECT_WRITE),
-) -> Response:
-    studies.set_study_attr(
-        session, access.project_or_fail, study_id, "system", body.key, body.value_json
+        session, access.project_or_fail, study_id, kind, body.key, body.value_json
     )
     return Response(status_code=204)
 

@@ -56,7 +56,7 @@ class StudiesApi:
         self.client.request("DELETE", f"{self._base}/studies/{study_id}")
 
     def set_study_attr(self, study_id: int, kind: str, key: str, value: object) -> None:
-        path = f"{self._base}/studies/{study_id}/{kind}-attrs"
+        path = f"{self._base}/studies/{study_id}/attrs/{kind}"
         self.client.request("PUT", path, json={"key": key, "value_json": json.dumps(value)})
 
     def trials(self, study_id: int, *, since: int | None = None) -> TrialList:
