@@ -5,52 +5,18 @@ signature and the run it came from, and the project is ``default``."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from corridor.client.client import Client
-from corridor.config import Settings
-from corridor.home import init_home
-from tests.conftest import clean_env, run_cli
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@dataclass
-class ExampleRun:
-    home: Path
-    done: subprocess.CompletedProcess[str]
-
-    def client(self) -> Client:
-        return Client(settings=Settings(home=self.home))
+from tests.conftest import run_cli
+from tests.training.example_run import ExampleRun, run_example
 
 
 @pytest.fixture(scope="module")
 def example(tmp_path_factory: pytest.TempPathFactory) -> ExampleRun:
     """The example, run once for the module in a child process over a new local home."""
-    base = tmp_path_factory.mktemp("mlp-example")
-    home = base / "home"
-    with clean_env():
-        init_home(Settings(home=home))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CORRIDOR_")}
-    env.update({"CORRIDOR_HOME": str(home), "TMPDIR": str(base)})
-    done = subprocess.run(
-        [sys.executable, "examples/mlp.py"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=540,
-        check=False,
-    )
-    return ExampleRun(home, done)
+    return run_example(tmp_path_factory, "mlp.py")
 
 
 def test_the_example_trains_registers_verifies_and_loads_the_mlp(example: ExampleRun) -> None:
