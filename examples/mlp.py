@@ -47,7 +47,7 @@ SIGNATURE = {
 }
 
 
-def make_mlp(hidden: int = 256) -> nn.Module:
+def make_model(hidden: int = 256) -> nn.Module:
     """The model: 64 -> 256 -> 256 -> 10 with ReLU."""
     return nn.Sequential(
         nn.Linear(FEATURES, hidden),
@@ -58,11 +58,11 @@ def make_mlp(hidden: int = 256) -> nn.Module:
     )
 
 
-def make_data(samples: int = SAMPLES, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def make_data(n: int = SAMPLES, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Generated rows: normal features, labelled by a fixed linear rule (the same rule for every
     seed, so held-out rows drawn with another seed follow it too)."""
     rule = torch.randn(FEATURES, CLASSES, generator=torch.Generator().manual_seed(1234))
-    x = torch.randn(samples, FEATURES, generator=torch.Generator().manual_seed(seed))
+    x = torch.randn(n, FEATURES, generator=torch.Generator().manual_seed(seed))
     return x, (x @ rule).argmax(dim=1)
 
 
@@ -81,7 +81,7 @@ def main() -> None:
             f"samples, {EPOCHS} epochs ..."
         )
         trainer = Trainer(
-            make_mlp,
+            make_model,
             make_data,
             loss="cross_entropy",
             optimizer=("adam", {"lr": 1e-3}),

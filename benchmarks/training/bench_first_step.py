@@ -70,6 +70,7 @@ STAGES = {
     "to_model_factory": "data made, group up",
     "to_step0_began": "step 0 began",
     "to_first_step": "step 0 done",
+    "to_job_finished": "job finished (server)",
     "to_return": "returned",
 }
 COLUMNS = {

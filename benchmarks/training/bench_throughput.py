@@ -3,6 +3,7 @@ trainer against a hand-written PyTorch loop in one process, and against 2-proces
 started the plain way (``torch.multiprocessing.spawn``), in one run on one machine.
 
     .venv/bin/python benchmarks/training/bench_throughput.py [--steps 4000] [--repeat 5] [--quick]
+        [--only TEXT ...]
 
 - hand loop: one process (this one), the data in memory as two tensors, ``for xb, yb in
   zip(x.split(64), y.split(64))``: zero_grad, forward, cross-entropy, backward, step; after a
@@ -17,7 +18,8 @@ started the plain way (``torch.multiprocessing.spawn``), in one run on one machi
   per rank (64 per rank, 128 a step in all), 20 warm-up steps, then ``--steps`` steps per rank
   timed on rank 0 between two barriers;
 - trainer, 2 workers: the same job as a gang of 2 (batch 128: 64 per rank, as the spawned
-  ranks), ``--steps`` steps per rank an epoch; and ``workers="auto"`` once, to print what the
+  ranks), ``--steps`` steps per rank an epoch, with the defaults and without metrics or
+  checkpoints inside the epoch; and ``workers="auto"`` once, to print what the
   trainer chose and why.
 
 The 1-process sides run one torch thread (``--threads``; the trainer uses one per CPU it asks
@@ -25,6 +27,7 @@ for, one by default): on a machine whose cores are shared, a second OpenMP threa
 a descheduled one spins, and the figure collapses (a run here under load measured 3,500
 samples/s with 2 threads against 80,000 with 1). The sides alternate, ``--repeat`` times;
 medians are printed as Markdown rows, with each side's rate over the hand loop's.
+``--only TEXT...`` keeps the sides whose names contain one of the texts (and the hand loop).
 """
 
 from __future__ import annotations
@@ -65,6 +68,11 @@ def main() -> int:
         "--threads", type=int, default=1, help="torch threads of the 1-process sides (default 1)"
     )
     parser.add_argument("--quick", action="store_true", help="500 steps, 3 repeats")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        help="run only the sides whose name contains one of these texts (and the hand loop)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.quick:
@@ -105,7 +113,12 @@ def main() -> int:
             ),
             "DDP gloo, 2 processes (`torch.multiprocessing.spawn`)": ddp_rate,
             "Corridor trainer, `workers=2` (defaults)": trainer_rate(2),
+            "Corridor trainer, `workers=2` (no metrics or checkpoints inside the epoch)": (
+                trainer_rate(2, **quiet)
+            ),
         }
+        if args.only:
+            sides = {n: s for n, s in sides.items() if n == HAND or any(o in n for o in args.only)}
         rates: dict[str, list[float]] = {name: [] for name in sides}
         for _ in range(args.repeat):
             for name, side in sides.items():
@@ -132,6 +145,8 @@ def main() -> int:
         f'\n`workers="auto"` chose {auto.details.get("world_size")}: '
         f"{tags.get('corridor.training.workers_reason', '(no reason given)')}"
     )
+    if not spawned:
+        return 0
     print("\nDDP spawn, seconds from `spawn` (median):")
     print(
         "| function entered | torch imported | group up | DDP wrapped | data made | step 0 done "

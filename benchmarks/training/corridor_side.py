@@ -125,6 +125,7 @@ def first_step(client: Client, *, workers: int, steps: int, probe_file: Path) ->
         "data_factory": stages["data_factory"],
         "model_factory": stages["model_factory"],
         "step0_began": stages["forward_1"],
+        "job_finished": job.finished_at.timestamp() if job.finished_at else float("nan"),
     }
     notes = {f"to_{k}": v - called for k, v in at.items()}
     notes.update(
