@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from corridor.client.client import Client
-from corridor.client.default_project import DEFAULT_PROJECT, ensure_default_project
+from corridor.client.default_project import DEFAULT_PROJECT as DEFAULT_PROJECT
+from corridor.client.default_project import ensure_default_project
 from corridor.tracking.entities import MetricPoint
 from corridor.tracking.validation import (
     MAX_KEY_LENGTH,
