@@ -74,6 +74,7 @@ def trainer(work: Work, **options: Any) -> Trainer:
         "batch_size": 8,
         "optimizer": ("adam", {"lr": 0.01}),
         "checkpoint_every": 3,
+        "checkpoint_interval_s": 0,
         "log_every": 2,
         "cpus": 0.5,
         "workdir": root,

@@ -10,6 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+# The optimisers and DDP import torch._dynamo on first use (one to three seconds). Imported
+# with this module instead, so that a site preloading this module (`preload =
+# ["corridor.training.torch.job"]`) has done all of the job's imports before it starts.
+import torch._dynamo  # noqa: F401
+
 from corridor.training.torch import data as training_data
 from corridor.training.torch import loop, parts
 from corridor.training.torch.job_link import JobLink

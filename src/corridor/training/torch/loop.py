@@ -3,7 +3,8 @@
 Every rank builds the model from the same seed, reads the newest checkpoint if a previous
 attempt left one, and runs the steps not yet done in the order ``order`` fixes, so a resumed
 run does exactly what an uninterrupted one would have. Rank 0 logs metrics and writes the
-checkpoints (every ``checkpoint_every`` steps and at each epoch's end).
+checkpoints: at each epoch's end, and inside an epoch every ``checkpoint_every`` steps once
+``checkpoint_interval_s`` has passed since the last one.
 
 Per step the loop costs what a hand-written one does, plus, every ``log_every`` steps, one
 ``.item()``; the loss of an epoch is summed on the device and read once per epoch. The RNG is
@@ -115,10 +116,13 @@ def _train(
         link.metric("total_steps", total, 0)
         link.flush(force=True)
     metrics: dict[str, float] = {}
+    last_saved = time.monotonic()
 
     def save(epoch: int, step_in_epoch: int) -> None:
+        nonlocal last_saved
         if not lead:
             return
+        last_saved = time.monotonic()
         # Copies taken now, on this thread; encoded and uploaded while training goes on.
         state = checkpoint.TrainingState(
             epoch=epoch,
@@ -170,7 +174,11 @@ def _train(
                 link.metric("loss", float(loss.item()), global_step)
                 link.metric("global_step", global_step, global_step)
                 link.flush()
-            if global_step % spec.checkpoint_every == 0 and step + 1 < per_epoch:
+            if (
+                global_step % spec.checkpoint_every == 0
+                and step + 1 < per_epoch
+                and time.monotonic() - last_saved >= spec.checkpoint_interval_s
+            ):
                 save(epoch, step + 1)
         elapsed = time.perf_counter() - started
         totals = torch.stack(

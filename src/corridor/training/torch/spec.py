@@ -66,6 +66,10 @@ class TrainSpec:
     device: str = "auto"
     precision: str = "32"
     checkpoint_every: int = 100
+    # Inside an epoch, a checkpoint due by ``checkpoint_every`` is written only if this long
+    # has passed since the last one (0: every time): a fast model's steps are far shorter
+    # than storing its state.
+    checkpoint_interval_s: float = 30.0
     log_every: int = 10
     # CPU threads per rank (torch.set_num_threads); 0 leaves torch's default.
     threads: int = 0
@@ -87,6 +91,15 @@ class TrainSpec:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidInput(f"{name} must be a whole number of at least 1, not {value!r}")
+        interval = self.checkpoint_interval_s
+        if (
+            isinstance(interval, bool)
+            or not isinstance(interval, int | float)
+            or not (0 <= interval < 10**9)
+        ):
+            raise InvalidInput(
+                f"checkpoint_interval_s must be a number of seconds, 0 or more, not {interval!r}"
+            )
         if self.device not in DEVICES:
             raise InvalidInput(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}")
         if self.precision not in PRECISIONS:

@@ -64,6 +64,7 @@ class Trainer:
         device: Literal["auto", "cpu", "cuda"] = "auto",
         precision: Literal["32", "bf16", "16-mixed"] = "32",
         checkpoint_every: int = 100,
+        checkpoint_interval_s: float = 30.0,
         log_every: int = 10,
         seed: int = 0,
         model_kwargs: Mapping[str, Any] | None = None,
@@ -117,6 +118,7 @@ class Trainer:
             device=device,
             precision=precision,
             checkpoint_every=checkpoint_every,
+            checkpoint_interval_s=checkpoint_interval_s,
             log_every=log_every,
             threads=max(1, math.floor(cpus)),
         )
