@@ -19,12 +19,16 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("projects", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("allow_pickle", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+    # In place, never as a batch copy of the table: dropping the old copy would cascade to
+    # every row that references a project (datasets, runs, models...) on SQLite.
+    op.add_column(
+        "projects",
+        sa.Column("allow_pickle", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("projects", schema=None) as batch_op:
-        batch_op.drop_column("allow_pickle")
+    # In place (SQLite has dropped columns natively since 3.35): a batch copy of the table
+    # would drop the original, and its foreign keys' ON DELETE CASCADE would empty the tables
+    # that reference it.
+    op.execute("ALTER TABLE projects DROP COLUMN allow_pickle")

@@ -19,10 +19,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("model_versions", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("derived_from", sa.String(length=500), nullable=True))
+    # In place (see 0009): a batch copy of model_versions would cascade to its aliases and tags.
+    op.add_column("model_versions", sa.Column("derived_from", sa.String(length=500), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("model_versions", schema=None) as batch_op:
-        batch_op.drop_column("derived_from")
+    # In place (SQLite has dropped columns natively since 3.35): a batch copy of the table
+    # would drop the original, and its foreign keys' ON DELETE CASCADE would empty the tables
+    # that reference it.
+    op.execute("ALTER TABLE model_versions DROP COLUMN derived_from")
