@@ -123,8 +123,14 @@ def test_model_packages_and_uploads_survive_the_sweep(
     assert _sweep(client, now=utcnow() + LATER) == []
 
 
-# Digest columns that name no blob: a suite's digest identifies a gate suite, not stored bytes.
-NOT_BLOBS = {("dataset_versions", "gate_digest"), ("dataset_reports", "suite_digest")}
+# Digest columns that name no blob: a suite's digest identifies a gate suite, not stored bytes;
+# a package signature names the package it signs (its files are held by the package's
+# versions and uploads, and the bundle is in the row).
+NOT_BLOBS = {
+    ("dataset_versions", "gate_digest"),
+    ("dataset_reports", "suite_digest"),
+    ("package_signatures", "package_digest"),
+}
 
 
 def test_every_digest_column_is_a_reference_source_or_known_to_name_no_blob() -> None:

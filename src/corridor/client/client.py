@@ -266,6 +266,12 @@ class Client:
     resolve_model = PassThrough("registry", RegistryClient.resolve_model)
     download_model = PassThrough("registry", RegistryClient.download_model)
     load_model = PassThrough("registry", RegistryClient.load_model)
+    verify_model = PassThrough("registry", RegistryClient.verify_model)
+    version_lineage = PassThrough("registry", RegistryClient.version_lineage)
+    signing_keys = PassThrough("registry", RegistryClient.signing_keys)
+    public_keys = PassThrough("registry", RegistryClient.public_keys)
+    rotate_signing_key = PassThrough("registry", RegistryClient.rotate_signing_key)
+    sign_missing_packages = PassThrough("registry", RegistryClient.sign_missing_packages)
 
     # Compute (client.compute).
     submit = PassThrough("compute", ComputeClient.submit)
