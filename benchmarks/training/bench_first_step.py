@@ -54,9 +54,8 @@ SITES = {
     '`standby_workers = 2`, `preload = ["torch"]`': (
         '[sites.local]\nstandby_workers = 2\npreload = ["torch"]\n'
     ),
-    '`standby_workers = 2`, `preload = ["corridor.training.torch.job", "torch._dynamo"]`': (
-        "[sites.local]\nstandby_workers = 2\n"
-        'preload = ["corridor.training.torch.job", "torch._dynamo"]\n'
+    '`standby_workers = 2`, `preload = ["corridor.training.torch.job"]`': (
+        '[sites.local]\nstandby_workers = 2\npreload = ["corridor.training.torch.job"]\n'
     ),
 }
 # Where the trainer's time goes: each stage's wall clock, from the call of fit().

@@ -11,9 +11,9 @@ started the plain way (``torch.multiprocessing.spawn``), in one run on one machi
 - trainer, 1 process: ``Trainer(...).fit()`` on a ``corridor server`` of the run's own (its
   default local site, 2 standby workers), batch 64, 2 epochs of ``--steps`` steps; the rate is
   the one the job measures over its last epoch (the first is the warm-up), with the trainer's
-  defaults (a metrics post every 10 steps, a checkpoint every 100) and once more with neither
-  inside the epoch (``log_every`` and ``checkpoint_every`` past its end), which is the loop's
-  own cost;
+  defaults (a metric point every 10 steps; a checkpoint every 100 steps once 30 s have
+  passed) and once more with neither inside the epoch (``log_every`` and
+  ``checkpoint_every`` past its end), which is the loop's own cost;
 - DDP: ``spawn`` of 2 ranks, gloo, one thread each, every other batch of the same kind of data
   per rank (64 per rank, 128 a step in all), 20 warm-up steps, then ``--steps`` steps per rank
   timed on rank 0 between two barriers;
