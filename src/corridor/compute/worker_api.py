@@ -53,6 +53,12 @@ PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
 AttemptPath = Path(ge=1, le=1_000_000)
 
 
+def _raw_body(description: str) -> dict[str, object]:
+    """The OpenAPI description of a raw body (the route reads the stream itself)."""
+    content = {"application/octet-stream": {"schema": {"type": "string"}}}
+    return {"requestBody": {"required": True, "description": description, "content": content}}
+
+
 def _worker() -> Any:
     return requires(Permission.JOB_WORKER)
 
@@ -194,12 +200,7 @@ def _state(session: Session, job_id: str) -> AckOut:
 @router.post(
     ATTEMPT + "/logs",
     response_model=AckOut,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/octet-stream": {"schema": {"type": "string"}}},
-        }
-    },
+    openapi_extra=_raw_body("a chunk of the job's output, as written"),
 )
 async def append_logs(
     job_id: str,
@@ -224,13 +225,7 @@ async def append_logs(
 @router.put(
     ATTEMPT + "/result",
     response_model=AckOut,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "description": "the result in Corridor's payload encoding",
-            "content": {"application/octet-stream": {"schema": {"type": "string"}}},
-        }
-    },
+    openapi_extra=_raw_body("the result in Corridor's payload encoding"),
 )
 async def put_result(
     job_id: str, request: Request, attempt: int = AttemptPath, access: Access = _worker()
@@ -298,13 +293,7 @@ def run_metrics(
 @router.put(
     ATTEMPT + "/checkpoint",
     response_model=AckOut,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "description": "the checkpoint's bytes, in whatever format the job reads back",
-            "content": {"application/octet-stream": {"schema": {"type": "string"}}},
-        }
-    },
+    openapi_extra=_raw_body("the checkpoint's bytes, in whatever format the job reads back"),
 )
 async def put_checkpoint(
     job_id: str,
