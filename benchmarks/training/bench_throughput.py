@@ -52,12 +52,12 @@ standby_workers = 2
 """
 
 
-def hand_loop_rate(steps: int) -> float:
+def hand_loop_rate(steps: int, *, shuffle: bool = False) -> float:
     x, y = workload.make_data(steps * workload.BATCH)
     torch.manual_seed(workload.SEED)
     model = workload.make_mlp()
     workload.hand_loop(model, x[: 20 * workload.BATCH], y[: 20 * workload.BATCH])
-    return steps * workload.BATCH / workload.hand_loop(model, x, y)
+    return steps * workload.BATCH / workload.hand_loop(model, x, y, shuffle=shuffle)
 
 
 def main() -> int:
@@ -107,6 +107,9 @@ def main() -> int:
         quiet = {"log_every": 10**9, "checkpoint_every": 10**9}
         sides: dict[str, Callable[[], float]] = {
             HAND: lambda: hand_loop_rate(args.steps),
+            "hand-written loop, 1 process, shuffled each epoch": lambda: hand_loop_rate(
+                args.steps, shuffle=True
+            ),
             "Corridor trainer, 1 process (defaults)": trainer_rate(1),
             "Corridor trainer, 1 process (no metrics or checkpoints inside the epoch)": (
                 trainer_rate(1, **quiet)

@@ -48,12 +48,25 @@ def make_optimizer(model: nn.Module) -> torch.optim.Optimizer:
     return torch.optim.SGD(model.parameters(), lr=LEARNING_RATE)
 
 
-def hand_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = BATCH) -> float:
-    """Train one pass over ``x, y`` the way one writes it by hand; the seconds it took."""
+def hand_loop(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch: int = BATCH,
+    *,
+    shuffle: bool = False,
+) -> float:
+    """Train one pass over ``x, y`` the way one writes it by hand; the seconds it took.
+
+    ``shuffle``: a new order each pass, batches gathered by index (what a ``DataLoader`` with
+    ``shuffle=True`` does over tensors, and what the trainer does); else in stored order."""
     optimizer = make_optimizer(model)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
     started = time.perf_counter()
+    if shuffle:
+        order = torch.randperm(len(x))
+        x, y = x[order], y[order]
     for xb, yb in zip(torch.split(x, batch), torch.split(y, batch), strict=True):
         optimizer.zero_grad(set_to_none=True)
         loss = loss_fn(model(xb), yb)
