@@ -7,9 +7,6 @@ factories from it. One server for the module; tiny models, a few dozen steps eac
 
 from __future__ import annotations
 
-import shutil
-import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -25,6 +22,7 @@ from corridor.config import Settings
 from corridor.errors import InvalidInput
 from corridor.training.torch import Trainer, TrainResult
 from tests.conftest import LiveServer, module_server
+from tests.training.project_copy import copied_package
 
 PROJECT_SOURCE = Path(__file__).parent / "train_project"
 # Checkpoints and results carry the weights: more than the suite's default 64 KiB body.
@@ -47,13 +45,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, ModuleType]]:
     """A copy of the test-data project under a fresh package name, importable here."""
     root = tmp_path_factory.mktemp("train-work")
-    name = f"trainjobs_{uuid.uuid4().hex[:8]}"
-    shutil.copytree(PROJECT_SOURCE / "trainjobs", root / name)
-    sys.path.insert(0, str(root))
-    try:
-        yield root, __import__(f"{name}.models", fromlist=["models"])
-    finally:
-        sys.path.remove(str(root))
+    with copied_package(PROJECT_SOURCE / "trainjobs", root, "models") as found:
+        yield found
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,6 @@ best trial's model is registered; the study is what `corridor studies show` prin
 from __future__ import annotations
 
 import json
-import shutil
-import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -24,6 +21,7 @@ from corridor.training import tune
 from corridor.training.tune.driver import JOB_ATTR, RUN_ATTR
 from corridor.training.tune.trial_job import INTERMEDIATE_KEY
 from tests.conftest import LiveServer, module_server, run_cli
+from tests.training.project_copy import copied_package
 
 PROJECT_SOURCE = Path(__file__).parent / "tune_project"
 
@@ -45,13 +43,8 @@ def client(server: LiveServer) -> Iterator[Client]:
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, ModuleType]]:
     """A copy of the test objectives under a fresh package name, importable here."""
     root = tmp_path_factory.mktemp("tune-work")
-    name = f"tunejobs_{uuid.uuid4().hex[:8]}"
-    shutil.copytree(PROJECT_SOURCE / "tunejobs", root / name)
-    sys.path.insert(0, str(root))
-    try:
-        yield root, __import__(f"{name}.objectives", fromlist=["objectives"])
-    finally:
-        sys.path.remove(str(root))
+    with copied_package(PROJECT_SOURCE / "tunejobs", root, "objectives") as found:
+        yield found
 
 
 Work = tuple[Path, ModuleType]

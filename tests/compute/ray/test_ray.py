@@ -513,16 +513,10 @@ TRAIN_PROJECT = Path(__file__).parents[2] / "training" / "train_project" / "trai
 @pytest.fixture(scope="module")
 def train_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, ModuleType]]:
     """The trainer tests' factories under a fresh package name, shipped in the jobs' snapshot."""
-    import shutil
+    from tests.training.project_copy import copied_package
 
-    root = tmp_path_factory.mktemp("ray-train")
-    name = f"raytrain_{uuid.uuid4().hex[:8]}"
-    shutil.copytree(TRAIN_PROJECT, root / name)
-    sys.path.insert(0, str(root))
-    try:
-        yield root, importlib.import_module(f"{name}.models")
-    finally:
-        sys.path.remove(str(root))
+    with copied_package(TRAIN_PROJECT, tmp_path_factory.mktemp("ray-train"), "models") as found:
+        yield found
 
 
 def test_ddp_over_two_ray_workers_gives_the_weights_of_one_process(
