@@ -15,6 +15,7 @@ Every error raised on purpose by Corridor is a ``CorridorError``. Each class car
     │   ├── BlobCorrupted (500, blob_corrupted)
     │   └── SignatureInvalid (500, signature_invalid)  a model package failed its signature check
     ├── ConfigurationError (500, configuration_error)
+    ├── TooManyRequests (429, too_many_requests)  a rate limit was reached; retry later
     └── Unavailable (503, unavailable)
 
 The message is written for the person who will read it: what was wrong and what to do.
@@ -106,6 +107,13 @@ class ConfigurationError(CorridorError):
     """Settings are missing or inconsistent."""
 
     code = "configuration_error"
+
+
+class TooManyRequests(CorridorError):
+    """A configured rate limit was reached; the request may be retried later."""
+
+    status_code = 429
+    code = "too_many_requests"
 
 
 class Unavailable(CorridorError):

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from corridor.store.blobs import BlobStore
 
 
-@dataclass
+@dataclass(eq=False)
 class Runtime:
     """Opened once per process (server or in-process client) and shared by every request.
 

@@ -56,6 +56,10 @@ class Slice:
     blob_references: str | None = None
     # A `LifespanHook`, run by the server (not by the in-process transport).
     lifespan: str | None = None
+    # ``(app: ASGIApp, runtime: Runtime) -> ASGIApp``: a front door that sees every request
+    # before the server's middleware and answers its own paths (the serving gateway's lean
+    # hot path); it passes every other request, and lifespan events, to ``app``.
+    front: str | None = None
 
 
 SLICES: tuple[Slice, ...] = (
@@ -130,6 +134,14 @@ SLICES: tuple[Slice, ...] = (
         cli="corridor.training.cli:register",
         models="corridor.training.models",
     ),
+    Slice(
+        "serving",
+        routers=("corridor.serving.api:router",),
+        cli="corridor.serving.cli:register",
+        models="corridor.serving.models",
+        lifespan="corridor.serving.controller:serving",
+        front="corridor.serving.gateway.front:front",
+    ),
 )
 
 
@@ -171,6 +183,15 @@ def load_callable(path: str, *, what: str) -> Callable[..., object]:
     if not callable(found):
         raise ConfigurationError(f"{what} ({path}) is not callable")
     return cast(Callable[..., object], found)
+
+
+def fronts(slices: Sequence[Slice] = SLICES) -> list[tuple[str, Callable[..., object]]]:
+    """Each slice's front door factory, by slice name, in table order."""
+    return [
+        (s.name, load_callable(s.front, what=f"slice {s.name!r}'s front"))
+        for s in slices
+        if s.front is not None
+    ]
 
 
 def unlimited_body_prefixes(slices: Sequence[Slice] = SLICES) -> tuple[str, ...]:

@@ -20,6 +20,8 @@ class Permission(StrEnum):
     PROJECT_READ = "project:read"
     PROJECT_WRITE = "project:write"
     PROJECT_ADMIN = "project:admin"
+    # Call a deployment's inference routes (editors and admins, or a token made for it).
+    DEPLOYMENT_INVOKE = "deployment:invoke"
     SERVER_ADMIN = "server:admin"
     # Only a job token, and only for its own job and attempt (the worker's routes).
     JOB_WORKER = "job:worker"
@@ -27,9 +29,16 @@ class Permission(StrEnum):
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: frozenset({Permission.PROJECT_READ}),
-    Role.EDITOR: frozenset({Permission.PROJECT_READ, Permission.PROJECT_WRITE}),
+    Role.EDITOR: frozenset(
+        {Permission.PROJECT_READ, Permission.PROJECT_WRITE, Permission.DEPLOYMENT_INVOKE}
+    ),
     Role.ADMIN: frozenset(
-        {Permission.PROJECT_READ, Permission.PROJECT_WRITE, Permission.PROJECT_ADMIN}
+        {
+            Permission.PROJECT_READ,
+            Permission.PROJECT_WRITE,
+            Permission.PROJECT_ADMIN,
+            Permission.DEPLOYMENT_INVOKE,
+        }
     ),
 }
 

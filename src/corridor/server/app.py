@@ -19,7 +19,7 @@ from corridor.server.lifespan import slice_lifespan
 from corridor.server.metrics import HttpMetrics
 from corridor.server.middleware import RequestMiddleware
 from corridor.server.openapi import install_openapi
-from corridor.slices import Slice, lifespan_hooks, load, unlimited_body_prefixes
+from corridor.slices import Slice, fronts, lifespan_hooks, load, unlimited_body_prefixes
 
 # Routes open without a credential. Everything else must declare a permission (tests enforce it).
 OPEN_PATHS = frozenset({"/healthz", "/api/v1/auth/login", "/api/v1/openapi.json"})
@@ -53,6 +53,9 @@ def create_app(runtime: Runtime, slices: Sequence[Slice] | None = None) -> FastA
         metrics=app.state.metrics,
         unlimited_prefixes=unlimited_body_prefixes(slices),
     )
+    # Added last, so outermost: a front answers its own paths before the request middleware.
+    for _name, front in fronts(slices):
+        app.add_middleware(front, runtime=runtime)  # type: ignore[arg-type]
     return app
 
 

@@ -1,0 +1,1 @@
+"""The serving slice's tables (a stub until they land)."""

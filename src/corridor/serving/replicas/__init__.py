@@ -1,0 +1,1 @@
+"""Replicas: where a loaded model runs (`base.Replica`), one module per kind."""

@@ -1,0 +1,1 @@
+"""Model runtimes: one seam (`base.ServedModel`), one registry of backends (`registry`)."""

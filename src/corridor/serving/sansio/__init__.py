@@ -1,0 +1,1 @@
+"""The pure policies of serving: batching, autoscaling, traffic, balancing and graphs. No I/O."""
