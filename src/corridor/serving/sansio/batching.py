@@ -3,40 +3,55 @@
 Interface (the async driver keeps a FIFO of requests, each of one or more rows)::
 
     policy = BatchPolicy(spec.batching)
-    while True:                       # run on every arrival, every finished batch, and timer
+    loop:                             # on every arrival, every finished batch, and the timer
         d = policy.decide(now_s, [rows of each queued request, oldest first],
                           oldest_enqueued_s, replicas_idle)
-        if d.shed:  fail the d.shed oldest requests (`Unavailable`: over the latency budget)
+        if d.shed:   fail the d.shed oldest requests (`Unavailable`: over the latency budget)
         elif d.take: send the d.take oldest requests as one batch to an idle replica
-        else: sleep until the next arrival, a replica finishing, or d.wait_s, whichever is first
-    policy.observe(batch_rows, duration_s)   # after every batch, to learn its latency
+        else:        sleep until an arrival, a replica finishing, or d.wait_s, whichever is first
+        (after a shed or a take, decide again at once)
+    policy.observe(batch_rows, duration_s)   # when a batch ends (None: it failed), then decide
 
 Invariants (``Batching``: ``max_batch_size`` rows, ``max_queue_delay_ms``,
 ``latency_budget_ms``):
 
 - A batch is whole requests, oldest first (FIFO), whose rows sum to at most
   ``max_batch_size``; a request larger than that on its own is sent alone.
-- Nothing is taken while no replica is idle (``take == 0``).
-- With a replica idle, the oldest request never waits longer than ``max_queue_delay_ms``;
-  a full batch (the next request would not fit) is sent at once.
+- Nothing is taken while no replica is idle.
+- With a replica idle, no request is held longer than ``max_queue_delay_ms`` (counted from
+  when it could first have been sent: its arrival, or the moment a replica became free); a
+  full batch (the next request would not fit) is sent at once.
 - With ``latency_budget_ms``, a batch is sent early enough for its predicted latency to end
   inside the budget, and a request that has already waited the whole budget is shed rather
-  than answered late: the caller has given up by then, and answering it would only make the
-  requests behind it late too (under overload this keeps the fresh ones within budget).
+  than answered late: its caller has given up by then, and answering it would make the
+  requests behind it late too (under overload this keeps the fresh ones inside the budget).
+  A request sent in time may still end up to one batch's latency past the budget when the
+  prediction was short; it is never *held* past it.
 
-How it waits, and why it beats a fixed delay (Triton's dynamic batcher waits for
-``max_queue_delay`` even when the model is idle) and BentoML's dispatcher (which also models
-latency as ``a * rows + b`` but needs a warm-up and a fixed wait cap): with a replica idle it
-sends at once unless waiting is *predicted* to lower the mean latency. It learns the batch
-latency ``L(n) = a*n + b`` online (exponentially weighted least squares) and the arrival rate
-``lambda`` (rows/s, from how the queue grows between calls). Sending ``n`` rows now makes the
-rows arriving next wait behind it for ``L(n)``; waiting ``w`` for ``lambda*w`` more rows delays
-the ``n`` by ``w``. The sum of latencies changes by ``w * (n + lambda*w - lambda*(b - a*n))``,
-so waiting pays off only while ``n / lambda < b - a*n`` (the next rows would come sooner than
-the fixed cost saved) and the best wait is ``((b - a*n) - n/lambda) / 2``. With two or more
-replicas idle the next rows need not wait for this batch, so it is sent at once. Untrained
-(no batch observed yet) the model predicts 0 and the policy sends whenever a replica is idle,
-which already batches under load: requests that arrive while every replica is busy go together.
+When to wait. Triton's dynamic batcher holds a request up to ``max_queue_delay`` even when the
+model is idle; BentoML's dispatcher fits batch latency as ``a * rows + b`` too, but polls every
+millisecond, warms up on single requests and serves its queue newest first. This policy sends
+at once whenever a replica is idle, unless waiting is predicted to pay:
+
+- It learns the batch latency ``L(n) = a*n + b`` online (exponentially weighted least squares
+  over finished batches) and the arrivals: their overall rate, and what the window of ``b``
+  seconds after each answered batch brings (its gaps, and its arrivals per row answered).
+- Waiting ``w`` delays the ``n`` rows queued by ``w`` each; one more row joining saves the
+  fixed cost ``b`` it would pay again in a later batch. So it waits only if the next arrival is
+  expected within ``b / (2n)`` (twice the margin: a wait costs for certain, the saving is a
+  guess), and for at most ``b / n``.
+- Right after a batch is answered, its clients often send again at once (load generators,
+  busy applications: closed loops). The window after an answered batch learns this (about one
+  arrival per row answered). Once the policy waits for those returning rows, it waits for all
+  of them, up to the window's end: a straggler left behind would wait a whole batch more, and
+  a queue split in two halves that take turns costs one fixed cost per half.
+- Untrained, it never waits; with two or more replicas idle the next row need not wait for
+  this batch, so it sends at once.
+
+In a simulation on a fake clock (tests/serving/sansio/test_batching.py; numbers in the serving
+docs) it beats a fixed delay on p50 and p99 at every load, stays within a few percent of
+sending greedily in mean latency under random (Poisson) load, and beats both with clients in
+a closed loop (at 8 clients, p99 4.1 ms against greedy's 5.6 ms and a fixed delay's 8.6 ms).
 
 Cost: ``decide`` looks at no more than ``max_batch_size`` queued requests and does O(1)
 arithmetic besides; ``observe`` is O(1). Both run on the event loop, once per arrival or batch.
@@ -45,21 +60,26 @@ arithmetic besides; ``observe`` is O(1). Both run on the event loop, once per ar
 from __future__ import annotations
 
 import math
-from itertools import islice
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import islice
 
 from corridor.serving.spec import Batching
 
 _DECAY = 0.95  # weight of the past per observed batch in the latency fit (~20 batches)
-_RATE_TAU_S = 0.5  # time constant of the arrival-rate estimate
+# Wait only when the saving predicted is twice the cost: a wrong wait delays rows for certain,
+# the saving is a guess.
+_GAIN_MARGIN = 0.5
+_RATE_TAU_S = 1.0  # memory of the arrival-rate estimates
+_GAP_ALPHA = 0.2  # weight of the newest gap between arrivals after an answered batch
+_RETURN_ALPHA = 0.2  # weight of the newest answered batch in the arrivals-per-row estimate
 
 
 @dataclass(frozen=True)
 class Decision:
     """What the driver does now. ``shed``: fail that many oldest requests; ``take``: send that
-    many oldest requests as one batch (after the shed ones); with neither, ``wait_s``: decide
-    again after at most this many seconds (``inf``: only on an arrival or a finished batch)."""
+    many oldest requests as one batch; with neither, ``wait_s``: decide again after at most
+    this many seconds (``inf``: only on an arrival or a finished batch)."""
 
     take: int = 0
     wait_s: float = math.inf
@@ -104,34 +124,99 @@ class LatencyModel:
         return self.a * rows + self.b
 
 
+class ArrivalRate:
+    """What the policy knows about arrivals: a decayed count of arrivals and of the time they
+    came in; in the window right after a batch was answered, the mean gap between arrivals
+    and how many arrivals such a window brings per row answered (about 1 when clients send
+    again as soon as they are answered, as load generators and busy applications do; about
+    ``rate * window / rows`` for independent arrivals)."""
+
+    def __init__(self, window_s: float) -> None:
+        self.window_s = window_s
+        self.per_row_answered = 1.0
+        self.gap_after_s = math.inf
+        self._t: float | None = None
+        self._count = 0.0  # decayed arrivals
+        self._seconds = 0.0  # decayed time
+        # The current window: [start_s, rows answered, arrivals since, last arrival_s].
+        self._window: list[float] | None = None
+
+    def answered(self, now_s: float, rows: int) -> None:
+        window = self._window
+        if window is not None:
+            sample = window[2] / max(window[1], 1.0)
+            self.per_row_answered += _RETURN_ALPHA * (sample - self.per_row_answered)
+        self._window = [now_s, float(rows), 0.0, now_s]
+
+    def update(self, now_s: float, arrived: int) -> None:
+        last = self._t
+        self._t = now_s if last is None else max(last, now_s)
+        if last is not None and now_s > last:
+            keep = math.exp(-(now_s - last) / _RATE_TAU_S)
+            self._count = self._count * keep + arrived
+            self._seconds = self._seconds * keep + (now_s - last)
+        else:
+            self._count += arrived
+        window = self._window
+        if arrived and window is not None and self._in_window(now_s):
+            gap_s = max(0.0, now_s - window[3]) / arrived
+            if math.isinf(self.gap_after_s):
+                self.gap_after_s = gap_s
+            else:
+                weight = 1.0 - (1.0 - _GAP_ALPHA) ** arrived
+                self.gap_after_s += weight * (gap_s - self.gap_after_s)
+            window[2] += arrived
+            window[3] = now_s
+
+    def _in_window(self, now_s: float) -> bool:
+        return self._window is not None and now_s - self._window[0] <= self.window_s
+
+    def returning(self, now_s: float) -> float | None:
+        """How many more arrivals the window after the last answered batch should still
+        bring (None: not in such a window, or nothing learned about windows yet)."""
+        window = self._window
+        if window is None or not self._in_window(now_s) or math.isinf(self.gap_after_s):
+            return None
+        return self.per_row_answered * window[1] - window[2]
+
+    def window_start_s(self) -> float:
+        """When the last batch was answered (-inf: never)."""
+        return self._window[0] if self._window is not None else -math.inf
+
+    def gap_s(self, now_s: float) -> float:
+        """The expected time to the next arrival (inf: no evidence)."""
+        if self.returning(now_s) is not None:
+            return self.gap_after_s
+        return self._seconds / self._count if self._count >= 0.5 else math.inf
+
+
 class BatchPolicy:
     """Decides, for one model version's queue, when to send which requests. Keeps what it
-    has learned (latency fit, arrival rate) between calls; one instance per queue."""
+    has learned (latency fit, arrival rates) between calls; one instance per queue."""
 
     def __init__(self, batching: Batching) -> None:
         self.batching = batching
         self.max_rows = batching.max_batch_size
         self.max_delay_s = batching.max_queue_delay_ms / 1000.0
-        self.budget_s = (
-            batching.latency_budget_ms / 1000.0 if batching.latency_budget_ms else None
-        )
+        budget_ms = batching.latency_budget_ms
+        self.budget_s = budget_ms / 1000.0 if budget_ms is not None else None
         self.latency = LatencyModel()
-        # Arrival rate: exponentially decayed count of arrived requests.
-        self._arrived = 0.0
-        self._rows_per_request = 1.0
-        self._last_s: float | None = None
-        self._left_queued = 0  # requests left in the queue by the last decision
-        # The planned send time for the current oldest request (keyed by its enqueue time).
+        self.arrivals = ArrivalRate(window_s=0.0)  # set to min(max delay, b) as b is learned
+        self._answered_rows = -1  # rows of the batches finished since the last decision
+        self._left_queued = 0  # requests the last decision left in the queue
+        # The send time planned for the current oldest request: (its enqueue time, at).
         self._plan: tuple[float, float] | None = None
+        # The window (by its start) in which the policy chose to wait for returning clients.
+        self._committed_s: float | None = None
+        # Since when a replica has been idle with requests queued (None: not now).
+        self._idle_since: float | None = None
 
-    @property
-    def arrival_rate_rows_s(self) -> float:
-        """The estimated arrival rate, in rows per second."""
-        return self._arrived / _RATE_TAU_S * self._rows_per_request
-
-    def observe(self, batch_rows: int, duration_s: float) -> None:
-        """Learn from one finished batch: its rows and how long the replica took."""
-        self.latency.observe(batch_rows, duration_s)
+    def observe(self, batch_rows: int, duration_s: float | None) -> None:
+        """Learn from one finished batch: its rows and how long the replica took (None: it
+        failed, nothing to learn about latency). Call it when the batch ends, then decide."""
+        if duration_s is not None:
+            self.latency.observe(batch_rows, duration_s)
+        self._answered_rows = max(0, self._answered_rows) + batch_rows
 
     def decide(
         self,
@@ -141,7 +226,16 @@ class BatchPolicy:
         replicas_idle: int,
     ) -> Decision:
         """What to do now with the queue (rows per queued request, oldest first)."""
-        self._count_arrivals(now_s, len(queued_rows))
+        # Returning clients worth waiting for come within the fixed cost b (waiting longer
+        # for m rows to join n costs n * w and saves at most m * b, with m <= n).
+        self.arrivals.window_s = min(self.max_delay_s, self.latency.b)
+        if self._answered_rows >= 0:
+            self.arrivals.answered(now_s, self._answered_rows)
+            self._answered_rows = -1
+        arrived = max(0, len(queued_rows) - self._left_queued)
+        self.arrivals.update(now_s, arrived)
+        if arrived:
+            self._plan = None  # news: weigh waiting afresh
         decision = self._decide(now_s, queued_rows, oldest_enqueued_s, replicas_idle)
         self._left_queued = len(queued_rows) - decision.take - decision.shed
         return decision
@@ -150,7 +244,7 @@ class BatchPolicy:
         self, now_s: float, queued_rows: Sequence[int], oldest_s: float, idle: int
     ) -> Decision:
         if not queued_rows:
-            self._plan = None
+            self._plan = self._idle_since = None
             return Decision()
         waited_s = now_s - oldest_s
         budget_s = self.budget_s
@@ -158,35 +252,53 @@ class BatchPolicy:
             self._plan = None
             return Decision(shed=1, wait_s=0.0)
         if idle <= 0:
+            self._idle_since = None
             # Nothing can be sent; look again when the oldest would run out of budget.
             return Decision(wait_s=budget_s - waited_s if budget_s is not None else math.inf)
-        take, rows = self._prefix(queued_rows)
         if not self.batching.enabled:
             return self._send(1)
+        take, rows = self._prefix(queued_rows)
         if take < len(queued_rows) or rows >= self.max_rows or idle >= 2:
             return self._send(take)
-        # The latest moment to send: the delay cap, and the budget minus the predicted latency.
-        send_by_s = oldest_s + self.max_delay_s
-        rate = self.arrival_rate_rows_s
+        latency = self.latency
+        # The latest moment to send: the delay cap (counted from when the request could first
+        # have been sent), the budget less the predicted latency (with one more row), and the
+        # plan made for this oldest request if nothing arrived since.
+        if self._idle_since is None:
+            self._idle_since = now_s
+        send_by_s = max(oldest_s, self._idle_since) + self.max_delay_s
         if budget_s is not None:
-            expected = min(self.max_rows, rows + rate * max(0.0, send_by_s - now_s))
-            send_by_s = min(send_by_s, oldest_s + budget_s - self.latency.predict_s(expected))
+            send_by_s = min(send_by_s, oldest_s + budget_s - latency.predict_s(rows + 1))
         plan = self._plan
         if plan is not None and plan[0] == oldest_s:
             send_by_s = min(send_by_s, plan[1])
-        if now_s >= send_by_s or rate <= 0 or not self.latency.trained:
+        fixed_s = latency.b
+        n = max(rows, 1)
+        arrivals = self.arrivals
+        returning = arrivals.returning(now_s)
+        # Once waiting for the clients of the batch just answered, keep waiting for all of
+        # them (up to the window's end): a straggler left behind waits a whole batch more.
+        committed = returning is not None and self._committed_s == arrivals.window_start_s()
+        if (
+            now_s >= send_by_s
+            or not latency.trained
+            or (returning is not None and returning < 0.5)
+            # Waiting w costs n * w; one more row saves the fixed cost b it would pay again
+            # in a later batch. Wait only if the next row should come well before that.
+            or (not committed and n * arrivals.gap_s(now_s) >= _GAIN_MARGIN * fixed_s)
+        ):
             return self._send(take)
-        saved_s = self.latency.b - self.latency.a * rows
-        wait_s = (saved_s - rows / rate) / 2.0
-        if wait_s <= 0:
-            return self._send(take)
-        # No point waiting past the moment the batch would be full.
-        wait_s = min(wait_s, (self.max_rows - rows) / rate, send_by_s - now_s)
-        self._plan = (oldest_s, now_s + wait_s)
-        return Decision(wait_s=wait_s)
+        if returning is None:
+            # Past b / n, the wait has cost more than one more row can save.
+            send_by_s = min(send_by_s, now_s + fixed_s / n)
+        else:
+            self._committed_s = arrivals.window_start_s()
+            send_by_s = min(send_by_s, arrivals.window_start_s() + arrivals.window_s)
+        self._plan = (oldest_s, send_by_s)
+        return Decision(wait_s=send_by_s - now_s)
 
     def _send(self, take: int) -> Decision:
-        self._plan = None
+        self._plan = self._idle_since = None
         return Decision(take=take, wait_s=0.0)
 
     def _prefix(self, queued_rows: Sequence[int]) -> tuple[int, int]:
@@ -199,14 +311,4 @@ class BatchPolicy:
                 break
             rows += max(0, n)
             take += 1
-        # Rows per request, for the arrival rate in rows (a cheap running average).
-        self._rows_per_request += 0.1 * (rows / take - self._rows_per_request)
         return take, rows
-
-    def _count_arrivals(self, now_s: float, queued: int) -> None:
-        arrived = max(0, queued - self._left_queued)
-        if self._last_s is not None and now_s > self._last_s:
-            self._arrived *= math.exp(-(now_s - self._last_s) / _RATE_TAU_S)
-        if self._last_s is None or now_s > self._last_s:
-            self._last_s = now_s
-        self._arrived += arrived
