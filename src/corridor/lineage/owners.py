@@ -2,9 +2,9 @@
 
 Access to a node is access to its project, so every visibility decision about lineage starts
 here. One table, one line per node kind a slice stores, naming by import path the slice's query
-of its rows' projects (so that lineage, below the slices, never imports one at load time). Kinds
-no slice stores yet (deployments) and ids whose row is gone (a force-deleted dataset
-version, kept in lineage as a tombstone) own nothing: `corridor.lineage.visibility` decides
+of its rows' projects (so that lineage, below the slices, never imports one at load time). Ids
+whose row is gone (a force-deleted dataset version, kept in lineage as a tombstone; a deleted
+deployment's edges go with it) own nothing: `corridor.lineage.visibility` decides
 what that means for a walk.
 """
 
@@ -31,6 +31,7 @@ OWNERS: dict[NodeKind, str] = {
     NodeKind.RUN: "corridor.tracking.runs:run_projects",
     NodeKind.DATASET_VERSION: "corridor.data.datasets:version_projects",
     NodeKind.JOB: "corridor.compute.jobs:job_projects",
+    NodeKind.DEPLOYMENT: "corridor.serving.deployments:deployment_projects",
 }
 
 
