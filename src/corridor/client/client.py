@@ -39,6 +39,7 @@ from corridor.security.schemas import (
 
 if TYPE_CHECKING:
     from corridor.client.data import DataClient
+    from corridor.client.serving import ServingClient
     from corridor.runtime import Runtime
 
 M = TypeVar("M", bound=BaseModel)
@@ -106,6 +107,13 @@ class Client:
         from corridor.client.data import DataClient
 
         return DataClient(self)
+
+    @cached_property
+    def serving(self) -> ServingClient:
+        """Deployment calls (deploy, list, show, scale, rollback, delete) over this connection."""
+        from corridor.client.serving import ServingClient
+
+        return ServingClient(self)
 
     def close(self) -> None:
         # First: an in-process client's loopback server revokes its token through self.http.
