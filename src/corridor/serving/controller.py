@@ -1,13 +1,241 @@
-"""The serving controller (a stub until it lands)."""
+"""The serving controller (the slice's lifespan hook): keeps this process's `ServingPlane` equal
+to the deployments table.
+
+It reconciles at start, every `POLL_S`, and at once when the control service of this process
+commits a change (`corridor.serving.changes.notify`). One reconcile reads every deployment's
+current revision in one short read transaction (in a thread), then, for each deployment that
+is new or whose revision moved, starts a load of its own: resolve the versions' packages,
+write their folders, start the replica pools (reusing the running pool of a version the
+previous revision served in the same place, which is what makes a rollback to a warm version
+instant), build the handle, and swap it into the plane. Deployments that left the table are
+taken out of the plane first, then drained and stopped.
+
+Invariants: the plane's dict is replaced whole (`ServingPlane.replace`), never mutated, so the
+gateway reads it without locks; the previous revision keeps answering until the new one is up;
+a deployment that fails to load is marked "failed" with the reason on its row and never stops
+the others; on exit every pool is stopped. Graphs are built once every member is served.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
+from typing import TYPE_CHECKING
 
-from corridor.runtime import Runtime
+from corridor.errors import CorridorError
+from corridor.serving import changes
+from corridor.serving.deployments import LiveDeployment as DeploymentRow
+from corridor.serving.deployments import live, set_status
+from corridor.serving.graph_runtime import GraphDeployment, graph_signature
+from corridor.serving.live_versions import (
+    Running,
+    load_model_deployment,
+    report_gauges,
+    stop_running,
+)
+from corridor.serving.plane import DeploymentHandle, ServingPlane, plane_for
+from corridor.serving.sansio.graphs import members_of
+
+if TYPE_CHECKING:
+    from corridor.runtime import Runtime
+
+log = logging.getLogger("corridor.serving")
+
+POLL_S = 0.5
+# A deployment that failed to load is tried again after this long (its row may be unchanged
+# while what it needs, a package or a site, comes back).
+RETRY_FAILED_S = 30.0
+
+
+class Controller:
+    """Reconciles one runtime's plane with the deployments table."""
+
+    def __init__(self, runtime: Runtime, plane: ServingPlane, *, poll_s: float = POLL_S) -> None:
+        self.runtime = runtime
+        self.plane = plane
+        self.poll_s = poll_s
+        self.running: dict[str, Running] = {}
+        self.loading: dict[str, tuple[tuple[str, int], asyncio.Task[None]]] = {}
+        self.failed: dict[str, tuple[tuple[str, int], float, str]] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._token: int | None = None
+        self._side_tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(self._wake.set)
+
+        self._token = changes.subscribe(wake)
+        self._task = loop.create_task(self._run(), name="serving-controller")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        if self._token is not None:
+            changes.unsubscribe(self._token)
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        for _, task in self.loading.values():
+            task.cancel()
+        await asyncio.gather(*(t for _, t in self.loading.values()), return_exceptions=True)
+        self.loading.clear()
+        running, self.running = self.running, {}
+        self.plane.replace({})
+        await asyncio.gather(*(stop_running(r) for r in running.values()), return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.reconcile()
+            except Exception:  # the database away for a moment: the next poll tries again
+                log.exception("serving: reconciling deployments failed")
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_s)
+
+    async def reconcile(self) -> None:
+        rows = await asyncio.to_thread(self._read)
+        wanted = {row.name: row for row in rows}
+        for name in [n for n in self.loading if n not in wanted]:
+            self.loading.pop(name)[1].cancel()
+        gone = [n for n in self.running if n not in wanted]
+        for row in rows:
+            ident = (row.id, row.revision)
+            current = self.running.get(row.name)
+            if current is not None and current.ident == ident:
+                if current.handle is None and row.spec.graph is not None:
+                    self._build_graph(row, current)
+                continue
+            loading = self.loading.get(row.name)
+            if loading is not None:
+                if loading[0] == ident:
+                    continue
+                loading[1].cancel()
+            failed = self.failed.get(row.name)
+            if failed is not None and failed[0] == ident and time.monotonic() < failed[1]:
+                continue
+            task = asyncio.get_running_loop().create_task(self._load(row))
+            self.loading[row.name] = (ident, task)
+        if gone:
+            self._swap(remove=gone)
+            stopped = [self.running.pop(n) for n in gone]
+            for name in gone:
+                self.plane.metrics.forget(name)
+            await asyncio.gather(*(stop_running(r) for r in stopped), return_exceptions=True)
+        for name, running in self.running.items():
+            report_gauges(self.plane.metrics, name, running)
+
+    def _read(self) -> list[DeploymentRow]:
+        with self.runtime.db.read() as session:
+            return live(session)
+
+    async def _load(self, row: DeploymentRow) -> None:
+        ident = (row.id, row.revision)
+        try:
+            await self._status(row, "loading", "starting replicas")
+            if row.spec.graph is not None:
+                previous = self.running.get(row.name)
+                running = Running(ident=ident, spec=row.spec, handle=None, versions={})
+                self.running[row.name] = running
+                self._build_graph(row, running)
+                if previous is not None:
+                    await stop_running(previous)
+            else:
+                previous = self.running.get(row.name)
+                running = await load_model_deployment(
+                    self.runtime, row, previous, self.plane.metrics
+                )
+                self.running[row.name] = running
+                self._swap(add={row.name: running.handle} if running.handle else {})
+                if previous is not None:
+                    await stop_running(previous, keep=running)
+                await self._status(row, "ready")
+            self.failed.pop(row.name, None)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            reason = (
+                exc.message if isinstance(exc, CorridorError) else f"{type(exc).__name__}: {exc}"
+            )
+            log.warning(
+                "serving: deployment %s revision %d failed to load: %s",
+                row.name,
+                row.revision,
+                reason,
+            )
+            self.failed[row.name] = (ident, time.monotonic() + RETRY_FAILED_S, reason)
+            await self._status(row, "failed", reason)
+        finally:
+            current = self.loading.get(row.name)
+            if current is not None and current[0] == ident:
+                del self.loading[row.name]
+
+    def _build_graph(self, row: DeploymentRow, running: Running) -> None:
+        graph = row.spec.graph
+        assert graph is not None
+        try:
+            signature = graph_signature(graph, self.plane.get)
+        except CorridorError:
+            return  # a member is not served yet: the next reconcile tries again
+        first = self.plane.get(members_of(graph)[0])
+        running.handle = handle = GraphDeployment(
+            name=row.name,
+            project_id=row.project_id,
+            deployment_id=row.id,
+            graph=graph,
+            lookup=self.plane.get,
+            signature=signature,
+            kind=first.kind if first is not None else "tensors",
+        )
+        self._swap(add={row.name: handle})
+        task = asyncio.get_running_loop().create_task(self._status(row, "ready"))
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+    def _swap(
+        self, *, add: dict[str, DeploymentHandle] | None = None, remove: list[str] | None = None
+    ) -> None:
+        deployments = dict(self.plane.deployments)
+        for name in remove or ():
+            deployments.pop(name, None)
+        deployments.update(add or {})
+        self.plane.replace(deployments)
+
+    async def _status(self, row: DeploymentRow, status: str, message: str = "") -> None:
+        def write() -> None:
+            with self.runtime.db.write() as session:
+                set_status(session, row.id, status, message, revision=row.revision)
+
+        try:
+            await asyncio.to_thread(write)
+        except Exception:  # a status is for people; serving goes on without it
+            log.exception("serving: recording the status of deployment %s failed", row.name)
+
+
+_CONTROLLERS: dict[int, Controller] = {}
+
+
+def controller_of(runtime: Runtime) -> Controller | None:
+    """The controller serving ``runtime`` in this process, if one runs (for status and tests)."""
+    return _CONTROLLERS.get(id(runtime))
 
 
 @asynccontextmanager
 async def serving(runtime: Runtime) -> AsyncIterator[None]:
-    yield
+    """Serve the deployments table on this process's plane while the server runs."""
+    controller = Controller(runtime, plane_for(runtime))
+    _CONTROLLERS[id(runtime)] = controller
+    await controller.start()
+    try:
+        yield
+    finally:
+        _CONTROLLERS.pop(id(runtime), None)
+        await controller.stop()

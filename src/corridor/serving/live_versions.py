@@ -1,0 +1,186 @@
+"""One revision of a model deployment, running: its versions' pools and batchers, its scaler,
+and the `LiveDeployment` the gateway calls.
+
+`load_model_deployment` builds the running revision; it reuses the pool of any version the
+previous revision ran in the same place (so a rollback to a version still warm, or a scale
+change, starts nothing), and starts the others. `stop_running` takes a revision down after
+the plane stopped routing to it: the scaler first, then each batcher drains what it holds,
+then the pools the next revision did not take over stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from corridor.errors import ConfigurationError
+from corridor.serving.batcher import Batcher
+from corridor.serving.deployment import LiveDeployment, ServedVersion
+from corridor.serving.deployments import LiveDeployment as DeploymentRow
+from corridor.serving.gateway.metrics import ServingMetrics
+from corridor.serving.plane import DeploymentHandle
+from corridor.serving.replicas.pool import ReplicaPool
+from corridor.serving.scaler import Scaler, initial_replicas
+from corridor.serving.spec import DeploymentSpec
+from corridor.serving.tensors import ModelSignature
+from corridor.serving.version_pools import (
+    manifest_signature,
+    placement_of,
+    platform_of,
+    replica_spec,
+    resolve,
+    start_pool,
+    write_package,
+)
+
+if TYPE_CHECKING:
+    from corridor.runtime import Runtime
+
+# (model, version, replica kind, site name): a pool serves exactly this.
+PoolKey = tuple[str, int, str, str | None]
+
+
+@dataclass
+class RunningVersion:
+    key: PoolKey
+    pool: ReplicaPool
+    batcher: Batcher
+    platform: str
+    manifest_signature: ModelSignature | None
+
+
+@dataclass
+class Running:
+    """A deployment revision this process serves (``ident``: deployment id and revision)."""
+
+    ident: tuple[str, int]
+    spec: DeploymentSpec
+    handle: DeploymentHandle | None
+    versions: dict[PoolKey, RunningVersion] = field(default_factory=dict)
+    scaler: Scaler | None = None
+
+
+async def load_model_deployment(
+    runtime: Runtime,
+    row: DeploymentRow,
+    previous: Running | None,
+    metrics: ServingMetrics | None = None,
+) -> Running:
+    """Start what ``row``'s spec serves (reusing ``previous``'s pools where they match)."""
+    spec = row.spec
+    resolved = await asyncio.to_thread(resolve, runtime.db, row.project_id, spec)
+    kind, site = await asyncio.to_thread(placement_of, runtime.settings, spec.placement)
+    site_name = getattr(site, "name", None)
+    replicas = initial_replicas(spec.autoscaling, spec.replicas)
+    running = Running(ident=(row.id, row.revision), spec=spec, handle=None)
+    reused = previous.versions if previous is not None else {}
+    try:
+        for (model, version), package in resolved.packages.items():
+            key: PoolKey = (model, version, kind, site_name)
+            old = reused.get(key)
+            if old is not None:
+                pool, platform, declared = old.pool, old.platform, old.manifest_signature
+                if _rescale(spec, pool.target, replicas) != pool.target:
+                    await pool.scale_to(_rescale(spec, pool.target, replicas))
+            else:
+                path, manifest, manifest_json = await asyncio.to_thread(
+                    write_package, runtime.settings, runtime.blobs, package
+                )
+                platform, declared = platform_of(manifest), manifest_signature(manifest)
+                pool = await start_pool(
+                    replica_spec(package, path, manifest_json, kind, site, spec.placement),
+                    resolved.public_keys,
+                    replicas,
+                )
+            on_batch = _batch_counter(metrics, row.name, str(version))
+            running.versions[key] = RunningVersion(
+                key, pool, Batcher(pool, spec.batching, on_batch=on_batch), platform, declared
+            )
+        running.handle = _handle(row, running, metrics)
+    except BaseException:
+        await stop_running(running, keep=previous)
+        raise
+    if spec.autoscaling is not None:
+        running.scaler = scaler = Scaler(row.name, spec.autoscaling)
+        for v in running.versions.values():
+            scaler.add(f"{v.key[0]}/{v.key[1]}", v.pool, v.batcher)
+        scaler.start()
+    return running
+
+
+def _rescale(spec: DeploymentSpec, current: int, replicas: int) -> int:
+    """The count a reused pool moves to: the spec's, or within the autoscaling bounds."""
+    if spec.autoscaling is None:
+        return replicas
+    return min(max(current, spec.autoscaling.min_replicas), spec.autoscaling.max_replicas)
+
+
+def _batch_counter(
+    metrics: ServingMetrics | None, deployment: str, version: str
+) -> Callable[[int], None] | None:
+    if metrics is None:
+        return None
+
+    def observe(rows: int) -> None:
+        metrics.observe_batch(deployment, version, rows)
+
+    return observe
+
+
+def report_gauges(metrics: ServingMetrics, name: str, running: Running) -> None:
+    """Set the queue-depth and replica gauges of ``running``'s versions (the controller does,
+    every poll: gauges need no per-request work)."""
+    for (_, version, _, _), v in running.versions.items():
+        metrics.set_queue_depth(name, str(version), v.batcher.queued)
+        metrics.set_replicas(name, str(version), len(v.pool.replicas))
+
+
+def _handle(row: DeploymentRow, running: Running, metrics: ServingMetrics | None) -> LiveDeployment:
+    spec = row.spec
+    served: dict[tuple[str, int], ServedVersion] = {}
+    for (model, version, _, _), v in running.versions.items():
+        signature = v.pool.signature or v.manifest_signature
+        if signature is None:
+            raise ConfigurationError(
+                f"version {version} of {model!r} declares no tensor signature and no replica "
+                "has loaded it yet to learn one; deploy it with at least one replica"
+            )
+        served[(model, version)] = ServedVersion(
+            model=model,
+            version=version,
+            signature=signature,
+            kind=v.pool.kind or "tensors",
+            platform=v.platform,
+            pool=v.pool,
+            batcher=v.batcher,
+        )
+    shadow = spec.shadow
+    return LiveDeployment(
+        name=row.name,
+        project_id=row.project_id,
+        deployment_id=row.id,
+        spec=spec,
+        versions={r.version: served[(r.model, r.version)] for r in spec.routes},
+        shadow=served[(shadow.model, shadow.version)] if shadow is not None else None,
+        metrics=metrics,
+    )
+
+
+async def stop_running(running: Running, *, keep: Running | None = None) -> None:
+    """Stop ``running`` (no longer in the plane): its scaler, its batchers once they have
+    answered what they hold, and every pool ``keep`` does not use."""
+    if running.scaler is not None:
+        await running.scaler.stop()
+    handle = running.handle
+    if isinstance(handle, LiveDeployment):
+        await handle.recorder.drain()
+    await asyncio.gather(
+        *(v.batcher.close() for v in running.versions.values()), return_exceptions=True
+    )
+    kept = {id(v.pool) for v in keep.versions.values()} if keep is not None else set()
+    await asyncio.gather(
+        *(v.pool.stop() for v in running.versions.values() if id(v.pool) not in kept),
+        return_exceptions=True,
+    )

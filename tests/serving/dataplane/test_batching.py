@@ -1,0 +1,121 @@
+"""The batcher in front of a real replica pool: gathering, splitting, errors."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from corridor.errors import InvalidInput
+from corridor.serving.batcher import Batcher
+from corridor.serving.plane import InferenceContext
+from corridor.serving.spec import Batching, DeploymentSpec, VersionRoute
+from tests.serving.dataplane.functions import (
+    FunctionModel,
+    failing,
+    live_deployment,
+    pool_of,
+    stop,
+)
+
+CONTEXT = InferenceContext(request_id="r")
+
+
+def _rows(n: int, start: float) -> np.ndarray:
+    return (np.arange(n * 4, dtype=np.float32).reshape(n, 4) + start).astype(np.float32)
+
+
+def test_concurrent_requests_are_gathered_into_fewer_predict_calls() -> None:
+    model = FunctionModel(lambda b: {"y": b["x"] * 2}, delay_s=0.02)
+
+    async def scenario() -> list[np.ndarray]:
+        pool = pool_of(model)
+        await pool.start()
+        batcher = Batcher(pool, Batching(max_batch_size=64, max_queue_delay_ms=50))
+        try:
+            requests = [{"x": _rows(1 + i % 3, 100.0 * i)} for i in range(40)]
+            answers = await asyncio.gather(*(batcher.submit(r) for r in requests))
+            return [a["y"] - r["x"] * 2 for a, r in zip(answers, requests, strict=True)]
+        finally:
+            await batcher.close()
+            await pool.stop()
+
+    differences = asyncio.run(scenario())
+    # Every request got exactly its own rows back, doubled.
+    assert all(d.shape[1] == 4 and not d.any() for d in differences)
+    assert model.calls < 40 / 4
+    assert max(model.batch_rows) > 3
+    assert sum(model.batch_rows) == sum(1 + i % 3 for i in range(40))
+
+
+def test_batches_never_exceed_max_batch_size_rows() -> None:
+    model = FunctionModel(lambda b: {"y": b["x"]}, delay_s=0.01)
+
+    async def scenario() -> None:
+        pool = pool_of(model)
+        await pool.start()
+        batcher = Batcher(pool, Batching(max_batch_size=8, max_queue_delay_ms=20))
+        try:
+            await asyncio.gather(*(batcher.submit({"x": _rows(3, i)}) for i in range(30)))
+        finally:
+            await batcher.close()
+            await pool.stop()
+
+    asyncio.run(scenario())
+    assert max(model.batch_rows) <= 8
+    assert sum(model.batch_rows) == 90
+
+
+def test_disabled_batching_sends_each_request_alone() -> None:
+    model = FunctionModel(lambda b: {"y": b["x"]}, delay_s=0.005)
+
+    async def scenario() -> None:
+        pool = pool_of(model)
+        await pool.start()
+        batcher = Batcher(pool, Batching(enabled=False))
+        try:
+            await asyncio.gather(*(batcher.submit({"x": _rows(1, i)}) for i in range(10)))
+        finally:
+            await batcher.close()
+            await pool.stop()
+
+    asyncio.run(scenario())
+    assert model.calls == 10
+
+
+def test_a_failing_model_fails_every_request_of_its_batch_and_the_batcher_goes_on() -> None:
+    model = failing()
+    good = FunctionModel(lambda b: {"y": b["x"]})
+
+    async def scenario() -> None:
+        pool = pool_of(model)
+        await pool.start()
+        batcher = Batcher(pool, Batching(max_batch_size=16))
+        try:
+            results = await asyncio.gather(
+                *(batcher.submit({"x": _rows(1, i)}) for i in range(5)), return_exceptions=True
+            )
+            assert all(isinstance(r, Exception) and "broken" in str(r) for r in results)
+            model.function = good.function
+            answer = await batcher.submit({"x": _rows(2, 0)})
+            assert answer["y"].shape == (2, 4)
+        finally:
+            await batcher.close()
+            await pool.stop()
+
+    asyncio.run(scenario())
+
+
+def test_inputs_that_do_not_fit_the_signature_are_refused_naming_it() -> None:
+    spec = DeploymentSpec(routes=(VersionRoute(model="m", version=1),))
+
+    async def scenario() -> None:
+        deployment = await live_deployment(spec, {1: FunctionModel(lambda b: {"y": b["x"]})})
+        try:
+            with pytest.raises(InvalidInput, match=r"x FP32 \[-1, 4\]"):
+                await deployment.infer({"x": np.zeros((2, 3), np.float32)}, CONTEXT)
+        finally:
+            await stop(deployment)
+
+    asyncio.run(scenario())

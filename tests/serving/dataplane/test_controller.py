@@ -1,0 +1,143 @@
+"""The controller reconciling a plane with the deployments table of a real home.
+
+The deployments are made through the control plane's SDK (an in-process client), as a user
+would; the controller runs on a runtime of its own over the same home, as a server does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import corridor
+from corridor.client.client import Client
+from corridor.config import Settings
+from corridor.home import init_home
+from corridor.runtime import Runtime
+from corridor.serving.controller import Controller
+from corridor.serving.plane import DeploymentHandle, InferenceContext, ServingPlane
+from corridor.training.packages.python_function import register_function
+from tests.conftest import clean_env
+
+CODE = Path(__file__).resolve().parent / "code"
+SIGNATURE = {
+    "inputs": {"kind": "tensors", "tensors": [{"name": "x", "dtype": "float32", "shape": [-1, 4]}]},
+    "outputs": {
+        "kind": "tensors",
+        "tensors": [{"name": "y", "dtype": "float32", "shape": [-1, 4]}],
+    },
+}
+X = {"x": np.ones((2, 4), np.float32)}
+CONTEXT = InferenceContext(request_id="r")
+DEADLINE_S = 20.0  # generous: on a loaded machine; it takes well under a second
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, Client]]:
+    """A home whose model ``scale`` has version 1 (doubles) and version 2 (triples)."""
+    root = tmp_path_factory.mktemp("dataplane") / "home"
+    with clean_env():
+        settings = Settings(home=root)
+        init_home(settings)
+        with corridor.Client(settings=settings) as client:
+            register_function(
+                client, "scale", "dataplane_scale:double", signature=SIGNATURE, root=CODE
+            )
+            register_function(
+                client, "scale", "dataplane_scale:triple", signature=SIGNATURE, root=CODE
+            )
+            yield settings, client
+
+
+async def _until(check: Callable[[], bool], what: str, controller: Controller) -> None:
+    deadline = time.monotonic() + DEADLINE_S
+    while not check():
+        if time.monotonic() > deadline:
+            failed = {name: reason for name, (_, _, reason) in controller.failed.items()}
+            raise AssertionError(f"the controller did not get there: {what}; failed: {failed}")
+        await asyncio.sleep(0.01)
+
+
+async def _factor(handle: DeploymentHandle | None) -> float:
+    assert handle is not None
+    return float((await handle.infer(X, CONTEXT))["y"][0, 0])
+
+
+def test_the_controller_serves_a_new_deployment_a_redeploy_a_rollback_and_a_delete(
+    home: tuple[Settings, Client],
+) -> None:
+    settings, client = home
+
+    async def scenario() -> None:
+        runtime = Runtime(settings)
+        plane = ServingPlane()
+        controller = Controller(runtime, plane)
+        await controller.start()
+        try:
+            await asyncio.to_thread(client.serving.deploy, "scaler", "scale@1")
+            await _until(lambda: plane.get("scaler") is not None, "deployment served", controller)
+            handle = plane.get("scaler")
+            assert handle is not None
+            assert handle.ready()
+            assert await _factor(handle) == 2.0
+            assert handle.metadata()["platform"] == "corridor-function"
+
+            await asyncio.to_thread(client.serving.deploy, "scaler", "scale@2")
+            await _until(lambda: plane.get("scaler") is not handle, "redeploy served", controller)
+            assert await _factor(plane.get("scaler")) == 3.0
+
+            served = plane.get("scaler")
+            await asyncio.to_thread(client.serving.rollback, "scaler")
+            await _until(lambda: plane.get("scaler") is not served, "rollback served", controller)
+            assert await _factor(plane.get("scaler")) == 2.0
+
+            shown = await asyncio.to_thread(client.serving.show, "scaler")
+            assert shown.status == "ready"
+
+            await asyncio.to_thread(client.serving.delete, "scaler")
+            await _until(lambda: plane.get("scaler") is None, "deployment removed", controller)
+        finally:
+            await controller.stop()
+            runtime.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_deployment_that_cannot_load_is_marked_failed_and_others_are_served(
+    home: tuple[Settings, Client],
+) -> None:
+    settings, client = home
+
+    async def scenario() -> None:
+        runtime = Runtime(settings)
+        plane = ServingPlane()
+        controller = Controller(runtime, plane)
+        await controller.start()
+        try:
+            await asyncio.to_thread(
+                client.serving.deploy,
+                "broken",
+                "scale@1",
+                placement={"kind": "ray", "site": "nowhere"},
+            )
+            await asyncio.to_thread(client.serving.deploy, "fine", "scale@2")
+            await _until(
+                lambda: plane.get("fine") is not None, "the good deployment served", controller
+            )
+            await _until(
+                lambda: "broken" in controller.failed, "the broken one reported", controller
+            )
+            assert plane.get("broken") is None
+            shown = await asyncio.to_thread(client.serving.show, "broken")
+            assert shown.status == "failed"
+            assert "nowhere" in shown.message
+        finally:
+            await controller.stop()
+            runtime.close()
+
+    asyncio.run(scenario())
