@@ -1,0 +1,104 @@
+"""Replicas in worker processes: the same answers as in-process, and a kill -9 loses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+from corridor.errors import InvalidInput
+from corridor.serving.replicas.base import ReplicaSpec
+from corridor.serving.replicas.pool import ReplicaPool
+from corridor.serving.replicas.process import ProcessReplica
+from corridor.serving.replicas.registry import start_replica
+from tests.serving.replicas.conftest import CLASSES, FEATURES, Run, spec_of
+
+ROWS = np.random.default_rng(0).standard_normal((6, FEATURES)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def process_pool(
+    mlp_package: tuple[ReplicaSpec, list[bytes]], run: Run[Any]
+) -> Iterator[ReplicaPool]:
+    """Two worker-process replicas of the MLP, shared by the module's tests."""
+    spec, keys = mlp_package
+    pool = ReplicaPool(spec_of(spec, "process"), keys, replicas=2, health_interval_s=30.0)
+    run(pool.start())
+    assert pool.counts()["up"] == 2, pool.last_error
+    yield pool
+    run(pool.stop())
+
+
+def _pids(pool: ReplicaPool) -> list[int]:
+    return [r.pid for r in pool.replicas if isinstance(r, ProcessReplica) and r.pid is not None]
+
+
+def test_a_process_replica_answers_as_the_in_process_replica_does(
+    mlp_package: tuple[ReplicaSpec, list[bytes]], process_pool: ReplicaPool, run: Run[Any]
+) -> None:
+    spec, keys = mlp_package
+    local = run(start_replica(spec, keys))
+    try:
+        expected = run(local.infer({"input": ROWS}))["logits"]
+    finally:
+        run(local.stop())
+    answer = run(process_pool.infer({"input": ROWS}))["logits"]
+    assert answer.shape == (len(ROWS), CLASSES)
+    assert answer.flags.writeable
+    np.testing.assert_array_equal(answer, expected)
+    assert process_pool.signature is not None
+    assert process_pool.signature.describe() == local.signature.describe()
+
+
+def test_a_batch_the_model_refuses_is_answered_with_the_error_and_the_worker_lives_on(
+    process_pool: ReplicaPool, run: Run[Any]
+) -> None:
+    pids = _pids(process_pool)
+    with pytest.raises(InvalidInput):
+        run(process_pool.infer({"input": np.zeros((2, FEATURES + 1), dtype=np.float32)}))
+    assert _pids(process_pool) == pids
+    assert run(process_pool.infer({"input": ROWS}))["logits"].shape == (len(ROWS), CLASSES)
+
+
+def test_killing_a_worker_with_batches_in_flight_retries_them_and_restarts_it(
+    process_pool: ReplicaPool, run: Run[Any]
+) -> None:
+    expected = run(process_pool.infer({"input": ROWS}))["logits"]
+    victim = next(r for r in process_pool.replicas if isinstance(r, ProcessReplica))
+    assert victim.pid is not None
+    # Stopped, the worker answers nothing: every batch sent to it is surely in flight.
+    os.kill(victim.pid, signal.SIGSTOP)
+
+    async def scenario() -> list[Any]:
+        batches = [asyncio.create_task(process_pool.infer({"input": ROWS})) for _ in range(12)]
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert victim.outstanding > 0
+        assert victim.pid is not None
+        os.kill(victim.pid, signal.SIGKILL)
+        return await asyncio.gather(*batches)
+
+    retried_before = process_pool.retried
+    answers = run(scenario())
+    assert len(answers) == 12
+    for answer in answers:
+        np.testing.assert_array_equal(answer["logits"], expected)
+    assert process_pool.retried > retried_before
+    assert process_pool.restarts >= 1
+    assert not run(victim.healthy())
+
+    async def replaced() -> list[int]:
+        for _ in range(600):
+            if process_pool.counts()["up"] == 2:
+                break
+            await asyncio.sleep(0.05)
+        return _pids(process_pool)
+
+    pids = run(replaced())
+    assert len(pids) == 2
+    assert victim.pid not in pids
