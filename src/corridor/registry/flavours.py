@@ -23,6 +23,11 @@ FLAVOURS: dict[str, Flavour] = {
     f.name: f
     for f in (
         Flavour("corridor.linear", False, "a linear model as JSON: weights and bias"),
+        Flavour(
+            "corridor.function",
+            False,
+            "a Python function over named arrays, with its module's source code",
+        ),
         Flavour("onnx", False, "an ONNX graph, run by onnxruntime on the CPU"),
         Flavour("skops", False, "a scikit-learn model in skops format (types are checked)"),
         Flavour("safetensors", False, "tensors in safetensors format"),

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from corridor.errors import InvalidInput
 from corridor.registry.flavours import is_pickle_based
+from corridor.registry.function_loader import load_function
 from corridor.registry.manifest import Manifest
 from corridor.registry.onnx_loader import load_onnx
 from corridor.registry.package_signing import verify_before_loading
@@ -124,6 +125,7 @@ def _load_pickle(path: Path, manifest: Manifest) -> Predictor:
 
 LOADERS: dict[str, Callable[[Path, Manifest], Predictor]] = {
     "corridor.linear": _load_linear,
+    "corridor.function": load_function,
     "pickle": _load_pickle,
     "sklearn": _load_pickle,
     "sentence_transformers": load_sentence_transformer,

@@ -7,6 +7,7 @@ this seam (replicas, batching, the gateway) sees only this protocol.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -32,7 +33,17 @@ class ServedModel(Protocol):
     def predict(self, inputs: Batch) -> Batch: ...
 
 
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """How a backend runs its model. ``threads``: intra-op threads of torch or onnxruntime
+    (None: the backend chooses; each backend module says how)."""
+
+    threads: int | None = None
+
+
 class RuntimeBackend(Protocol):
     """Load the package at ``path`` (already verified, never pickle) into a `ServedModel`."""
 
-    def __call__(self, path: Path, manifest: Manifest) -> ServedModel: ...
+    def __call__(
+        self, path: Path, manifest: Manifest, options: RuntimeOptions = ...
+    ) -> ServedModel: ...

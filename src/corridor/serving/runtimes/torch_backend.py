@@ -1,0 +1,128 @@
+"""Serve a ``torch`` package: the registry's loader rebuilds the module from the package's own
+code and loads its safetensors weights (nothing is unpickled); this backend predicts batches.
+
+Hot path, per batch: each input array becomes a tensor with ``torch.from_numpy`` (no copy; a
+read-only array, as a binary request body gives, is copied first, since torch may not share
+memory it cannot write), the module runs under ``torch.inference_mode`` (no autograd records),
+and each output tensor becomes an array with ``.numpy()`` (no copy). A single-input model gets
+its tensor positionally, a multi-input one by keyword, as the registry's predictor does.
+
+Threads: ``RuntimeOptions.threads`` sets ``torch.set_num_threads``, which is global to the
+process (torch has one intra-op pool), so the last model loaded with a value sets it for all.
+Without a value torch keeps its default (one thread per physical core); torch runs the
+matrix products of a small batch on one thread anyway, so a batch of 1 of a small MLP costs
+the same either way, and bigger batches gain from the pool.
+
+The signature is the manifest's tensor signature; a model registered without its outputs gets
+them by running it once on a batch of one row of zeros.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from corridor.errors import InvalidInput
+from corridor.registry.manifest import Manifest
+from corridor.registry.torch_loader import load_torch
+from corridor.serving.runtimes.base import ModelKind, RuntimeOptions
+from corridor.serving.runtimes.model_signatures import declared_signature
+from corridor.serving.runtimes.results import model_failure, named_outputs
+from corridor.serving.tensors import (
+    Batch,
+    ModelSignature,
+    TensorSpec,
+    datatype_of_array,
+    numpy_dtype,
+)
+
+
+class TorchModel:
+    """A torch module serving batches of named arrays."""
+
+    kind: ModelKind = "tensors"
+
+    def __init__(self, module: Any, signature: ModelSignature) -> None:
+        import torch
+
+        self._torch = torch
+        self.module = module
+        self.signature = signature
+        self._names = tuple(t.name for t in signature.inputs)
+
+    def _tensor(self, array: npt.NDArray[Any]) -> Any:
+        if not array.flags.writeable:
+            array = array.copy()
+        return self._torch.from_numpy(array)
+
+    def _call(self, inputs: Batch) -> Any:
+        with self._torch.inference_mode():
+            if len(self._names) == 1:
+                output = self.module(self._tensor(inputs[self._names[0]]))
+            else:
+                output = self.module(**{n: self._tensor(inputs[n]) for n in self._names})
+        return _numpy(output, self._torch)
+
+    def predict(self, inputs: Batch) -> Batch:
+        try:
+            return named_outputs(self._call(inputs), self.signature)
+        except Exception as exc:
+            raise model_failure(exc, self.signature) from None
+
+
+def _numpy(output: Any, torch: Any) -> Any:
+    if isinstance(output, torch.Tensor):
+        return output.numpy(force=True)
+    if isinstance(output, Mapping):
+        return {k: _numpy(v, torch) for k, v in output.items()}
+    if isinstance(output, tuple | list):
+        return tuple(_numpy(v, torch) for v in output)
+    return output
+
+
+def _probe_outputs(model: TorchModel) -> tuple[TensorSpec, ...]:
+    """The outputs of the model, seen by running it on one row of zeros."""
+    inputs = {}
+    for spec in model.signature.inputs:
+        if any(d < 0 for d in spec.shape[1:]):
+            raise InvalidInput(
+                f"the torch package's signature names no outputs and input {spec.describe()} "
+                "has a free dimension; register the model with its output tensors"
+            )
+        inputs[spec.name] = np.zeros((1, *spec.shape[1:]), dtype=numpy_dtype(spec.datatype))
+    raw = model._call(inputs)
+    if isinstance(raw, Mapping):
+        named = [(str(k), np.asarray(v)) for k, v in raw.items()]
+    else:
+        values = raw if isinstance(raw, tuple) else (raw,)
+        names = ["output"] if len(values) == 1 else [f"output{i}" for i in range(len(values))]
+        named = list(zip(names, map(np.asarray, values), strict=True))
+    return tuple(TensorSpec(name, datatype_of_array(a), (-1, *a.shape[1:])) for name, a in named)
+
+
+def load(path: Path, manifest: Manifest, options: RuntimeOptions = RuntimeOptions()) -> TorchModel:
+    """Load the verified ``torch`` package at ``path``."""
+    import torch
+
+    signature = declared_signature(manifest)
+    if signature is None or not signature.inputs:
+        raise InvalidInput(
+            "a torch package is served only with a tensor signature (its inputs' names, "
+            "dtypes and shapes): register the model with one"
+        )
+    if options.threads is not None:
+        torch.set_num_threads(max(1, options.threads))
+    model = TorchModel(load_torch(path, manifest).model, signature)
+    if not signature.outputs:
+        try:
+            outputs = _probe_outputs(model)
+        except InvalidInput:
+            raise
+        except Exception as exc:
+            raise model_failure(exc, signature) from None
+        model.signature = ModelSignature(signature.inputs, outputs, signature.allow_nan)
+    return model
