@@ -154,6 +154,21 @@ class Settings(BaseSettings):
         default=None,
         description="Address of the Ray cluster a `ray` site uses when its config names none.",
     )
+    serving_max_request_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        gt=0,
+        description="Largest inference request body the serving gateway accepts (/v2/models/"
+        ".../infer, /v1/embeddings), in bytes; larger ones are answered 413 unread.",
+    )
+    serving_max_tensor_elements: int = Field(
+        default=16 * 1024 * 1024,
+        gt=0,
+        description="Most elements one input tensor of an inference request may hold; more "
+        "is answered 413.",
+    )
+    serving_max_inputs: int = Field(
+        default=64, gt=0, description="Most input tensors one inference request may name."
+    )
 
     @field_validator("home", mode="after")
     @classmethod

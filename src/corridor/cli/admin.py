@@ -73,15 +73,24 @@ def tokens_create(
     user: str = typer.Option(None, "--user", help="Owner (administrators only); default you."),
     ttl_days: int = typer.Option(None, "--ttl-days", min=1, help="Lifetime in days."),
     never_expires: bool = typer.Option(False, "--never-expires", help="No expiry."),
+    invoke: str = typer.Option(
+        None,
+        "--invoke",
+        metavar="DEPLOYMENT",
+        help="Make a token that may invoke this deployment and nothing else (for applications).",
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Create a token; its secret is printed this once."""
     with client() as c:
-        issued = c.create_token(name, user=user, ttl_days=ttl_days, never_expires=never_expires)
+        issued = c.create_token(
+            name, user=user, ttl_days=ttl_days, never_expires=never_expires, invoke=invoke
+        )
     if as_json:
         print_json(issued)
         return
-    say(f"token {issued.id} ({issued.name}), expires {issued.expires_at or 'never'}")
+    limited = f", may invoke only {issued.invoke}" if issued.invoke else ""
+    say(f"token {issued.id} ({issued.name}), expires {issued.expires_at or 'never'}{limited}")
     say(issued.token)
 
 

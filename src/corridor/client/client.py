@@ -183,8 +183,17 @@ class Client:
         user: str | None = None,
         ttl_days: int | None = None,
         never_expires: bool = False,
+        invoke: str | None = None,
     ) -> IssuedTokenOut:
-        body = {"name": name, "user": user, "ttl_days": ttl_days, "never_expires": never_expires}
+        """Create a token; with ``invoke``, one that may invoke that deployment and nothing
+        else (for an application)."""
+        body = {
+            "name": name,
+            "user": user,
+            "ttl_days": ttl_days,
+            "never_expires": never_expires,
+            "invoke": invoke,
+        }
         return self._send(IssuedTokenOut, "POST", "/api/v1/tokens", body)
 
     def list_tokens(self, *, all_users: bool = False) -> list[TokenOut]:

@@ -74,7 +74,8 @@ def create_token(
     session: WriteSession,
     access: Access = requires(Permission.AUTHENTICATED),
 ) -> IssuedTokenOut:
-    """Create an API token for yourself (admins: for anyone)."""
+    """Create an API token for yourself (admins: for anyone); with ``invoke``, one that may
+    invoke that deployment and nothing else."""
     runtime = get_runtime(request)
     principal = access.principal
     if body.never_expires and body.ttl_days is not None:
@@ -92,7 +93,9 @@ def create_token(
         raise InvalidInput("the local administrator has no user: name one with 'user'")
     else:
         owner = identity.get_user(session, principal.name)
-    issued = identity.issue_token(session, owner, name=body.name, ttl=ttl)
+    issued = identity.issue_token(
+        session, owner, name=body.name, ttl=ttl, invoke_deployment=body.invoke
+    )
     return _issued(issued)
 
 
@@ -236,7 +239,13 @@ def verify_audit(
 
 def _issued(issued: identity.IssuedToken) -> IssuedTokenOut:
     t = issued.token
-    return IssuedTokenOut(id=t.id, name=t.name, token=issued.secret, expires_at=t.expires_at)
+    return IssuedTokenOut(
+        id=t.id,
+        name=t.name,
+        token=issued.secret,
+        expires_at=t.expires_at,
+        invoke=t.invoke_deployment,
+    )
 
 
 def _token(token: Token, owner: str) -> TokenOut:
@@ -249,4 +258,5 @@ def _token(token: Token, owner: str) -> TokenOut:
         expires_at=token.expires_at,
         revoked_at=token.revoked_at,
         last_used_at=token.last_used_at,
+        invoke=token.invoke_deployment,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from corridor.errors import AlreadyExists, InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from corridor.names import check_name
+from corridor.security import access_changes as access_changes  # registers the change hooks
 from corridor.security.credentials import (
     hash_password,
     hash_token,
@@ -36,6 +38,7 @@ _TOKEN_LOOKUP = (
         Token.last_used_at,
         Token.job_id,
         Token.job_attempt,
+        Token.invoke_deployment,
         User.id.label("user_id"),
         User.name,
         User.is_admin,
@@ -104,13 +107,32 @@ def count_users(db: Database) -> int:
         return session.scalar(select(func.count()).select_from(User)) or 0
 
 
+# A deployment's name (corridor.serving.spec.DEPLOYMENT_NAME; the security core sits below
+# the slices, so it checks the shape only: the gateway checks the rest on each request).
+_DEPLOYMENT_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+
+
 def issue_token(
-    session: Session, user: User, *, name: str, ttl: dt.timedelta | None
+    session: Session,
+    user: User,
+    *,
+    name: str,
+    ttl: dt.timedelta | None,
+    invoke_deployment: str | None = None,
 ) -> IssuedToken:
-    """Create a token for ``user``; ``ttl=None`` makes one that never expires."""
+    """Create a token for ``user``; ``ttl=None`` makes one that never expires.
+
+    With ``invoke_deployment`` the token may invoke that one deployment (while its owner may)
+    and call nothing else: a credential to hand to an application.
+    """
     check_name("token", name)
     if ttl is not None and ttl <= dt.timedelta(0):
         raise InvalidInput("token lifetime must be positive")
+    if invoke_deployment is not None and not _DEPLOYMENT_NAME.fullmatch(invoke_deployment):
+        raise InvalidInput(
+            f"{invoke_deployment!r} is not a deployment name: lower-case letters, digits, "
+            "'.', '_' and '-', at most 63 characters"
+        )
     secret = new_token_secret()
     now = utcnow()
     token = Token(
@@ -120,6 +142,7 @@ def issue_token(
         prefix=secret[:10],
         created_at=now,
         expires_at=now + ttl if ttl is not None else None,
+        invoke_deployment=invoke_deployment,
     )
     session.add(token)
     session.flush()
@@ -182,6 +205,11 @@ def authenticate_token(db: Database, secret: str, *, session: Session | None = N
         raise Unauthenticated("unknown token")
     if row.disabled:
         raise Unauthenticated(f"user {row.name!r} is disabled")
+    if row.invoke_deployment is not None:
+        raise PermissionDenied(
+            f"this token may only invoke deployment {row.invoke_deployment!r} "
+            f"(/v2/models/{row.invoke_deployment}/infer); use another token for this route"
+        )
     if row.last_used_at is None or now - row.last_used_at > _LAST_USED_RESOLUTION:
         with db.write() as session:
             fresh = session.get(Token, row.id)

@@ -49,6 +49,18 @@ class Token(Base):
     # Set on a job token: it may call only the worker routes of this job's attempt.
     job_id: Mapped[str | None] = mapped_column(String(32), index=True)
     job_attempt: Mapped[int | None] = mapped_column(Integer)
+    # Set on a token made for an application: it may invoke this one deployment and nothing else.
+    invoke_deployment: Mapped[str | None] = mapped_column(String(64))
+
+
+class AccessChange(Base):
+    """One row (id 1) whose counter each change to tokens, users, projects or memberships bumps
+    in its own transaction: servers poll it to know when their token views are stale."""
+
+    __tablename__ = "access_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    counter: Mapped[int] = mapped_column(BigInteger)
 
 
 class Project(Base):

@@ -20,6 +20,9 @@ class IssuedTokenOut(Response):
     name: str
     token: str = Field(description="The secret; shown once, never again.")
     expires_at: dt.datetime | None
+    invoke: str | None = Field(
+        default=None, description="The one deployment this token may invoke, if it is limited."
+    )
 
 
 class WhoAmI(Response):
@@ -46,6 +49,12 @@ class TokenCreate(Request):
     ttl_days: int | None = Field(default=None, gt=0, le=3650)
     never_expires: bool = False
     user: str | None = Field(default=None, description="Owner; only admins name another user.")
+    invoke: str | None = Field(
+        default=None,
+        max_length=63,
+        description="A deployment's name: the token may invoke that deployment and nothing "
+        "else (for applications), while its owner may.",
+    )
 
 
 class TokenOut(Response):
@@ -57,6 +66,9 @@ class TokenOut(Response):
     expires_at: dt.datetime | None
     revoked_at: dt.datetime | None
     last_used_at: dt.datetime | None
+    invoke: str | None = Field(
+        default=None, description="The one deployment this token may invoke, if it is limited."
+    )
 
 
 class ProjectCreate(Request):

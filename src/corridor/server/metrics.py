@@ -1,4 +1,9 @@
-"""Prometheus metrics of the HTTP server, on a registry owned by one app."""
+"""Prometheus metrics of the HTTP server, on a registry owned by one app.
+
+Other parts of the server that keep metrics of their own (the serving gateway's requests,
+batches, queues and replicas) hand their registries to `HttpMetrics.include`; ``/metrics``
+renders them all, one after the other.
+"""
 
 from __future__ import annotations
 
@@ -20,10 +25,16 @@ class HttpMetrics:
             ["method", "route"],
             registry=self.registry,
         )
+        self._included: list[CollectorRegistry] = []
+
+    def include(self, registry: CollectorRegistry) -> None:
+        """Render ``registry`` at ``/metrics`` too (its metric names must be its own)."""
+        if all(r is not registry for r in self._included):
+            self._included.append(registry)
 
     def observe(self, method: str, route: str, status: int, duration_s: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.duration.labels(method, route).observe(duration_s)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        return b"".join(generate_latest(r) for r in (self.registry, *self._included))

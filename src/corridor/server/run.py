@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import logging
 import signal
 import sys
 import threading
@@ -16,6 +18,20 @@ from corridor.runtime import Runtime
 from corridor.security.credentials import prepare_password_checks
 from corridor.server.app import create_app
 from corridor.store.staging_sweep import sweep_at_start
+
+log = logging.getLogger("corridor.server")
+
+
+def _implementations() -> dict[str, str]:
+    """Which event loop and HTTP parser uvicorn's "auto" picks here."""
+    found = {}
+    for name, fallback, key in (("uvloop", "asyncio", "loop"), ("httptools", "h11", "http")):
+        try:
+            importlib.import_module(name)
+            found[key] = name
+        except ImportError:
+            found[key] = fallback
+    return found
 
 
 def _stop_cleanly(signum: int, frame: FrameType | None) -> None:
@@ -52,7 +68,13 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
             access_log=False,
             timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
             server_header=False,
+            # "auto" takes uvloop's event loop and httptools' HTTP parser when they are
+            # installed (both are dependencies, so normally they are), else asyncio and h11;
+            # the serving gateway's hot path is faster with the first pair.
+            loop="auto",
+            http="auto",
         )
+        log.info("event loop and HTTP parser", extra=_implementations())
         uvicorn.Server(config).run()
     finally:
         runtime.close()

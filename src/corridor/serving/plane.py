@@ -12,6 +12,7 @@ import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from corridor.serving.gateway.metrics import ServingMetrics
 from corridor.serving.runtimes.base import ModelKind
 from corridor.serving.tensors import Batch, ModelSignature
 
@@ -65,6 +66,8 @@ class ServingPlane:
         self.deployments: dict[str, DeploymentHandle] = {}
         # Bumped whenever the set changes, for the gateway's caches.
         self.generation = 0
+        # Requests, latency, batch sizes, queue depth, replicas (rendered at /metrics).
+        self.metrics = ServingMetrics()
 
     def get(self, name: str) -> DeploymentHandle | None:
         return self.deployments.get(name)
