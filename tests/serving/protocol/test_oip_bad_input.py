@@ -75,6 +75,17 @@ def refused(body: bytes | bytearray, header_length: int | None = None, **limits:
         (json_body(tensor([1], [True])), "non-negative integers"),
         (json_body(tensor([1], None)), "needs a 'shape'"),
         (json_body(tensor("1", [1])), "'data' must be a list"),
+        (
+            json_body(
+                {
+                    "name": "x",
+                    "datatype": "FP32",
+                    "shape": [1],
+                    "parameters": {"shared_memory_region": "r", "shared_memory_byte_size": 4},
+                }
+            ),
+            "in the request only",
+        ),
         (json_body({"name": "x", "datatype": "FP32", "shape": [1]}), "no 'data'"),
         (json_body(tensor(["1.0"], [1])), "must be numbers"),
         (json_body(tensor(["NaN"], [1])), "must be numbers"),

@@ -207,6 +207,11 @@ def _input(
         flat = decode_tensor(body, offset, binary_size, name=name, datatype=datatype, count=count)
         offset += binary_size
     elif data is None:
+        if "shared_memory_region" in parameters:
+            raise InvalidInput(
+                f"input {name!r} names a shared memory region; this server takes tensor data "
+                "in the request only (JSON 'data' or binary data)"
+            )
         raise InvalidInput(
             f"input {name!r} has no 'data' and no binary_data_size parameter; send its values"
         )
