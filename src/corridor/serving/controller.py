@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from corridor.errors import CorridorError
 from corridor.serving import changes
+from corridor.serving.deployment import PendingDeployment
 from corridor.serving.deployments import LiveDeployment as DeploymentRow
 from corridor.serving.deployments import live, set_status
 from corridor.serving.graph_runtime import GraphDeployment, graph_signature
@@ -106,7 +107,7 @@ class Controller:
         wanted = {row.name: row for row in rows}
         for name in [n for n in self.loading if n not in wanted]:
             self.loading.pop(name)[1].cancel()
-        gone = [n for n in self.running if n not in wanted]
+        gone = [n for n in {*self.running, *self.plane.deployments} if n not in wanted]
         for row in rows:
             ident = (row.id, row.revision)
             current = self.running.get(row.name)
@@ -122,11 +123,13 @@ class Controller:
             failed = self.failed.get(row.name)
             if failed is not None and failed[0] == ident and time.monotonic() < failed[1]:
                 continue
+            if row.name not in self.running:
+                self._pending(row, "is loading: its replicas are starting; retry in a moment")
             task = asyncio.get_running_loop().create_task(self._load(row))
             self.loading[row.name] = (ident, task)
         if gone:
             self._swap(remove=gone)
-            stopped = [self.running.pop(n) for n in gone]
+            stopped = [self.running.pop(n) for n in gone if n in self.running]
             for name in gone:
                 self.plane.metrics.forget(name)
             await asyncio.gather(*(stop_running(r) for r in stopped), return_exceptions=True)
@@ -145,7 +148,8 @@ class Controller:
                 previous = self.running.get(row.name)
                 running = Running(ident=ident, spec=row.spec, handle=None, versions={})
                 self.running[row.name] = running
-                self._build_graph(row, running)
+                if not self._build_graph(row, running) and previous is None:
+                    self._pending(row, "is waiting for the deployments it calls to load")
                 if previous is not None:
                     await stop_running(previous)
             else:
@@ -172,20 +176,34 @@ class Controller:
                 reason,
             )
             self.failed[row.name] = (ident, time.monotonic() + RETRY_FAILED_S, reason)
+            if row.name not in self.running:  # nothing older to keep serving
+                self._pending(row, f"failed to load: {reason}")
             await self._status(row, "failed", reason)
         finally:
             current = self.loading.get(row.name)
             if current is not None and current[0] == ident:
                 del self.loading[row.name]
 
-    def _build_graph(self, row: DeploymentRow, running: Running) -> None:
+    def _served(self, name: str) -> DeploymentHandle | None:
+        """``name``'s handle if it is loaded (not pending)."""
+        running = self.running.get(name)
+        return running.handle if running is not None else None
+
+    def _pending(self, row: DeploymentRow, why: str) -> None:
+        pending = PendingDeployment(
+            name=row.name, project_id=row.project_id, deployment_id=row.id, spec=row.spec, why=why
+        )
+        self._swap(add={row.name: pending})
+
+    def _build_graph(self, row: DeploymentRow, running: Running) -> bool:
+        """Serve ``row``'s graph if every member is served; whether it is."""
         graph = row.spec.graph
         assert graph is not None
         try:
-            signature = graph_signature(graph, self.plane.get)
+            signature = graph_signature(graph, self._served)
         except CorridorError:
-            return  # a member is not served yet: the next reconcile tries again
-        first = self.plane.get(members_of(graph)[0])
+            return False  # a member is not served yet: the next reconcile tries again
+        first = self._served(members_of(graph)[0])
         running.handle = handle = GraphDeployment(
             name=row.name,
             project_id=row.project_id,
@@ -199,6 +217,7 @@ class Controller:
         task = asyncio.get_running_loop().create_task(self._status(row, "ready"))
         self._side_tasks.add(task)
         task.add_done_callback(self._side_tasks.discard)
+        return True
 
     def _swap(
         self, *, add: dict[str, DeploymentHandle] | None = None, remove: list[str] | None = None

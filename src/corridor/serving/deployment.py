@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from corridor.errors import NotFound
+from corridor.errors import NotFound, Unavailable
 from corridor.serving.batcher import Batcher
 from corridor.serving.gateway.metrics import ServingMetrics
 from corridor.serving.plane import InferenceContext
@@ -160,3 +160,35 @@ class LiveDeployment:
             raise
         answer.set_result(outputs)
         return outputs
+
+
+class PendingDeployment:
+    """A deployment the controller is loading, or failed to load: known to the gateway (so
+    ``/ready`` says false and a request gets 503 saying why, rather than 404), serving nothing."""
+
+    def __init__(
+        self, *, name: str, project_id: str, deployment_id: str, spec: DeploymentSpec, why: str
+    ) -> None:
+        self.name = name
+        self.project_id = project_id
+        self.deployment_id = deployment_id
+        self.kind: ModelKind = "tensors"
+        self.signature = ModelSignature(inputs=(), outputs=())
+        self.versions: tuple[str, ...] = tuple(str(r.version) for r in spec.routes) or ("1",)
+        self.sticky_header = spec.sticky_header
+        self.why = why
+
+    def ready(self, version: int | None = None) -> bool:
+        return False
+
+    def metadata(self, version: int | None = None) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "versions": list(self.versions),
+            "platform": "corridor",
+            "inputs": [],
+            "outputs": [],
+        }
+
+    async def infer(self, inputs: Batch, context: InferenceContext) -> Batch:
+        raise Unavailable(f"deployment {self.name!r} {self.why}")

@@ -17,6 +17,7 @@ import pytest
 import corridor
 from corridor.client.client import Client
 from corridor.config import Settings
+from corridor.errors import Unavailable
 from corridor.home import init_home
 from corridor.runtime import Runtime
 from corridor.serving.controller import Controller
@@ -63,6 +64,11 @@ async def _until(check: Callable[[], bool], what: str, controller: Controller) -
         await asyncio.sleep(0.01)
 
 
+def _ready(plane: ServingPlane, name: str) -> bool:
+    handle = plane.get(name)
+    return handle is not None and handle.ready()
+
+
 async def _factor(handle: DeploymentHandle | None) -> float:
     assert handle is not None
     return float((await handle.infer(X, CONTEXT))["y"][0, 0])
@@ -80,10 +86,9 @@ def test_the_controller_serves_a_new_deployment_a_redeploy_a_rollback_and_a_dele
         await controller.start()
         try:
             await asyncio.to_thread(client.serving.deploy, "scaler", "scale@1")
-            await _until(lambda: plane.get("scaler") is not None, "deployment served", controller)
+            await _until(lambda: _ready(plane, "scaler"), "deployment served", controller)
             handle = plane.get("scaler")
             assert handle is not None
-            assert handle.ready()
             assert await _factor(handle) == 2.0
             assert handle.metadata()["platform"] == "corridor-function"
 
@@ -132,10 +137,42 @@ def test_a_deployment_that_cannot_load_is_marked_failed_and_others_are_served(
             await _until(
                 lambda: "broken" in controller.failed, "the broken one reported", controller
             )
-            assert plane.get("broken") is None
+            broken = plane.get("broken")
+            assert broken is not None
+            assert not broken.ready()
+            with pytest.raises(Unavailable, match="nowhere"):
+                await broken.infer(X, CONTEXT)
             shown = await asyncio.to_thread(client.serving.show, "broken")
             assert shown.status == "failed"
             assert "nowhere" in shown.message
+        finally:
+            await controller.stop()
+            runtime.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_graph_is_served_once_its_members_are(
+    home: tuple[Settings, Client],
+) -> None:
+    settings, client = home
+
+    async def scenario() -> None:
+        runtime = Runtime(settings)
+        plane = ServingPlane()
+        controller = Controller(runtime, plane)
+        await controller.start()
+        try:
+            await asyncio.to_thread(client.serving.deploy, "doubler", "scale@1")
+            await asyncio.to_thread(client.serving.deploy, "tripler", "scale@2")
+            await asyncio.to_thread(
+                client.serving.deploy,
+                "pipe",
+                graph={"kind": "sequence", "steps": ["doubler", "tripler"]},
+            )
+            await _until(lambda: _ready(plane, "pipe"), "graph served", controller)
+            assert await _factor(plane.get("tripler")) == 3.0
+            assert await _factor(plane.get("pipe")) == 6.0
         finally:
             await controller.stop()
             runtime.close()
