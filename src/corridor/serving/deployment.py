@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ from corridor.serving.gateway.metrics import ServingMetrics
 from corridor.serving.plane import InferenceContext
 from corridor.serving.replicas.pool import ReplicaPool
 from corridor.serving.runtimes.base import ModelKind
+from corridor.serving.sampling import RequestSampler
 from corridor.serving.sansio.signature_check import check_inputs
 from corridor.serving.sansio.traffic import TrafficSplit
 from corridor.serving.shadow import ShadowRecorder
@@ -67,6 +69,7 @@ class LiveDeployment:
         shadow: ServedVersion | None = None,
         recorder: ShadowRecorder | None = None,
         metrics: ServingMetrics | None = None,
+        sampler: RequestSampler | None = None,
     ) -> None:
         primary = versions[spec.routes[0].version]
         self.name = name
@@ -90,6 +93,8 @@ class LiveDeployment:
         self.recorder = recorder if recorder is not None else ShadowRecorder()
         self._random = random.random
         self._metrics = metrics
+        # Offered every answer when the deployment samples (None: it does not, no cost).
+        self.sampler = sampler
 
     def served(self) -> list[ServedVersion]:
         """Every version this deployment runs, the shadow included."""
@@ -138,8 +143,12 @@ class LiveDeployment:
             self._metrics.count_routed(self.name, served.key)
         shadow = self._shadow
         if shadow is None or self._split.shadow_for(context.sticky_key, self._random()) is None:
-            return await served.batcher.submit(checked)
-        return await self._infer_mirrored(served, shadow, checked)
+            outputs = await served.batcher.submit(checked)
+        else:
+            outputs = await self._infer_mirrored(served, shadow, checked)
+        if self.sampler is not None:
+            self.sampler.offer(checked, outputs, time.time(), served.key)
+        return outputs
 
     async def _infer_mirrored(
         self, served: ServedVersion, shadow: ServedVersion, checked: Batch

@@ -22,6 +22,7 @@ from corridor.serving.deployments import LiveDeployment as DeploymentRow
 from corridor.serving.gateway.metrics import ServingMetrics
 from corridor.serving.plane import DeploymentHandle
 from corridor.serving.replicas.pool import ReplicaPool
+from corridor.serving.sampling import RequestSampler, run_flusher
 from corridor.serving.scaler import Scaler, initial_replicas
 from corridor.serving.spec import DeploymentSpec
 from corridor.serving.tensors import ModelSignature
@@ -60,6 +61,8 @@ class Running:
     handle: DeploymentHandle | None
     versions: dict[PoolKey, RunningVersion] = field(default_factory=dict)
     scaler: Scaler | None = None
+    # Writes sampled requests to the sampling dataset, when the deployment samples.
+    flusher: asyncio.Task[None] | None = None
 
 
 async def load_model_deployment(
@@ -98,10 +101,15 @@ async def load_model_deployment(
             running.versions[key] = RunningVersion(
                 key, pool, Batcher(pool, spec.batching, on_batch=on_batch), platform, declared
             )
-        running.handle = _handle(row, running, metrics)
+        running.handle = handle = _handle(row, running, metrics)
     except BaseException:
         await stop_running(running, keep=previous)
         raise
+    sampler = handle.sampler
+    if sampler is not None:
+        running.flusher = asyncio.get_running_loop().create_task(
+            run_flusher(runtime, sampler), name=f"serving-samples-{row.name}"
+        )
     if spec.autoscaling is not None:
         running.scaler = scaler = Scaler(row.name, spec.autoscaling)
         for v in running.versions.values():
@@ -165,6 +173,16 @@ def _handle(row: DeploymentRow, running: Running, metrics: ServingMetrics | None
         versions={r.version: served[(r.model, r.version)] for r in spec.routes},
         shadow=served[(shadow.model, shadow.version)] if shadow is not None else None,
         metrics=metrics,
+        sampler=_sampler(row, served[(spec.routes[0].model, spec.routes[0].version)].kind),
+    )
+
+
+def _sampler(row: DeploymentRow, kind: str) -> RequestSampler | None:
+    sampling = row.spec.sampling
+    if sampling.rate <= 0:
+        return None
+    return RequestSampler(
+        sampling.rate, sampling.dataset, row.project_id, deployment=row.name, kind=kind
     )
 
 
@@ -173,6 +191,9 @@ async def stop_running(running: Running, *, keep: Running | None = None) -> None
     answered what they hold, and every pool ``keep`` does not use."""
     if running.scaler is not None:
         await running.scaler.stop()
+    if running.flusher is not None:  # cancelling it writes what is left
+        running.flusher.cancel()
+        await asyncio.gather(running.flusher, return_exceptions=True)
     handle = running.handle
     if isinstance(handle, LiveDeployment):
         await handle.recorder.drain()

@@ -20,6 +20,7 @@ from corridor.serving.batcher import Batcher
 from corridor.serving.deployment import LiveDeployment, ServedVersion
 from corridor.serving.replicas.base import Replica, ReplicaSpec
 from corridor.serving.replicas.pool import ReplicaPool
+from corridor.serving.sampling import RequestSampler
 from corridor.serving.spec import DeploymentSpec
 from corridor.serving.tensors import Batch, ModelSignature, TensorSpec
 
@@ -103,7 +104,11 @@ def pool_of(model: FunctionModel, replicas: int = 1) -> ReplicaPool:
 
 
 async def live_deployment(
-    spec: DeploymentSpec, models: dict[int, FunctionModel], *, name: str = "dep"
+    spec: DeploymentSpec,
+    models: dict[int, FunctionModel],
+    *,
+    name: str = "dep",
+    sampler: RequestSampler | None = None,
 ) -> LiveDeployment:
     """A started deployment of ``spec`` whose version N runs ``models[N]`` (the shadow too)."""
     served: dict[int, ServedVersion] = {}
@@ -127,6 +132,7 @@ async def live_deployment(
         spec=spec,
         versions={r.version: served[r.version] for r in spec.routes},
         shadow=shadow,
+        sampler=sampler,
     )
 
 

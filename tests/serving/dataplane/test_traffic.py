@@ -11,6 +11,7 @@ import pytest
 
 from corridor.errors import NotFound
 from corridor.serving.plane import InferenceContext
+from corridor.serving.sampling import RequestSampler
 from corridor.serving.spec import Batching, DeploymentSpec, Shadow, VersionRoute
 from tests.serving.dataplane.functions import failing, live_deployment, scaled, stop
 
@@ -145,3 +146,21 @@ def test_a_failing_shadow_never_reaches_the_client() -> None:
     assert isinstance(recent, list)
     assert "broken" in recent[0]["error"]
     assert recent[0]["primary"]["y"]["mean"] == 1.0
+
+
+def test_a_sampling_deployment_offers_every_answer_with_its_version_to_the_sampler() -> None:
+    spec = DeploymentSpec(routes=(VersionRoute(model="m", version=4),), batching=NO_BATCHING)
+    sampler = RequestSampler(1.0, None, "p", deployment="dep")
+
+    async def scenario() -> None:
+        deployment = await live_deployment(spec, {4: scaled(4)}, sampler=sampler)
+        try:
+            for i in range(3):
+                await deployment.infer(ONE, InferenceContext(request_id=str(i)))
+        finally:
+            await stop(deployment)
+
+    asyncio.run(scenario())
+    taken = sampler.take()
+    assert [entry.version for entry in taken] == ["4", "4", "4"]
+    assert taken[0].outputs["y"][0, 0] == 4
