@@ -11,7 +11,8 @@ from corridor.errors import SignatureInvalid
 from corridor.serving.replicas.base import ReplicaSpec
 from corridor.serving.replicas.inprocess import InProcessReplica
 from corridor.serving.replicas.registry import start_replica
-from tests.serving.replicas.conftest import CLASSES, FEATURES, Run
+from tests.serving.replicas.conftest import Run
+from tests.serving.replicas.packages import CLASSES, FEATURES
 
 
 def test_inprocess_replica_predicts_a_batch_with_the_package_signature(

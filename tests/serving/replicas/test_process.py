@@ -16,17 +16,18 @@ from corridor.serving.replicas.base import ReplicaSpec
 from corridor.serving.replicas.pool import ReplicaPool
 from corridor.serving.replicas.process import ProcessReplica
 from corridor.serving.replicas.registry import start_replica
-from tests.serving.replicas.conftest import CLASSES, FEATURES, Run, spec_of
+from tests.serving.replicas.conftest import Run, spec_of
+from tests.serving.replicas.packages import CLASSES, FEATURES
 
-ROWS = np.random.default_rng(0).standard_normal((6, FEATURES)).astype(np.float32)
+ROWS = np.random.default_rng(0).standard_normal((6, FEATURES))
 
 
 @pytest.fixture(scope="module")
 def process_pool(
-    mlp_package: tuple[ReplicaSpec, list[bytes]], run: Run[Any]
+    linear_package: tuple[ReplicaSpec, list[bytes]], run: Run[Any]
 ) -> Iterator[ReplicaPool]:
-    """Two worker-process replicas of the MLP, shared by the module's tests."""
-    spec, keys = mlp_package
+    """Two worker-process replicas of the linear model, shared by the module's tests."""
+    spec, keys = linear_package
     pool = ReplicaPool(spec_of(spec, "process"), keys, replicas=2, health_interval_s=30.0)
     run(pool.start())
     assert pool.counts()["up"] == 2, pool.last_error
@@ -39,15 +40,15 @@ def _pids(pool: ReplicaPool) -> list[int]:
 
 
 def test_a_process_replica_answers_as_the_in_process_replica_does(
-    mlp_package: tuple[ReplicaSpec, list[bytes]], process_pool: ReplicaPool, run: Run[Any]
+    linear_package: tuple[ReplicaSpec, list[bytes]], process_pool: ReplicaPool, run: Run[Any]
 ) -> None:
-    spec, keys = mlp_package
+    spec, keys = linear_package
     local = run(start_replica(spec, keys))
     try:
-        expected = run(local.infer({"input": ROWS}))["logits"]
+        expected = run(local.infer({"input": ROWS}))["output"]
     finally:
         run(local.stop())
-    answer = run(process_pool.infer({"input": ROWS}))["logits"]
+    answer = run(process_pool.infer({"input": ROWS}))["output"]
     assert answer.shape == (len(ROWS), CLASSES)
     assert answer.flags.writeable
     np.testing.assert_array_equal(answer, expected)
@@ -60,15 +61,15 @@ def test_a_batch_the_model_refuses_is_answered_with_the_error_and_the_worker_liv
 ) -> None:
     pids = _pids(process_pool)
     with pytest.raises(InvalidInput):
-        run(process_pool.infer({"input": np.zeros((2, FEATURES + 1), dtype=np.float32)}))
+        run(process_pool.infer({"input": np.zeros((2, FEATURES + 1))}))
     assert _pids(process_pool) == pids
-    assert run(process_pool.infer({"input": ROWS}))["logits"].shape == (len(ROWS), CLASSES)
+    assert run(process_pool.infer({"input": ROWS}))["output"].shape == (len(ROWS), CLASSES)
 
 
 def test_killing_a_worker_with_batches_in_flight_retries_them_and_restarts_it(
     process_pool: ReplicaPool, run: Run[Any]
 ) -> None:
-    expected = run(process_pool.infer({"input": ROWS}))["logits"]
+    expected = run(process_pool.infer({"input": ROWS}))["output"]
     victim = next(r for r in process_pool.replicas if isinstance(r, ProcessReplica))
     assert victim.pid is not None
     # Stopped, the worker answers nothing: every batch sent to it is surely in flight.
@@ -87,7 +88,7 @@ def test_killing_a_worker_with_batches_in_flight_retries_them_and_restarts_it(
     answers = run(scenario())
     assert len(answers) == 12
     for answer in answers:
-        np.testing.assert_array_equal(answer["logits"], expected)
+        np.testing.assert_array_equal(answer["output"], expected)
     assert process_pool.retried > retried_before
     assert process_pool.restarts >= 1
     assert not run(victim.healthy())
