@@ -40,6 +40,9 @@ class BatchTarget(Protocol):
     """What the batcher sends batches to: a replica pool. Each replica that is up takes one
     batch at a time from the batcher; none up means the request waits for one."""
 
+    # The replicas it runs or starts, as last asked for.
+    target: int
+
     @property
     def replicas(self) -> Sequence[object]:
         """The replicas up now."""
@@ -155,6 +158,12 @@ class Batcher:
             self.in_flight_requests -= 1
 
     async def _wait_for_replica(self) -> None:
+        if self.on_cold is None and self.pool.target == 0:
+            # Nothing will start one: say so now rather than after the cold-start timeout.
+            raise Unavailable(
+                "this model version runs 0 replicas; scale the deployment up "
+                "(corridor deployments scale NAME --replicas 1) or give it autoscaling"
+            )
         self.cold_waiting += 1
         try:
             if self.on_cold is not None:

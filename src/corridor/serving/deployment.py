@@ -21,20 +21,22 @@ import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from corridor.errors import NotFound, Unavailable
 from corridor.serving.batcher import Batcher
-from corridor.serving.gateway.metrics import ServingMetrics
 from corridor.serving.plane import InferenceContext
 from corridor.serving.replicas.pool import ReplicaPool
 from corridor.serving.runtimes.base import ModelKind
-from corridor.serving.sampling import RequestSampler
 from corridor.serving.sansio.signature_check import check_inputs
 from corridor.serving.sansio.traffic import TrafficSplit
 from corridor.serving.shadow import ShadowRecorder
 from corridor.serving.spec import DeploymentSpec
 from corridor.serving.tensors import Batch, ModelSignature
+
+if TYPE_CHECKING:
+    from corridor.serving.gateway.metrics import ServingMetrics
+    from corridor.serving.sampling import RequestSampler
 
 
 @dataclass

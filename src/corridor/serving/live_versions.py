@@ -19,10 +19,8 @@ from corridor.errors import ConfigurationError
 from corridor.serving.batcher import Batcher
 from corridor.serving.deployment import LiveDeployment, ServedVersion
 from corridor.serving.deployments import LiveDeployment as DeploymentRow
-from corridor.serving.gateway.metrics import ServingMetrics
 from corridor.serving.plane import DeploymentHandle
 from corridor.serving.replicas.pool import ReplicaPool
-from corridor.serving.sampling import RequestSampler, run_flusher
 from corridor.serving.scaler import Scaler, initial_replicas
 from corridor.serving.spec import DeploymentSpec
 from corridor.serving.tensors import ModelSignature
@@ -38,6 +36,8 @@ from corridor.serving.version_pools import (
 
 if TYPE_CHECKING:
     from corridor.runtime import Runtime
+    from corridor.serving.gateway.metrics import ServingMetrics
+    from corridor.serving.sampling import RequestSampler
 
 # (model, version, replica kind, site name): a pool serves exactly this.
 PoolKey = tuple[str, int, str, str | None]
@@ -75,7 +75,7 @@ async def load_model_deployment(
     spec = row.spec
     resolved = await asyncio.to_thread(resolve, runtime.db, row.project_id, spec)
     kind, site = await asyncio.to_thread(placement_of, runtime.settings, spec.placement)
-    site_name = getattr(site, "name", None)
+    site_name = site.name if site is not None else None
     replicas = initial_replicas(spec.autoscaling, spec.replicas)
     running = Running(ident=(row.id, row.revision), spec=spec, handle=None)
     reused = previous.versions if previous is not None else {}
@@ -107,6 +107,8 @@ async def load_model_deployment(
         raise
     sampler = handle.sampler
     if sampler is not None:
+        from corridor.serving.sampling import run_flusher
+
         running.flusher = asyncio.get_running_loop().create_task(
             run_flusher(runtime, sampler), name=f"serving-samples-{row.name}"
         )
@@ -181,6 +183,9 @@ def _sampler(row: DeploymentRow, kind: str) -> RequestSampler | None:
     sampling = row.spec.sampling
     if sampling.rate <= 0:
         return None
+    # Imported only by a deployment that samples: writing samples needs the data slice.
+    from corridor.serving.sampling import RequestSampler
+
     return RequestSampler(
         sampling.rate, sampling.dataset, row.project_id, deployment=row.name, kind=kind
     )

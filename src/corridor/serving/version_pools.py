@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from corridor.config import Settings
 from corridor.errors import ConfigurationError, InvalidInput, Unavailable
@@ -25,6 +26,9 @@ from corridor.serving.spec import DeploymentSpec, Placement
 from corridor.serving.tensors import ModelSignature, signature_from_manifest
 from corridor.store.blobs import BlobStore
 from corridor.store.db import Database
+
+if TYPE_CHECKING:
+    from corridor.compute.sites import Site
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,7 @@ def write_package(
     return path, manifest, (path / MANIFEST_FILE_NAME).read_bytes()
 
 
-def placement_of(settings: Settings, placement: Placement) -> tuple[ReplicaKind, object | None]:
+def placement_of(settings: Settings, placement: Placement) -> tuple[ReplicaKind, Site | None]:
     """The replica kind a placement asks for and, for Ray, the site to join."""
     kind = placement.kind
     if kind == "inprocess" or kind == "process":
@@ -121,18 +125,17 @@ def replica_spec(
     path: Path,
     manifest_json: bytes,
     kind: ReplicaKind,
-    site: object | None,
+    site: Site | None,
     placement: Placement,
 ) -> ReplicaSpec:
-    address = getattr(site, "address", None)
     return ReplicaSpec(
         version_key=package.key,
         package_path=path,
         manifest_json=manifest_json,
         kind=kind,
-        ray_address=address if isinstance(address, str) else None,
+        ray_address=site.address if site is not None else None,
         resources=dict(placement.resources),
-        ray_site=site,  # type: ignore[arg-type]
+        ray_site=site,
     )
 
 
