@@ -23,6 +23,7 @@ from tests.conftest import clean_env, sqlite_url
 from tests.data.seed import seed_data
 from tests.registry.seed import seed_registry
 from tests.server.conftest import World, build_world
+from tests.serving.seed import seed_serving
 from tests.training.seed import seed_tuning
 
 # Every caller logs in as ``pat``, a user with a password made for the login row.
@@ -76,6 +77,10 @@ SNAP = "/api/v1/snapshot-uploads/{project}/{digest}"
 WORK = JOB + "/attempts/{attempt}"
 LIVE = "/api/v1/jobs/JOBLIVE/attempts/1"
 SNAPSHOT = snapshot_archive()
+
+
+DEPS = "/api/v1/projects/{project}/deployments"
+P_DEPS = "/api/v1/projects/p/deployments"
 
 
 STUDIES = "/api/v1/projects/{project}/studies"
@@ -304,6 +309,16 @@ CASES = [
     Case("POST", STUDY + "/trials", "editor", {}, url=P_STUDY + "/trials"),
     Case("GET", TRIAL, "viewer", url=P_TRIAL),
     Case("PATCH", TRIAL, "editor", {"user_attrs": {"k": "1"}}, url=P_TRIAL),
+    # Serving: deployment dep of p/m@prod at revision 2 (tests/serving/seed.py).
+    Case("GET", "/api/v1/deployments", "auth"),
+    Case("GET", "/api/v1/deployments/{name}", "viewer", url="/api/v1/deployments/dep"),
+    Case("GET", DEPS, "viewer", url=P_DEPS),
+    Case("POST", DEPS, "editor", {"name": "dnew", "model": "p/m@prod"}, url=P_DEPS),
+    Case("GET", DEPS + "/{name}", "viewer", url=P_DEPS + "/dep"),
+    Case("DELETE", DEPS + "/{name}", "editor", url=P_DEPS + "/dep"),
+    Case("GET", DEPS + "/{name}/revisions", "viewer", url=P_DEPS + "/dep/revisions"),
+    Case("POST", DEPS + "/{name}/scale", "editor", {"replicas": 3}, url=P_DEPS + "/dep/scale"),
+    Case("POST", DEPS + "/{name}/rollback", "editor", {}, url=P_DEPS + "/dep/rollback"),
     Case("PUT", WORK + "/checkpoint", "job", url=LIVE + "/checkpoint?step=1", content=b"c"),
     Case("GET", WORK + "/checkpoint", "job", url=LIVE + "/checkpoint"),
 ]
@@ -328,6 +343,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
         with runtime.db.write() as session:
             identity.create_user(session, "pat", password=PASSWORD)
         seed_registry(runtime)  # model p/m and what hangs off it
+        seed_serving(runtime)  # deployment dep of p/m
         seed_data(runtime)  # dataset p/d and what hangs off it
         compute = seed_compute(runtime)  # jobs and a snapshot in p
         world.ids.update(compute.ids)
