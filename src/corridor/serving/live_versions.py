@@ -25,6 +25,7 @@ from corridor.serving.scaler import Scaler, initial_replicas
 from corridor.serving.spec import DeploymentSpec
 from corridor.serving.tensors import ModelSignature
 from corridor.serving.version_pools import (
+    auto_kind,
     manifest_signature,
     placement_of,
     platform_of,
@@ -39,8 +40,8 @@ if TYPE_CHECKING:
     from corridor.serving.gateway.metrics import ServingMetrics
     from corridor.serving.sampling import RequestSampler
 
-# (model, version, replica kind, site name): a pool serves exactly this.
-PoolKey = tuple[str, int, str, str | None]
+# (model, version, the placement asked for, as JSON): a pool serves exactly this.
+PoolKey = tuple[str, int, str]
 
 
 @dataclass
@@ -75,13 +76,13 @@ async def load_model_deployment(
     spec = row.spec
     resolved = await asyncio.to_thread(resolve, runtime.db, row.project_id, spec)
     kind, site = await asyncio.to_thread(placement_of, runtime.settings, spec.placement)
-    site_name = site.name if site is not None else None
+    placed = spec.placement.model_dump_json()
     replicas = initial_replicas(spec.autoscaling, spec.replicas)
     running = Running(ident=(row.id, row.revision), spec=spec, handle=None)
     reused = previous.versions if previous is not None else {}
     try:
         for (model, version), package in resolved.packages.items():
-            key: PoolKey = (model, version, kind, site_name)
+            key: PoolKey = (model, version, placed)
             old = reused.get(key)
             if old is not None:
                 pool, platform, declared = old.pool, old.platform, old.manifest_signature
@@ -92,8 +93,9 @@ async def load_model_deployment(
                     write_package, runtime.settings, runtime.blobs, package
                 )
                 platform, declared = platform_of(manifest), manifest_signature(manifest)
+                runs_in = auto_kind(kind, spec.placement, manifest)
                 pool = await start_pool(
-                    replica_spec(package, path, manifest_json, kind, site, spec.placement),
+                    replica_spec(package, path, manifest_json, runs_in, site, spec.placement),
                     resolved.public_keys,
                     replicas,
                 )
@@ -142,7 +144,7 @@ def _batch_counter(
 def report_gauges(metrics: ServingMetrics, name: str, running: Running) -> None:
     """Set the queue-depth and replica gauges of ``running``'s versions (the controller does,
     every poll: gauges need no per-request work)."""
-    for (_, version, _, _), v in running.versions.items():
+    for (_, version, _), v in running.versions.items():
         metrics.set_queue_depth(name, str(version), v.batcher.queued)
         metrics.set_replicas(name, str(version), len(v.pool.replicas))
 
@@ -150,7 +152,7 @@ def report_gauges(metrics: ServingMetrics, name: str, running: Running) -> None:
 def _handle(row: DeploymentRow, running: Running, metrics: ServingMetrics | None) -> LiveDeployment:
     spec = row.spec
     served: dict[tuple[str, int], ServedVersion] = {}
-    for (model, version, _, _), v in running.versions.items():
+    for (model, version, _), v in running.versions.items():
         signature = v.pool.signature or v.manifest_signature
         if signature is None:
             raise ConfigurationError(

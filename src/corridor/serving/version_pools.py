@@ -4,7 +4,8 @@ where its replicas run, and starting them.
 `resolve` reads, in one short read transaction, each served version's package digest and
 signature and the server's public keys; `materialise` writes each package folder once under the
 server home (`corridor.serving.packages`); `placement_of` turns the spec's placement into a
-replica kind (``auto``: the gateway's own process, unless the placement names a Ray site);
+replica kind (``auto``: the gateway's own process, unless the placement names a Ray site, or
+the package is over `AUTO_PROCESS_ABOVE_BYTES`: then worker processes);
 `start_pool` starts a version's `ReplicaPool` with its first replicas. Everything blocking runs
 in a thread: the controller calls these from its event loop.
 """
@@ -29,6 +30,10 @@ from corridor.store.db import Database
 
 if TYPE_CHECKING:
     from corridor.compute.sites import Site
+
+
+# An ``auto`` placement runs a package bigger than this in worker processes.
+AUTO_PROCESS_ABOVE_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,16 @@ def placement_of(settings: Settings, placement: Placement) -> tuple[ReplicaKind,
             '([sites.NAME] executor = "ray", address = ...) and name it with --site'
         )
     return "ray", site
+
+
+def auto_kind(kind: ReplicaKind, placement: Placement, manifest: Manifest) -> ReplicaKind:
+    """Where an ``auto`` placement on this machine runs a package: in the server's process,
+    unless its files pass `AUTO_PROCESS_ABOVE_BYTES` (then worker processes, so that a large
+    model's memory and compute do not share the gateway's process)."""
+    if placement.kind != "auto" or kind != "inprocess":
+        return kind
+    size = sum(entry.size for entry in manifest.files.values())
+    return "process" if size > AUTO_PROCESS_ABOVE_BYTES else "inprocess"
 
 
 def replica_spec(
