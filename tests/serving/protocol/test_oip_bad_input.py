@@ -33,7 +33,7 @@ def binary_body(inputs: list[dict[str, Any]], tail: bytes) -> tuple[bytes, int]:
     return header + tail, len(header)
 
 
-def tensor(data: Any, shape: Any, datatype: str = "FP32", name: str = "x") -> dict[str, Any]:
+def tensor(data: Any, shape: Any, datatype: Any = "FP32", name: str = "x") -> dict[str, Any]:
     return {"name": name, "datatype": datatype, "shape": shape, "data": data}
 
 
@@ -67,6 +67,8 @@ def refused(body: bytes | bytearray, header_length: int | None = None, **limits:
         (json_body(tensor([1], [1], "FP8")), "datatype 'FP8' is not one of"),
         (json_body(tensor([1], [1], "BF16")), "datatype 'BF16' is not one of"),
         (json_body(tensor([1], [1], "fp32")), "datatype 'fp32' is not one of"),
+        (json_body(tensor([1], [1], ["FP32"])), "datatype ['FP32'] is not one of"),
+        (json_body(tensor([1], [1] * 33)), "at most 32"),
         (json_body(tensor([1, 2], [3])), "its shape holds 3 elements but 'data' has 2"),
         (json_body(tensor([[1, 2], [3, 4]], [3])), "its shape holds 3 elements but 'data' has 4"),
         (json_body(tensor([1], [-1])), "non-negative integers"),
@@ -209,6 +211,12 @@ def test_a_tensor_over_max_elements_is_413_before_any_data_is_read() -> None:
         parse_infer_request(body, None, limits=TensorLimits(max_elements=1_000_000))
 
 
+def test_a_huge_dimension_beside_a_zero_is_413() -> None:
+    body = json_body(tensor([], [0, 2**62]))
+    with pytest.raises(PayloadTooLarge, match="max_elements"):
+        parse_infer_request(body, None, limits=LIMITS)
+
+
 def test_a_body_over_max_bytes_is_413() -> None:
     with pytest.raises(PayloadTooLarge, match="max_bytes"):
         parse_infer_request(
@@ -263,7 +271,7 @@ _DATA = st.recursive(st.lists(_VALUES, max_size=4), lambda inner: st.lists(inner
     datatype=st.sampled_from(
         ["BOOL", "UINT8", "INT32", "INT64", "UINT64", "FP16", "FP32", "BYTES"]
     ),
-    shape=st.lists(st.integers(min_value=-1, max_value=4), max_size=3),
+    shape=st.lists(st.one_of(st.integers(min_value=-1, max_value=4), st.just(2**62)), max_size=3),
     data=_DATA,
 )
 def test_any_json_data_either_parses_to_its_shape_or_is_invalid_input(

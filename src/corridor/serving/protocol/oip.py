@@ -178,12 +178,13 @@ def _input(
     if not isinstance(name, str) or not name:
         raise InvalidInput(f"input {position} needs a 'name' (a non-empty string)")
     datatype = raw.get("datatype")
-    if datatype not in DATATYPES:
+    if not isinstance(datatype, str) or datatype not in DATATYPES:
         known = ", ".join(DATATYPES)
         raise InvalidInput(f"input {name!r}: datatype {datatype!r} is not one of {known}")
     shape = _shape(raw.get("shape"), name)
     count = math.prod(shape)
-    if count > limits.max_elements:
+    # A zero elsewhere in the shape would let one huge dimension through the count.
+    if count > limits.max_elements or (shape and max(shape) > limits.max_elements):
         raise PayloadTooLarge(
             f"input {name!r} has {count} elements, over the limit of {limits.max_elements} "
             "elements per tensor (max_elements); split it across requests"
@@ -221,9 +222,14 @@ def _input(
     return RequestTensor(name, datatype, shape, array, parameters), offset
 
 
+MAX_DIMS = 32
+
+
 def _shape(value: Any, name: str) -> tuple[int, ...]:
     if not isinstance(value, list):
         raise InvalidInput(f"input {name!r} needs a 'shape' (a list of non-negative integers)")
+    if len(value) > MAX_DIMS:
+        raise InvalidInput(f"input {name!r} has {len(value)} dimensions; at most {MAX_DIMS}")
     for dim in value:
         if type(dim) is not int or dim < 0:
             raise InvalidInput(
