@@ -21,13 +21,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from corridor.errors import CorridorError
 from corridor.serving import changes
-from corridor.serving.deployment import PendingDeployment
+from corridor.serving.deployment import LiveDeployment, PendingDeployment
 from corridor.serving.deployments import LiveDeployment as DeploymentRow
 from corridor.serving.deployments import live, set_status
 from corridor.serving.graph_runtime import GraphDeployment, graph_signature
@@ -239,22 +240,32 @@ class Controller:
             log.exception("serving: recording the status of deployment %s failed", row.name)
 
 
-_CONTROLLERS: dict[int, Controller] = {}
+_CONTROLLERS: weakref.WeakKeyDictionary[Runtime, Controller] = weakref.WeakKeyDictionary()
 
 
 def controller_of(runtime: Runtime) -> Controller | None:
     """The controller serving ``runtime`` in this process, if one runs (for status and tests)."""
-    return _CONTROLLERS.get(id(runtime))
+    return _CONTROLLERS.get(runtime)
+
+
+def shadow_report(runtime: Runtime, name: str) -> dict[str, Any] | None:
+    """What deployment ``name``'s shadow saw in this process (counters and the recent
+    comparisons of both answers), or None if it is not served here or has no shadow."""
+    controller = controller_of(runtime)
+    handle = controller.plane.get(name) if controller is not None else None
+    if not isinstance(handle, LiveDeployment) or handle.spec.shadow is None:
+        return None
+    return handle.recorder.report()
 
 
 @asynccontextmanager
 async def serving(runtime: Runtime) -> AsyncIterator[None]:
     """Serve the deployments table on this process's plane while the server runs."""
     controller = Controller(runtime, plane_for(runtime))
-    _CONTROLLERS[id(runtime)] = controller
+    _CONTROLLERS[runtime] = controller
     await controller.start()
     try:
         yield
     finally:
-        _CONTROLLERS.pop(id(runtime), None)
+        _CONTROLLERS.pop(runtime, None)
         await controller.stop()
