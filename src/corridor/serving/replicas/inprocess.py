@@ -13,10 +13,12 @@ endpoint, so small models run here. The package is loaded off the event loop
   their kernels). One thread per replica: batches of one replica run one at a time, in order,
   which is what the batcher in front of it expects; more parallelism is more replicas.
 
-The rule is checked as it serves: an inline replica whose recent batches (an exponential
-moving average) cost more than ``DEMOTE_ABOVE_S`` (larger batches than measured, a slower
-input) moves to its executor for good. A model that cannot be timed (its signature leaves the
-sample batch ambiguous and predict refuses it) starts in the executor.
+The rule is checked as it serves: an inline replica whose recent batches cost more than
+``DEMOTE_ABOVE_S`` on average (larger batches than measured, slower inputs) moves to its
+executor for good. The average is exponential (weight 0.05) over costs clipped at twice the
+bound, so it takes a run of slow batches, not one stall of a busy machine, to move it. A model that
+cannot be timed (its signature leaves the sample batch ambiguous and predict refuses it) starts
+in the executor.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from corridor.serving.tensors import Batch, ModelSignature
 INLINE_BELOW_S = 0.001
 DEMOTE_ABOVE_S = 0.002
 TIMING_ROWS = 8
-_EWMA_WEIGHT = 0.1
+_EWMA_WEIGHT = 0.05
 
 
 def measure_predict_s(model: ServedModel, what: str) -> float | None:
@@ -99,7 +101,7 @@ class InProcessReplica:
             self.outstanding -= 1
 
     def _observe(self, cost_s: float) -> None:
-        self._cost_s += _EWMA_WEIGHT * (cost_s - self._cost_s)
+        self._cost_s += _EWMA_WEIGHT * (min(cost_s, 2 * DEMOTE_ABOVE_S) - self._cost_s)
         if self._cost_s > DEMOTE_ABOVE_S:
             self.inline = False
             self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"replica-{self.name}")
