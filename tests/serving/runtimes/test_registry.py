@@ -4,17 +4,20 @@ pickle always, flavours no backend serves."""
 from __future__ import annotations
 
 import pickle
+import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from corridor.errors import InvalidInput, SignatureInvalid
-from corridor.registry.manifest import ManifestFields
+from corridor.registry.manifest import Manifest, ManifestFields
 from corridor.registry.package_signing import SIGNATURE_FILE_NAME
 from corridor.security.signing_keys import public_pem
 from corridor.serving.packages import materialise
 from corridor.serving.runtimes.registry import BACKENDS, load_served_model
+from corridor.training.packages.python_function import function_files
 from tests.registry.signing import sign_folder
 from tests.serving.runtimes.conftest import Registered
 
@@ -90,3 +93,42 @@ def test_a_safe_flavour_no_backend_serves_names_the_served_flavours(tmp_path: Pa
         load_served_model(tmp_path, manifest, public_keys=keys)
     for flavour in BACKENDS:
         assert flavour in caught.value.message
+
+
+def test_two_packages_with_a_module_of_one_name_loaded_at_once_each_run_their_own(
+    tmp_path: Path,
+) -> None:
+    signature = {
+        "inputs": {
+            "kind": "tensors",
+            "tensors": [{"name": "x", "dtype": "float64", "shape": [-1]}],
+        },
+        "outputs": {
+            "kind": "tensors",
+            "tensors": [{"name": "y", "dtype": "float64", "shape": [-1]}],
+        },
+    }
+    loaded: dict[int, float] = {}
+
+    def load_and_predict(k: int, folder: Path, manifest: Manifest, keys: list[bytes]) -> None:
+        model = load_served_model(folder, manifest, public_keys=keys)
+        loaded[k] = float(model.predict({"x": np.zeros(1)})["y"][0])
+
+    jobs = []
+    for k in range(4):
+        root = tmp_path / f"project{k}"
+        root.mkdir()
+        (root / "scoring.py").write_text(
+            f"def score(inputs):\n    return {{'y': inputs['x'] + {k}}}\n"
+        )
+        files = function_files("scoring:score", signature=signature, root=root)
+        folder = tmp_path / f"package{k}"
+        files.write(folder)
+        fields = ManifestFields(flavour=files.flavour, entry=files.entry, signature=files.signature)
+        manifest, keys = sign_folder(folder, fields)
+        jobs.append(threading.Thread(target=load_and_predict, args=(k, folder, manifest, keys)))
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join()
+    assert loaded == {0: 0.0, 1: 1.0, 2: 2.0, 3: 3.0}

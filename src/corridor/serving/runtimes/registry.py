@@ -14,11 +14,18 @@
 
 The backends reuse the registry's loaders (`corridor.registry.*_loader`), which check what
 each format can smuggle in (skops' types, sentence-transformers' module types).
+
+Loads that import a package's own code (`CODE_FLAVOURS`) run one at a time in a process: the
+loader puts the package's code folder first on ``sys.path`` and takes the module's top-level
+name out of ``sys.modules`` while it imports, so two versions of one model (a canary and its
+stable version, both ``mlp_model:make_model``) loaded at once on two threads could otherwise
+import each other's code. Other loads run concurrently.
 """
 
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import cast
@@ -41,6 +48,10 @@ BACKENDS: dict[str, str] = {
     "corridor.linear": f"{_HERE}.linear_backend:load",
 }
 """Flavour -> ``module:function`` of the backend that serves it."""
+
+CODE_FLAVOURS = frozenset({"torch", "corridor.function"})
+"""Flavours whose loading imports Python code from the package."""
+_CODE_IMPORT = threading.Lock()
 
 
 def backend_for(flavour: str) -> RuntimeBackend:
@@ -85,4 +96,7 @@ def load_served_model(
     refuse_pickle_flavour(manifest.flavour)
     refuse_pickle_files(path, manifest.flavour, manifest.files)
     backend = backend_for(manifest.flavour)
+    if manifest.flavour in CODE_FLAVOURS:
+        with _CODE_IMPORT:
+            return backend(path, manifest, options or RuntimeOptions())
     return backend(path, manifest, options or RuntimeOptions())
