@@ -73,6 +73,8 @@ _GAIN_MARGIN = 0.5
 _RATE_TAU_S = 1.0  # memory of the arrival-rate estimates
 _GAP_ALPHA = 0.2  # weight of the newest gap between arrivals after an answered batch
 _RETURN_ALPHA = 0.2  # weight of the newest answered batch in the arrivals-per-row estimate
+# A moment this close is now: a timer set at now + wait_s may land a rounding error short.
+_EPSILON_S = 1e-9
 
 
 @dataclass(frozen=True)
@@ -248,7 +250,7 @@ class BatchPolicy:
             return Decision()
         waited_s = now_s - oldest_s
         budget_s = self.budget_s
-        if budget_s is not None and waited_s >= budget_s:
+        if budget_s is not None and waited_s >= budget_s - _EPSILON_S:
             self._plan = None
             return Decision(shed=1, wait_s=0.0)
         if idle <= 0:
@@ -280,7 +282,7 @@ class BatchPolicy:
         # them (up to the window's end): a straggler left behind waits a whole batch more.
         committed = returning is not None and self._committed_s == arrivals.window_start_s()
         if (
-            now_s >= send_by_s
+            now_s >= send_by_s - _EPSILON_S
             or not latency.trained
             or (returning is not None and returning < 0.5)
             # Waiting w costs n * w; one more row saves the fixed cost b it would pay again
