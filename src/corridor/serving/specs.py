@@ -93,6 +93,10 @@ def spec_for_deploy(
         given = getattr(body, key)
         if given is not None:
             values[key] = given.model_dump()
+    if body.autoscaling is not None:
+        # Start within the bounds: the autoscaler moves it from there.
+        low, high = body.autoscaling.min_replicas, body.autoscaling.max_replicas
+        values["replicas"] = max(low, min(body.replicas, high))
     return validated(values), versions
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from corridor.errors import InvalidInput, NotFound
+from corridor.serving.spec import Batching
 from tests.conftest import run_cli
 from tests.serving.world import MLP, World
 
@@ -79,6 +80,15 @@ def test_the_sdk_finds_the_models_project_and_the_deployment_by_name(
         assert client.serving.rollback("ctl-sdk").spec == made.spec
         assert [r.revision for r in client.serving.revisions("ctl-sdk")] == [3, 2, 1]
         assert "ctl-sdk" in [d.name for d in client.serving.list("shop")]
+        redeployed = client.serving.deploy(
+            "ctl-sdk",
+            "mlp@2",
+            project="shop",
+            autoscaling={"min_replicas": 2, "max_replicas": 4},
+            batching=Batching(max_batch_size=8),
+        )
+        assert redeployed.spec.replicas == 2  # started within the autoscaling bounds
+        assert redeployed.spec.batching.max_batch_size == 8
         with pytest.raises(InvalidInput, match="name a model"):
             client.serving.deploy("ctl-sdk", project="shop", canary=[("mlp@2", 10)])
         client.serving.delete("ctl-sdk")
