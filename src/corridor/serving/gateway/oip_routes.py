@@ -82,7 +82,6 @@ async def route(gateway: Gateway, scope: Scope, receive: Receive, served: Served
     if parts[2] != "models" or count < 4:
         raise NotFound(f"no route {scope['path']}: see /v2/models/{{name}}/infer")
     name = parts[3]
-    served.deployment = name
     version: str | None = None
     if count >= 6 and parts[4] == "versions":
         version = parts[5]
@@ -93,6 +92,8 @@ async def route(gateway: Gateway, scope: Scope, receive: Receive, served: Served
     if len(rest) > 1 or (rest and rest[0] not in ("ready", "infer")):
         raise NotFound(f"no route {scope['path']}: see /v2/models/{{name}}/infer")
     action = rest[0] if rest else ""
+    if action == "infer":
+        served.deployment = name  # counted in the metrics (metadata and probes are not)
     head = read_head(scope)
     entry = gateway.access.authenticate(head.authorization)
     handle = gateway.plane.get(name)

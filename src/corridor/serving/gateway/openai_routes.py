@@ -1,8 +1,9 @@
 """OpenAI-style routes over embedding deployments: ``/v1/models``, ``/v1/models/{id}``,
 ``/v1/embeddings``. The deployment's name is the ``model``.
 
-Only deployments whose model kind is ``embeddings`` (texts in, vectors out) are listed and
-answered; naming another kind of deployment is a 404, as OpenAI answers an unknown model.
+Only deployments that map texts to vectors (`embeds_text`: an embeddings model, or one whose
+signature is one ``BYTES`` input to one 2-D float output) are listed and answered; naming any
+other deployment is a 404, as OpenAI answers an unknown model.
 Access is the OIP routes' (see `access`): the same tokens, roles, 404-before-403 and rate
 limits. Texts go to the deployment as one ``BYTES`` tensor (UTF-8), so they are batched with
 every other request to it, whichever protocol it came by.
@@ -60,8 +61,24 @@ async def route(gateway: Gateway, scope: Scope, receive: Receive, served: Served
     )
 
 
+def embeds_text(handle: DeploymentHandle) -> bool:
+    """Whether ``handle`` maps texts to vectors: an embeddings model, or any model whose
+    signature is one ``BYTES`` input to one 2-D float output (a plain function, say)."""
+    if handle.kind == "embeddings":
+        return True
+    signature = handle.signature
+    if len(signature.inputs) != 1 or len(signature.outputs) != 1:
+        return False
+    out = signature.outputs[0]
+    return (
+        signature.inputs[0].datatype == "BYTES"
+        and out.datatype in ("FP16", "FP32", "FP64")
+        and len(out.shape) == 2
+    )
+
+
 def _embedder(handle: DeploymentHandle | None, name: str) -> DeploymentHandle | None:
-    if handle is not None and handle.kind != "embeddings":
+    if handle is not None and not embeds_text(handle):
         raise NotFound(
             f"model {name!r} is not an embedding model; call it at /v2/models/{name}/infer"
         )
@@ -73,7 +90,7 @@ def _listed(gateway: Gateway, entry: TokenEntry) -> list[DeploymentHandle]:
     return [
         handle
         for name, handle in sorted(gateway.plane.deployments.items())
-        if handle.kind == "embeddings"
+        if embeds_text(handle)
         and view.can_see(entry, handle.project_id)
         and entry.invoke_deployment in (None, name)
     ]

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import run_cli
+from tests.serving.gateway.conftest import assert_mlp_answers, infer_json, rows, wait_ready
+from tests.serving.world import MLP, World
+
+REVOCATION_BOUND_S = 1.0
+
+
+def _infer(world: World, token: str | None, name: str = "mlp") -> httpx.Response:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    with httpx.Client(base_url=world.url, headers=headers) as http:
+        return http.post(f"/v2/models/{name}/infer", json=infer_json(rows(1)))
+
+
+def test_inference_without_a_token_is_401(world: World) -> None:
+    response = _infer(world, None)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert _infer(world, "cor_" + "x" * 43).json() == {"error": "unknown token"}
+
+
+def test_a_viewer_may_not_invoke(world: World) -> None:
+    response = _infer(world, world.viewer_token)
+    assert response.status_code == 403
+    assert "viewer" in response.json()["error"]
+
+
+def test_an_outsider_hears_404_as_for_a_missing_deployment(world: World) -> None:
+    hidden = _infer(world, world.outsider_token)
+    missing = _infer(world, world.outsider_token, name="no-such-model")
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.json()["error"] == "model 'mlp' not found"
+    assert missing.json()["error"] == "model 'no-such-model' not found"
+
+
+def test_an_invoke_only_token_invokes_its_deployment_and_nothing_else(world: World) -> None:
+    with world.client() as admin:
+        issued = admin.create_token("app-mlp", user="ed", invoke="mlp")
+    assert issued.invoke == "mlp"
+    assert _infer(world, issued.token).status_code == 200
+    other = _infer(world, issued.token, name="embed")
+    assert other.status_code == 403
+    assert "only deployment 'mlp'" in other.json()["error"]
+    with world.http(issued.token) as http:
+        api = http.get("/api/v1/projects")
+    assert api.status_code == 403
+    assert "may only invoke deployment 'mlp'" in api.text
+
+
+def test_a_token_made_by_the_cli_through_another_process_works_within_a_second(
+    world: World,
+) -> None:
+    # The command writes to the home's database from this process; the server sees it by
+    # polling the change marker.
+    result = run_cli(
+        world.server.home,
+        "tokens",
+        "create",
+        "app-cli",
+        "--user",
+        "ed",
+        "--invoke",
+        "mlp",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    import json
+
+    secret = json.loads(result.stdout)["token"]
+    deadline = time.monotonic() + REVOCATION_BOUND_S
+    while (status := _infer(world, secret).status_code) == 401 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert status == 200
+
+
+def test_a_revoked_token_is_refused_within_a_second(world: World) -> None:
+    with world.client() as admin:
+        issued = admin.create_token("short-lived", user="ed")
+        assert _infer(world, issued.token).status_code == 200
+        admin.revoke_token(issued.id)
+    revoked_at = time.monotonic()
+    while (response := _infer(world, issued.token)).status_code == 200:
+        assert time.monotonic() - revoked_at < REVOCATION_BOUND_S
+        time.sleep(0.02)
+    assert response.status_code == 401
+    assert response.json() == {"error": "this token was revoked"}
+
+
+@pytest.fixture(scope="module")
+def limited(world: World) -> str:
+    name = "gw-limited"
+    with world.client() as admin:
+        admin.serving.deploy(
+            name, f"{MLP}@production", rate_limit={"requests_per_s": 0.5, "burst": 2}
+        )
+    wait_ready(world, name)
+    return name
+
+
+def test_a_rate_limited_deployment_answers_429_with_retry_after(world: World, limited: str) -> None:
+    statuses = [_infer(world, world.editor_token, name=limited).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    response = _infer(world, world.editor_token, name=limited)
+    assert response.status_code == 429
+    assert int(response.headers["retry-after"]) >= 1
+    assert "per token" in response.json()["error"]
+    # The limit is per token: another token of the same user still passes, and so do other
+    # deployments.
+    with world.client() as admin:
+        other = admin.create_token("second", user="ed").token
+    assert _infer(world, other, name=limited).status_code == 200
+    with world.http(world.editor_token) as http:
+        assert_mlp_answers(http, world)
