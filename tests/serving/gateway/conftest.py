@@ -4,6 +4,7 @@ answer, and offers helpers to call them."""
 from __future__ import annotations
 
 import time
+
 import httpx
 import numpy as np
 import pytest
