@@ -1,9 +1,10 @@
 """A discrete-event simulation of one queue in front of replicas, on a fake clock.
 
 Requests arrive as a seeded Poisson process (open loop), or from ``clients`` that each send
-again a random think time after their answer (closed loop, as a load generator does); a batch of ``n`` rows takes ``a * n + b`` seconds
-on a replica. The policy under test is driven exactly as the async batcher drives it: after
-every arrival, every finished batch, every dispatch and when its timer runs out.
+again a random think time after their answer (closed loop, as a load generator does); a batch
+of ``n`` rows takes ``a * n + b`` seconds on a replica. The policy under test is driven exactly
+as the async batcher drives it: after every arrival, every finished batch, every dispatch and
+when its timer runs out.
 """
 
 from __future__ import annotations

@@ -6,8 +6,14 @@ from corridor.serving.sansio.autoscale import Autoscaler
 from corridor.serving.spec import Autoscaling
 
 
-def _feed(scaler: Autoscaler, start_s: float, end_s: float, in_flight: float, queued: int = 0,
-          step_s: float = 0.5) -> float:
+def _feed(
+    scaler: Autoscaler,
+    start_s: float,
+    end_s: float,
+    in_flight: float,
+    queued: int = 0,
+    step_s: float = 0.5,
+) -> float:
     """Observe a constant load every ``step_s`` from ``start_s`` up to ``end_s``."""
     t = start_s
     while t <= end_s + 1e-9:
@@ -17,8 +23,16 @@ def _feed(scaler: Autoscaler, start_s: float, end_s: float, in_flight: float, qu
 
 
 def test_scales_up_only_after_the_load_has_stayed_high_for_the_upscale_delay() -> None:
-    scaler = Autoscaler(Autoscaling(min_replicas=1, max_replicas=8, target_concurrency=4,
-                                    upscale_delay_s=5, downscale_delay_s=60), look_back_s=2)
+    scaler = Autoscaler(
+        Autoscaling(
+            min_replicas=1,
+            max_replicas=8,
+            target_concurrency=4,
+            upscale_delay_s=5,
+            downscale_delay_s=60,
+        ),
+        look_back_s=2,
+    )
     _feed(scaler, 0, 2, in_flight=16)
     assert scaler.wanted(2) == 4
     assert scaler.desired(2, current=1) == 1  # above since t=2
@@ -29,8 +43,9 @@ def test_scales_up_only_after_the_load_has_stayed_high_for_the_upscale_delay() -
 
 
 def test_a_burst_shorter_than_the_upscale_delay_changes_nothing() -> None:
-    scaler = Autoscaler(Autoscaling(max_replicas=8, target_concurrency=4, upscale_delay_s=5),
-                        look_back_s=2)
+    scaler = Autoscaler(
+        Autoscaling(max_replicas=8, target_concurrency=4, upscale_delay_s=5), look_back_s=2
+    )
     _feed(scaler, 0, 3, in_flight=20)
     assert scaler.desired(3, current=1) == 1
     _feed(scaler, 3.5, 6, in_flight=1)  # the burst is over: the wait starts again
@@ -51,8 +66,16 @@ def test_the_load_is_averaged_over_the_look_back_window() -> None:
 
 
 def test_scales_down_after_the_load_has_stayed_low_for_the_downscale_delay() -> None:
-    scaler = Autoscaler(Autoscaling(min_replicas=1, max_replicas=8, target_concurrency=4,
-                                    upscale_delay_s=0, downscale_delay_s=30), look_back_s=2)
+    scaler = Autoscaler(
+        Autoscaling(
+            min_replicas=1,
+            max_replicas=8,
+            target_concurrency=4,
+            upscale_delay_s=0,
+            downscale_delay_s=30,
+        ),
+        look_back_s=2,
+    )
     _feed(scaler, 0, 10, in_flight=4)
     assert scaler.desired(10, current=4) == 4  # below since t=10
     _feed(scaler, 10.5, 39.5, in_flight=4)
@@ -62,8 +85,9 @@ def test_scales_down_after_the_load_has_stayed_low_for_the_downscale_delay() -> 
 
 
 def test_the_count_stays_within_the_bounds_whatever_the_load() -> None:
-    policy = Autoscaling(min_replicas=2, max_replicas=3, target_concurrency=1,
-                         upscale_delay_s=0, downscale_delay_s=0)
+    policy = Autoscaling(
+        min_replicas=2, max_replicas=3, target_concurrency=1, upscale_delay_s=0, downscale_delay_s=0
+    )
     scaler = Autoscaler(policy, look_back_s=1)
     _feed(scaler, 0, 1, in_flight=1000)
     assert scaler.desired(1, current=2) == 3
@@ -76,8 +100,10 @@ def test_the_count_stays_within_the_bounds_whatever_the_load() -> None:
 
 
 def test_scales_to_zero_after_the_downscale_delay_without_traffic() -> None:
-    scaler = Autoscaler(Autoscaling(min_replicas=0, max_replicas=4, target_concurrency=4,
-                                    downscale_delay_s=60), look_back_s=5)
+    scaler = Autoscaler(
+        Autoscaling(min_replicas=0, max_replicas=4, target_concurrency=4, downscale_delay_s=60),
+        look_back_s=5,
+    )
     _feed(scaler, 0, 10, in_flight=2)
     _feed(scaler, 10.5, 69.5, in_flight=0)  # quiet since 10.5
     assert scaler.desired(69.5, current=1) == 1  # a lull of 59 s keeps the replica
@@ -86,12 +112,21 @@ def test_scales_to_zero_after_the_downscale_delay_without_traffic() -> None:
 
 
 def test_scales_from_zero_at_once_when_a_request_waits() -> None:
-    scaler = Autoscaler(Autoscaling(min_replicas=0, max_replicas=4, target_concurrency=4,
-                                    upscale_delay_s=30, downscale_delay_s=60))
+    scaler = Autoscaler(
+        Autoscaling(
+            min_replicas=0,
+            max_replicas=4,
+            target_concurrency=4,
+            upscale_delay_s=30,
+            downscale_delay_s=60,
+        )
+    )
     assert scaler.desired(0, current=0) == 0  # nothing observed, nothing wanted
     scaler.observe(100, in_flight=0, queued=1)
     assert scaler.desired(100, current=0) == 1  # no upscale delay from zero
-    scaler = Autoscaler(Autoscaling(min_replicas=0, max_replicas=4, target_concurrency=4,
-                                    upscale_delay_s=30), look_back_s=1)
+    scaler = Autoscaler(
+        Autoscaling(min_replicas=0, max_replicas=4, target_concurrency=4, upscale_delay_s=30),
+        look_back_s=1,
+    )
     scaler.observe(100, in_flight=0, queued=12)
     assert scaler.desired(100, current=0) == 3  # a crowd waiting gets its count at once

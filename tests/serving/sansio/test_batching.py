@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from corridor.serving.sansio.batching import BatchPolicy, Decision, LatencyModel
 from corridor.serving.spec import Batching
-from tests.serving.sansio.batch_simulation import FixedDelayPolicy, Outcome, simulate
+from tests.serving.sansio.batch_simulation import FixedDelayPolicy, Outcome, Policy, simulate
 
 # A model whose batches cost 2 ms plus 0.2 ms a row: one request at a time tops out at 455/s.
 A_S, B_S = 0.0002, 0.002
@@ -94,7 +94,9 @@ class CheckedPolicy:
     ) -> Decision:
         d = self.policy.decide(now_s, queued_rows, oldest_enqueued_s, idle)
         self.decisions += 1
-        assert d.take >= 0 and d.shed >= 0 and d.wait_s >= 0
+        assert d.take >= 0
+        assert d.shed >= 0
+        assert d.wait_s >= 0
         assert d.take <= len(queued_rows)
         if not queued_rows:
             assert d == Decision()
@@ -113,7 +115,8 @@ class CheckedPolicy:
         hold_from = max(oldest_enqueued_s, self.idle_since)
         budget_s = self.budget_s
         if d.shed:  # only what has waited its whole budget is shed
-            assert budget_s is not None and now_s - oldest_enqueued_s >= budget_s - 1e-9
+            assert budget_s is not None
+            assert now_s - oldest_enqueued_s >= budget_s - 1e-9
         elif budget_s is not None:  # nothing is sent after its budget ran out
             assert now_s - oldest_enqueued_s < budget_s
         if d.take or d.shed:
@@ -153,8 +156,16 @@ def test_batches_keep_every_invariant_under_random_schedules(
     )
     policy = CheckedPolicy(batching)
     out = simulate(
-        policy, rate_per_s=rate, requests=150, a_s=A_S, b_s=B_S, replicas=replicas,
-        rows=rows, clients=clients, think_s=0.0003, seed=seed,
+        policy,
+        rate_per_s=rate,
+        requests=150,
+        a_s=A_S,
+        b_s=B_S,
+        replicas=replicas,
+        rows=rows,
+        clients=clients,
+        think_s=0.0003,
+        seed=seed,
     )
     assert len(out.latencies_s) + out.shed == 150  # every request answered or shed
     assert all(n <= max_rows for n in out.batch_rows) or max(rows) > max_rows
@@ -162,33 +173,37 @@ def test_batches_keep_every_invariant_under_random_schedules(
         assert out.shed == 0
 
 
-def _run(policy_name: str, **load: float) -> Outcome:
-    policies = {
+def _run(policy_name: str, rate_per_s: float = 0.0, clients: int = 0) -> Outcome:
+    policies: dict[str, Policy] = {
         "none": BatchPolicy(Batching(enabled=False)),
         "fixed": FixedDelayPolicy(BATCHING),
         "greedy": BatchPolicy(Batching(max_batch_size=32, max_queue_delay_ms=0.0)),
         "adaptive": BatchPolicy(BATCHING),
     }
     requests = 1500 if policy_name == "none" else 3000
-    clients = int(load.pop("clients", 0))
     return simulate(
-        policies[policy_name], requests=requests, a_s=A_S, b_s=B_S,
-        clients=clients, think_s=0.0005, **load,
+        policies[policy_name],
+        rate_per_s=rate_per_s,
+        requests=requests,
+        a_s=A_S,
+        b_s=B_S,
+        clients=clients,
+        think_s=0.0005,
     )
 
 
 def test_adaptive_batching_answers_overload_that_one_at_a_time_cannot() -> None:
-    unbatched = _run("none", rate_per_s=1000.0)
-    adaptive = _run("adaptive", rate_per_s=1000.0)
+    unbatched = _run("none", 1000.0)
+    adaptive = _run("adaptive", 1000.0)
     assert unbatched.throughput_per_s < 460  # saturated at 1 / 2.2 ms
     assert adaptive.throughput_per_s > 2 * unbatched.throughput_per_s
     assert adaptive.percentile_s(0.99) < 0.01
 
 
 def test_adaptive_batching_has_lower_p50_and_p99_than_a_fixed_delay_at_every_load() -> None:
-    for load in ({"rate_per_s": 50.0}, {"rate_per_s": 400.0}, {"rate_per_s": 3000.0},
-                 {"clients": 8}, {"clients": 32}):
-        fixed, adaptive = _run("fixed", **load), _run("adaptive", **load)
+    for rate, clients in ((50.0, 0), (400.0, 0), (3000.0, 0), (0.0, 8), (0.0, 32)):
+        load = {"rate_per_s": rate, "clients": clients}
+        fixed, adaptive = _run("fixed", rate, clients), _run("adaptive", rate, clients)
         # After a warm-up (the policy learns in its first few dozen batches).
         assert adaptive.percentile_s(0.5, WARMUP) <= fixed.percentile_s(0.5, WARMUP), load
         assert adaptive.percentile_s(0.99, WARMUP) <= fixed.percentile_s(0.99, WARMUP) * 1.001, load

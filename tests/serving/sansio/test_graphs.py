@@ -14,17 +14,19 @@ from corridor.serving.sansio.graphs import (
     validate_graphs,
 )
 from corridor.serving.spec import EnsembleGraph, SequenceGraph, SwitchGraph
-from corridor.serving.tensors import TensorSpec
+from corridor.serving.tensors import Batch, TensorSpec
 
 
 def test_valid_graphs_over_models_and_graphs_pass() -> None:
-    validate_graphs({
-        "embed": None,
-        "head": None,
-        "pipe": SequenceGraph(steps=("embed", "head")),
-        "both": EnsembleGraph(members=("pipe", "head")),
-        "route": SwitchGraph(field="lang", cases={"en": "both", "fr": "pipe"}, default="head"),
-    })
+    validate_graphs(
+        {
+            "embed": None,
+            "head": None,
+            "pipe": SequenceGraph(steps=("embed", "head")),
+            "both": EnsembleGraph(members=("pipe", "head")),
+            "route": SwitchGraph(field="lang", cases={"en": "both", "fr": "pipe"}, default="head"),
+        }
+    )
 
 
 def test_a_cycle_is_refused_and_named() -> None:
@@ -83,7 +85,8 @@ def test_a_vote_on_scores_gives_the_share_of_members_per_class() -> None:
         {"logits": np.array([[0.1, 0.8, 0.1], [0.3, 0.3, 0.4]], dtype=np.float32)},
     ]
     out = combine_vote(members)["logits"]
-    assert out.dtype == np.float32 and out.shape == (2, 3)
+    assert out.dtype == np.float32
+    assert out.shape == (2, 3)
     np.testing.assert_allclose(out, [[2 / 3, 1 / 3, 0], [0, 1 / 3, 2 / 3]])
     assert list(out.argmax(axis=1)) == [0, 2]
 
@@ -93,7 +96,10 @@ def test_a_tied_vote_goes_to_the_lowest_class_or_value() -> None:
     assert combine_vote(scores)["s"].argmax(axis=1)[0] == 1
     labels = [{"y": np.array([3, 7, 5])}, {"y": np.array([1, 7, 9])}, {"y": np.array([3, 2, 4])}]
     np.testing.assert_array_equal(combine_vote(labels)["y"], [3, 7, 4])
-    texts = [{"t": np.array([b"b", b"x"], dtype=object)}, {"t": np.array([b"a", b"x"], dtype=object)}]
+    texts = [
+        {"t": np.array([b"b", b"x"], dtype=object)},
+        {"t": np.array([b"a", b"x"], dtype=object)},
+    ]
     assert list(combine_vote(texts)["t"]) == [b"a", b"x"]
 
 
@@ -109,22 +115,25 @@ def test_a_switch_routes_on_its_field_and_falls_back_to_its_default() -> None:
 
 def test_a_switch_without_its_field_or_a_matching_case_names_both() -> None:
     graph = SwitchGraph(field="lang", cases={"en": "english", "fr": "french"})
-    with pytest.raises(InvalidInput, match="parameter 'lang'.*'en', 'fr'"):
+    with pytest.raises(InvalidInput, match=r"parameter 'lang'.*'en', 'fr'"):
         switch_target(graph, {})
-    with pytest.raises(InvalidInput, match="is 'de'.*'en', 'fr'"):
+    with pytest.raises(InvalidInput, match=r"is 'de'.*'en', 'fr'"):
         switch_target(graph, {"lang": "de"})
 
 
 def test_a_sequence_feeds_outputs_by_name_then_by_position() -> None:
     emb = np.ones((2, 4), dtype=np.float32)
-    by_name = sequence_feed({"extra": np.zeros(2), "embedding": emb},
-                            [TensorSpec("embedding", "FP32", (-1, 4))])
-    assert list(by_name) == ["embedding"] and by_name["embedding"] is emb
+    by_name = sequence_feed(
+        {"extra": np.zeros(2), "embedding": emb}, [TensorSpec("embedding", "FP32", (-1, 4))]
+    )
+    assert list(by_name) == ["embedding"]
+    assert by_name["embedding"] is emb
     by_position = sequence_feed({"embedding": emb}, [TensorSpec("input", "FP32", (-1, 4))])
-    assert list(by_position) == ["input"] and by_position["input"] is emb
+    assert list(by_position) == ["input"]
+    assert by_position["input"] is emb
 
 
 def test_a_sequence_whose_steps_do_not_fit_names_both_signatures() -> None:
-    outputs = {"a": np.zeros((2, 3), dtype=np.float32), "b": np.zeros(2, dtype=np.int64)}
+    outputs: Batch = {"a": np.zeros((2, 3), dtype=np.float32), "b": np.zeros(2, dtype=np.int64)}
     with pytest.raises(InvalidInput, match=r"a FP32 \[2, 3\]; b INT64 \[2\].*x FP32 \[-1, 3\]"):
         sequence_feed(outputs, [TensorSpec("x", "FP32", (-1, 3))])

@@ -36,9 +36,13 @@ def test_the_same_sticky_key_gets_the_same_version_in_every_process() -> None:
     # BLAKE2b, not hash(): the point of a key is fixed, whatever PYTHONHASHSEED says.
     assert key_point("user-1") == pytest.approx(key_point("user-1"))
     assert 0.0 <= key_point("user-1") < 1.0
-    assert key_point("user-1") == int.from_bytes(
-        __import__("hashlib").blake2b(b"user-1", digest_size=8, person=b"route").digest(), "big"
-    ) / 2**64
+    assert (
+        key_point("user-1")
+        == int.from_bytes(
+            __import__("hashlib").blake2b(b"user-1", digest_size=8, person=b"route").digest(), "big"
+        )
+        / 2**64
+    )
 
 
 def test_sticky_keys_spread_by_the_weights() -> None:

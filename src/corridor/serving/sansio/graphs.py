@@ -60,7 +60,9 @@ def validate_graphs(specs: Mapping[str, Graph | None], max_depth: int = MAX_GRAP
             continue
         members = members_of(graph)
         if name in members:
-            raise InvalidInput(f"graph {name!r} names itself as a member; a graph cannot call itself")
+            raise InvalidInput(
+                f"graph {name!r} names itself as a member; a graph cannot call itself"
+            )
         unknown = [m for m in members if m not in specs]
         if unknown:
             raise InvalidInput(
@@ -155,7 +157,8 @@ def _vote_classes(stack: npt.NDArray[Any]) -> npt.NDArray[Any]:
     members, classes = stack.shape[0], stack.shape[-1]
     votes = stack.argmax(axis=-1)  # (members, batch, ...)
     one_hot = votes[..., None] == np.arange(classes)
-    return (one_hot.sum(axis=0) / members).astype(stack.dtype)
+    shares: npt.NDArray[Any] = (one_hot.sum(axis=0) / members).astype(stack.dtype)
+    return shares
 
 
 def _vote_values(stack: npt.NDArray[Any]) -> npt.NDArray[Any]:
@@ -164,7 +167,8 @@ def _vote_values(stack: npt.NDArray[Any]) -> npt.NDArray[Any]:
     counts = np.stack([(ordered == ordered[m]).sum(axis=0) for m in range(len(ordered))])
     # argmax takes the first maximum: the lowest value among the most common ones.
     winner = counts.argmax(axis=0)
-    return np.take_along_axis(ordered, winner[None, ...], axis=0)[0]
+    chosen: npt.NDArray[Any] = np.take_along_axis(ordered, winner[None, ...], axis=0)[0]
+    return chosen
 
 
 def switch_target(graph: SwitchGraph, parameters: Mapping[str, Any] | None) -> str:
