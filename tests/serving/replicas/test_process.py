@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -103,3 +106,48 @@ def test_killing_a_worker_with_batches_in_flight_retries_them_and_restarts_it(
     pids = run(replaced())
     assert len(pids) == 2
     assert victim.pid not in pids
+
+
+PARENT = """
+import os, socket, subprocess, sys, time
+ours, theirs = socket.socketpair()
+child = subprocess.Popen(
+    [sys.executable, "-m", "corridor.serving.replicas.worker_main",
+     "--fd", str(theirs.fileno()), "--parent", str(os.getpid())],
+    pass_fds=(theirs.fileno(),),
+)
+print(child.pid, flush=True)
+time.sleep(120)
+"""
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def _waiting_on_socket(pid: int) -> bool:
+    with open(f"/proc/{pid}/wchan") as wchan:
+        return "unix_stream" in wchan.read()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_worker_dies_with_its_parent() -> None:
+    with subprocess.Popen(
+        [sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True
+    ) as parent:
+        assert parent.stdout is not None
+        worker = int(parent.stdout.readline())
+        # Kill the parent once the worker is past its start, waiting on its socket.
+        deadline = time.monotonic() + 60
+        while not _waiting_on_socket(worker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _waiting_on_socket(worker)
+        parent.kill()
+    deadline = time.monotonic() + 60
+    while not _gone(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gone(worker)
