@@ -12,7 +12,7 @@ import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from corridor.serving.gateway.metrics import ServingMetrics
+from corridor.serving.metrics import ServingMetrics
 from corridor.serving.runtimes.base import ModelKind
 from corridor.serving.tensors import Batch, ModelSignature
 
