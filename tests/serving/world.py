@@ -78,7 +78,7 @@ class World:
     editor_token: str
     viewer_token: str
     outsider_token: str
-    mlp_weights: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
+    mlp_weights: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict, repr=False)
     project: str = PROJECT
     other_project: str = OTHER
 
