@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import httpx
 import pytest
@@ -58,7 +59,7 @@ def test_serve_deploys_prints_an_invoke_only_token_and_runs_the_server(
         assert admin.delete("/api/v1/projects/shop/deployments/ctl-serve").status_code == 204
 
 
-def test_serve_refuses_a_home_that_is_not_set_up(tmp_path: os.PathLike[str]) -> None:
+def test_serve_refuses_a_home_that_is_not_set_up(tmp_path: Path) -> None:
     result = run_cli(tmp_path, "serve", "mlp@production")
     assert result.returncode == 1
     assert "corridor init" in result.stderr
