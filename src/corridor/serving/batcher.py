@@ -11,9 +11,15 @@ leave the queue in arrival order.
 
 Cost reasoning (this is the hot path): a request that finds the queue empty and a replica idle
 asks the policy once and, when told to go, runs in the caller's own task, skipping the queue
-and the dispatcher's wake-up (about 20 µs of event-loop hops saved per lone request). With
-batching off, or ``max_batch_size == 1``, `submit` is a direct call to the pool. The queue is a
-deque; the per-batch work is one `np.concatenate` per input and one slice per output per request.
+and the dispatcher's wake-up (two task switches saved). Only the first request of a turn of the
+event loop does so: the others that reach the batcher in the same turn (a burst, which is what
+concurrent clients look like to one event loop) queue, and the dispatcher sends them as one
+batch at the next turn. For a model that predicts inline (in-process, well under a
+millisecond) this is the only way batching can happen at all, since nothing else runs while it
+predicts; measured with the example MLP and 128 concurrent callers it doubles throughput over
+sending each request alone. With batching off, or ``max_batch_size == 1``, `submit` is a direct
+call to the pool. The queue is a deque; the per-batch work is one `np.concatenate` per input
+and one slice per output per request.
 """
 
 from __future__ import annotations
@@ -119,6 +125,8 @@ class Batcher:
         self._dispatcher: asyncio.Task[None] | None = None
         self._batches: set[asyncio.Task[None]] = set()
         self._closed = False
+        # A request ran at once in this turn of the event loop (see `submit`).
+        self._turn_taken = False
         # Rows per dispatched batch and batches sent, for metrics and tests.
         self.batches_sent = 0
         self.rows_sent = 0
@@ -144,13 +152,19 @@ class Batcher:
                     self.on_batch(rows_of(inputs))
                 return outputs
             rows = rows_of(inputs)
-            if not self._queue and self.in_flight_batches < capacity:
-                now = time.monotonic()
+            now = time.monotonic()
+            if not self._queue and self.in_flight_batches < capacity and not self._turn_taken:
+                # A lone request runs at once, in its own task. Requests that reach the
+                # batcher later in the same turn of the event loop queue instead, and go
+                # together in one batch at the next turn: a burst is batched, and a request
+                # that is alone never waits.
                 idle = capacity - self.in_flight_batches
                 if self.policy.decide(now, (rows,), now, idle).take:
+                    self._turn_taken = True
+                    asyncio.get_running_loop().call_soon(self._end_turn)
                     return await self._run_inline(rows, inputs)
             future: asyncio.Future[Batch] = asyncio.get_running_loop().create_future()
-            self._queue.append(_Pending(rows, inputs, future, time.monotonic()))
+            self._queue.append(_Pending(rows, inputs, future, now))
             self._queued_rows += rows
             self._wake()
             return await future
@@ -181,9 +195,15 @@ class Batcher:
             self.in_flight_batches -= 1
             if self._queue:
                 self._wake()
-        self.policy.observe(rows, time.monotonic() - started)
-        self._count(rows)
+        self._finished(rows, time.monotonic() - started)
         return outputs
+
+    def _end_turn(self) -> None:
+        self._turn_taken = False
+
+    def _finished(self, rows: int, duration_s: float) -> None:
+        self.policy.observe(rows, duration_s)
+        self._count(rows)
 
     def _count(self, rows: int) -> None:
         self.batches_sent += 1
@@ -220,7 +240,16 @@ class Batcher:
             if decision.take > 0 and idle > 0:
                 taken = [self._queue.popleft() for _ in range(min(decision.take, len(self._queue)))]
                 self._queued_rows -= sum(p.rows for p in taken)
-                self._start_batch(taken)
+                taken = [p for p in taken if not p.future.done()]
+                if not taken:
+                    continue
+                self.in_flight_batches += 1
+                if idle == 1:
+                    # The last free replica: nothing else can be sent until it answers, so
+                    # run the batch here and save a task switch on the way.
+                    await self._run_batch(taken)
+                else:
+                    self._start_batch(taken)
                 continue
             # Wait for the policy's next look, a new request or a finished batch.
             self._waiter = waiter = loop.create_future()
@@ -257,10 +286,6 @@ class Batcher:
             self._queued_rows = 0
 
     def _start_batch(self, taken: list[_Pending]) -> None:
-        taken = [p for p in taken if not p.future.done()]
-        if not taken:
-            return
-        self.in_flight_batches += 1
         task = asyncio.get_running_loop().create_task(self._run_batch(taken))
         self._batches.add(task)
         task.add_done_callback(self._batches.discard)
@@ -283,8 +308,7 @@ class Batcher:
             if self._queue:
                 self._wake()
         total = sum(rows)
-        self.policy.observe(total, time.monotonic() - started)
-        self._count(total)
+        self._finished(total, time.monotonic() - started)
         for p, answer in zip(taken, answers, strict=True):
             if not p.future.done():
                 p.future.set_result(answer)
