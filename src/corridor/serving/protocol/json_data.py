@@ -59,17 +59,17 @@ def array_from_json(data: Any, *, name: str, datatype: str, count: int) -> npt.N
     if dtype.kind == "f":
         if kind not in _FLOAT_KINDS:
             raise _not_numbers(name, datatype)
-        if dtype.itemsize < 8 and kind != "b":
+        if (kind == "f" and dtype.itemsize < 8) or (dtype.itemsize == 2 and kind in "iu"):
             # float64 -> FP32 (and large integers -> FP16) turn values past the type's range
             # into inf; refuse them instead.
             with np.errstate(over="raise"):
                 try:
-                    return parsed.astype(dtype).reshape(-1)
+                    return parsed.astype(dtype).reshape(-1)  # a new array
                 except FloatingPointError:
                     raise InvalidInput(
                         f"input {name!r}: a value is beyond the range of {datatype}"
                     ) from None
-        return parsed.astype(dtype).reshape(-1)
+        return parsed.astype(dtype, copy=False).reshape(-1)
     low, high = _LIMITS[datatype]
     if kind in "fO":
         # NumPy infers float64 for integers that no one integer type holds (-1 beside 2**64-1)
@@ -92,7 +92,7 @@ def array_from_json(data: Any, *, name: str, datatype: str, count: int) -> npt.N
     )
     if not in_range:
         raise _out_of_range(name, datatype)
-    return parsed.astype(dtype).reshape(-1)
+    return parsed.astype(dtype, copy=False).reshape(-1)
 
 
 def _bytes_from_json(data: list[Any], name: str, count: int) -> npt.NDArray[Any]:
