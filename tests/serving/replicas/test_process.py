@@ -69,7 +69,7 @@ def test_a_batch_the_model_refuses_is_answered_with_the_error_and_the_worker_liv
     assert run(process_pool.infer({"input": ROWS}))["output"].shape == (len(ROWS), CLASSES)
 
 
-def test_killing_a_worker_with_batches_in_flight_retries_them_and_restarts_it(
+def test_a_stalled_worker_is_judged_hung_and_killing_it_retries_its_batches_and_restarts_it(
     process_pool: ReplicaPool, run: Run[Any]
 ) -> None:
     expected = run(process_pool.infer({"input": ROWS}))["output"]
@@ -83,6 +83,9 @@ def test_killing_a_worker_with_batches_in_flight_retries_them_and_restarts_it(
         for _ in range(5):
             await asyncio.sleep(0)
         assert victim.outstanding > 0
+        assert await victim.healthy()
+        victim.stall_s = 0.0  # holding batches, answering none: judged hung
+        assert not await victim.healthy()
         assert victim.pid is not None
         os.kill(victim.pid, signal.SIGKILL)
         return await asyncio.gather(*batches)

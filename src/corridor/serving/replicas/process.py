@@ -28,6 +28,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -42,6 +43,9 @@ from corridor.serving.tensors import Batch, ModelSignature
 WORKER_MODULE = "corridor.serving.replicas.worker_main"
 START_TIMEOUT_S = 600.0
 PING_TIMEOUT_S = 5.0
+# A worker that holds batches and has answered none for this long is judged hung (a deadlock in
+# the model's code, a GPU that stopped answering): the pool stops it and sends them elsewhere.
+STALL_S = 120.0
 STOP_GRACE_S = 5.0
 _ERRORS: dict[str, type[CorridorError]] = {
     cls.code: cls
@@ -67,6 +71,8 @@ class ProcessReplica:
         self._ids = itertools.count(1)
         self._closed = False
         self._exit_note = ""
+        self._progress_at = 0.0  # the last answer, or when the worker went from idle to busy
+        self.stall_s = STALL_S
 
     @property
     def pid(self) -> int | None:
@@ -124,6 +130,8 @@ class ProcessReplica:
         future: asyncio.Future[Batch] = asyncio.get_running_loop().create_future()
         self._pending[op_id] = future
         if counted:
+            if not self.outstanding:
+                self._progress_at = time.monotonic()
             self.outstanding += 1
         try:
             writer.write(framing.encode({**header, "id": op_id}, tensors))
@@ -151,6 +159,7 @@ class ProcessReplica:
         try:
             while True:
                 header, body = await self._read_frame()
+                self._progress_at = time.monotonic()
                 future = self._pending.get(int(header.get("id", -1)))
                 if future is None or future.done():
                     continue  # its caller gave up (cancelled) meanwhile
@@ -179,7 +188,8 @@ class ProcessReplica:
         if self._closed or self._process is None or self._process.poll() is not None:
             return False
         if self.outstanding:
-            return True  # answers are coming back; a ping would queue behind them
+            # A ping would queue behind the batches: the answers coming back tell instead.
+            return time.monotonic() - self._progress_at < self.stall_s
         try:
             await asyncio.wait_for(self._call({"op": "ping"}, None, counted=False), PING_TIMEOUT_S)
         except (CorridorError, TimeoutError):

@@ -34,6 +34,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,7 @@ finally:
 
 PING_TIMEOUT_S = 10.0
 CLOSE_TIMEOUT_S = 5.0
+STALL_S = 120.0  # holding batches with no answer for this long: judged hung, as a worker is
 
 
 class ModelActor:
@@ -166,6 +168,7 @@ class RayReplica:
         self._public_keys = list(public_keys)
         self._actor: Any = None
         self._dead = False
+        self._progress_at = 0.0
 
     @property
     def actor(self) -> Any:
@@ -197,9 +200,12 @@ class RayReplica:
         actor = self._actor
         if actor is None or self._dead:
             raise ReplicaCrashed(f"replica {self.name}'s Ray actor is not running")
+        if not self.outstanding:
+            self._progress_at = time.monotonic()
         self.outstanding += 1
         try:
             outputs: Batch = await actor.infer.remote(inputs)
+            self._progress_at = time.monotonic()
         except RayActorError as exc:
             self._dead = True
             raise ReplicaCrashed(
@@ -216,7 +222,8 @@ class RayReplica:
         if self._actor is None or self._dead:
             return False
         if self.outstanding:
-            return True  # a ping would queue behind the batches; their answers tell
+            # A ping would queue behind the batches: the answers coming back tell instead.
+            return time.monotonic() - self._progress_at < STALL_S
         try:
             await asyncio.wait_for(self._actor.ping.remote(), PING_TIMEOUT_S)
         except RayActorError:
