@@ -69,9 +69,10 @@ def failing() -> FunctionModel:
 
 
 class FunctionReplica:
-    def __init__(self, name: str, model: FunctionModel) -> None:
+    def __init__(self, name: str, model: FunctionModel, *, inline: bool = False) -> None:
         self.name = name
         self.model = model
+        self.inline = inline
         self.outstanding = 0
         self.signature = model.signature
         self.kind = "tensors"
@@ -83,6 +84,8 @@ class FunctionReplica:
     async def infer(self, inputs: Batch) -> Batch:
         self.outstanding += 1
         try:
+            if self.inline:  # on the event loop, as an in-process replica runs a tiny model
+                return self.model.predict(inputs)
             return await asyncio.to_thread(self.model.predict, inputs)
         finally:
             self.outstanding -= 1
@@ -94,11 +97,11 @@ class FunctionReplica:
         pass
 
 
-def pool_of(model: FunctionModel, replicas: int = 1) -> ReplicaPool:
+def pool_of(model: FunctionModel, replicas: int = 1, *, inline: bool = False) -> ReplicaPool:
     spec = ReplicaSpec(version_key="m/1", package_path=Path("."), manifest_json=b"{}")
 
     def factory(spec: ReplicaSpec, keys: list[bytes], name: str) -> Replica:
-        return FunctionReplica(name, model)  # type: ignore[return-value]
+        return FunctionReplica(name, model, inline=inline)  # type: ignore[return-value]
 
     return ReplicaPool(spec, [], replicas=replicas, factory=factory)
 

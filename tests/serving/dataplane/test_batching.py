@@ -49,6 +49,28 @@ def test_concurrent_requests_are_gathered_into_fewer_predict_calls() -> None:
     assert sum(model.batch_rows) == sum(1 + i % 3 for i in range(40))
 
 
+def test_a_burst_to_a_model_that_predicts_inline_goes_in_one_batch_after_the_first() -> None:
+    model = FunctionModel(lambda b: {"y": b["x"] + 1})
+
+    async def scenario() -> None:
+        pool = pool_of(model, inline=True)
+        await pool.start()
+        batcher = Batcher(pool, Batching(max_batch_size=64))
+        try:
+            # Twenty callers reach the batcher in one turn of the event loop.
+            answers = await asyncio.gather(*(batcher.submit({"x": _rows(1, i)}) for i in range(20)))
+            assert [float(a["y"][0, 0]) for a in answers] == [i + 1.0 for i in range(20)]
+            # A caller alone in its turn runs at once.
+            await asyncio.sleep(0)
+            await batcher.submit({"x": _rows(1, 0)})
+        finally:
+            await batcher.close()
+            await pool.stop()
+
+    asyncio.run(scenario())
+    assert model.batch_rows == [1, 19, 1]
+
+
 def test_batches_never_exceed_max_batch_size_rows() -> None:
     model = FunctionModel(lambda b: {"y": b["x"]}, delay_s=0.01)
 
