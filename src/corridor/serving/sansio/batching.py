@@ -77,7 +77,7 @@ _RETURN_ALPHA = 0.2  # weight of the newest answered batch in the arrivals-per-r
 _EPSILON_S = 1e-9
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     """What the driver does now. ``shed``: fail that many oldest requests; ``take``: send that
     many oldest requests as one batch; with neither, ``wait_s``: decide again after at most
@@ -88,8 +88,14 @@ class Decision:
     shed: int = 0
 
 
+_NOTHING = Decision()
+_SHED_ONE = Decision(shed=1, wait_s=0.0)
+
+
 class LatencyModel:
     """Batch latency as ``a * rows + b``, fitted online by exponentially weighted least squares."""
+
+    __slots__ = ("_w", "_x", "_xx", "_xy", "_y", "a", "b", "decay")
 
     def __init__(self, decay: float = _DECAY) -> None:
         self.decay = decay
@@ -102,7 +108,9 @@ class LatencyModel:
         return self._w > 0
 
     def observe(self, rows: int, duration_s: float) -> None:
-        d, x, y = self.decay, float(max(rows, 1)), max(duration_s, 0.0)
+        d = self.decay
+        x = float(rows) if rows > 1 else 1.0
+        y = duration_s if duration_s > 0.0 else 0.0
         self._w = self._w * d + 1.0
         self._x = self._x * d + x
         self._y = self._y * d + y
@@ -110,7 +118,7 @@ class LatencyModel:
         self._xy = self._xy * d + x * y
         mean_x, mean_y = self._x / self._w, self._y / self._w
         var_x = self._xx / self._w - mean_x * mean_x
-        if var_x > 1e-9 * max(1.0, mean_x * mean_x):
+        if var_x > 1e-9 * mean_x * mean_x:  # mean_x >= 1: rows count at least one
             a = (self._xy / self._w - mean_x * mean_y) / var_x
             b = mean_y - a * mean_x
         else:
@@ -133,6 +141,16 @@ class ArrivalRate:
     again as soon as they are answered, as load generators and busy applications do; about
     ``rate * window / rows`` for independent arrivals)."""
 
+    __slots__ = (
+        "_count",
+        "_seconds",
+        "_t",
+        "_window",
+        "gap_after_s",
+        "per_row_answered",
+        "window_s",
+    )
+
     def __init__(self, window_s: float) -> None:
         self.window_s = window_s
         self.per_row_answered = 1.0
@@ -146,23 +164,24 @@ class ArrivalRate:
     def answered(self, now_s: float, rows: int) -> None:
         window = self._window
         if window is not None:
-            sample = window[2] / max(window[1], 1.0)
+            sample = window[2] / window[1] if window[1] > 1.0 else window[2]
             self.per_row_answered += _RETURN_ALPHA * (sample - self.per_row_answered)
         self._window = [now_s, float(rows), 0.0, now_s]
 
     def update(self, now_s: float, arrived: int) -> None:
         last = self._t
-        self._t = now_s if last is None else max(last, now_s)
+        if last is None or now_s > last:
+            self._t = now_s
         if last is not None and now_s > last:
-            keep = math.exp(-(now_s - last) / _RATE_TAU_S)
+            keep = math.exp((last - now_s) / _RATE_TAU_S)
             self._count = self._count * keep + arrived
             self._seconds = self._seconds * keep + (now_s - last)
         else:
             self._count += arrived
         window = self._window
-        if arrived and window is not None and self._in_window(now_s):
-            gap_s = max(0.0, now_s - window[3]) / arrived
-            if math.isinf(self.gap_after_s):
+        if arrived and window is not None and now_s - window[0] <= self.window_s:
+            gap_s = (now_s - window[3]) / arrived if now_s > window[3] else 0.0
+            if self.gap_after_s == math.inf:
                 self.gap_after_s = gap_s
             else:
                 weight = 1.0 - (1.0 - _GAP_ALPHA) ** arrived
@@ -170,14 +189,11 @@ class ArrivalRate:
             window[2] += arrived
             window[3] = now_s
 
-    def _in_window(self, now_s: float) -> bool:
-        return self._window is not None and now_s - self._window[0] <= self.window_s
-
     def returning(self, now_s: float) -> float | None:
         """How many more arrivals the window after the last answered batch should still
         bring (None: not in such a window, or nothing learned about windows yet)."""
         window = self._window
-        if window is None or not self._in_window(now_s) or math.isinf(self.gap_after_s):
+        if window is None or now_s - window[0] > self.window_s or self.gap_after_s == math.inf:
             return None
         return self.per_row_answered * window[1] - window[2]
 
@@ -196,6 +212,21 @@ class BatchPolicy:
     """Decides, for one model version's queue, when to send which requests. Keeps what it
     has learned (latency fit, arrival rates) between calls; one instance per queue."""
 
+    __slots__ = (
+        "_answered_rows",
+        "_committed_s",
+        "_idle_since",
+        "_left_queued",
+        "_plan",
+        "_sends",
+        "arrivals",
+        "batching",
+        "budget_s",
+        "latency",
+        "max_delay_s",
+        "max_rows",
+    )
+
     def __init__(self, batching: Batching) -> None:
         self.batching = batching
         self.max_rows = batching.max_batch_size
@@ -212,13 +243,18 @@ class BatchPolicy:
         self._committed_s: float | None = None
         # Since when a replica has been idle with requests queued (None: not now).
         self._idle_since: float | None = None
+        self._sends: dict[int, Decision] = {}  # "send n now", made once each
 
     def observe(self, batch_rows: int, duration_s: float | None) -> None:
         """Learn from one finished batch: its rows and how long the replica took (None: it
         failed, nothing to learn about latency). Call it when the batch ends, then decide."""
         if duration_s is not None:
             self.latency.observe(batch_rows, duration_s)
-        self._answered_rows = max(0, self._answered_rows) + batch_rows
+            # Returning clients worth waiting for come within the fixed cost b (waiting longer
+            # for m rows to join n costs n * w and saves at most m * b, with m <= n).
+            self.arrivals.window_s = min(self.max_delay_s, self.latency.b)
+        answered = self._answered_rows
+        self._answered_rows = (answered if answered > 0 else 0) + batch_rows
 
     def decide(
         self,
@@ -228,18 +264,18 @@ class BatchPolicy:
         replicas_idle: int,
     ) -> Decision:
         """What to do now with the queue (rows per queued request, oldest first)."""
-        # Returning clients worth waiting for come within the fixed cost b (waiting longer
-        # for m rows to join n costs n * w and saves at most m * b, with m <= n).
-        self.arrivals.window_s = min(self.max_delay_s, self.latency.b)
         if self._answered_rows >= 0:
             self.arrivals.answered(now_s, self._answered_rows)
             self._answered_rows = -1
-        arrived = max(0, len(queued_rows) - self._left_queued)
-        self.arrivals.update(now_s, arrived)
-        if arrived:
+        queued = len(queued_rows)
+        arrived = queued - self._left_queued
+        if arrived > 0:
+            self.arrivals.update(now_s, arrived)
             self._plan = None  # news: weigh waiting afresh
+        else:
+            self.arrivals.update(now_s, 0)
         decision = self._decide(now_s, queued_rows, oldest_enqueued_s, replicas_idle)
-        self._left_queued = len(queued_rows) - decision.take - decision.shed
+        self._left_queued = queued - decision.take - decision.shed
         return decision
 
     def _decide(
@@ -247,16 +283,16 @@ class BatchPolicy:
     ) -> Decision:
         if not queued_rows:
             self._plan = self._idle_since = None
-            return Decision()
+            return _NOTHING
         waited_s = now_s - oldest_s
         budget_s = self.budget_s
         if budget_s is not None and waited_s >= budget_s - _EPSILON_S:
             self._plan = None
-            return Decision(shed=1, wait_s=0.0)
+            return _SHED_ONE
         if idle <= 0:
             self._idle_since = None
             # Nothing can be sent; look again when the oldest would run out of budget.
-            return Decision(wait_s=budget_s - waited_s if budget_s is not None else math.inf)
+            return Decision(wait_s=budget_s - waited_s) if budget_s is not None else _NOTHING
         if not self.batching.enabled:
             return self._send(1)
         take, rows = self._prefix(queued_rows)
@@ -268,14 +304,15 @@ class BatchPolicy:
         # plan made for this oldest request if nothing arrived since.
         if self._idle_since is None:
             self._idle_since = now_s
-        send_by_s = max(oldest_s, self._idle_since) + self.max_delay_s
+        idle_since = self._idle_since
+        send_by_s = (oldest_s if oldest_s > idle_since else idle_since) + self.max_delay_s
         if budget_s is not None:
             send_by_s = min(send_by_s, oldest_s + budget_s - latency.predict_s(rows + 1))
         plan = self._plan
         if plan is not None and plan[0] == oldest_s:
             send_by_s = min(send_by_s, plan[1])
         fixed_s = latency.b
-        n = max(rows, 1)
+        n = rows if rows > 1 else 1
         arrivals = self.arrivals
         returning = arrivals.returning(now_s)
         # Once waiting for the clients of the batch just answered, keep waiting for all of
@@ -301,16 +338,20 @@ class BatchPolicy:
 
     def _send(self, take: int) -> Decision:
         self._plan = self._idle_since = None
-        return Decision(take=take, wait_s=0.0)
+        decision = self._sends.get(take)
+        if decision is None:
+            decision = self._sends[take] = Decision(take=take, wait_s=0.0)
+        return decision
 
     def _prefix(self, queued_rows: Sequence[int]) -> tuple[int, int]:
         """How many oldest requests fit in one batch, and their rows (the first always goes)."""
         limit = self.max_rows
-        rows = max(0, queued_rows[0])
+        rows = queued_rows[0]
         take = 1
-        for n in islice(queued_rows, 1, limit):
-            if rows + n > limit:
-                break
-            rows += max(0, n)
-            take += 1
+        if len(queued_rows) > 1:
+            for n in islice(queued_rows, 1, limit):
+                if rows + n > limit:
+                    break
+                rows += n
+                take += 1
         return take, rows
