@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from corridor.serving.sansio.autoscale import Autoscaler
 from corridor.serving.spec import Autoscaling
 
@@ -130,3 +133,38 @@ def test_scales_from_zero_at_once_when_a_request_waits() -> None:
     )
     scaler.observe(100, in_flight=0, queued=12)
     assert scaler.desired(100, current=0) == 3  # a crowd waiting gets its count at once
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    bounds=st.tuples(st.integers(0, 4), st.integers(1, 8)).filter(lambda b: b[0] <= b[1]),
+    upscale_delay_s=st.sampled_from([0.0, 2.0, 5.0]),
+    downscale_delay_s=st.sampled_from([0.0, 3.0, 30.0]),
+    loads=st.lists(st.tuples(st.floats(0, 60), st.integers(0, 20)), min_size=1, max_size=80),
+)
+def test_the_count_moves_only_within_bounds_and_never_before_its_delay(
+    bounds: tuple[int, int],
+    upscale_delay_s: float,
+    downscale_delay_s: float,
+    loads: list[tuple[float, int]],
+) -> None:
+    policy = Autoscaling(
+        min_replicas=bounds[0],
+        max_replicas=bounds[1],
+        target_concurrency=4,
+        upscale_delay_s=upscale_delay_s,
+        downscale_delay_s=downscale_delay_s,
+    )
+    scaler = Autoscaler(policy, look_back_s=2)
+    current, changed_at = policy.min_replicas, 0.0
+    for tick, (in_flight, queued) in enumerate(loads):
+        now = tick * 0.5
+        scaler.observe(now, in_flight, queued)
+        desired = scaler.desired(now, current)
+        assert policy.min_replicas <= desired <= policy.max_replicas
+        if desired > current and current > 0:
+            assert now - changed_at >= upscale_delay_s  # the wanted count stayed above
+        if desired < current and desired > 0:
+            assert now - changed_at >= downscale_delay_s
+        if desired != current:
+            current, changed_at = desired, now
