@@ -156,3 +156,72 @@ def test_a_shifted_sample_drifts_from_the_training_data_and_an_unshifted_one_doe
     assert shifted.drift.drifted
     assert all(c.drifted for c in shifted.drift.columns)
     assert not any(c.drifted for c in same.drift.columns)
+
+
+def _deploy_with_lineage(runtime: Runtime, name: str, sampling_dataset: str) -> None:
+    """Deployment ``name`` serving model ``p/lineage-mlp`` version 1, whose package names
+    ``train@1`` as its training data (rows written as the registry and control plane do)."""
+    from corridor.registry.manifest import FileEntry, ManifestFields
+    from corridor.registry.models import ModelVersion
+    from corridor.registry.package_store import store_manifest
+    from corridor.registry.registered_models import create_registered_model
+    from corridor.serving.models import Deployment, DeploymentRevision
+    from corridor.serving.spec import DeploymentSpec
+
+    weights = runtime.blobs.put(b"weights")
+    digest, _ = store_manifest(
+        runtime.blobs,
+        ManifestFields(flavour="torch", dataset_versions=("train@1",)),
+        {"model.safetensors": FileEntry(digest=weights, size=len(b"weights"))},
+    )
+    spec = DeploymentSpec.model_validate(
+        {
+            "routes": [{"model": "p/lineage-mlp", "version": 1}],
+            "sampling": {"rate": 1.0, "dataset": sampling_dataset},
+        }
+    )
+    with runtime.db.write() as session:
+        project = projects.authorize(session, "p", ADMIN, Permission.PROJECT_READ)
+        model = create_registered_model(session, project, "p/lineage-mlp")
+        session.add(
+            ModelVersion(
+                registered_model_id=model.id, version=1, creation_time=0, last_updated_time=0,
+                current_stage="None", source="", status="READY", package_digest=digest,
+            )
+        )  # fmt: skip
+        row = Deployment(name=name, project_id=project.id, revision=1, created_by="t")
+        session.add(row)
+        session.flush()
+        session.add(
+            DeploymentRevision(
+                deployment_id=row.id, revision=1, spec=spec.model_dump(mode="json"),
+                reason="deploy", created_by="t",
+            )
+        )  # fmt: skip
+
+
+def test_a_deployments_drift_is_measured_against_the_training_data_its_model_names(
+    runtime: Runtime,
+) -> None:
+    from corridor.errors import NotFound
+    from corridor.serving.drift import deployment_drift
+
+    _deploy_with_lineage(runtime, "obs-lineage", "obs-lineage-traffic")
+    limits = DataLimits.from_settings(runtime.settings)
+    project = _project(runtime)
+    with pytest.raises(NotFound, match="no sampled requests yet"):
+        deployment_drift(runtime.db, runtime.blobs, limits, project, "obs-lineage", by=ADMIN)
+    sampler = RequestSampler(1.0, "obs-lineage-traffic", project.id, deployment="obs-lineage")
+    _requests(sampler, np.random.default_rng(9).normal(2.0, 1, (400, FEATURES)))
+    asyncio.run(flush(runtime, sampler))
+    found = deployment_drift(runtime.db, runtime.blobs, limits, project, "obs-lineage", by=ADMIN)
+    assert (found.reference, found.reference_from) == ("p/train@1", "lineage")
+    assert found.sample == "p/obs-lineage-traffic@1"
+    assert found.drift.drifted
+    named = deployment_drift(
+        runtime.db, runtime.blobs, limits, project, "obs-lineage", by=ADMIN,
+        reference="obs-lineage-traffic@1",
+    )  # fmt: skip
+    assert named.reference_from == "request"
+    assert named.matched_by == "name"
+    assert not named.drift.drifted  # the sample against itself
