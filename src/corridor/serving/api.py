@@ -12,10 +12,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from corridor.compute.site_table import current_sites
 from corridor.security.policy import Permission
 from corridor.serving import service
 from corridor.serving.schemas import DeployIn, DeploymentOut, RevisionOut, RollbackIn, ScaleIn
-from corridor.web.guard import Access, requires
+from corridor.web.guard import Access, get_runtime, requires
 from corridor.web.sessions import ReadSession, WriteRoute, WriteSession
 
 router = APIRouter(prefix="/api/v1", tags=["serving"], route_class=WriteRoute)
@@ -33,12 +34,16 @@ def deployment_project(request: Request, session: Session) -> str:
 def deploy(
     project: str,
     body: DeployIn,
+    request: Request,
     session: WriteSession,
     access: Access = requires(Permission.PROJECT_WRITE),
 ) -> DeploymentOut:
     """Create a deployment, or redeploy it as its next revision. It answers at
     ``/v2/models/{name}/infer`` once a replica is up (``/v2/models/{name}/ready``)."""
-    return service.deploy(session, access.project_or_fail, body, actor=access.principal.name)
+    sites = current_sites(get_runtime(request).settings)
+    return service.deploy(
+        session, access.project_or_fail, body, actor=access.principal.name, sites=sites
+    )
 
 
 @router.get(DEPLOYMENTS, response_model=list[DeploymentOut])

@@ -10,6 +10,8 @@ session commits, the serving plane of this process hears of it at once
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -80,10 +82,27 @@ def _check_graph(session: Session, project: Project, name: str, graph: Graph) ->
     validate_graphs(specs)
 
 
-def deploy(session: Session, project: Project, body: DeployIn, *, actor: str) -> DeploymentOut:
-    """Create deployment ``body.name``, or write its next revision: one transaction."""
+def deploy(
+    session: Session,
+    project: Project,
+    body: DeployIn,
+    *,
+    actor: str,
+    sites: Collection[str] | None = None,
+) -> DeploymentOut:
+    """Create deployment ``body.name``, or write its next revision: one transaction.
+
+    ``sites``: the compute sites configured, if known; a placement naming another is refused.
+    """
     check_name(body.name)
     spec, versions = spec_for_deploy(session, project, body)
+    site = spec.placement.site
+    if sites is not None and site is not None and site not in sites:
+        known = ", ".join(sorted(sites)) or "none"
+        raise InvalidInput(
+            f"site {site!r} is not a compute site of this server (sites: {known}); name one of "
+            "them, or leave the site out"
+        )
     if spec.graph is not None:
         _check_graph(session, project, body.name, spec.graph)
     _notify_after_commit(session)

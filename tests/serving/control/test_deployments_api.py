@@ -94,6 +94,7 @@ def test_deploy_scale_rollback_and_delete_write_one_revision_each(serving_world:
         ({"name": "ctl-bad", "graph": {"kind": "sequence", "steps": ["ctl-bad"]}}, 422, "itself"),
         ({"name": "ctl-bad", "graph": {"kind": "sequence", "steps": ["nosuch"]}}, 422, "deploy it"),
         ({"name": "ctl-bad", "model": "mlp@1", "replicas": 999}, 422, "replicas"),
+        ({"name": "ctl-bad", "model": "mlp@1", "site": "nosuch"}, 422, "not a compute site"),
         ({"name": "mlp", "model": "mlp@1", "replicas": -1}, 422, "replicas"),
     ],
 )
