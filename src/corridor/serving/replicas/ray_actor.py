@@ -130,6 +130,11 @@ def read_package(folder: Path) -> dict[str, bytes]:
     }
 
 
+def _put_package(folder: Path) -> Any:
+    """The package's files in the object store (fetched only by an actor that needs them)."""
+    return ray.put(read_package(folder))
+
+
 def join_cluster(spec: ReplicaSpec) -> None:
     """Join the spec's site's cluster (checked as a job's is), or make sure one is joined."""
     if spec.ray_site is not None:
@@ -178,8 +183,7 @@ class RayReplica:
     async def start(self) -> None:
         spec = self.spec
         await asyncio.to_thread(join_cluster, spec)
-        files = await asyncio.to_thread(read_package, spec.package_path)
-        files_ref = ray.put(files)
+        files_ref = await asyncio.to_thread(_put_package, spec.package_path)
         self._actor = _RemoteModelActor.options(**actor_options(spec)).remote(
             str(spec.package_path),
             [files_ref],
