@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
+from corridor.errors import InvalidInput
 from corridor.serving.runtimes.base import RuntimeOptions, ServedModel
 from corridor.serving.runtimes.registry import load_served_model
 from corridor.serving.tensors import TensorSpec
@@ -78,3 +80,18 @@ def test_the_minilm_embeds_texts_as_unit_vectors_with_similar_texts_closer(
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
     similarity = vectors @ vectors.T
     assert similarity[0, 1] > similarity[0, 2]
+
+
+def test_a_device_is_refused_by_cpu_only_flavours_and_checked_by_torch(
+    world: Registered,
+) -> None:
+    path, manifest = world.materialise("iris-onnx")
+    with pytest.raises(InvalidInput, match="CPU only"):
+        load_served_model(
+            path, manifest, public_keys=world.keys(), options=RuntimeOptions(device="cuda")
+        )
+    path, manifest = world.materialise("mlp")
+    with pytest.raises(InvalidInput, match="not a torch device"):
+        load_served_model(
+            path, manifest, public_keys=world.keys(), options=RuntimeOptions(device="abacus")
+        )

@@ -36,9 +36,12 @@ class ServedModel(Protocol):
 @dataclass(frozen=True)
 class RuntimeOptions:
     """How a backend runs its model. ``threads``: intra-op threads of torch or onnxruntime
-    (None: the backend chooses; each backend module says how)."""
+    (None: the backend chooses; each backend module says how). ``device``: where a torch or
+    sentence-transformers model computes (``"cpu"``, ``"cuda"``, ``"cuda:1"``); the other
+    backends compute on the CPU and refuse any other device."""
 
     threads: int | None = None
+    device: str = "cpu"
 
 
 class RuntimeBackend(Protocol):

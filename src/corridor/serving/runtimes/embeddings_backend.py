@@ -8,7 +8,8 @@ The signature is ``text`` BYTES [-1] -> ``embedding`` FP32 [-1, dimension] (the 
 signature describes a string column, which is no tensor signature), or the manifest's if it
 declares one tensor in and one out. Each text arrives as UTF-8 bytes (or already as a str) and
 is decoded here; text that is not UTF-8 is `InvalidInput`. ``RuntimeOptions.threads`` sets
-torch's intra-op threads, global to the process (see `corridor.serving.runtimes.torch_backend`).
+torch's intra-op threads, global to the process, and ``RuntimeOptions.device`` where the model
+computes (see `corridor.serving.runtimes.torch_backend`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from corridor.registry.sentence_transformers_loader import (
 from corridor.serving.runtimes.base import ModelKind, RuntimeOptions
 from corridor.serving.runtimes.model_signatures import declared_signature, embedder_signature
 from corridor.serving.runtimes.results import model_failure
+from corridor.serving.runtimes.torch_backend import torch_device
 from corridor.serving.tensors import Batch, ModelSignature
 
 
@@ -74,7 +76,10 @@ def load(
 
     if options.threads is not None:
         torch.set_num_threads(max(1, options.threads))
+    device = torch_device(options.device)
     embedder = load_sentence_transformer(path, manifest)
+    if device.type != "cpu":
+        embedder.model.to(device)
     signature = embedder_signature(embedder.dimension)
     declared = declared_signature(manifest)
     if declared is not None and len(declared.inputs) == 1 and len(declared.outputs) == 1:

@@ -52,6 +52,8 @@ BACKENDS: dict[str, str] = {
 CODE_FLAVOURS = frozenset({"torch", "corridor.function"})
 """Flavours whose loading imports Python code from the package."""
 _CODE_IMPORT = threading.Lock()
+DEVICE_FLAVOURS = frozenset({"torch", "sentence_transformers"})
+"""Flavours that compute on a device other than the CPU when `RuntimeOptions.device` says so."""
 
 
 def backend_for(flavour: str) -> RuntimeBackend:
@@ -96,7 +98,13 @@ def load_served_model(
     refuse_pickle_flavour(manifest.flavour)
     refuse_pickle_files(path, manifest.flavour, manifest.files)
     backend = backend_for(manifest.flavour)
+    options = options or RuntimeOptions()
+    if options.device != "cpu" and manifest.flavour not in DEVICE_FLAVOURS:
+        raise InvalidInput(
+            f"flavour {manifest.flavour!r} computes on the CPU only, not on {options.device!r}; "
+            f"{', '.join(sorted(DEVICE_FLAVOURS))} models can use another device"
+        )
     if manifest.flavour in CODE_FLAVOURS:
         with _CODE_IMPORT:
-            return backend(path, manifest, options or RuntimeOptions())
-    return backend(path, manifest, options or RuntimeOptions())
+            return backend(path, manifest, options)
+    return backend(path, manifest, options)

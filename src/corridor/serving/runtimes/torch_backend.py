@@ -13,6 +13,9 @@ Without a value torch keeps its default (one thread per physical core); torch ru
 matrix products of a small batch on one thread anyway, so a batch of 1 of a small MLP costs
 the same either way, and bigger batches gain from the pool.
 
+``RuntimeOptions.device`` moves the module to that device (``"cuda"``); each batch is then
+copied there and its outputs back, and the rest is as above.
+
 The signature is the manifest's tensor signature; a model registered without its outputs gets
 them by running it once on a batch of one row of zeros.
 """
@@ -46,18 +49,20 @@ class TorchModel:
 
     kind: ModelKind = "tensors"
 
-    def __init__(self, module: Any, signature: ModelSignature) -> None:
+    def __init__(self, module: Any, signature: ModelSignature, device: Any = None) -> None:
         import torch
 
         self._torch = torch
         self.module = module
         self.signature = signature
         self._names = tuple(t.name for t in signature.inputs)
+        self._device = None if device is None or device.type == "cpu" else device
 
     def _tensor(self, array: npt.NDArray[Any]) -> Any:
         if not array.flags.writeable:
             array = array.copy()
-        return self._torch.from_numpy(array)
+        tensor = self._torch.from_numpy(array)
+        return tensor if self._device is None else tensor.to(self._device)
 
     def _call(self, inputs: Batch) -> Any:
         with self._torch.inference_mode():
@@ -72,6 +77,19 @@ class TorchModel:
             return named_outputs(self._call(inputs), self.signature)
         except Exception as exc:
             raise model_failure(exc, self.signature) from None
+
+
+def torch_device(name: str) -> Any:
+    """The torch device ``name`` names; `InvalidInput` if torch knows no such device here."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise InvalidInput(f"{name!r} is not a torch device: {exc}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InvalidInput(f"device {name!r} asked for, but torch sees no CUDA device here")
+    return device
 
 
 def _numpy(output: Any, torch: Any) -> Any:
@@ -116,7 +134,9 @@ def load(path: Path, manifest: Manifest, options: RuntimeOptions = RuntimeOption
         )
     if options.threads is not None:
         torch.set_num_threads(max(1, options.threads))
-    model = TorchModel(load_torch(path, manifest).model, signature)
+    device = torch_device(options.device)
+    module = load_torch(path, manifest).model.to(device)
+    model = TorchModel(module, signature, device)
     if not signature.outputs:
         try:
             outputs = _probe_outputs(model)
