@@ -54,6 +54,9 @@ def check_ray_replica(cluster: RayTestCluster, folder: Path) -> None:
             assert not await replica.healthy()
         finally:
             await replica.stop()
+        await replica.stop()  # idempotent
+        with pytest.raises(ReplicaCrashed):
+            await replica.infer({"input": ROWS})
 
     asyncio.run(scenario())
     sent = ModelActor(
