@@ -213,6 +213,7 @@ def test_adaptive_batching_waits_for_clients_that_send_again_when_answered() -> 
     greedy, adaptive = _run("greedy", clients=8), _run("adaptive", clients=8)
     # Greedy sending splits 8 clients into two halves that take turns; waiting for the
     # returning half joins them: whole batches of 8 and a lower p99.
+    settled = adaptive.batch_rows[100:]  # after it has learned that answers bring clients back
     assert sum(greedy.batch_rows) / len(greedy.batch_rows) < 5
-    assert sum(adaptive.batch_rows) / len(adaptive.batch_rows) > 7.5
+    assert sum(settled) / len(settled) > 7.5
     assert adaptive.percentile_s(0.99, WARMUP) < 0.8 * greedy.percentile_s(0.99, WARMUP)

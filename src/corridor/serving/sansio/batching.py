@@ -35,23 +35,24 @@ at once whenever a replica is idle, unless waiting is predicted to pay:
 
 - It learns the batch latency ``L(n) = a*n + b`` online (exponentially weighted least squares
   over finished batches) and the arrivals: their overall rate, and what the window of ``b``
-  seconds after each answered batch brings (its gaps, and its arrivals per row answered).
+  seconds (at most ``max_queue_delay_ms``) after each answered batch brings.
 - Waiting ``w`` delays the ``n`` rows queued by ``w`` each; one more row joining saves the
   fixed cost ``b`` it would pay again in a later batch. So it waits only if the next arrival is
   expected within ``b / (2n)`` (twice the margin: a wait costs for certain, the saving is a
   guess), and for at most ``b / n``.
 - Right after a batch is answered, its clients often send again at once (load generators,
-  busy applications: closed loops). The window after an answered batch learns this (about one
-  arrival per row answered). Once the policy waits for those returning rows, it waits for all
-  of them, up to the window's end: a straggler left behind would wait a whole batch more, and
-  a queue split in two halves that take turns costs one fixed cost per half.
+  busy applications: closed loops). The policy sees this when those windows bring clearly more
+  arrivals than the overall rate predicts (1.25x, over about 50 windows; random arrivals bring
+  1x), and then expects about one returning row per row answered. Once it waits for returning
+  rows it waits for all of them, up to the window's end: a straggler left behind would wait a
+  whole batch more, and a queue split into two halves that take turns pays ``b`` twice.
 - Untrained, it never waits; with two or more replicas idle the next row need not wait for
   this batch, so it sends at once.
 
 In a simulation on a fake clock (tests/serving/sansio/test_batching.py; numbers in the serving
-docs) it beats a fixed delay on p50 and p99 at every load, stays within a few percent of
-sending greedily in mean latency under random (Poisson) load, and beats both with clients in
-a closed loop (at 8 clients, p99 4.1 ms against greedy's 5.6 ms and a fixed delay's 8.6 ms).
+docs) it beats a fixed delay on p50 and p99 at every load, stays within 3% of sending greedily
+under random (Poisson) load, and beats both with clients in a closed loop (8 clients: 1.4x
+greedy's throughput, p99 4.1 ms against greedy's 5.6 ms and a fixed delay's 8.6 ms).
 
 Cost: ``decide`` looks at no more than ``max_batch_size`` queued requests and does O(1)
 arithmetic besides; ``observe`` is O(1). Both run on the event loop, once per arrival or batch.
@@ -73,6 +74,11 @@ _GAIN_MARGIN = 0.5
 _RATE_TAU_S = 1.0  # memory of the arrival-rate estimates
 _GAP_ALPHA = 0.2  # weight of the newest gap between arrivals after an answered batch
 _RETURN_ALPHA = 0.2  # weight of the newest answered batch in the arrivals-per-row estimate
+# How many times the arrivals the overall rate predicts the windows must bring (random arrivals
+# bring 1x; 8 clients taking turns in two halves bring about 1.4x), and the weight of the
+# newest window in that estimate (~50 windows: steady enough not to see returns in noise).
+_RETURN_LIFT = 1.25
+_LIFT_ALPHA = 0.02
 # A moment this close is now: a timer set at now + wait_s may land a rounding error short.
 _EPSILON_S = 1e-9
 
@@ -136,16 +142,18 @@ class LatencyModel:
 
 class ArrivalRate:
     """What the policy knows about arrivals: a decayed count of arrivals and of the time they
-    came in; in the window right after a batch was answered, the mean gap between arrivals
-    and how many arrivals such a window brings per row answered (about 1 when clients send
-    again as soon as they are answered, as load generators and busy applications do; about
-    ``rate * window / rows`` for independent arrivals)."""
+    came in; and in the window right after a batch was answered, the mean gap between
+    arrivals, how many arrivals per row answered it brings (about 1 when clients send again as
+    soon as they are answered, as load generators and busy applications do), and whether it
+    brings clearly more than independent arrivals would (its *lift*)."""
 
     __slots__ = (
         "_count",
         "_seconds",
         "_t",
         "_window",
+        "_window_arrivals",
+        "_window_predicted",
         "gap_after_s",
         "per_row_answered",
         "window_s",
@@ -158,17 +166,29 @@ class ArrivalRate:
         self._t: float | None = None
         self._count = 0.0  # decayed arrivals
         self._seconds = 0.0  # decayed time
-        # The current window: [start_s, rows answered, arrivals since, last arrival_s].
+        # The current window: [start_s, rows answered, arrivals since, last arrival_s, rows
+        # of the arrivals since].
         self._window: list[float] | None = None
+        # Decayed sums of the windows' arrivals and of what the overall rate predicted for
+        # them: their ratio is the lift (1: the windows are no news).
+        self._window_arrivals = 0.0
+        self._window_predicted = 0.0
 
     def answered(self, now_s: float, rows: int) -> None:
         window = self._window
         if window is not None:
-            sample = window[2] / window[1] if window[1] > 1.0 else window[2]
+            sample = window[4] / window[1] if window[1] > 1.0 else window[4]
             self.per_row_answered += _RETURN_ALPHA * (sample - self.per_row_answered)
-        self._window = [now_s, float(rows), 0.0, now_s]
+            span_s = now_s - window[0] if now_s - window[0] < self.window_s else self.window_s
+            if self._count > 0 and span_s > 0:
+                keep = 1.0 - _LIFT_ALPHA
+                self._window_arrivals = self._window_arrivals * keep + window[2]
+                self._window_predicted = (
+                    self._window_predicted * keep + self._count / self._seconds * span_s
+                )
+        self._window = [now_s, float(rows), 0.0, now_s, 0.0]
 
-    def update(self, now_s: float, arrived: int) -> None:
+    def update(self, now_s: float, arrived: int, arrived_rows: int) -> None:
         last = self._t
         if last is None or now_s > last:
             self._t = now_s
@@ -188,14 +208,19 @@ class ArrivalRate:
                 self.gap_after_s += weight * (gap_s - self.gap_after_s)
             window[2] += arrived
             window[3] = now_s
+            window[4] += arrived_rows
 
     def returning(self, now_s: float) -> float | None:
-        """How many more arrivals the window after the last answered batch should still
-        bring (None: not in such a window, or nothing learned about windows yet)."""
+        """How many more rows the window after the last answered batch should still bring
+        (None: not in such a window, or such windows are no news)."""
         window = self._window
         if window is None or now_s - window[0] > self.window_s or self.gap_after_s == math.inf:
             return None
-        return self.per_row_answered * window[1] - window[2]
+        # Only when answers bring clients back: windows must bring clearly more arrivals than
+        # the overall rate predicts for them; otherwise the window is no news.
+        if self._window_arrivals < _RETURN_LIFT * self._window_predicted:
+            return None
+        return self.per_row_answered * window[1] - window[4]
 
     def window_start_s(self) -> float:
         """When the last batch was answered (-inf: never)."""
@@ -270,10 +295,12 @@ class BatchPolicy:
         queued = len(queued_rows)
         arrived = queued - self._left_queued
         if arrived > 0:
-            self.arrivals.update(now_s, arrived)
+            # The newest requests are at the end of the queue.
+            arrived_rows = sum(queued_rows[i] for i in range(queued - arrived, queued))
+            self.arrivals.update(now_s, arrived, arrived_rows)
             self._plan = None  # news: weigh waiting afresh
         else:
-            self.arrivals.update(now_s, 0)
+            self.arrivals.update(now_s, 0, 0)
         decision = self._decide(now_s, queued_rows, oldest_enqueued_s, replicas_idle)
         self._left_queued = queued - decision.take - decision.shed
         return decision
