@@ -24,6 +24,7 @@ in the executor.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +38,14 @@ INLINE_BELOW_S = 0.001
 DEMOTE_ABOVE_S = 0.002
 TIMING_ROWS = 8
 _EWMA_WEIGHT = 0.05
+# Loads in this process take turns: a torch package's loader imports the model's code by
+# moving entries of sys.path and sys.modules, which two loads at once would trample.
+_LOADING = threading.Lock()
+
+
+def _load(spec: ReplicaSpec, public_keys: list[bytes]) -> ServedModel:
+    with _LOADING:
+        return load_model(spec.package_path, spec.manifest_json, public_keys)
 
 
 def measure_predict_s(model: ServedModel, what: str) -> float | None:
@@ -69,9 +78,7 @@ class InProcessReplica:
         self._cost_s = 0.0
 
     async def start(self) -> None:
-        model = await asyncio.to_thread(
-            load_model, self.spec.package_path, self.spec.manifest_json, self._public_keys
-        )
+        model = await asyncio.to_thread(_load, self.spec, self._public_keys)
         self.measured_s = await asyncio.to_thread(measure_predict_s, model, self.spec.version_key)
         self.inline = self.measured_s is not None and self.measured_s < INLINE_BELOW_S
         self._cost_s = self.measured_s or 0.0
