@@ -12,11 +12,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from corridor.errors import InvalidInput, SignatureInvalid
+from corridor.registry.flavours import is_pickle_based
 from corridor.registry.manifest import Manifest, ManifestFields
 from corridor.registry.package_signing import SIGNATURE_FILE_NAME
 from corridor.security.signing_keys import public_pem
 from corridor.serving.packages import materialise
-from corridor.serving.runtimes.registry import BACKENDS, load_served_model
+from corridor.serving.runtimes.registry import BACKENDS, load_served_model, servable_flavours
 from corridor.training.packages.python_function import function_files
 from tests.registry.signing import sign_folder
 from tests.serving.runtimes.conftest import Registered
@@ -132,3 +133,8 @@ def test_two_packages_with_a_module_of_one_name_loaded_at_once_each_run_their_ow
     for job in jobs:
         job.join()
     assert loaded == {0: 0.0, 1: 1.0, 2: 2.0, 3: 3.0}
+
+
+def test_the_servable_flavours_are_the_backends_and_none_is_pickle_based() -> None:
+    assert servable_flavours() == frozenset(BACKENDS)
+    assert not any(is_pickle_based(f) for f in servable_flavours())

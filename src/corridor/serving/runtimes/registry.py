@@ -56,6 +56,11 @@ DEVICE_FLAVOURS = frozenset({"torch", "sentence_transformers"})
 """Flavours that compute on a device other than the CPU when `RuntimeOptions.device` says so."""
 
 
+def servable_flavours() -> frozenset[str]:
+    """The flavours a deployment can serve (for checks made before anything is loaded)."""
+    return frozenset(BACKENDS)
+
+
 def backend_for(flavour: str) -> RuntimeBackend:
     """The backend serving ``flavour``; `InvalidInput` naming the flavours served if none."""
     ref = BACKENDS.get(flavour)
