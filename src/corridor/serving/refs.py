@@ -22,6 +22,7 @@ from corridor.registry.model_refs import ModelRef, parse_model_ref
 from corridor.registry.validation import VersionStatus
 from corridor.security.models import Project
 from corridor.security.projects import qualified_name
+from corridor.serving.spec import DeploymentSpec
 
 
 @dataclass(frozen=True)
@@ -94,3 +95,12 @@ def resolve(session: Session, project: Project, text: str) -> ResolvedVersion:
         )
     check_servable(record.name, record.version, record.flavour)
     return ResolvedVersion(record.name, record.version, record.id, text)
+
+
+def still_served(session: Session, project: Project, spec: DeploymentSpec) -> list[ResolvedVersion]:
+    """The versions ``spec`` serves or shadows, each checked again (a version deleted or
+    moved since the spec was written is refused, as a new deploy of it would be)."""
+    named = [(r.model, r.version) for r in spec.routes]
+    if spec.shadow is not None:
+        named.append((spec.shadow.model, spec.shadow.version))
+    return [resolve(session, project, f"{model}@{version}") for model, version in named]

@@ -32,6 +32,7 @@ from corridor.serving.deployments import (
     set_status,
     show,
 )
+from corridor.serving.refs import still_served
 from corridor.serving.sansio.graphs import members_of, validate_graphs
 from corridor.serving.schemas import DeployIn, DeploymentOut, ScaleIn
 from corridor.serving.spec import Graph
@@ -134,8 +135,11 @@ def rollback(
     spec = deployments.rollback_spec(session, project, name, to_revision)
     if spec.graph is not None:
         _check_graph(session, project, name, spec.graph)
+    versions = still_served(session, project, spec)
     _notify_after_commit(session)
-    return deployments.write_revision(session, project, name, spec, reason="rollback", actor=actor)
+    return deployments.write_revision(
+        session, project, name, spec, reason="rollback", actor=actor, versions=versions
+    )
 
 
 def list_readable(session: Session, principal: Principal) -> list[DeploymentOut]:

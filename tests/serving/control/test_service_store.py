@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import func, select
 
 from corridor.config import Settings
-from corridor.errors import AlreadyExists
+from corridor.errors import AlreadyExists, NotFound
+from corridor.registry import service as registry
 from corridor.runtime import Runtime
 from corridor.security import projects
 from corridor.security.models import Project
@@ -91,3 +92,16 @@ def test_creators_racing_for_one_name_make_one_deployment(runtime: Runtime) -> N
     with runtime.db.read() as session:
         count = session.scalar(select(func.count()).select_from(Deployment))
     assert count == 1
+
+
+def test_a_rollback_to_a_version_deleted_since_is_refused(runtime: Runtime) -> None:
+    p = _project(runtime)
+    with runtime.db.write() as session:
+        service.deploy(session, p, DeployIn(name="dep", model="p/m@1"), actor="ann")
+        service.scale(session, p, "dep", ScaleIn(replicas=2), actor="ann")
+    with runtime.db.write() as session:
+        registry.delete_model_version(session, "p/m", 1)
+    with runtime.db.write() as session, pytest.raises(NotFound, match="no version 1"):
+        service.rollback(session, p, "dep", to_revision=1, actor="ann")
+    with runtime.db.read() as session:
+        assert service.show(session, p, "dep").revision == 2
