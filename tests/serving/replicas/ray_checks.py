@@ -65,6 +65,7 @@ def check_ray_replica(cluster: RayTestCluster, folder: Path) -> None:
         spec.manifest_json,
         keys,
         None,
+        "cpu",
         spec.version_key,
     )
     try:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from corridor.errors import InvalidInput
-from corridor.serving.replicas.base import ReplicaSpec
+from corridor.serving.replicas.base import ReplicaCrashed, ReplicaSpec
 from corridor.serving.replicas.pool import ReplicaPool
 from corridor.serving.replicas.process import ProcessReplica
 from corridor.serving.replicas.registry import start_replica
@@ -98,6 +98,9 @@ def test_a_stalled_worker_is_judged_hung_and_killing_it_retries_its_batches_and_
     assert process_pool.retried > retried_before
     assert process_pool.restarts >= 1
     assert not run(victim.healthy())
+    with pytest.raises(ReplicaCrashed):
+        run(victim.infer({"input": ROWS}))
+    run(victim.stop())  # stopped already by the pool: idempotent
 
     async def replaced() -> list[int]:
         for _ in range(600):

@@ -30,7 +30,12 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 from corridor.serving.replicas.base import ReplicaCrashed, ReplicaSpec
-from corridor.serving.replicas.loading import load_model, predict_checked, sample_batch
+from corridor.serving.replicas.loading import (
+    device_of,
+    load_model,
+    predict_checked,
+    sample_batch,
+)
 from corridor.serving.runtimes.base import ModelKind, ServedModel
 from corridor.serving.tensors import Batch, ModelSignature
 
@@ -44,8 +49,9 @@ _LOADING = threading.Lock()
 
 
 def _load(spec: ReplicaSpec, public_keys: list[bytes]) -> ServedModel:
+    device = device_of(spec.resources)
     with _LOADING:
-        return load_model(spec.package_path, spec.manifest_json, public_keys)
+        return load_model(spec.package_path, spec.manifest_json, public_keys, device=device)
 
 
 def measure_predict_s(model: ServedModel, what: str) -> float | None:

@@ -25,16 +25,26 @@ from corridor.serving.tensors import Batch, ModelSignature, TensorSpec, numpy_dt
 
 
 def load_model(
-    path: Path, manifest_json: bytes, public_keys: Iterable[bytes], *, threads: int | None = None
+    path: Path,
+    manifest_json: bytes,
+    public_keys: Iterable[bytes],
+    *,
+    threads: int | None = None,
+    device: str = "cpu",
 ) -> ServedModel:
     """The verified package at ``path`` loaded by the runtime its flavour names; ``threads``:
-    the model's intra-op threads (None: the runtime's default)."""
+    the model's intra-op threads (None: the runtime's default); ``device``: where it computes."""
     from corridor.serving.runtimes.registry import load_served_model
 
     manifest = parse_manifest(manifest_json)
-    return load_served_model(
-        path, manifest, public_keys=list(public_keys), options=RuntimeOptions(threads=threads)
-    )
+    options = RuntimeOptions(threads=threads, device=device)
+    return load_served_model(path, manifest, public_keys=list(public_keys), options=options)
+
+
+def device_of(resources: Mapping[str, float]) -> str:
+    """``cuda`` for a replica given a GPU (Ray makes the GPUs it gave the actor the only ones
+    visible, so the first visible is its own), else ``cpu``."""
+    return "cuda" if resources.get("GPU") else "cpu"
 
 
 def cpu_threads(resources: Mapping[str, float]) -> int:

@@ -36,7 +36,7 @@ from corridor.compute.job_environment import inherited
 from corridor.errors import CorridorError, InvalidInput, SignatureInvalid, Unavailable
 from corridor.serving.replicas import framing
 from corridor.serving.replicas.base import ModelFailed, ReplicaCrashed, ReplicaSpec
-from corridor.serving.replicas.loading import cpu_threads, signature_from_json
+from corridor.serving.replicas.loading import cpu_threads, device_of, signature_from_json
 from corridor.serving.runtimes.base import ModelKind
 from corridor.serving.tensors import Batch, ModelSignature
 
@@ -103,6 +103,7 @@ class ProcessReplica:
             "manifest": self.spec.manifest_json.decode(),
             "public_keys": self._public_keys,
             "threads": cpu_threads(self.spec.resources),
+            "device": device_of(self.spec.resources),
         }
         self._writer.write(framing.encode(load))
         try:

@@ -49,6 +49,7 @@ from corridor.registry.package_signing import SIGNATURE_FILE_NAME
 from corridor.serving.replicas.base import ModelFailed, ReplicaCrashed, ReplicaSpec
 from corridor.serving.replicas.loading import (
     cpu_threads,
+    device_of,
     load_model,
     predict_checked,
     signature_from_json,
@@ -80,6 +81,7 @@ class ModelActor:
         manifest_json: bytes,
         public_keys: list[bytes],
         threads: int | None,
+        device: str,
         what: str,
     ) -> None:
         self._what = what
@@ -89,7 +91,9 @@ class ModelActor:
             # ``files`` is ``[ObjectRef]``: in a list, Ray leaves it unfetched until here.
             folder = self._scratch = Path(tempfile.mkdtemp(prefix="corridor-replica-"))
             _write_files(folder, ray.get(files[0]))
-        self._model: ServedModel = load_model(folder, manifest_json, public_keys, threads=threads)
+        self._model: ServedModel = load_model(
+            folder, manifest_json, public_keys, threads=threads, device=device
+        )
 
     def describe(self) -> dict[str, Any]:
         return {"signature": signature_to_json(self._model.signature), "kind": self._model.kind}
@@ -190,6 +194,7 @@ class RayReplica:
             spec.manifest_json,
             self._public_keys,
             cpu_threads(spec.resources),
+            device_of(spec.resources),
             spec.version_key,
         )
         try:

@@ -72,6 +72,7 @@ def serve(sock: socket.socket) -> int:
             str(header["manifest"]).encode(),
             [str(k).encode() for k in header["public_keys"]],
             threads=header.get("threads"),
+            device=str(header.get("device") or "cpu"),
         )
     except CorridorError as exc:
         sock.sendall(framing.encode(error_header(0, exc)))
