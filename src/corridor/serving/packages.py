@@ -6,10 +6,15 @@ manifest, whose SHA-256 is the digest) and, when the package is signed, ``corrid
 the layout a client's download writes, so the same verifier checks both. A folder is written
 under a temporary name in ``cache_root`` and renamed into place, so a crash or a failed read
 leaves no half folder at the final name, and two callers materialising the same package at once
-both end up with the one complete folder (the second rename loses and its copy is removed). An
-existing folder is reused as it is: nothing here re-reads it, since loading verifies every byte
-against the signature anyway (`corridor.serving.runtimes.registry.load_served_model`), and a
-folder edited on disk fails that check rather than being quietly rewritten.
+both end up with the one complete folder: in one process the second waits for the first (one
+lock per digest, so a large package is read from the blob store once); across processes the
+second rename loses and its copy is removed.
+
+An existing folder is reused without re-reading its files (only its manifest, whose SHA-256
+must be the digest): loading verifies every byte against the signature anyway
+(`corridor.serving.runtimes.registry.load_served_model`), and a folder edited on disk fails
+that check rather than being quietly rewritten. `discard` removes it (renamed away first, so
+no caller sees half of it) and the next `materialise` writes it again.
 
 The signature lives in the metadata store, not in the blob store: read it with
 `package_signature` in the caller's transaction and pass it to `materialise`.
@@ -20,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -27,7 +33,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from corridor.config import Settings
-from corridor.errors import IntegrityError
+from corridor.errors import IntegrityError, InvalidInput
 from corridor.registry.manifest import MANIFEST_FILE_NAME, Manifest, canonical_json, parse_manifest
 from corridor.registry.package_signing import SIGNATURE_FILE_NAME
 from corridor.registry.package_store import READ_BYTES, open_package
@@ -38,6 +44,8 @@ from corridor.store.blobs import BlobStore, check_digest
 # A temporary folder older than this was left by a crashed writer and is removed.
 STALE_TMP_S = 3600.0
 _TMP_MARK = ".tmp-"
+_WRITING: dict[str, threading.Lock] = {}
+_WRITING_GUARD = threading.Lock()
 
 
 def package_cache(settings: Settings) -> Path:
@@ -69,10 +77,48 @@ def materialise(
     check_digest(package_digest)
     folder = cache_root / package_digest
     if folder.is_dir():
-        manifest = parse_manifest((folder / MANIFEST_FILE_NAME).read_bytes())
-        if signature is not None:
-            _write_signature(folder, signature)
-        return folder, manifest
+        return folder, _existing(folder, signature)
+    with _WRITING_GUARD:
+        lock = _WRITING.setdefault(package_digest, threading.Lock())
+    with lock:
+        if folder.is_dir():
+            return folder, _existing(folder, signature)
+        return folder, _write(blobs, package_digest, folder, signature)
+
+
+def discard(cache_root: Path, package_digest: str) -> None:
+    """Remove the folder of ``package_digest`` (say, after it failed its signature check), so
+    that the next `materialise` writes it again; nothing if there is none."""
+    check_digest(package_digest)
+    folder = cache_root / package_digest
+    doomed = cache_root / f"{package_digest}{_TMP_MARK}discarded-{uuid.uuid4().hex}"
+    try:
+        folder.rename(doomed)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
+def _existing(folder: Path, signature: bytes | None) -> Manifest:
+    try:
+        data = (folder / MANIFEST_FILE_NAME).read_bytes()
+        if hashlib.sha256(data).hexdigest() != folder.name:
+            raise InvalidInput("the manifest is not the package's")
+        manifest = parse_manifest(data)
+    except (OSError, InvalidInput):
+        raise IntegrityError(
+            f"{folder} is not a complete package folder (its {MANIFEST_FILE_NAME} is missing, "
+            "unreadable or another package's): discard it and it is written again"
+        ) from None
+    if signature is not None:
+        _write_signature(folder, signature)
+    return manifest
+
+
+def _write(
+    blobs: BlobStore, package_digest: str, folder: Path, signature: bytes | None
+) -> Manifest:
+    cache_root = folder.parent
     cache_root.mkdir(parents=True, exist_ok=True)
     _remove_stale(cache_root)
     package = open_package(blobs, package_digest)
@@ -108,7 +154,7 @@ def materialise(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return folder, package.manifest
+    return package.manifest
 
 
 def _write_signature(folder: Path, signature: bytes) -> None:

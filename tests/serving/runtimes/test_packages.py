@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from corridor.errors import NotFound
+from corridor.errors import IntegrityError, NotFound, SignatureInvalid
 from corridor.registry.manifest import MANIFEST_FILE_NAME
 from corridor.registry.package_signing import SIGNATURE_FILE_NAME
-from corridor.serving.packages import materialise, package_cache
+from corridor.serving.packages import discard, materialise, package_cache
+from corridor.serving.runtimes.registry import load_served_model
 from corridor.store.blobs import RawStore
 from corridor.store.blobs.layout import object_key
 from corridor.store.blobs.local import LocalRawStore
@@ -94,3 +95,24 @@ def _restore_blob(raw: RawStore, digest: str, saved: Path) -> None:
 def test_the_server_keeps_packages_under_its_home(world: Registered) -> None:
     home = world.runtime.settings.home
     assert package_cache(world.runtime.settings) == home / "serving" / "packages"
+
+
+def test_a_discarded_folder_is_written_again_and_loads(world: Registered, tmp_path: Path) -> None:
+    path, manifest = world.materialise("linear", cache=tmp_path)
+    (path / "model.json").write_bytes(b'{"weights": [9.0], "bias": 9.0}')
+    with pytest.raises(SignatureInvalid):
+        load_served_model(path, manifest, public_keys=world.keys())
+    discard(tmp_path, world.digests["linear"])
+    discard(tmp_path, world.digests["linear"])  # nothing left to remove: no error
+    assert list(tmp_path.iterdir()) == []
+    path, manifest = world.materialise("linear", cache=tmp_path)
+    assert load_served_model(path, manifest, public_keys=world.keys()).signature.inputs
+
+
+def test_a_folder_without_its_manifest_is_an_integrity_error_saying_to_discard_it(
+    world: Registered, tmp_path: Path
+) -> None:
+    path, _ = world.materialise("linear", cache=tmp_path)
+    (path / MANIFEST_FILE_NAME).unlink()
+    with pytest.raises(IntegrityError, match="discard it"):
+        world.materialise("linear", cache=tmp_path)
