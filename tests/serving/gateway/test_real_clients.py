@@ -133,3 +133,14 @@ def test_openai_client_hears_errors_in_openais_shape(world: World) -> None:
     bad = openai.OpenAI(base_url=world.url + "/v1", api_key="cor_" + "x" * 43, max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         bad.embeddings.create(model="embed", input="hi")
+
+
+def test_a_large_binary_request_is_answered_in_full(triton: Any, world: World) -> None:
+    x = rows(2048, seed=13)  # 512 KiB: parsed off the event loop
+    tensor = httpclient.InferInput("input", list(x.shape), "FP32")
+    tensor.set_data_from_numpy(x, binary_data=True)
+    wanted = httpclient.InferRequestedOutput("logits", binary_data=True)
+    result = triton.infer("mlp", [tensor], outputs=[wanted], headers=_auth(world.editor_token))
+    np.testing.assert_allclose(
+        result.as_numpy("logits"), expected_logits(world, x), rtol=1e-4, atol=1e-5
+    )

@@ -13,9 +13,12 @@ deployment's own work: no database, no audit write, no pydantic.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 from typing import TYPE_CHECKING
+
+import anyio.to_thread
 
 from corridor import __version__
 from corridor.errors import CorridorError, InvalidInput, NotFound
@@ -39,6 +42,8 @@ _LIVE = encode_json({"live": True})
 _READY = encode_json({"ready": True})
 _NOT_READY = encode_json({"ready": False})
 _SERVER_METADATA = server_metadata(__version__)
+# Bodies from this size on are parsed off the event loop (a 64-float request is about 1.3 KB).
+OFF_LOOP_BYTES = 256 * 1024
 # Request ids: cheap, unique in this process and across processes of one host.
 _IDS = itertools.count(1)
 _ID_PREFIX = f"{os.getpid():x}-"
@@ -104,7 +109,13 @@ async def route(gateway: Gateway, scope: Scope, receive: Receive, served: Served
         number = _version_number(handle, version) if version is not None else None
         body = await read_body(head, receive, gateway.limits.max_bytes)
         header_length = _header_length(head.header_length)
-        request = parse_infer_request(body, header_length, limits=gateway.limits)
+        if len(body) < OFF_LOOP_BYTES:
+            request = parse_infer_request(body, header_length, limits=gateway.limits)
+        else:
+            # A large body takes milliseconds to parse: a worker thread lets the event loop
+            # keep answering other requests meanwhile (the interpreter switches threads).
+            parse = functools.partial(parse_infer_request, limits=gateway.limits)
+            request = await anyio.to_thread.run_sync(parse, body, header_length)
         sticky = head.get(handle.sticky_header) if handle.sticky_header else None
         context = InferenceContext(
             request_id=head.request_id or new_request_id(),
