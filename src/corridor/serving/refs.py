@@ -22,6 +22,7 @@ from corridor.registry.model_refs import ModelRef, parse_model_ref
 from corridor.registry.validation import VersionStatus
 from corridor.security.models import Project
 from corridor.security.projects import qualified_name
+from corridor.serving.runtimes.registry import servable_flavours
 from corridor.serving.spec import DeploymentSpec
 
 
@@ -33,28 +34,13 @@ class ResolvedVersion:
     ref: str  # the reference as given, for people
 
 
-def servable_flavours() -> frozenset[str] | None:
-    """The flavours the runtimes table loads, or None until it exists (then: non-pickle)."""
-    try:
-        from corridor.serving.runtimes import registry as runtimes
-    except ImportError:
-        return None
-    flavours = getattr(runtimes, "servable_flavours", None)
-    if callable(flavours):
-        return frozenset(flavours())
-    backends = getattr(runtimes, "BACKENDS", None)
-    if isinstance(backends, dict):
-        return frozenset(str(k) for k in backends)
-    return None
-
-
 def check_servable(model: str, version: int, flavour: str | None) -> None:
     """`InvalidInput` unless a runtime can serve ``flavour`` without unpickling."""
-    known = servable_flavours()
+    known = servable_flavours()  # the runtimes' table: what a replica can load
     label = f"version {version} of {model!r}"
     if flavour is None:
         raise InvalidInput(f"{label} has no flavour, so no runtime can serve it")
-    if known is not None and flavour in known:
+    if flavour in known:
         return
     if is_pickle_based(flavour):
         raise InvalidInput(
@@ -62,11 +48,10 @@ def check_servable(model: str, version: int, flavour: str | None) -> None:
             "unpickles to serve. Register it as torch (safetensors), onnx, skops or a python "
             "function package and deploy that version"
         )
-    if known is not None:
-        raise InvalidInput(
-            f"{label} is a {flavour!r} model, which no serving runtime loads; servable "
-            f"flavours: {', '.join(sorted(known))}"
-        )
+    raise InvalidInput(
+        f"{label} is a {flavour!r} model, which no serving runtime loads; servable "
+        f"flavours: {', '.join(sorted(known))}"
+    )
 
 
 def resolve(session: Session, project: Project, text: str) -> ResolvedVersion:
