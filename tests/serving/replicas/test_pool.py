@@ -209,3 +209,44 @@ def test_scaling_down_drains_a_replica_before_stopping_it(run: Run[Any]) -> None
             await pool.stop()
 
     run(scenario())
+
+
+def test_the_health_check_replaces_a_replica_that_stopped_answering(run: Run[Any]) -> None:
+    async def scenario() -> None:
+        pool = _pool(1, health_interval_s=0.02)
+        await pool.start()
+        try:
+            (sick,) = _held(pool)
+            sick.alive = False
+            for _ in range(500):
+                if pool.replicas and pool.replicas[0] is not sick:
+                    break
+                await asyncio.sleep(0.01)
+            assert pool.replicas
+            assert pool.replicas[0] is not sick
+            assert pool.restarts == 1
+            assert sick.stopped
+        finally:
+            await pool.stop()
+
+    run(scenario())
+
+
+class BrokenReplica(HeldReplica):
+    async def start(self) -> None:
+        raise Unavailable("the package's runtime is not installed")
+
+
+def test_a_replica_that_cannot_start_leaves_the_pool_unready_saying_why(run: Run[Any]) -> None:
+    async def scenario() -> None:
+        pool = ReplicaPool(SPEC, [], replicas=1, factory=BrokenReplica, health_interval_s=30.0)
+        await pool.start()
+        try:
+            assert not pool.ready
+            assert pool.counts() == {"starting": 0, "up": 0, "draining": 0}
+            with pytest.raises(Unavailable, match="runtime is not installed"):
+                await pool.wait_ready(0.01)
+        finally:
+            await pool.stop()
+
+    run(scenario())
