@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from corridor.security import identity
+from corridor.security.policy import Principal
 from corridor.store.db import Database
 from tests.conftest import run_cli
 from tests.serving.gateway.conftest import assert_mlp_answers, infer_json, rows, wait_ready
@@ -79,20 +80,44 @@ def test_the_tokens_command_makes_an_invoke_only_token(
     assert _infer(world, issued["token"], name="embed").status_code == 403
 
 
-def test_a_token_made_by_another_process_works_within_a_second(world: World) -> None:
-    # Written straight to the server's database from this process: the server learns of it
-    # by polling the change marker, not from its own commit.
+def _within_a_second(world: World, secret: str, leaving: int) -> int:
+    """The status of the first request that does not answer ``leaving``, polled for 1 s."""
+    deadline = time.monotonic() + REVOCATION_BOUND_S
+    while (status := _infer(world, secret).status_code) == leaving:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    return status
+
+
+def test_a_token_made_and_revoked_by_another_process_follows_within_a_second(
+    world: World,
+) -> None:
+    # Written straight to the server's database from this process: the server learns of each
+    # change by polling the change marker, not from its own commit.
     db = Database(world.server.database_url)
     try:
         with db.write() as session:
             owner = identity.get_user(session, "ed")
-            secret = identity.issue_token(session, owner, name="elsewhere", ttl=None).secret
+            issued = identity.issue_token(session, owner, name="elsewhere", ttl=None)
+            secret, token_id = issued.secret, issued.token.id
+        assert _within_a_second(world, secret, leaving=401) == 200
+        with db.write() as session:
+            identity.revoke_token(session, token_id, by=Principal.local_admin())
+        assert _within_a_second(world, secret, leaving=200) == 401
     finally:
         db.dispose()
-    deadline = time.monotonic() + REVOCATION_BOUND_S
-    while (status := _infer(world, secret).status_code) == 401 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert status == 200
+
+
+def test_a_role_granted_through_the_api_lets_its_holder_invoke_at_once(world: World) -> None:
+    with world.client() as admin:
+        admin.create_user("newcomer")
+        token = admin.create_token("newcomer-token", user="newcomer").token
+        assert _infer(world, token).status_code == 404  # no role: the project is hidden
+        admin.grant_role(world.project, "newcomer", "editor")
+        assert _infer(world, token).status_code == 200
+        admin.grant_role(world.project, "newcomer", "viewer")
+        assert _infer(world, token).status_code == 403
 
 
 def test_a_revoked_token_is_refused_within_a_second(world: World) -> None:
