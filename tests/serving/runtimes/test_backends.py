@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from corridor.errors import InvalidInput
+from corridor.registry.manifest import ManifestFields
 from corridor.serving.runtimes.base import RuntimeOptions, ServedModel
 from corridor.serving.runtimes.registry import load_served_model
 from corridor.serving.tensors import TensorSpec
+from corridor.training.packages.python_function import function_files
+from tests.registry.signing import sign_folder
 from tests.serving.runtimes.conftest import Registered, rows
 
 
@@ -95,3 +100,35 @@ def test_a_device_is_refused_by_cpu_only_flavours_and_checked_by_torch(
         load_served_model(
             path, manifest, public_keys=world.keys(), options=RuntimeOptions(device="abacus")
         )
+
+
+EMBED_SOURCE = """
+import numpy as np
+
+def embed(inputs):
+    lengths = np.array([len(t) for t in inputs["text"]], dtype=np.float32)
+    return {"embedding": np.stack([lengths, lengths * 0 + 1], axis=1)}
+"""
+
+
+def test_a_function_mapping_texts_to_vectors_is_an_embeddings_model(tmp_path: Path) -> None:
+    signature = {
+        "inputs": {
+            "kind": "tensors",
+            "tensors": [{"name": "text", "dtype": "object", "shape": [-1]}],
+        },
+        "outputs": {
+            "kind": "tensors",
+            "tensors": [{"name": "embedding", "dtype": "float32", "shape": [-1, 2]}],
+        },
+    }
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "embedder.py").write_text(EMBED_SOURCE)
+    files = function_files("embedder:embed", signature=signature, root=tmp_path / "project")
+    files.write(tmp_path / "package")
+    fields = ManifestFields(flavour=files.flavour, entry=files.entry, signature=files.signature)
+    manifest, keys = sign_folder(tmp_path / "package", fields)
+    model = load_served_model(tmp_path / "package", manifest, public_keys=keys)
+    assert model.kind == "embeddings"
+    out = model.predict({"text": np.array([b"abc", b"de"], dtype=object)})["embedding"]
+    np.testing.assert_array_equal(out, [[3.0, 1.0], [2.0, 1.0]])

@@ -16,19 +16,19 @@ from corridor.errors import InvalidInput
 from corridor.registry.function_loader import FunctionModel, load_function
 from corridor.registry.manifest import Manifest
 from corridor.serving.runtimes.base import ModelKind, RuntimeOptions
-from corridor.serving.runtimes.model_signatures import declared_signature
+from corridor.serving.runtimes.model_signatures import declared_signature, kind_of
 from corridor.serving.runtimes.results import model_failure, named_outputs
 from corridor.serving.tensors import Batch, ModelSignature
 
 
 class FunctionServed:
-    """A package's function serving batches."""
-
-    kind: ModelKind = "tensors"
+    """A package's function serving batches; an embeddings model if its signature maps texts
+    to vectors (`corridor.serving.runtimes.model_signatures.kind_of`)."""
 
     def __init__(self, function: FunctionModel, signature: ModelSignature) -> None:
         self.function = function
         self.signature = signature
+        self.kind: ModelKind = kind_of(signature)
 
     def predict(self, inputs: Batch) -> Batch:
         try:

@@ -24,7 +24,7 @@ import numpy as np
 from corridor.errors import InvalidInput
 from corridor.registry.manifest import Manifest
 from corridor.serving.runtimes.base import ModelKind, RuntimeOptions
-from corridor.serving.runtimes.model_signatures import declared_signature
+from corridor.serving.runtimes.model_signatures import declared_signature, kind_of
 from corridor.serving.runtimes.results import model_failure, named_outputs
 from corridor.serving.tensors import Batch, ModelSignature, TensorSpec, numpy_dtype
 
@@ -55,13 +55,13 @@ def _spec(arg: Any) -> TensorSpec | None:
 
 
 class OnnxModel:
-    """An onnxruntime session serving batches of named arrays."""
-
-    kind: ModelKind = "tensors"
+    """An onnxruntime session serving batches of named arrays (an embeddings model if its
+    signature maps texts to vectors)."""
 
     def __init__(self, session: Any, signature: ModelSignature) -> None:
         self.session = session
         self.signature = signature
+        self.kind: ModelKind = kind_of(signature)
         graph_types = {i.name: i.type for i in session.get_inputs()}
         self._feeds = tuple((t.name, _feed_dtype(graph_types[t.name])) for t in signature.inputs)
         self._outputs = [t.name for t in signature.outputs]
