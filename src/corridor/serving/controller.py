@@ -33,9 +33,13 @@ from corridor.serving.deployments import LiveDeployment as DeploymentRow
 from corridor.serving.deployments import live, set_status
 from corridor.serving.graph_runtime import GraphDeployment, graph_signature
 from corridor.serving.live_versions import (
+    PoolKey,
     Running,
+    RunningVersion,
     load_model_deployment,
     report_gauges,
+    retire,
+    stop_pools,
     stop_running,
 )
 from corridor.serving.plane import DeploymentHandle, ServingPlane, plane_for
@@ -50,6 +54,9 @@ POLL_S = 0.5
 # A deployment that failed to load is tried again after this long (its row may be unchanged
 # while what it needs, a package or a site, comes back).
 RETRY_FAILED_S = 30.0
+# The pools of a version a redeploy stopped serving stay up this long, so that a rollback to it
+# starts nothing.
+WARM_S = 300.0
 
 
 class Controller:
@@ -62,6 +69,8 @@ class Controller:
         self.running: dict[str, Running] = {}
         self.loading: dict[str, tuple[tuple[str, int], asyncio.Task[None]]] = {}
         self.failed: dict[str, tuple[tuple[str, int], float, str]] = {}
+        # Per deployment, the pools of versions it served before, kept up until a deadline.
+        self.warm: dict[str, dict[PoolKey, tuple[RunningVersion, float]]] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._token: int | None = None
@@ -90,8 +99,10 @@ class Controller:
         await asyncio.gather(*(t for _, t in self.loading.values()), return_exceptions=True)
         self.loading.clear()
         running, self.running = self.running, {}
+        warm, self.warm = self.warm, {}
         self.plane.replace({})
         await asyncio.gather(*(stop_running(r) for r in running.values()), return_exceptions=True)
+        await stop_pools(v for kept in warm.values() for v, _ in kept.values())
 
     async def _run(self) -> None:
         while True:
@@ -134,6 +145,7 @@ class Controller:
             for name in gone:
                 self.plane.metrics.forget(name)
             await asyncio.gather(*(stop_running(r) for r in stopped), return_exceptions=True)
+        await self._cool(gone)
         for name, running in self.running.items():
             report_gauges(self.plane.metrics, name, running)
 
@@ -155,13 +167,15 @@ class Controller:
                     await stop_running(previous)
             else:
                 previous = self.running.get(row.name)
+                warm = self.warm.setdefault(row.name, {})
+                reusable = {key: v for key, (v, _) in warm.items()}
+                reusable.update(previous.versions if previous is not None else {})
                 running = await load_model_deployment(
-                    self.runtime, row, previous, self.plane.metrics
+                    self.runtime, row, reusable, self.plane.metrics
                 )
                 self.running[row.name] = running
                 self._swap(add={row.name: running.handle} if running.handle else {})
-                if previous is not None:
-                    await stop_running(previous, keep=running)
+                await self._keep_warm(row.name, running, previous)
                 await self._status(row, "ready")
             self.failed.pop(row.name, None)
         except asyncio.CancelledError:
@@ -184,6 +198,40 @@ class Controller:
             current = self.loading.get(row.name)
             if current is not None and current[0] == ident:
                 del self.loading[row.name]
+
+    async def _keep_warm(self, name: str, running: Running, previous: Running | None) -> None:
+        """Retire ``previous`` and keep its pools ``running`` did not take over warm."""
+        taken = {id(v.pool) for v in running.versions.values()}
+        warm = self.warm.setdefault(name, {})
+        for key in [k for k, (v, _) in warm.items() if id(v.pool) in taken]:
+            del warm[key]
+        if previous is None:
+            return
+        until = time.monotonic() + WARM_S
+        replaced = []
+        for v in await retire(previous):
+            if id(v.pool) in taken:
+                continue
+            if v.key in warm and warm[v.key][0].pool is not v.pool:
+                replaced.append(warm[v.key][0])
+            warm[v.key] = (v, until)
+        await stop_pools(replaced)
+
+    async def _cool(self, gone: list[str]) -> None:
+        """Stop the warm pools past their time, and every one of a deployment that is gone."""
+        now = time.monotonic()
+        expired: list[RunningVersion] = []
+        for name, warm in list(self.warm.items()):
+            if name in self.loading:  # the load may be taking one of them over
+                continue
+            for key, (v, until) in list(warm.items()):
+                if name in gone or until <= now:
+                    expired.append(v)
+                    del warm[key]
+            if not warm:
+                del self.warm[name]
+        if expired:
+            await stop_pools(expired)
 
     def _served(self, name: str) -> DeploymentHandle | None:
         """``name``'s handle if it is loaded (not pending)."""

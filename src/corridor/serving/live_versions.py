@@ -11,7 +11,7 @@ then the pools the next revision did not take over stop.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -69,21 +69,21 @@ class Running:
 async def load_model_deployment(
     runtime: Runtime,
     row: DeploymentRow,
-    previous: Running | None,
+    reusable: Mapping[PoolKey, RunningVersion],
     metrics: ServingMetrics | None = None,
 ) -> Running:
-    """Start what ``row``'s spec serves (reusing ``previous``'s pools where they match)."""
+    """Start what ``row``'s spec serves, taking over the ``reusable`` pools that match (those
+    of the revision served now, and the warm ones of revisions before it)."""
     spec = row.spec
     resolved = await asyncio.to_thread(resolve, runtime.db, row.project_id, spec)
     kind, site = await asyncio.to_thread(placement_of, runtime.settings, spec.placement)
     placed = spec.placement.model_dump_json()
     replicas = initial_replicas(spec.autoscaling, spec.replicas)
     running = Running(ident=(row.id, row.revision), spec=spec, handle=None)
-    reused = previous.versions if previous is not None else {}
     try:
         for (model, version), package in resolved.packages.items():
             key: PoolKey = (model, version, placed)
-            old = reused.get(key)
+            old = reusable.get(key)
             if old is not None:
                 pool, platform, declared = old.pool, old.platform, old.manifest_signature
                 if _rescale(spec, pool.target, replicas) != pool.target:
@@ -105,7 +105,9 @@ async def load_model_deployment(
             )
         running.handle = handle = _handle(row, running, metrics)
     except BaseException:
-        await stop_running(running, keep=previous)
+        await retire(running)
+        taken = {id(v.pool) for v in reusable.values()}
+        await stop_pools([v for v in running.versions.values() if id(v.pool) not in taken])
         raise
     sampler = handle.sampler
     if sampler is not None:
@@ -193,9 +195,10 @@ def _sampler(row: DeploymentRow, kind: str) -> RequestSampler | None:
     )
 
 
-async def stop_running(running: Running, *, keep: Running | None = None) -> None:
-    """Stop ``running`` (no longer in the plane): its scaler, its batchers once they have
-    answered what they hold, and every pool ``keep`` does not use."""
+async def retire(running: Running) -> list[RunningVersion]:
+    """Take ``running`` (no longer in the plane) out of service: its scaler and sampler stop,
+    its mirrors and batchers answer what they hold. Its pools keep running; returned, for the
+    caller to keep warm or stop."""
     if running.scaler is not None:
         await running.scaler.stop()
     if running.flusher is not None:  # cancelling it writes what is left
@@ -207,8 +210,15 @@ async def stop_running(running: Running, *, keep: Running | None = None) -> None
     await asyncio.gather(
         *(v.batcher.close() for v in running.versions.values()), return_exceptions=True
     )
-    kept = {id(v.pool) for v in keep.versions.values()} if keep is not None else set()
-    await asyncio.gather(
-        *(v.pool.stop() for v in running.versions.values() if id(v.pool) not in kept),
-        return_exceptions=True,
-    )
+    return list(running.versions.values())
+
+
+async def stop_pools(versions: Iterable[RunningVersion]) -> None:
+    """Stop each version's pool (each pool once)."""
+    pools = {id(v.pool): v.pool for v in versions}
+    await asyncio.gather(*(pool.stop() for pool in pools.values()), return_exceptions=True)
+
+
+async def stop_running(running: Running) -> None:
+    """Retire ``running`` and stop all its pools."""
+    await stop_pools(await retire(running))
