@@ -2,7 +2,7 @@
 
 The serving gateway authenticates and authorizes each inference request from this view, never
 from the database: one SHA-256 of the secret and two dict lookups (about 2 µs in all). The view
-is two plain dicts replaced whole on reload, so a reader never sees half a reload and needs no
+is plain dicts replaced whole on reload, so a reader never sees half a reload and needs no
 lock.
 
 Freshness, and so the revocation bound:
@@ -11,7 +11,8 @@ Freshness, and so the revocation bound:
   API is refused by this server's gateway by the time the API has answered;
 - every ``POLL_INTERVAL_S`` (0.5 s) a view reads the one-row change counter (a primary-key
   read) and reloads when it moved: a change made through another server process is refused
-  here within 0.5 s plus one reload (a few milliseconds per thousand tokens), under 1 s.
+  here within 0.5 s plus one reload (about 10 ms per thousand live tokens, measured on a busy
+  two-core machine), under 1 s for up to some 40,000 live tokens.
 Expiry needs no reload: each lookup compares the token's expiry with the clock.
 
 A reload reads every live user token (job tokens never invoke; tokens revoked or expired more
@@ -48,7 +49,7 @@ POLL_INTERVAL_S = 0.5
 _KEEP_ENDED = dt.timedelta(days=1)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built 10,000s of times a reload, and frozen costs 2x
 class TokenEntry:
     """One user token as the gateway needs it."""
 
