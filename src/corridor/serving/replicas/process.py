@@ -198,17 +198,29 @@ class ProcessReplica:
         return True
 
     async def stop(self) -> None:
-        """Ask the worker to exit, kill it after a grace period; idempotent."""
+        """Ask the worker to exit, kill it after a grace period; idempotent. New batches are
+        refused at once; those already sent are answered first (the worker reads its frames in
+        order and the stop comes last), unless the grace period runs out."""
         self._closed = True
         writer, self._writer = self._writer, None
         if writer is not None:
             with contextlib.suppress(ConnectionError, OSError, RuntimeError):
                 writer.write(framing.encode({"op": "stop", "id": 0}))
-                writer.close()
+                if writer.can_write_eof():
+                    writer.write_eof()
         await self._reap(STOP_GRACE_S)
-        if self._reading is not None:
+        reading = self._reading
+        if reading is not None:
+            # The worker has gone, so its end of the socket is closed: the reader reads the
+            # last answers and then the end, promptly.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(reading), STOP_GRACE_S)
+        if writer is not None:
+            writer.close()
+        if reading is not None:
+            reading.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._reading
+                await reading
 
     async def _reap(self, grace_s: float) -> int | None:
         process = self._process
