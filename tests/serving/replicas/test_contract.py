@@ -3,6 +3,7 @@ checks in ``ray_checks.py``, on the compute slice's test cluster)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -57,8 +58,6 @@ def test_a_replica_answers_each_output_of_its_signature_for_the_whole_batch(
 def test_a_replica_takes_concurrent_batches_and_counts_none_once_answered(
     replica: Replica, linear_package: tuple[ReplicaSpec, list[bytes]], run: Run[Any]
 ) -> None:
-    import asyncio
-
     async def many() -> list[Any]:
         return await asyncio.gather(*(replica.infer({"input": ROWS[:i]}) for i in range(1, 8)))
 
@@ -78,14 +77,20 @@ def test_a_replica_refuses_a_batch_its_model_cannot_take_and_keeps_serving(
     assert run(replica.infer({"input": ROWS}))["output"].shape == (len(ROWS), CLASSES)
 
 
-def test_a_stopped_replica_is_unhealthy_and_sends_batches_back_as_crashed(
-    linear_package: tuple[ReplicaSpec, list[bytes]], run: Run[Any]
+def test_a_stopping_replica_answers_what_it_accepted_then_sends_batches_back_as_crashed(
+    kind: ReplicaKind, linear_package: tuple[ReplicaSpec, list[bytes]], run: Run[Any]
 ) -> None:
-    # In-process only: a worker process started for this alone costs seconds, and
-    # test_process.py stops one that died and sees the same.
     spec, keys = linear_package
-    replica = run(start_replica(spec, keys))
-    run(replica.stop())
+    replica = run(start_replica(spec_of(spec, kind), keys))
+
+    async def stop_with_batches_in_flight() -> list[Any]:
+        batches = [asyncio.create_task(replica.infer({"input": ROWS})) for _ in range(20)]
+        await asyncio.sleep(0)
+        await replica.stop()
+        return await asyncio.gather(*batches)
+
+    answers = run(stop_with_batches_in_flight())
+    assert all(a["output"].shape == (len(ROWS), CLASSES) for a in answers)
     run(replica.stop())  # idempotent
     assert not run(replica.healthy())
     with pytest.raises(ReplicaCrashed):
