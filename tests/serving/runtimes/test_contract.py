@@ -3,6 +3,7 @@ whatever flavour it serves."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,6 +70,14 @@ class ServedModelContract:
             one = case.model.predict({k: v[i : i + 1] for k, v in case.good.items()})
             for name, array in one.items():
                 _same(array[0], whole[name][i])
+
+    def test_two_threads_predicting_at_once_get_the_answers_of_one(self, case: Case) -> None:
+        want = case.model.predict(case.good)
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda _: case.model.predict(case.good), range(4)))
+        for got in answers:
+            for name, array in want.items():
+                _same(got[name], array)
 
     def test_read_only_inputs_are_taken_and_left_unchanged(self, case: Case) -> None:
         frozen = {k: v.copy() for k, v in case.good.items()}
