@@ -19,6 +19,7 @@ from corridor.errors import ConfigurationError
 from corridor.serving.batcher import Batcher
 from corridor.serving.deployment import LiveDeployment, ServedVersion
 from corridor.serving.deployments import LiveDeployment as DeploymentRow
+from corridor.serving.packages import discard, package_cache
 from corridor.serving.plane import DeploymentHandle
 from corridor.serving.replicas.pool import ReplicaPool
 from corridor.serving.scaler import Scaler, initial_replicas
@@ -94,11 +95,19 @@ async def load_model_deployment(
                 )
                 platform, declared = platform_of(manifest), manifest_signature(manifest)
                 runs_in = auto_kind(kind, spec.placement, manifest)
-                pool = await start_pool(
-                    replica_spec(package, path, manifest_json, runs_in, site, spec.placement),
-                    resolved.public_keys,
-                    replicas,
-                )
+                try:
+                    pool = await start_pool(
+                        replica_spec(package, path, manifest_json, runs_in, site, spec.placement),
+                        resolved.public_keys,
+                        replicas,
+                    )
+                except Exception:
+                    # Written again on the next try: a folder that failed its check (edited
+                    # on disk, half copied by hand) must not fail every later start too.
+                    await asyncio.to_thread(
+                        discard, package_cache(runtime.settings), package.digest
+                    )
+                    raise
             on_batch = _batch_counter(metrics, row.name, str(version))
             running.versions[key] = RunningVersion(
                 key, pool, Batcher(pool, spec.batching, on_batch=on_batch), platform, declared

@@ -185,3 +185,36 @@ def test_a_graph_is_served_once_its_members_are(
             runtime.close()
 
     asyncio.run(scenario())
+
+
+def test_a_tampered_package_folder_fails_the_load_and_is_written_again_for_the_next_revision(
+    home: tuple[Settings, Client],
+) -> None:
+    settings, client = home
+    folders = settings.home / "serving" / "packages"
+
+    async def scenario() -> None:
+        runtime = Runtime(settings)
+        plane = ServingPlane()
+        controller = Controller(runtime, plane)
+        await controller.start()
+        try:
+            await asyncio.to_thread(client.serving.deploy, "honest", "scale@1")
+            await _until(lambda: _ready(plane, "honest"), "deployment served", controller)
+            (config,) = (f for f in folders.glob("*/function.json") if "double" in f.read_text())
+            code = config.parent / "code" / "dataplane_scale.py"
+            code.write_text(code.read_text().replace("* 2", "* 20"))
+
+            await asyncio.to_thread(client.serving.deploy, "tampered", "scale@1")
+            await _until(lambda: "tampered" in controller.failed, "load refused", controller)
+            assert "signature" in controller.failed["tampered"][2].lower()
+            assert not code.exists()  # discarded, to be written again from the blob store
+
+            await asyncio.to_thread(client.serving.scale, "tampered", 1)
+            await _until(lambda: _ready(plane, "tampered"), "next revision served", controller)
+            assert await _factor(plane.get("tampered")) == 2.0
+        finally:
+            await controller.stop()
+            runtime.close()
+
+    asyncio.run(scenario())
