@@ -90,7 +90,7 @@ class ReplicaPool:
         self._public_keys = list(public_keys)
         self._factory = factory
         self._members: list[_Member] = []
-        self._up: list[Replica] = []
+        self._up: tuple[Replica, ...] = ()
         self._balancer = LeastOutstanding()
         self._ready = asyncio.Event()
         self._wake = asyncio.Event()
@@ -111,7 +111,7 @@ class ReplicaPool:
     @property
     def replicas(self) -> tuple[Replica, ...]:
         """The replicas that take batches now."""
-        return tuple(self._up)
+        return self._up  # rebuilt on changes, so safe to hand out
 
     @property
     def outstanding(self) -> int:
@@ -199,7 +199,7 @@ class ReplicaPool:
                     ) from exc
                 self.retried += 1
 
-    def _pick(self, up: list[Replica]) -> int:
+    def _pick(self, up: tuple[Replica, ...]) -> int:
         index = self._balancer.choose([r.outstanding for r in up])
         return 0 if index is None else index
 
@@ -303,7 +303,7 @@ class ReplicaPool:
         self._refresh()
 
     def _refresh(self) -> None:
-        self._up = [m.replica for m in self._members if m.state == "up"]
+        self._up = tuple(m.replica for m in self._members if m.state == "up")
         if self._up or self._closed:
             self._ready.set()
         else:
