@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select, update
 
-from corridor.errors import NotFound, PermissionDenied, Unauthenticated
+from corridor.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from corridor.security import identity, projects
 from corridor.security.access_changes import read_marker
 from corridor.security.models import Project, Token, User
@@ -179,3 +179,12 @@ def test_an_invoke_only_token_stops_when_its_owner_loses_the_role(db: Database) 
 def _users(db: Database) -> dict[str, User]:
     with db.read() as session:
         return {u.name: u for u in session.scalars(select(User))}
+
+
+@sqlite_only
+def test_a_token_cannot_be_limited_to_a_name_no_deployment_can_have(db: Database) -> None:
+    alice = _user(db, "alice")
+    with pytest.raises(InvalidInput, match="not a deployment name"), db.write() as session:
+        owner = session.get(User, alice.id)
+        assert owner is not None
+        identity.issue_token(session, owner, name="t", ttl=DAY, invoke_deployment="Bad Name")
