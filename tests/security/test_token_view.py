@@ -184,7 +184,8 @@ def _users(db: Database) -> dict[str, User]:
 @sqlite_only
 def test_a_token_cannot_be_limited_to_a_name_no_deployment_can_have(db: Database) -> None:
     alice = _user(db, "alice")
-    with pytest.raises(InvalidInput, match="not a deployment name"), db.write() as session:
+    with db.write() as session:
         owner = session.get(User, alice.id)
         assert owner is not None
-        identity.issue_token(session, owner, name="t", ttl=DAY, invoke_deployment="Bad Name")
+        with pytest.raises(InvalidInput, match="not a deployment name"):
+            identity.issue_token(session, owner, name="t", ttl=DAY, invoke_deployment="Bad Name")
