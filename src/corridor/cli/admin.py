@@ -102,7 +102,7 @@ def tokens_ls(
     """List tokens (never their secrets)."""
     with client() as c:
         rows = c.list_tokens(all_users=all_users)
-    columns = ["id", "name", "user", "prefix", "expires_at", "revoked_at", "last_used_at"]
+    columns = ["id", "name", "user", "invoke", "prefix", "expires_at", "revoked_at", "last_used_at"]
     show(rows, columns, as_json=as_json)
 
 
