@@ -44,6 +44,7 @@ from corridor.serving.live_versions import (
 )
 from corridor.serving.plane import DeploymentHandle, ServingPlane, plane_for
 from corridor.serving.sansio.graphs import members_of
+from corridor.serving.spec import SequenceGraph
 
 if TYPE_CHECKING:
     from corridor.runtime import Runtime
@@ -252,7 +253,9 @@ class Controller:
             signature = graph_signature(graph, self._served)
         except CorridorError:
             return False  # a member is not served yet: the next reconcile tries again
-        first = self._served(members_of(graph)[0])
+        # What it answers with: the last step's outputs, or (ensemble, switch) a member's.
+        last = graph.steps[-1] if isinstance(graph, SequenceGraph) else members_of(graph)[0]
+        answering = self._served(last)
         running.handle = handle = GraphDeployment(
             name=row.name,
             project_id=row.project_id,
@@ -260,7 +263,7 @@ class Controller:
             graph=graph,
             lookup=self.plane.get,
             signature=signature,
-            kind=first.kind if first is not None else "tensors",
+            kind=answering.kind if answering is not None else "tensors",
         )
         self._swap(add={row.name: handle})
         task = asyncio.get_running_loop().create_task(self._status(row, "ready"))
