@@ -2,9 +2,16 @@ from __future__ import annotations
 
 import httpx
 import numpy as np
+import pytest
 
-from tests.serving.gateway.conftest import assert_mlp_answers, expected_logits, infer_json, rows
-from tests.serving.world import World
+from tests.serving.gateway.conftest import (
+    assert_mlp_answers,
+    expected_logits,
+    infer_json,
+    rows,
+    wait_ready,
+)
+from tests.serving.world import MLP, World
 
 
 def test_health_and_server_metadata_are_public(world: World) -> None:
@@ -74,3 +81,33 @@ def test_unknown_paths_and_methods_under_v2_answer_in_the_protocols_shape(world:
         assert wrong_method.status_code == 405
         assert "POST" in wrong_method.json()["error"]
         assert_mlp_answers(http, world)
+
+
+@pytest.fixture(scope="module")
+def sticky(world: World) -> str:
+    name = "gw-sticky"
+    with world.client() as admin:
+        admin.serving.deploy(
+            name, f"{MLP}@production", canary=[(f"{MLP}@candidate", 50)], sticky_header="x-user"
+        )
+    wait_ready(world, name)
+    return name
+
+
+def test_the_sticky_header_keeps_a_caller_on_one_version(world: World, sticky: str) -> None:
+    x = rows(1, seed=21)
+    answers = {v: expected_logits(world, x, version=v) for v in (1, 2)}
+    seen: dict[str, set[int]] = {}
+    with world.http(world.editor_token) as http:
+        for user in ("ann", "bob", "cy", "dee", "eve", "fay"):
+            for _ in range(3):
+                response = http.post(
+                    f"/v2/models/{sticky}/infer", json=infer_json(x), headers={"x-user": user}
+                )
+                assert response.status_code == 200, response.text
+                got = np.asarray(response.json()["outputs"][0]["data"], dtype=np.float32)
+                version = next(
+                    v for v, want in answers.items() if np.allclose(got, want.ravel(), atol=1e-5)
+                )
+                seen.setdefault(user, set()).add(version)
+    assert all(len(versions) == 1 for versions in seen.values()), seen
