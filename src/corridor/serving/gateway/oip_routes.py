@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import itertools
 import os
+import re
 from typing import TYPE_CHECKING
 
 import anyio.to_thread
@@ -47,11 +48,20 @@ OFF_LOOP_BYTES = 256 * 1024
 # Request ids: cheap, unique in this process and across processes of one host.
 _IDS = itertools.count(1)
 _ID_PREFIX = f"{os.getpid():x}-"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
 
 def new_request_id() -> str:
     """A request id for a request that sent none (no uuid: this runs on every request)."""
     return f"{_ID_PREFIX}{next(_IDS):x}"
+
+
+def request_id(sent: str | None) -> str:
+    """The client's ``X-Request-Id`` if it is a plausible id (as the server's middleware
+    accepts them), else a new one: ids reach logs and sampled records."""
+    if sent is not None and _REQUEST_ID.fullmatch(sent):
+        return sent
+    return new_request_id()
 
 
 class MethodNotAllowed(CorridorError):
@@ -118,7 +128,7 @@ async def route(gateway: Gateway, scope: Scope, receive: Receive, served: Served
             request = await anyio.to_thread.run_sync(parse, body, header_length)
         sticky = head.get(handle.sticky_header) if handle.sticky_header else None
         context = InferenceContext(
-            request_id=head.request_id or new_request_id(),
+            request_id=request_id(head.request_id),
             token_id=entry.token_id,
             sticky_key=sticky,
             parameters=request.parameters or None,

@@ -20,7 +20,7 @@ import numpy.typing as npt
 from corridor.errors import NotFound
 from corridor.security.token_view import TokenEntry
 from corridor.serving.gateway.asgi_io import read_body, read_head
-from corridor.serving.gateway.oip_routes import MethodNotAllowed, new_request_id
+from corridor.serving.gateway.oip_routes import MethodNotAllowed, request_id
 from corridor.serving.gateway.reply import Reply, Served
 from corridor.serving.plane import DeploymentHandle, InferenceContext
 from corridor.serving.protocol import openai
@@ -106,7 +106,7 @@ async def _embed(
     handle: DeploymentHandle,
     request: openai.EmbeddingsRequest,
     entry: TokenEntry,
-    request_id: str | None,
+    sent_id: str | None,
 ) -> Reply:
     signature = handle.signature
     dimension = _dimension(signature)
@@ -114,7 +114,7 @@ async def _embed(
         openai.check_dimensions(request, dimension)
     text_input = signature.inputs[0]
     texts = _texts_tensor(request.texts, len(text_input.shape))
-    context = InferenceContext(request_id=request_id or new_request_id(), token_id=entry.token_id)
+    context = InferenceContext(request_id=request_id(sent_id), token_id=entry.token_id)
     outputs = await handle.infer({text_input.name: texts}, context)
     name = signature.outputs[0].name if signature.outputs else next(iter(outputs))
     vectors = np.asarray(outputs[name], dtype=np.float32).reshape(len(request.texts), -1)
