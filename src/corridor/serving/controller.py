@@ -19,6 +19,7 @@ the others; on exit every pool is stopped. Graphs are built once every member is
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 import weakref
@@ -176,6 +177,13 @@ class Controller:
                 )
                 self.running[row.name] = running
                 self._swap(add={row.name: running.handle} if running.handle else {})
+                # The model's objects (and the libraries it imported) live as long as it is
+                # served: keep them out of the collector's full passes, which otherwise walk
+                # every one of them (about 600,000 with a torch model and transformers
+                # imported: a 330 ms pause of the event loop, at every full pass, under load;
+                # 1 ms once frozen). Freezing is O(1); objects freed later by reference
+                # counting are freed as usual.
+                gc.freeze()
                 await self._keep_warm(row.name, running, previous)
                 await self._status(row, "ready")
             self.failed.pop(row.name, None)
