@@ -100,7 +100,6 @@ async def route(gateway: Gateway, scope: Scope, receive: Receive, served: Served
     version: str | None = None
     if count >= 6 and parts[4] == "versions":
         version = parts[5]
-        served.version = version
         rest = parts[6:]
     else:
         rest = parts[4:]
@@ -117,6 +116,8 @@ async def route(gateway: Gateway, scope: Scope, receive: Receive, served: Served
         gateway.access.check_invoke(entry, handle, name)
         assert handle is not None
         number = _version_number(handle, version) if version is not None else None
+        if version is not None:
+            served.version = version  # a version it serves: a bounded label
         body = await read_body(head, receive, gateway.limits.max_bytes)
         header_length = _header_length(head.header_length)
         if len(body) < OFF_LOOP_BYTES:
