@@ -124,7 +124,6 @@ class Batcher:
         self._waiter: asyncio.Future[None] | None = None
         self._dispatcher: asyncio.Task[None] | None = None
         self._batches: set[asyncio.Task[None]] = set()
-        self._closed = False
         # A request ran at once in this turn of the event loop (see `submit`).
         self._turn_taken = False
         # Rows per dispatched batch and batches sent, for metrics and tests.
@@ -138,8 +137,6 @@ class Batcher:
 
     async def submit(self, inputs: Batch) -> Batch:
         """Answer ``inputs`` (already checked) through a batch; the pool's error if it fails."""
-        if self._closed:
-            raise Unavailable("this model version is being replaced; retry the request")
         self.in_flight_requests += 1
         try:
             capacity = len(self.pool.replicas)
@@ -314,8 +311,9 @@ class Batcher:
                 p.future.set_result(answer)
 
     async def close(self) -> None:
-        """Refuse new requests, then answer everything queued and in flight."""
-        self._closed = True
+        """Answer everything queued and in flight. A request that still arrives (one that took
+        the deployment from the plane just before a redeploy replaced it) is answered too, by
+        the pool, for as long as the pool runs."""
         while self._queue or self._batches:
             self._wake()
             waits: set[asyncio.Future[Any]] = set(self._batches)
