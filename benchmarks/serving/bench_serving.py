@@ -4,7 +4,7 @@ model, in one run on one machine; then a soak of Corridor at 70% of its peak.
     .venv/bin/python benchmarks/serving/bench_serving.py [--seconds 10] [--connections 1 8 32 128]
         [--sides raw echo ray corridor] [--soak-s 600] [--tag NAME]
 
-Sides, one after the other (each server alone on the machine while it is measured):
+Sides:
 
 - raw: the models called in a loop with ideal batches (``raw_loop.py``): the compute limit;
 - echo: a plain Starlette app under uvicorn, one process, parsing the same JSON and returning a
@@ -12,6 +12,12 @@ Sides, one after the other (each server alone on the machine while it is measure
 - ray: Ray Serve 2.60 with ``@serve.batch`` serving the MLP and the embedder (``ray_peer.py``);
 - corridor: a real ``corridor server`` with both models deployed (``corridor_side.py``), token
   authentication and metrics on, every request carrying the bearer token.
+
+The three servers run at once and take turns at each point (echo, Ray Serve, Corridor at 1
+connection, then at 8, ...): the machine's cores are shared with other work whose load comes
+and goes, and taking turns exposes every side to the same stretch of it. An idle server costs
+the others little (Ray's background processes most, and that counts against Ray's rivals, not
+Ray). ``--one-at-a-time`` runs each server alone instead, one after the other.
 
 Load is ``wrk`` (one thread, ``--latency``) posting one Open Inference Protocol JSON request
 per call (``post.lua``), at each number of connections; a 2 s warm-up precedes each point. The
@@ -42,8 +48,9 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -168,17 +175,18 @@ def sweep(
     base: str,
     models: list[str],
     files: dict[str, Path],
-    args: argparse.Namespace,
+    connections: list[int],
+    seconds: float,
     *,
     token: str = "",
     pid: int | None = None,
 ) -> list[loadgen.Point]:
     points = []
     for model in models:
-        for c in args.connections:
+        for c in connections:
             url = f"{base}/v2/models/{model}/infer"
             point = loadgen.measure(
-                side, model, url, files[model], c, args.seconds, token=token, server_pid=pid
+                side, model, url, files[model], c, seconds, token=token, server_pid=pid
             )
             print(
                 f"{side:9s} {model:7s} c={c:<4d} {point.requests_per_s:9.1f} req/s "
@@ -238,6 +246,60 @@ def soak(
     }
 
 
+@dataclass
+class Target:
+    """A running side: where it answers, with what token, its process and its models."""
+
+    side: str
+    base: str
+    pid: int
+    models: tuple[str, ...]
+    token: str = ""
+    embedder_input: str = workload.EMBEDDING_INPUT
+    close: Callable[[], None] = lambda: None
+
+    def sweep(
+        self,
+        args: argparse.Namespace,
+        files: dict[str, Path],
+        *,
+        models: list[str] | None = None,
+        at: list[int] | None = None,
+    ) -> list[loadgen.Point]:
+        wanted = [m for m in (models or args.models) if m in self.models]
+        return sweep(
+            "ray-serve" if self.side == "ray" else self.side, self.base, wanted, files,
+            at or args.connections, args.seconds, token=self.token, pid=self.pid,
+        )  # fmt: skip
+
+
+def start(side: str, stack: ExitStack, args: argparse.Namespace, work: Path) -> Target:
+    """Start ``side``'s server; ``stack`` stops it (or `Target.close`, earlier)."""
+    inner = ExitStack()
+    stack.callback(inner.close)
+    if side == "echo":
+        base, pid = inner.enter_context(echo_server(args.peers_python))
+        return Target(side, base, pid, ("mlp",), close=inner.close)
+    if side == "ray":
+        base, pid = inner.enter_context(ray_server(args.peers_python, work / "ray.log"))
+        return Target(side, base, pid, ("mlp", "minilm"), close=inner.close)
+    info = inner.enter_context(corridor_server(args.corridor_python, work / "corridor.log"))
+    return Target(
+        side, info["url"], int(info["pid"]), ("mlp", "minilm"), token=info["token"],
+        embedder_input=info.get("embedder_input", workload.EMBEDDING_INPUT), close=inner.close,
+    )  # fmt: skip
+
+
+def run_soak(
+    result: dict[str, Any], target: Target, files: dict[str, Path], seconds: float
+) -> None:
+    mine = [p for p in result["points"] if p["side"] == "corridor" and p["model"] == "mlp"]
+    peak = max(p["requests_per_s"] for p in mine if not p["errors"])
+    info = {"url": target.base, "token": target.token, "pid": target.pid}
+    result["soak"] = soak(info, files, peak, seconds)
+    print("soak", {k: v for k, v in result["soak"].items() if k != "rss_samples"}, flush=True)
+
+
 def machine() -> dict[str, Any]:
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -263,6 +325,11 @@ def main() -> int:
     parser.add_argument("--soak-s", type=float, default=600.0, help="0: no soak")
     parser.add_argument("--peers-python", type=Path, default=PEERS_PYTHON)
     parser.add_argument("--corridor-python", type=Path, default=OWN_PYTHON)
+    parser.add_argument(
+        "--one-at-a-time", action="store_true",
+        help="run each server alone, one after the other, instead of all at once, taking "
+        "turns at each point",
+    )  # fmt: skip
     parser.add_argument("--tag", default=dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%MZ"))
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -286,40 +353,53 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     files = bodies(work)
     try:
-        if "raw" in args.sides:
-            raw = subprocess.run(
+
+        def raw_loop() -> None:
+            """The raw models once more; ``raw`` keeps each figure's best run (the machine's
+            load varies, and the compute limit is what the model does when left alone)."""
+            if "raw" not in args.sides:
+                return
+            done = subprocess.run(
                 [str(args.peers_python), str(HERE / "raw_loop.py")],
                 cwd=HERE, capture_output=True, text=True, check=True,
             )  # fmt: skip
-            result["raw"] = json.loads(raw.stdout.strip().splitlines()[-1])
-            print("raw", result["raw"], flush=True)
+            runs = result.setdefault("raw_runs", [])
+            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            result["raw"] = {k: max(r.get(k, 0.0) for r in runs) for k in runs[0]}
+            print("raw", runs[-1], flush=True)
             save()
-        if "echo" in args.sides:
-            with echo_server(args.peers_python) as (base, pid):
-                points = sweep("echo", base, ["mlp"], files, args, pid=pid)
-            result["points"] += [p.as_dict() for p in points]
-            save()
-        if "ray" in args.sides:
-            with ray_server(args.peers_python, work / "ray.log") as (base, pid):
-                points = sweep("ray-serve", base, args.models, files, args, pid=pid)
-            result["points"] += [p.as_dict() for p in points]
-            save()
-        if "corridor" in args.sides:
-            with corridor_server(args.corridor_python, work / "corridor.log") as info:
-                files = bodies(work, info.get("embedder_input", workload.EMBEDDING_INPUT))
-                points = sweep(
-                    "corridor", info["url"], args.models, files, args,
-                    token=info["token"], pid=int(info["pid"]),
-                )  # fmt: skip
-                result["points"] += [p.as_dict() for p in points]
-                save()
-                if args.soak_s > 0:
-                    peak = max(
-                        p.requests_per_s for p in points if p.model == "mlp" and not p.errors
-                    )
-                    result["soak"] = soak(info, files, peak, args.soak_s)
-                    print("soak", {k: v for k, v in result["soak"].items() if k != "rss_samples"})
+
+        raw_loop()
+        servers = [side for side in ("echo", "ray", "corridor") if side in args.sides]
+        if args.one_at_a_time:
+            for side in servers:
+                with ExitStack() as stack:
+                    target = start(side, stack, args, work)
+                    files = bodies(work, target.embedder_input)
+                    result["points"] += [p.as_dict() for p in target.sweep(args, files)]
                     save()
+                    if side == "corridor" and args.soak_s > 0:
+                        run_soak(result, target, files, args.soak_s)
+                        save()
+        else:
+            with ExitStack() as stack:
+                targets = [start(side, stack, args, work) for side in servers]
+                files = bodies(work, targets[-1].embedder_input if targets else "text")
+                for model in args.models:
+                    for c in args.connections:
+                        for target in targets:
+                            if model in target.models:
+                                points = target.sweep(args, files, models=[model], at=[c])
+                                result["points"] += [p.as_dict() for p in points]
+                    save()
+                raw_loop()
+                for target in targets:
+                    if target.side == "corridor" and args.soak_s > 0:
+                        for other in targets:
+                            if other is not target:  # the soak has the machine to itself
+                                other.close()
+                        run_soak(result, target, files, args.soak_s)
+                        save()
     finally:
         save()
         for log in work.glob("*.log"):

@@ -93,8 +93,9 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append("")
     raw = result.get("raw")
     if raw:
+        runs = len(result.get("raw_runs", [])) or 1
         lines += [
-            "**raw models, one torch thread, no HTTP** (rows/s): "
+            f"**raw models, one torch thread, no HTTP** (rows/s, best of {runs} run(s)): "
             + ", ".join(f"{k} {_fmt(v, 0)}" for k, v in raw.items()),
             "",
         ]
