@@ -189,3 +189,13 @@ def test_a_token_cannot_be_limited_to_a_name_no_deployment_can_have(db: Database
         assert owner is not None
         with pytest.raises(InvalidInput, match="not a deployment name"):
             identity.issue_token(session, owner, name="t", ttl=DAY, invoke_deployment="Bad Name")
+
+
+@sqlite_only
+def test_a_job_token_is_not_in_the_view_and_never_invokes(db: Database) -> None:
+    with db.write() as session:
+        issued = identity.issue_job_token(session, job_id="j1", attempt=1, ttl=DAY)
+    view = TokenView(db)
+    view.load()
+    with pytest.raises(Unauthenticated, match="unknown token"):
+        view.authenticate(issued.secret)
