@@ -68,6 +68,10 @@ def _pools(controller: Controller, name: str) -> set[int]:
     return {id(v.pool) for v in controller.running[name].versions.values()}
 
 
+def _replaced(plane: ServingPlane, name: str, old: object) -> Callable[[], bool]:
+    return lambda: plane.get(name) is not old
+
+
 def _ready(plane: ServingPlane, name: str) -> bool:
     handle = plane.get(name)
     return handle is not None and handle.ready()
@@ -218,3 +222,51 @@ def test_a_tampered_package_folder_fails_the_load_and_is_written_again_for_the_n
             runtime.close()
 
     asyncio.run(scenario())
+
+
+def test_redeploys_and_rollbacks_under_traffic_fail_no_request(
+    home: tuple[Settings, Client],
+) -> None:
+    settings, client = home
+
+    async def scenario() -> tuple[list[float], list[BaseException]]:
+        runtime = Runtime(settings)
+        plane = ServingPlane()
+        controller = Controller(runtime, plane)
+        await controller.start()
+        answers: list[float] = []
+        errors: list[BaseException] = []
+        done = asyncio.Event()
+
+        async def caller() -> None:
+            while not done.is_set():
+                handle = plane.get("busy")
+                await asyncio.sleep(0.001)  # the gateway reads the body meanwhile
+                try:
+                    answers.append(await _factor(handle))
+                except Exception as exc:
+                    errors.append(exc)
+
+        try:
+            await asyncio.to_thread(client.serving.deploy, "busy", "scale@1")
+            await _until(lambda: _ready(plane, "busy"), "deployment served", controller)
+            callers = [asyncio.create_task(caller()) for _ in range(4)]
+            for change in (
+                lambda: client.serving.deploy("busy", "scale@2"),
+                lambda: client.serving.rollback("busy"),
+                lambda: client.serving.scale("busy", 2),
+            ):
+                served = plane.get("busy")
+                await asyncio.to_thread(change)
+                await _until(_replaced(plane, "busy", served), "change served", controller)
+                await asyncio.sleep(0.05)
+            done.set()
+            await asyncio.gather(*callers)
+        finally:
+            await controller.stop()
+            runtime.close()
+        return answers, errors
+
+    answers, errors = asyncio.run(scenario())
+    assert errors == []
+    assert set(answers) == {2.0, 3.0}
