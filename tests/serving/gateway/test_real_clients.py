@@ -117,6 +117,9 @@ def test_openai_client_embeds_and_lists_models(world: World) -> None:
     assert len(single.data[0].embedding) == EMBED_DIM
     listed = [m.id for m in client.models.list()]
     assert listed == ["embed"]  # only embedding deployments
+    card = client.models.retrieve("embed")
+    assert card.id == "embed"
+    assert card.owned_by == world.project
 
 
 def test_openai_client_hears_errors_in_openais_shape(world: World) -> None:
