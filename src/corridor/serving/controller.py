@@ -141,6 +141,8 @@ class Controller:
                 self._pending(row, "is loading: its replicas are starting; retry in a moment")
             task = asyncio.get_running_loop().create_task(self._load(row))
             self.loading[row.name] = (ident, task)
+        for name in gone:
+            self.failed.pop(name, None)
         if gone:
             self._swap(remove=gone)
             stopped = [self.running.pop(n) for n in gone if n in self.running]
@@ -187,6 +189,7 @@ class Controller:
                 await self._keep_warm(row.name, running, previous)
                 await self._status(row, "ready")
             self.failed.pop(row.name, None)
+            self._wake.set()  # a graph over it may be waiting for it
         except asyncio.CancelledError:
             raise
         except Exception as exc:
