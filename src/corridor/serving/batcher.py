@@ -340,14 +340,3 @@ def _copy_error(exc: BaseException) -> BaseException:
         return exc
     copy.__cause__ = exc.__cause__
     return copy
-
-
-def describe(batcher: Batcher) -> dict[str, Any]:
-    """The batcher's counters, for status pages and tests."""
-    return {
-        "queued": batcher.queued,
-        "in_flight_requests": batcher.in_flight_requests,
-        "in_flight_batches": batcher.in_flight_batches,
-        "batches_sent": batcher.batches_sent,
-        "rows_sent": batcher.rows_sent,
-    }
