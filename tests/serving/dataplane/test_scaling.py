@@ -51,3 +51,36 @@ def test_without_autoscaling_a_version_runs_the_spec_s_replicas() -> None:
     assert initial_replicas(None, 3) == 3
     assert initial_replicas(Autoscaling(min_replicas=2, max_replicas=4), 1) == 2
     assert initial_replicas(Autoscaling(min_replicas=0, max_replicas=4), 1) == 1
+
+
+def test_load_above_the_target_concurrency_starts_another_replica() -> None:
+    model = scaled(1)
+    model.delay_s = 0.05
+    policy = Autoscaling(
+        min_replicas=1,
+        max_replicas=2,
+        target_concurrency=1,
+        upscale_delay_s=0,
+        downscale_delay_s=60,
+    )
+
+    async def scenario() -> int:
+        pool = pool_of(model, replicas=1)
+        await pool.start()
+        batcher = Batcher(pool, Batching(enabled=False))
+        scaler = Scaler("dep", policy, tick_s=0.02, look_back_s=0.1)
+        scaler.add("m/1", pool, batcher)
+        scaler.start()
+        try:
+            x = {"x": np.ones((1, 4), np.float32)}
+            for _ in range(10):
+                await asyncio.gather(*(batcher.submit(x) for _ in range(6)))
+                if len(pool.replicas) == 2:
+                    break
+            return len(pool.replicas)
+        finally:
+            await scaler.stop()
+            await batcher.close()
+            await pool.stop()
+
+    assert asyncio.run(scenario()) == 2
