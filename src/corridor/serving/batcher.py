@@ -76,6 +76,11 @@ def rows_of(inputs: Batch) -> int:
     return 0
 
 
+def stack_key(inputs: Batch) -> tuple[tuple[tuple[int, ...], str], ...]:
+    """What must agree for two requests' tensors to be concatenated along axis 0."""
+    return tuple((array.shape[1:], array.dtype.str) for array in inputs.values())
+
+
 def concatenate(parts: list[Batch]) -> Batch:
     if len(parts) == 1:
         return parts[0]
@@ -235,8 +240,7 @@ class Batcher:
                 self._shed(decision.shed)
                 continue
             if decision.take > 0 and idle > 0:
-                taken = [self._queue.popleft() for _ in range(min(decision.take, len(self._queue)))]
-                self._queued_rows -= sum(p.rows for p in taken)
+                taken = self._take(decision.take)
                 taken = [p for p in taken if not p.future.done()]
                 if not taken:
                     continue
@@ -257,6 +261,20 @@ class Batcher:
             finally:
                 handle.cancel()
                 self._waiter = None
+
+    def _take(self, count: int) -> list[_Pending]:
+        """The ``count`` oldest requests, or fewer: stop before the first whose tensors cannot
+        be stacked with the oldest's (another size past the batch axis, another dtype), which
+        then leads the next batch."""
+        first = self._queue.popleft()
+        taken = [first]
+        key = stack_key(first.inputs)
+        while len(taken) < count and self._queue:
+            if stack_key(self._queue[0].inputs) != key:
+                break
+            taken.append(self._queue.popleft())
+        self._queued_rows -= sum(p.rows for p in taken)
+        return taken
 
     def _shed(self, count: int) -> None:
         budget_ms = self.batching.latency_budget_ms

@@ -11,6 +11,7 @@ from corridor.errors import InvalidInput
 from corridor.serving.batcher import Batcher
 from corridor.serving.plane import InferenceContext
 from corridor.serving.spec import Batching, DeploymentSpec, VersionRoute
+from corridor.serving.tensors import ModelSignature, TensorSpec
 from tests.serving.dataplane.functions import (
     FunctionModel,
     failing,
@@ -87,6 +88,31 @@ def test_batches_never_exceed_max_batch_size_rows() -> None:
     asyncio.run(scenario())
     assert max(model.batch_rows) <= 8
     assert sum(model.batch_rows) == 90
+
+
+def test_requests_whose_tensors_cannot_be_stacked_go_in_separate_batches() -> None:
+    sequences = ModelSignature(
+        inputs=(TensorSpec("x", "FP32", (-1, -1)),), outputs=(TensorSpec("y", "FP32", (-1,)),)
+    )
+    model = FunctionModel(lambda b: {"y": b["x"].sum(axis=1)}, signature=sequences, delay_s=0.01)
+
+    async def scenario() -> list[float]:
+        pool = pool_of(model)
+        await pool.start()
+        batcher = Batcher(pool, Batching(max_batch_size=64, max_queue_delay_ms=20))
+        try:
+            lengths = [3, 3, 5, 5, 3, 2, 2]
+            answers = await asyncio.gather(
+                *(batcher.submit({"x": np.ones((1, n), np.float32)}) for n in lengths)
+            )
+            return [float(a["y"][0]) for a in answers]
+        finally:
+            await batcher.close()
+            await pool.stop()
+
+    assert asyncio.run(scenario()) == [3, 3, 5, 5, 3, 2, 2]
+    assert sum(model.batch_rows) == 7
+    assert model.calls < 7
 
 
 def test_disabled_batching_sends_each_request_alone() -> None:
