@@ -64,8 +64,15 @@ def datatype_of_numpy(name: str) -> str:
         raise InvalidInput(f"dtype {name!r} has no Open Inference Protocol datatype") from None
 
 
+# Keyed by the dtype itself: ``dtype.name`` is a slow property, and this runs on every request.
+_BY_DTYPE: dict[np.dtype[Any], str] = {dtype: name for name, dtype in DATATYPES.items()}
+
+
 def datatype_of_array(array: npt.NDArray[Any]) -> str:
     """The OIP datatype of an array (strings and bytes are ``BYTES``)."""
+    found = _BY_DTYPE.get(array.dtype)
+    if found is not None:
+        return found
     if array.dtype.kind in "OSU":
         return "BYTES"
     return datatype_of_numpy(array.dtype.name)

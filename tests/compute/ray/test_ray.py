@@ -557,3 +557,12 @@ def test_ddp_over_two_ray_workers_gives_the_weights_of_one_process(
     for key in one.weights:
         torch.testing.assert_close(two.weights[key], one.weights[key], atol=1e-5, rtol=0)
     assert two.metrics["epoch_loss"] == pytest.approx(one.metrics["epoch_loss"], abs=1e-5)
+
+
+def test_a_serving_replica_runs_in_an_actor_on_a_ray_site(
+    ray_joined: RayTestCluster, tmp_path: Path
+) -> None:
+    # Here, on this module's cluster: a cluster of its own would cost the suite about 20 s.
+    from tests.serving.replicas.ray_checks import check_ray_replica
+
+    check_ray_replica(ray_joined, tmp_path)
