@@ -33,6 +33,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from corridor.errors import Unavailable
+from corridor.serving.replicas.base import ModelFailed
 from corridor.serving.sansio.batching import BatchPolicy
 from corridor.serving.spec import Batching
 from corridor.serving.tensors import Batch
@@ -88,8 +89,17 @@ def concatenate(parts: list[Batch]) -> Batch:
 
 
 def split(outputs: Batch, rows: list[int]) -> list[Batch]:
+    """Each request's rows of a batch's outputs; `ModelFailed` if an output does not have one
+    row per input row (its rows could not be given back to the requests they belong to)."""
     if len(rows) == 1:
         return [outputs]
+    total = sum(rows)
+    for name, array in outputs.items():
+        if array.ndim == 0 or array.shape[0] != total:
+            raise ModelFailed(
+                f"the model answered a batch of {total} rows with output {name!r} of shape "
+                f"{list(array.shape)}: every output needs one row per input row"
+            )
     answers: list[Batch] = []
     start = 0
     for n in rows:

@@ -10,6 +10,7 @@ import pytest
 from corridor.errors import InvalidInput
 from corridor.serving.batcher import Batcher
 from corridor.serving.plane import InferenceContext
+from corridor.serving.replicas.base import ModelFailed
 from corridor.serving.spec import Batching, DeploymentSpec, VersionRoute
 from corridor.serving.tensors import ModelSignature, TensorSpec
 from tests.serving.dataplane.functions import (
@@ -113,6 +114,27 @@ def test_requests_whose_tensors_cannot_be_stacked_go_in_separate_batches() -> No
     assert asyncio.run(scenario()) == [3, 3, 5, 5, 3, 2, 2]
     assert sum(model.batch_rows) == 7
     assert model.calls < 7
+
+
+def test_a_model_that_answers_fewer_rows_than_its_batch_fails_it_saying_so() -> None:
+    model = FunctionModel(lambda b: {"y": b["x"][:1]}, delay_s=0.01)
+
+    async def scenario() -> list[object]:
+        pool = pool_of(model)
+        await pool.start()
+        batcher = Batcher(pool, Batching(max_batch_size=64, max_queue_delay_ms=20))
+        try:
+            return await asyncio.gather(
+                *(batcher.submit({"x": _rows(1, i)}) for i in range(6)), return_exceptions=True
+            )
+        finally:
+            await batcher.close()
+            await pool.stop()
+
+    results = asyncio.run(scenario())
+    failed = [r for r in results if isinstance(r, ModelFailed)]
+    assert failed
+    assert "one row per input row" in str(failed[0])
 
 
 def test_disabled_batching_sends_each_request_alone() -> None:
