@@ -22,12 +22,12 @@ from corridor.serving.deployments import LiveDeployment as DeploymentRow
 from corridor.serving.packages import discard, package_cache
 from corridor.serving.plane import DeploymentHandle
 from corridor.serving.replicas.pool import ReplicaPool
+from corridor.serving.runtimes.model_signatures import declared_signature, kind_of
 from corridor.serving.scaler import Scaler, initial_replicas
 from corridor.serving.spec import DeploymentSpec
 from corridor.serving.tensors import ModelSignature
 from corridor.serving.version_pools import (
     auto_kind,
-    manifest_signature,
     placement_of,
     platform_of,
     replica_spec,
@@ -93,7 +93,7 @@ async def load_model_deployment(
                 path, manifest, manifest_json = await asyncio.to_thread(
                     write_package, runtime.settings, runtime.blobs, package
                 )
-                platform, declared = platform_of(manifest), manifest_signature(manifest)
+                platform, declared = platform_of(manifest), declared_signature(manifest)
                 runs_in = auto_kind(kind, spec.placement, manifest)
                 try:
                     pool = await start_pool(
@@ -174,7 +174,7 @@ def _handle(row: DeploymentRow, running: Running, metrics: ServingMetrics | None
             model=model,
             version=version,
             signature=signature,
-            kind=v.pool.kind or "tensors",
+            kind=v.pool.kind or kind_of(signature),
             platform=v.platform,
             pool=v.pool,
             batcher=v.batcher,

@@ -24,7 +24,6 @@ from corridor.serving.packages import materialise, package_cache, package_signat
 from corridor.serving.replicas.base import ReplicaKind, ReplicaSpec
 from corridor.serving.replicas.pool import ReplicaPool
 from corridor.serving.spec import DeploymentSpec, Placement
-from corridor.serving.tensors import ModelSignature, signature_from_manifest
 from corridor.store.blobs import BlobStore
 from corridor.store.db import Database
 
@@ -171,9 +170,3 @@ async def start_pool(spec: ReplicaSpec, keys: list[bytes], replicas: int) -> Rep
 def platform_of(manifest: Manifest) -> str:
     """The OIP platform name of a package (``corridor-torch``, ``corridor-onnx``...)."""
     return "corridor-" + manifest.flavour.removeprefix("corridor.")
-
-
-def manifest_signature(manifest: Manifest) -> ModelSignature | None:
-    if manifest.signature is None:
-        return None
-    return signature_from_manifest(manifest.signature.model_dump(mode="json"))
