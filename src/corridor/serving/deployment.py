@@ -160,7 +160,8 @@ class LiveDeployment:
         async def ask_shadow() -> Batch:
             return await shadow.batcher.submit(check_inputs(shadow.signature, checked))
 
-        self.recorder.mirror(served.key, shadow.key, answer, ask_shadow)
+        if not self.recorder.mirror(served.key, shadow.key, answer, ask_shadow):
+            return await served.batcher.submit(checked)
         try:
             outputs = await served.batcher.submit(checked)
         except asyncio.CancelledError:

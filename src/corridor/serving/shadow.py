@@ -25,6 +25,9 @@ import numpy as np
 from corridor.serving.tensors import Batch
 
 KEEP = 256
+# Mirrors in flight at most: a shadow slower than the traffic it gets skips requests (counted)
+# rather than piling up tasks and memory without bound.
+MAX_IN_FLIGHT = 256
 
 
 @dataclass(frozen=True)
@@ -72,10 +75,12 @@ def compare(primary: Batch, shadow: Batch) -> dict[str, dict[str, float]]:
 class ShadowRecorder:
     """The comparisons of one deployment's shadow traffic, and its counters."""
 
-    def __init__(self, keep: int = KEEP) -> None:
+    def __init__(self, keep: int = KEEP, max_in_flight: int = MAX_IN_FLIGHT) -> None:
         self.comparisons: deque[Comparison] = deque(maxlen=keep)
+        self.max_in_flight = max_in_flight
         self.mirrored = 0
         self.failed = 0
+        self.skipped = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
     def mirror(
@@ -84,14 +89,19 @@ class ShadowRecorder:
         shadow_version: str,
         primary: asyncio.Future[Batch],
         ask_shadow: Callable[[], Awaitable[Batch]],
-    ) -> None:
+    ) -> bool:
         """Start the shadow request as its own task; ``primary`` resolves to the client's
-        answer (or fails, in which case only the shadow's side is recorded)."""
+        answer (or fails, in which case only the shadow's side is recorded). False: skipped,
+        as `MAX_IN_FLIGHT` mirrors are running already (``primary`` is not awaited then)."""
+        if len(self._tasks) >= self.max_in_flight:
+            self.skipped += 1
+            return False
         task = asyncio.get_running_loop().create_task(
             self._run(primary_version, shadow_version, primary, ask_shadow)
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return True
 
     async def _run(
         self,
@@ -144,6 +154,7 @@ class ShadowRecorder:
         return {
             "mirrored": self.mirrored,
             "failed": self.failed,
+            "skipped": self.skipped,
             "argmax_agreement": (sum(agreements) / len(agreements)) if agreements else None,
             "recent": [c.__dict__ for c in self.comparisons],
         }
