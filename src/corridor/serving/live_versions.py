@@ -13,9 +13,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from corridor.errors import ConfigurationError
+from corridor.config import Settings
+from corridor.errors import ConfigurationError, SignatureInvalid
+from corridor.registry.manifest import Manifest
+from corridor.registry.package_signing import verify_before_loading
 from corridor.serving.batcher import Batcher
 from corridor.serving.deployment import LiveDeployment, ServedVersion
 from corridor.serving.deployments import LiveDeployment as DeploymentRow
@@ -27,6 +31,7 @@ from corridor.serving.scaler import Scaler, initial_replicas
 from corridor.serving.spec import DeploymentSpec
 from corridor.serving.tensors import ModelSignature
 from corridor.serving.version_pools import (
+    VersionPackage,
     auto_kind,
     placement_of,
     platform_of,
@@ -102,10 +107,13 @@ async def load_model_deployment(
                         replicas,
                     )
                 except Exception:
-                    # Written again on the next try: a folder that failed its check (edited
-                    # on disk, half copied by hand) must not fail every later start too.
                     await asyncio.to_thread(
-                        discard, package_cache(runtime.settings), package.digest
+                        discard_if_tampered,
+                        runtime.settings,
+                        package,
+                        path,
+                        manifest,
+                        resolved.public_keys,
                     )
                     raise
             on_batch = _batch_counter(metrics, row.name, str(version))
@@ -131,6 +139,22 @@ async def load_model_deployment(
             scaler.add(f"{v.key[0]}/{v.key[1]}", v.pool, v.batcher)
         scaler.start()
     return running
+
+
+def discard_if_tampered(
+    settings: Settings,
+    package: VersionPackage,
+    path: Path,
+    manifest: Manifest,
+    public_keys: list[bytes],
+) -> None:
+    """After a failed start: remove the package's folder if it no longer verifies (edited on
+    disk, half copied by hand), so that the next try writes it again instead of failing the
+    same way; a folder that verifies stays, as other deployments may be running from it."""
+    try:
+        verify_before_loading(path, manifest, public_keys)
+    except SignatureInvalid:
+        discard(package_cache(settings), package.digest)
 
 
 def _rescale(spec: DeploymentSpec, current: int, replicas: int) -> int:

@@ -10,6 +10,7 @@ import asyncio
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,8 +21,9 @@ from corridor.config import Settings
 from corridor.errors import Unavailable
 from corridor.home import init_home
 from corridor.runtime import Runtime
-from corridor.serving.controller import Controller
-from corridor.serving.plane import DeploymentHandle, InferenceContext, ServingPlane
+from corridor.serving.controller import Controller, controller_of, serving, shadow_report
+from corridor.serving.deployment import LiveDeployment
+from corridor.serving.plane import DeploymentHandle, InferenceContext, ServingPlane, plane_for
 from corridor.training.packages.python_function import register_function
 from tests.conftest import clean_env
 
@@ -53,6 +55,16 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, C
                 client, "scale", "dataplane_scale:triple", signature=SIGNATURE, root=CODE
             )
             yield settings, client
+
+
+@pytest.fixture(autouse=True)
+def no_deployments(home: tuple[Settings, Client]) -> None:
+    """Each test starts from an empty deployments table (the home is shared by the module)."""
+    client = home[1]
+    deployments = client.serving.list()
+    # Graphs first: a deployment a graph calls cannot be deleted before the graph.
+    for deployment in sorted(deployments, key=lambda d: d.spec.graph is None):
+        client.serving.delete(deployment.name)
 
 
 async def _until(check: Callable[[], bool], what: str, controller: Controller) -> None:
@@ -275,3 +287,35 @@ def test_redeploys_and_rollbacks_under_traffic_fail_no_request(
     answers, errors = asyncio.run(scenario())
     assert errors == []
     assert set(answers) == {2.0, 3.0}
+
+
+def test_the_lifespan_hook_serves_a_shadowed_deployment_and_reports_both_answers(
+    home: tuple[Settings, Client],
+) -> None:
+    settings, client = home
+
+    async def scenario() -> dict[str, Any] | None:
+        runtime = Runtime(settings)
+        try:
+            async with serving(runtime):
+                controller = controller_of(runtime)
+                assert controller is not None
+                plane = plane_for(runtime)
+                await asyncio.to_thread(
+                    client.serving.deploy, "shadowed", "scale@1", shadow=("scale@2", 100.0)
+                )
+                await _until(lambda: _ready(plane, "shadowed"), "deployment served", controller)
+                for _ in range(3):
+                    assert await _factor(plane.get("shadowed")) == 2.0
+                handle = plane.get("shadowed")
+                assert isinstance(handle, LiveDeployment)
+                await handle.recorder.drain()
+                return shadow_report(runtime, "shadowed")
+        finally:
+            runtime.close()
+
+    report = asyncio.run(scenario())
+    assert report is not None
+    assert report["mirrored"] == 3
+    assert report["failed"] == 0
+    assert report["recent"][0]["difference"]["y"]["mean_abs_difference"] == 1.0
