@@ -136,7 +136,7 @@ SLICES: tuple[Slice, ...] = (
     ),
     Slice(
         "serving",
-        routers=("corridor.serving.api:router",),
+        routers=("corridor.serving.api:router", "corridor.serving.api_drift:router"),
         cli="corridor.serving.cli:register",
         models="corridor.serving.models",
         lifespan="corridor.serving.controller:serving",

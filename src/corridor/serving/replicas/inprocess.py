@@ -19,6 +19,10 @@ executor for good. The average is exponential (weight 0.05) over costs clipped a
 bound, so it takes a run of slow batches, not one stall of a busy machine, to move it. A model that
 cannot be timed (its signature leaves the sample batch ambiguous and predict refuses it) starts
 in the executor.
+
+Costs are CPU seconds of the calling thread (``time.thread_time``), not wall time: on a busy
+machine a predict that was preempted took longer by the clock without costing the loop more,
+and wall time would move every replica of a shared machine to a thread for good.
 """
 
 from __future__ import annotations
@@ -60,9 +64,9 @@ def measure_predict_s(model: ServedModel, what: str) -> float | None:
     try:
         batch = sample_batch(model.signature, TIMING_ROWS)
         predict_checked(model, batch, what)
-        began = time.perf_counter()
+        began = time.thread_time()
         predict_checked(model, batch, what)
-        return time.perf_counter() - began
+        return time.thread_time() - began
     except Exception:  # a sample the model cannot take: no measurement, not a failed start
         return None
 
@@ -106,9 +110,9 @@ class InProcessReplica:
                 return await loop.run_in_executor(
                     self._executor, predict_checked, model, inputs, self.spec.version_key
                 )
-            began = time.perf_counter()
+            began = time.thread_time()
             outputs = predict_checked(model, inputs, self.spec.version_key)
-            self._observe(time.perf_counter() - began)
+            self._observe(time.thread_time() - began)
             return outputs
         finally:
             self.outstanding -= 1
