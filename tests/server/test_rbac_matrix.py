@@ -319,6 +319,7 @@ CASES = [
     Case("GET", DEPS + "/{name}/revisions", "viewer", url=P_DEPS + "/dep/revisions"),
     Case("POST", DEPS + "/{name}/scale", "editor", {"replicas": 3}, url=P_DEPS + "/dep/scale"),
     Case("POST", DEPS + "/{name}/rollback", "editor", {}, url=P_DEPS + "/dep/rollback"),
+    Case("GET", DEPS + "/{name}/drift", "viewer", url=P_DEPS + "/dep/drift?reference=d"),
     Case("PUT", WORK + "/checkpoint", "job", url=LIVE + "/checkpoint?step=1", content=b"c"),
     Case("GET", WORK + "/checkpoint", "job", url=LIVE + "/checkpoint"),
 ]
@@ -343,8 +344,8 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
         with runtime.db.write() as session:
             identity.create_user(session, "pat", password=PASSWORD)
         seed_registry(runtime)  # model p/m and what hangs off it
-        seed_serving(runtime)  # deployment dep of p/m
         seed_data(runtime)  # dataset p/d and what hangs off it
+        seed_serving(runtime)  # deployment dep of p/m, and a sample of its requests
         compute = seed_compute(runtime)  # jobs and a snapshot in p
         world.ids.update(compute.ids)
         world.tokens["job"] = compute.job_token
