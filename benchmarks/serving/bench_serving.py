@@ -359,12 +359,19 @@ def main() -> int:
             load varies, and the compute limit is what the model does when left alone)."""
             if "raw" not in args.sides:
                 return
-            done = subprocess.run(
-                [str(args.peers_python), str(HERE / "raw_loop.py")],
-                cwd=HERE, capture_output=True, text=True, check=True,
-            )  # fmt: skip
+            found: dict[str, float] = {}
+            # One torch thread (as the peers' replicas), and every core (torch's default,
+            # which a Corridor replica keeps unless its runtime options set threads).
+            for threads in sorted({1, os.cpu_count() or 1}):
+                done = subprocess.run(
+                    [str(args.peers_python), str(HERE / "raw_loop.py"), f"--threads={threads}"],
+                    cwd=HERE, capture_output=True, text=True, check=True,
+                )  # fmt: skip
+                figures = json.loads(done.stdout.strip().splitlines()[-1])
+                suffix = "" if threads == 1 else f"_threads{threads}"
+                found.update({f"{k}{suffix}": v for k, v in figures.items()})
             runs = result.setdefault("raw_runs", [])
-            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            runs.append(found)
             result["raw"] = {k: max(r.get(k, 0.0) for r in runs) for k in runs[0]}
             print("raw", runs[-1], flush=True)
             save()

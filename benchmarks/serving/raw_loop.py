@@ -4,8 +4,8 @@
 
 Prints one JSON object: rows per second of the benchmark MLP at batch 1 and 32 and of the
 MiniLM embedder at batch 1 and 32 (the batch size every server side gathers at most), each in
-one torch thread, in inference mode, after a warm-up. Ideal batches: full, already tensors,
-never waiting for a request.
+one torch thread (``--threads``), in inference mode, after a warm-up. Ideal batches: full,
+already tensors, never waiting for a request.
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ def rate(step: Callable[[], None], rows: int, seconds: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     out: dict[str, float] = {}
     model = mlp_model.seeded_model()
     row = torch.tensor([workload.mlp_row()], dtype=torch.float32)
