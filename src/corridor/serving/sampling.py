@@ -2,8 +2,9 @@
 
 The live deployment calls `RequestSampler.offer` on every answered request. That call is on the
 inference hot path, so it does O(1) work and never blocks: one random draw and, for the sampled
-few, one append of references to the request's arrays (no copy, no formatting) to a bounded
-buffer. A full buffer drops its oldest entry and counts the drop: when the flusher falls
+few, one append to a bounded buffer of the request's arrays (no formatting; only an array that
+is a view into a whole batch's answer is copied, so that a kept row does not keep the batch
+alive). A full buffer drops its oldest entry and counts the drop: when the flusher falls
 behind, sampling loses rows, never the request its latency.
 
 Everything else happens off the hot path, in `run_flusher` (an async task the serving
@@ -103,7 +104,7 @@ class RequestSampler:
             return False
         if len(self._buffer) == self.capacity:
             self.dropped += 1
-        self._buffer.append(Sampled(now, str(version), inputs, outputs))
+        self._buffer.append(Sampled(now, str(version), _owned(inputs), _owned(outputs)))
         self.sampled += 1
         return True
 
@@ -138,6 +139,14 @@ class RequestSampler:
             "versions_written": self.versions_written,
             "failed_flushes": self.failed_flushes,
         }
+
+
+def _owned(batch: Batch) -> Batch:
+    """``batch`` with any view (a request's rows of a whole batch's answer) copied: a kept view
+    would keep the whole batch's array alive in the buffer. A request's own rows are small."""
+    if all(a.base is None for a in batch.values()):
+        return batch
+    return {name: a.copy() if a.base is not None else a for name, a in batch.items()}
 
 
 def write_samples(runtime: Runtime, sampler: RequestSampler, entries: list[Sampled]) -> Stored:

@@ -225,3 +225,14 @@ def test_a_deployments_drift_is_measured_against_the_training_data_its_model_nam
     assert named.reference_from == "request"
     assert named.matched_by == "name"
     assert not named.drift.drifted  # the sample against itself
+
+
+def test_a_sampled_answer_that_is_a_view_of_a_whole_batch_is_kept_as_its_own_rows() -> None:
+    whole = np.arange(64 * 10, dtype=np.float32).reshape(64, 10)
+    sampler = RequestSampler(1.0, "d", "project-id", deployment="mlp")
+    own = {"input": np.zeros((2, FEATURES), np.float32)}
+    sampler.offer(own, {"logits": whole[4:6]}, 0.0)
+    (kept,) = sampler.take()
+    assert kept.inputs["input"] is own["input"]  # not a view: kept as it is
+    assert kept.outputs["logits"].base is None
+    np.testing.assert_array_equal(kept.outputs["logits"], whole[4:6])
