@@ -6,8 +6,7 @@ from the package's own code. Nothing is unpickled.
 
 The function takes ``{input name: ndarray}`` and returns ``{output name: ndarray}``, each array
 batched along its first axis. It is imported the way the ``torch`` flavour imports its factory
-(`corridor.registry.torch_loader`): the package's code folder first on ``sys.path``, and the
-module's top-level package out of ``sys.modules`` for the import and put back afterwards. A
+(`corridor.registry.package_code`). A
 function of an installed package is stored without ``code/`` (``code_root`` null) and must be
 installed where the model is loaded. Its module's top-level code runs when it is loaded, as
 importing any module does: the package signature is verified before that.
@@ -24,7 +23,7 @@ import numpy as np
 
 from corridor.errors import InvalidInput
 from corridor.registry.manifest import Manifest
-from corridor.registry.torch_loader import _import_factory
+from corridor.registry.package_code import import_from_package
 
 FLAVOUR = "corridor.function"
 CONFIG = "function.json"
@@ -57,14 +56,8 @@ def load_function(path: Path, manifest: Manifest) -> FunctionModel:
         code_root = config.get("code_root")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InvalidInput(f"the function package has no readable {CONFIG}: {exc}") from None
-    module_name, _, qualname = ref.partition(":")
-    if not module_name or not qualname:
-        raise InvalidInput(f"{CONFIG}: function {ref!r} is not module:qualname")
-    code = (path / str(code_root)).resolve() if code_root else None
-    if code is not None and not code.is_relative_to(path.resolve()):
-        raise InvalidInput(f"{CONFIG}: code_root {code_root!r} is outside the package")
     try:
-        function = _import_factory(module_name, qualname, code)
+        function = import_from_package(path, ref, code_root, config=CONFIG, what="function")
     except ImportError as exc:
         raise InvalidInput(f"the package's code cannot import {ref}: {exc}") from None
     return FunctionModel(function, ref)

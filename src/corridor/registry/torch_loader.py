@@ -2,23 +2,23 @@
 weights from safetensors, and predict under ``no_grad``. Nothing is unpickled.
 
 The factory is imported from the package's ``code/`` folder, never from the caller's import
-path first: that folder goes first on ``sys.path`` and the factory's top-level package is
-taken out of ``sys.modules`` for the import, then both are put back as they were, so loading
-a model neither picks up nor leaves behind a module of the same name. The weights are loaded
-with ``strict=True``: a key missing or extra is an error, not a half-loaded model.
+path first (`corridor.registry.package_code`): that folder goes first on ``sys.path`` and the
+factory's top-level package is taken out of ``sys.modules`` for the import, then both are put
+back as they were, so loading a model neither picks up nor leaves behind a module of the same
+name. The weights are loaded with ``strict=True``: a key missing or extra is an error, not a
+half-loaded model.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from corridor.errors import InvalidInput
 from corridor.registry.manifest import Manifest
+from corridor.registry.package_code import import_from_package
 
 CONFIG = "torch-model.json"
 
@@ -73,13 +73,7 @@ def load_torch(path: Path, manifest: Manifest) -> TorchPredictor:
         code_root = config.get("code_root")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InvalidInput(f"the torch package has no readable {CONFIG}: {exc}") from None
-    module_name, _, qualname = factory_ref.partition(":")
-    if not module_name or not qualname:
-        raise InvalidInput(f"{CONFIG}: factory {factory_ref!r} is not module:qualname")
-    code = (path / code_root).resolve() if code_root else None
-    if code is not None and not code.is_relative_to(path.resolve()):
-        raise InvalidInput(f"{CONFIG}: code_root {code_root!r} is outside the package")
-    factory = _import_factory(module_name, qualname, code)
+    factory = import_from_package(path, factory_ref, code_root, config=CONFIG, what="factory")
     model = factory(**kwargs)
     entry = path / (manifest.entry or "model.safetensors")
     try:
@@ -92,28 +86,3 @@ def load_torch(path: Path, manifest: Manifest) -> TorchPredictor:
     if signature is not None and getattr(signature.inputs, "kind", "") == "tensors":
         names = [t.name or "input" for t in signature.inputs.tensors]  # type: ignore[union-attr]
     return TorchPredictor(model, names)
-
-
-def _import_factory(module_name: str, qualname: str, code: Path | None) -> Callable[..., Any]:
-    top = module_name.split(".")[0]
-    if code is None:
-        module = importlib.import_module(module_name)
-    else:
-        saved = {k: v for k, v in sys.modules.items() if k == top or k.startswith(f"{top}.")}
-        for key in saved:
-            del sys.modules[key]
-        sys.path.insert(0, str(code))
-        importlib.invalidate_caches()
-        try:
-            module = importlib.import_module(module_name)
-        finally:
-            sys.path.remove(str(code))
-            for key in [k for k in sys.modules if k == top or k.startswith(f"{top}.")]:
-                del sys.modules[key]
-            sys.modules.update(saved)
-    target: Any = module
-    for part in qualname.split("."):
-        target = getattr(target, part, None)
-    if not callable(target):
-        raise InvalidInput(f"the package's code has no factory {module_name}:{qualname}")
-    return target  # type: ignore[no-any-return]
