@@ -175,7 +175,10 @@ def test_a_ddp_gang_killed_mid_epoch_resumes_every_rank_from_the_checkpoint(
     )
     attempts = client.request("GET", f"/api/v1/jobs/{resumed.job_id}/attempts").json()
     assert [a["state"] for a in attempts] == ["failed", "succeeded"]
-    assert resumed.details["resumed_from"] in (12, 15)
+    # Rank 0 uploads the checkpoints, and it is killed when rank 1 dies, wherever it is: on a
+    # busy machine its upload of step 12 (or even 9) may not have finished, so the retry may
+    # resume from an earlier checkpoint; it must still resume mid-run, from one of them.
+    assert resumed.details["resumed_from"] in (3, 6, 9, 12, 15)
     assert resumed.details["world_size"] == 2
     assert_same_weights(resumed, one_process, atol=1e-5)
 
