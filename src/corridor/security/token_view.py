@@ -220,8 +220,9 @@ class TokenView:
         _check_limited(entry, deployment)
         if not entry.is_admin and not role_allows(role, Permission.DEPLOYMENT_INVOKE):
             raise PermissionDenied(
-                f"your role in the project of {deployment!r} is {role}; invoking needs "
-                "editor or admin, or a token made to invoke it"
+                f"your role in the project of {deployment!r} is {role}; invoking needs the "
+                "editor or admin role there (a token made to invoke it still needs its owner "
+                "to hold one)"
             )
 
 

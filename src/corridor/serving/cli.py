@@ -1,4 +1,4 @@
-"""`corridor deploy`, `corridor deployments ls|show|revisions|scale|rollback|delete`, and
+"""`corridor deploy`, `corridor deployments ls|show|scale|rollback|delete`, and
 `corridor serve` (`corridor.serving.serve_cli`).
 
 Models are named by reference (``mlp@production``, ``mlp@3``); a deployment answers at
