@@ -24,6 +24,34 @@ from corridor.quickstart import ServerProcess, free_port
 from corridor.store.db import Database
 from corridor.store.migrate import upgrade
 
+# The modules that take longest, started first: the workers share files out in collection
+# order, so a long module collected last runs alone at the end while the others sit idle.
+SLOW_FIRST = (
+    "tests/training/test_hyperlocal_example.py",
+    "tests/training/test_mlp_example.py",
+    "tests/compute/ray/",
+    "tests/fuzz/",
+    "tests/training/",
+    "tests/mlflow_compat/test_client",
+    "tests/serving/runtimes/",
+    "tests/serving/gateway/",
+    "tests/store/test_blobs.py",
+    "tests/compute/test_durability.py",
+    "tests/data/test_memory.py",
+    "tests/tracking/test_live.py",
+)
+
+
+def _start_rank(item: pytest.Item) -> int:
+    path = item.nodeid.split("::", 1)[0]
+    return next((i for i, p in enumerate(SLOW_FIRST) if path.startswith(p)), len(SLOW_FIRST))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A stable sort by module: each module's tests stay together and in their order.
+    items.sort(key=_start_rank)
+
+
 PG_ADMIN_URL = os.environ.get(
     "CORRIDOR_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
