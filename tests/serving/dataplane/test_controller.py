@@ -7,8 +7,9 @@ would; the controller runs on a runtime of its own over the same home, as a serv
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,20 @@ def no_deployments(home: tuple[Settings, Client]) -> None:
         client.serving.delete(deployment.name)
 
 
+@contextlib.asynccontextmanager
+async def _controller(settings: Settings) -> AsyncIterator[tuple[ServingPlane, Controller]]:
+    """A started controller over its own runtime on ``settings``' home, as a server runs it."""
+    runtime = Runtime(settings)
+    plane = ServingPlane()
+    controller = Controller(runtime, plane)
+    await controller.start()
+    try:
+        yield plane, controller
+    finally:
+        await controller.stop()
+        runtime.close()
+
+
 async def _until(check: Callable[[], bool], what: str, controller: Controller) -> None:
     deadline = time.monotonic() + DEADLINE_S
     while not check():
@@ -105,11 +120,7 @@ def test_the_controller_serves_a_new_deployment_a_redeploy_a_rollback_and_a_dele
     settings, client = home
 
     async def scenario() -> None:
-        runtime = Runtime(settings)
-        plane = ServingPlane()
-        controller = Controller(runtime, plane)
-        await controller.start()
-        try:
+        async with _controller(settings) as (plane, controller):
             await asyncio.to_thread(client.serving.deploy, "scaler", "scale@1")
             await _until(lambda: _ready(plane, "scaler"), "deployment served", controller)
             handle = plane.get("scaler")
@@ -134,9 +145,6 @@ def test_the_controller_serves_a_new_deployment_a_redeploy_a_rollback_and_a_dele
 
             await asyncio.to_thread(client.serving.delete, "scaler")
             await _until(lambda: plane.get("scaler") is None, "deployment removed", controller)
-        finally:
-            await controller.stop()
-            runtime.close()
 
     asyncio.run(scenario())
 
@@ -147,11 +155,7 @@ def test_a_deployment_that_cannot_load_is_marked_failed_and_others_are_served(
     settings, client = home
 
     async def scenario() -> None:
-        runtime = Runtime(settings)
-        plane = ServingPlane()
-        controller = Controller(runtime, plane)
-        await controller.start()
-        try:
+        async with _controller(settings) as (plane, controller):
             await asyncio.to_thread(
                 client.serving.deploy,
                 "broken",
@@ -173,9 +177,6 @@ def test_a_deployment_that_cannot_load_is_marked_failed_and_others_are_served(
             shown = await asyncio.to_thread(client.serving.show, "broken")
             assert shown.status == "failed"
             assert "Ray site" in shown.message
-        finally:
-            await controller.stop()
-            runtime.close()
 
     asyncio.run(scenario())
 
@@ -186,11 +187,7 @@ def test_a_graph_is_served_once_its_members_are(
     settings, client = home
 
     async def scenario() -> None:
-        runtime = Runtime(settings)
-        plane = ServingPlane()
-        controller = Controller(runtime, plane)
-        await controller.start()
-        try:
+        async with _controller(settings) as (plane, controller):
             await asyncio.to_thread(client.serving.deploy, "doubler", "scale@1")
             await asyncio.to_thread(client.serving.deploy, "tripler", "scale@2")
             await asyncio.to_thread(
@@ -201,9 +198,6 @@ def test_a_graph_is_served_once_its_members_are(
             await _until(lambda: _ready(plane, "pipe"), "graph served", controller)
             assert await _factor(plane.get("tripler")) == 3.0
             assert await _factor(plane.get("pipe")) == 6.0
-        finally:
-            await controller.stop()
-            runtime.close()
 
     asyncio.run(scenario())
 
@@ -215,11 +209,7 @@ def test_a_tampered_package_folder_fails_the_load_and_is_written_again_for_the_n
     folders = settings.home / "serving" / "packages"
 
     async def scenario() -> None:
-        runtime = Runtime(settings)
-        plane = ServingPlane()
-        controller = Controller(runtime, plane)
-        await controller.start()
-        try:
+        async with _controller(settings) as (plane, controller):
             await asyncio.to_thread(client.serving.deploy, "honest", "scale@1")
             await _until(lambda: _ready(plane, "honest"), "deployment served", controller)
             (config,) = (f for f in folders.glob("*/function.json") if "double" in f.read_text())
@@ -234,9 +224,6 @@ def test_a_tampered_package_folder_fails_the_load_and_is_written_again_for_the_n
             await asyncio.to_thread(client.serving.scale, "tampered", 1)
             await _until(lambda: _ready(plane, "tampered"), "next revision served", controller)
             assert await _factor(plane.get("tampered")) == 2.0
-        finally:
-            await controller.stop()
-            runtime.close()
 
     asyncio.run(scenario())
 
