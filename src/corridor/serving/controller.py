@@ -30,8 +30,7 @@ from typing import TYPE_CHECKING, Any
 from corridor.errors import CorridorError
 from corridor.serving import changes
 from corridor.serving.deployment import LiveDeployment, PendingDeployment
-from corridor.serving.deployments import LiveDeployment as DeploymentRow
-from corridor.serving.deployments import live, set_status
+from corridor.serving.deployments import DeploymentRow, live, set_status
 from corridor.serving.graph_runtime import GraphDeployment, graph_signature
 from corridor.serving.live_versions import (
     PoolKey,

@@ -238,7 +238,7 @@ def list_revisions(
 
 # The controller's side.
 @dataclass(frozen=True)
-class LiveDeployment:
+class DeploymentRow:
     """What the controller needs of one deployment to serve it."""
 
     id: str
@@ -249,7 +249,7 @@ class LiveDeployment:
     status: str
 
 
-def live(session: Session) -> list[LiveDeployment]:
+def live(session: Session) -> list[DeploymentRow]:
     """Every deployment with its current spec (one query), for the controller to reconcile."""
     rows = session.execute(
         select(Deployment, Revision.spec).join(
@@ -258,7 +258,7 @@ def live(session: Session) -> list[LiveDeployment]:
         )
     ).all()
     return [
-        LiveDeployment(
+        DeploymentRow(
             d.id, d.name, d.project_id, d.revision, DeploymentSpec.model_validate(s), d.status
         )
         for d, s in rows

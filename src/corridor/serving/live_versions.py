@@ -22,7 +22,7 @@ from corridor.registry.manifest import Manifest
 from corridor.registry.package_signing import verify_before_loading
 from corridor.serving.batcher import Batcher
 from corridor.serving.deployment import LiveDeployment, ServedVersion
-from corridor.serving.deployments import LiveDeployment as DeploymentRow
+from corridor.serving.deployments import DeploymentRow
 from corridor.serving.packages import discard, package_cache
 from corridor.serving.plane import DeploymentHandle
 from corridor.serving.replicas.pool import ReplicaPool

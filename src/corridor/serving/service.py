@@ -21,7 +21,7 @@ from corridor.security.policy import Principal
 from corridor.security.projects import readable_project_ids
 from corridor.serving import changes, deployments
 from corridor.serving.deployments import (
-    LiveDeployment,
+    DeploymentRow,
     check_name,
     current_spec,
     list_deployments,
@@ -39,7 +39,7 @@ from corridor.serving.spec import Graph
 from corridor.serving.specs import spec_for_deploy, spec_for_scale
 
 __all__ = [
-    "LiveDeployment",
+    "DeploymentRow",
     "check_name",
     "current_spec",
     "delete",
