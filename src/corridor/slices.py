@@ -135,6 +135,14 @@ SLICES: tuple[Slice, ...] = (
         models="corridor.training.models",
     ),
     Slice(
+        "pipelines",
+        routers=("corridor.pipelines.api:router",),
+        cli="corridor.pipelines.cli:register",
+        models="corridor.pipelines.models",
+        blob_references="corridor.pipelines.step_runs:referenced_blobs",
+        lifespan="corridor.pipelines.loop:running",
+    ),
+    Slice(
         "serving",
         routers=("corridor.serving.api:router", "corridor.serving.api_drift:router"),
         cli="corridor.serving.cli:register",

@@ -1,0 +1,7 @@
+"""The pipelines slice's routes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,3 @@
+"""The pipelines slice's tables."""
+
+from __future__ import annotations

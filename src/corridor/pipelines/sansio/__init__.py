@@ -1,0 +1,1 @@
+"""The pipelines slice's pure parts: the graph, cache keys and cron. No I/O."""
