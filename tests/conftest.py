@@ -47,9 +47,35 @@ def _start_rank(item: pytest.Item) -> int:
     return next((i for i, p in enumerate(SLOW_FIRST) if path.startswith(p)), len(SLOW_FIRST))
 
 
+# Session-wide worlds (a live server with models, a Ray cluster...) that several modules share:
+# every test using one runs on the same worker, so the world is built once per suite run, not
+# once per worker that happens to receive one of its modules.
+SHARED_WORLDS = {
+    "serving_world": "serving-world",
+    "pipelines_server": "pipelines-server",
+}
+# Folders whose package-scoped world (conftest.py) is shared by all their modules.
+SHARED_FOLDERS = ("tests/serving/runtimes/",)
+
+
+def _group(item: pytest.Item) -> str:
+    """The worker group of a test: its shared world's, else its module's (``loadfile``)."""
+    fixtures = getattr(item, "fixturenames", ())
+    for fixture, group in SHARED_WORLDS.items():
+        if fixture in fixtures:
+            return group
+    path = item.nodeid.split("::", 1)[0]
+    return next((folder for folder in SHARED_FOLDERS if path.startswith(folder)), path)
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # A stable sort by module: each module's tests stay together and in their order.
     items.sort(key=_start_rank)
+    # Before xdist reads the marks (``--dist loadgroup``, see scripts/test).
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(_group(item)))
 
 
 PG_ADMIN_URL = os.environ.get(
