@@ -51,6 +51,10 @@ class Token(Base):
     job_attempt: Mapped[int | None] = mapped_column(Integer)
     # Set on a token made for an application: it may invoke this one deployment and nothing else.
     invoke_deployment: Mapped[str | None] = mapped_column(String(64))
+    # Set on a pipeline run's token: it acts as its user inside this one project only (the id),
+    # for the run ``pipeline_run_id``, and is revoked when that run ends.
+    project_scope: Mapped[str | None] = mapped_column(String(32))
+    pipeline_run_id: Mapped[str | None] = mapped_column(String(32))
 
 
 class AccessChange(Base):
