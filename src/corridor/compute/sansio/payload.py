@@ -10,7 +10,14 @@ cannot hold are one-key objects whose key starts with ``$`` (``{"$np": 0}`` is p
 file; ``{"$t": [...]}`` a tuple; ``{"$f": "nan"}`` a float JSON has no literal for; a user's own
 one-key dict with a ``$`` key is escaped as ``{"$d": {...}}``). The parts follow in order, each a
 file in a format that cannot carry code: ``.npy`` written and read with ``allow_pickle=False``,
-the Arrow IPC stream format, safetensors, raw bytes.
+the Arrow IPC stream format or Parquet, safetensors, raw bytes.
+
+Tables go as Arrow IPC by default (a job's arguments: fast to write and to map). ``encode(value,
+tables="parquet")`` writes them as Parquet instead (``$pq``, ``$pqpolars`` for a polars frame),
+for values that are kept: pipeline step outputs. The Parquet writer's settings are fixed (zstd,
+no variable metadata), so the same table gives the same bytes and the same digest every time.
+``convert`` lets a caller turn leaves the codec does not know into ones it does, in the same walk
+(a pandas frame into an Arrow table), or refuse them with its own words.
 
 Decoding treats the bytes as hostile: every length is checked against what is left, nesting is
 bounded, unknown tags and malformed parts raise ``InvalidInput``, never another exception.
@@ -26,8 +33,8 @@ import json
 import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Final, Literal
 
 from corridor.errors import InvalidInput
 
@@ -46,6 +53,23 @@ MAX_INT_BITS: Final = 13_000
 CONTENT_TYPE: Final = "application/vnd.corridor.payload"
 
 _SAFE_KINDS = "send JSON values, Arrow tables, numpy arrays or tensors"
+# A Parquet part's declared table may be at most this many times its bytes (and this big at all):
+# past that it is a decompression bomb, not a step's output.
+MAX_PARQUET_EXPANSION: Final = 1024
+MAX_PARQUET_TABLE_BYTES: Final = 64 * 1024 * 1024 * 1024
+
+Tables = Literal["arrow", "parquet"]
+Convert = Callable[[object, str], object]
+"""``convert(value, path)``: an unknown leaf as one the codec knows, or InvalidInput."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Options:
+    tables: Tables = "arrow"
+    convert: Convert | None = None
+
+
+_DEFAULT_OPTIONS: Final = _Options()
 _SPECIAL_FLOATS: Final = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
@@ -96,10 +120,23 @@ ItemOutcome = tuple[bool, object]
 # encoding
 
 
-def encode(value: object, *, path: str = "value") -> bytes:
-    """The payload bytes of ``value``; InvalidInput names the path of a leaf it cannot send."""
+def encode(
+    value: object,
+    *,
+    path: str = "value",
+    tables: Tables = "arrow",
+    convert: Convert | None = None,
+) -> bytes:
+    """The payload bytes of ``value``; InvalidInput names the path of a leaf it cannot send.
+
+    ``tables="parquet"`` writes Arrow tables and polars frames as Parquet; ``convert`` is asked
+    about each leaf the codec does not know, before it is refused.
+    """
+    if tables not in ("arrow", "parquet"):
+        raise InvalidInput(f"tables must be 'arrow' or 'parquet', not {tables!r}")
     parts: list[bytes] = []
-    tree = _encode(value, path, 0, parts)
+    options = _Options(tables, convert)
+    tree = _encode(value, path, 0, parts, options)
     return _envelope(tree, parts)
 
 
@@ -170,7 +207,13 @@ def _key(key: object, path: str) -> str:
     return key
 
 
-def _encode(value: object, path: str, depth: int, parts: list[bytes]) -> object:
+def _encode(
+    value: object,
+    path: str,
+    depth: int,
+    parts: list[bytes],
+    options: _Options = _DEFAULT_OPTIONS,
+) -> object:
     if depth > MAX_DEPTH:
         raise InvalidInput(f"{path}: nested deeper than {MAX_DEPTH} levels (or refers to itself)")
     if value is None or isinstance(value, bool | str):
@@ -188,11 +231,12 @@ def _encode(value: object, path: str, depth: int, parts: list[bytes]) -> object:
             return float(value)
         return {"$f": "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")}
     if isinstance(value, list | tuple):
-        items = [_encode(v, f"{path}[{i}]", depth + 1, parts) for i, v in enumerate(value)]
+        items = [_encode(v, f"{path}[{i}]", depth + 1, parts, options) for i, v in enumerate(value)]
         return {"$t": items} if isinstance(value, tuple) else items
     if isinstance(value, dict):
         out = {
-            _key(k, path): _encode(v, f"{path}[{k!r}]", depth + 1, parts) for k, v in value.items()
+            _key(k, path): _encode(v, f"{path}[{k!r}]", depth + 1, parts, options)
+            for k, v in value.items()
         }
         if len(out) == 1 and next(iter(out)).startswith("$"):
             return {"$d": out}
@@ -201,9 +245,13 @@ def _encode(value: object, path: str, depth: int, parts: list[bytes]) -> object:
         return _part("$b", bytes(value), parts)
     if isinstance(value, DatasetInput):
         return {"$ds": value.ref}
-    leaf = _encode_library_leaf(value, path, depth, parts)
+    leaf = _encode_library_leaf(value, path, depth, parts, options)
     if leaf is not None:
         return leaf
+    if options.convert is not None:
+        converted = options.convert(value, path)
+        # Converted once: what convert returns must be a value the codec knows.
+        return _encode(converted, path, depth, parts, replace(options, convert=None))
     name = _type_name(value)
     raise InvalidInput(f"{path}: a value of type {name} cannot be sent safely; {_SAFE_KINDS}")
 
@@ -213,7 +261,9 @@ def _part(tag: str, data: bytes, parts: list[bytes]) -> dict[str, int]:
     return {tag: len(parts) - 1}
 
 
-def _encode_library_leaf(value: object, path: str, depth: int, parts: list[bytes]) -> object | None:
+def _encode_library_leaf(
+    value: object, path: str, depth: int, parts: list[bytes], options: _Options
+) -> object | None:
     """numpy, Arrow, polars and torch leaves; a library not yet imported cannot own ``value``."""
     if "numpy" in sys.modules:
         import numpy as np
@@ -223,14 +273,16 @@ def _encode_library_leaf(value: object, path: str, depth: int, parts: list[bytes
         if isinstance(value, np.generic):
             if value.dtype.hasobject:
                 raise InvalidInput(f"{path}: a numpy object scalar cannot be sent safely")
-            return _encode(value.item(), path, depth, parts)
+            return _encode(value.item(), path, depth, parts, options)
     if "pyarrow" in sys.modules:
         import pyarrow as pa  # type: ignore[import-untyped]
 
-        if isinstance(value, pa.Table):
-            return _part("$arrow", _arrow_bytes(value, path), parts)
         if isinstance(value, pa.RecordBatch):
-            return _part("$arrow", _arrow_bytes(pa.Table.from_batches([value]), path), parts)
+            value = pa.Table.from_batches([value])
+        if isinstance(value, pa.Table):
+            if options.tables == "parquet":
+                return _part("$pq", _parquet_bytes(value, path), parts)
+            return _part("$arrow", _arrow_bytes(value, path), parts)
     if "polars" in sys.modules:
         import polars as pl
 
@@ -241,6 +293,8 @@ def _encode_library_leaf(value: object, path: str, depth: int, parts: list[bytes
                 raise InvalidInput(
                     f"{path}: this polars DataFrame has no Arrow form: {exc}"
                 ) from exc
+            if options.tables == "parquet":
+                return _part("$pqpolars", _parquet_bytes(table, path), parts)
             return _part("$polars", _arrow_bytes(table, path), parts)
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(value, torch.Tensor):
@@ -271,6 +325,32 @@ def _arrow_bytes(table: object, path: str) -> bytes:
             writer.write_table(table)
     except (pa.ArrowException, TypeError) as exc:
         raise InvalidInput(f"{path}: this table cannot be written as Arrow IPC: {exc}") from exc
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def _parquet_bytes(table: object, path: str) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    assert isinstance(table, pa.Table)
+    sink = pa.BufferOutputStream()
+    # Every setting that shapes the bytes is pinned here, so that a pyarrow default changing
+    # cannot change a digest without a version change (the writer's version is in the file).
+    try:
+        pq.write_table(
+            table,
+            sink,
+            compression="zstd",
+            compression_level=3,
+            use_dictionary=True,
+            write_statistics=True,
+            row_group_size=1024 * 1024,
+            data_page_size=1024 * 1024,
+            version="2.6",
+            store_schema=True,
+        )
+    except (pa.ArrowException, TypeError) as exc:
+        raise InvalidInput(f"{path}: this table cannot be written as Parquet: {exc}") from exc
     return bytes(sink.getvalue().to_pybytes())
 
 
@@ -471,7 +551,7 @@ def _decode_tag(tag: str, inner: object, parts: list[memoryview], depth: int) ->
     except (
         Exception
     ) as exc:  # the libraries raise many kinds on hostile bytes; all mean "malformed"
-        kind = {"$np": "npy", "$torch": "safetensors"}.get(tag, tag[1:])
+        kind = _PART_KINDS.get(tag, tag[1:])
         raise InvalidInput(f"the payload's {kind} part is malformed: {exc}") from exc
 
 
@@ -522,6 +602,36 @@ def _read_polars(part: memoryview) -> object:
     return frame
 
 
+def _read_parquet(part: memoryview) -> object:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # The footer says how big the table is; check that before anything is decompressed.
+    reader = pq.ParquetFile(pa.BufferReader(pa.py_buffer(part)))
+    metadata = reader.metadata
+    declared = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+    limit = min(MAX_PARQUET_TABLE_BYTES, max(len(part), 4096) * MAX_PARQUET_EXPANSION)
+    if declared > limit or declared < 0:
+        raise InvalidInput(
+            f"the payload's Parquet part declares a table of {declared} bytes, more than "
+            f"{limit} for a part of {len(part)} bytes"
+        )
+    table = reader.read()
+    table.validate(full=True)
+    if table.num_rows != metadata.num_rows:
+        raise InvalidInput("the payload's Parquet part holds other rows than its footer says")
+    return table
+
+
+def _read_parquet_polars(part: memoryview) -> object:
+    import polars as pl
+
+    frame = pl.from_arrow(_read_parquet(part))
+    if not isinstance(frame, pl.DataFrame):
+        raise InvalidInput("the payload's polars part is not a table")
+    return frame
+
+
 def _read_tensor(part: memoryview) -> object:
     try:
         safetensors_torch = importlib.import_module("safetensors.torch")
@@ -535,10 +645,18 @@ def _read_tensor(part: memoryview) -> object:
     return tensors["tensor"]
 
 
+_PART_KINDS: Final = {
+    "$np": "npy",
+    "$torch": "safetensors",
+    "$pq": "Parquet",
+    "$pqpolars": "Parquet",
+}
 _PART_READERS: Final[dict[str, Callable[[memoryview], object]]] = {
     "$b": _read_bytes,
     "$np": _read_npy,
     "$arrow": _read_arrow,
     "$polars": _read_polars,
+    "$pq": _read_parquet,
+    "$pqpolars": _read_parquet_polars,
     "$torch": _read_tensor,
 }
