@@ -32,6 +32,7 @@ class NodeKind(StrEnum):
     JOB = "job"
     MODEL_VERSION = "model_version"
     DEPLOYMENT = "deployment"
+    STEP_RUN = "step_run"
 
 
 class Direction(StrEnum):

@@ -24,6 +24,7 @@ NodeNames = Callable[[Session, Sequence[str]], Mapping[str, str]]
 
 NAMES: dict[NodeKind, str] = {
     NodeKind.MODEL_VERSION: "corridor.registry.records:version_names",
+    NodeKind.STEP_RUN: "corridor.pipelines.step_runs:step_run_names",
 }
 
 

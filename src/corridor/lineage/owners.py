@@ -32,6 +32,7 @@ OWNERS: dict[NodeKind, str] = {
     NodeKind.DATASET_VERSION: "corridor.data.datasets:version_projects",
     NodeKind.JOB: "corridor.compute.jobs:job_projects",
     NodeKind.DEPLOYMENT: "corridor.serving.deployments:deployment_projects",
+    NodeKind.STEP_RUN: "corridor.pipelines.step_runs:step_run_projects",
 }
 
 

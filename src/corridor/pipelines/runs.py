@@ -1,0 +1,344 @@
+"""Pipeline runs: create them (numbered per pipeline, parameters checked), read and list them,
+and record what their driver reports about the run as a whole (graph, heartbeats, the end).
+
+Creation rule: a run the caller drives (``driver="client"``) starts ``running`` unless its
+pipeline already runs ``max_concurrent_runs`` runs, in which case it is ``queued`` (the client
+waits until the loop starts it); a run the server drives (``driver="job"``) is always created
+``queued`` and started by the loop (`corridor.pipelines.run_starts`). Numbering and the limit
+are decided under the pipeline row's lock, so two concurrent creations never share a number or
+both take the last free place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from corridor.errors import Conflict, InvalidInput, NotFound
+from corridor.pipelines import run_tokens
+from corridor.pipelines.models import Pipeline, PipelineRun, StepRun
+from corridor.pipelines.sansio.run_params import check_params
+from corridor.pipelines.schemas import RunOut
+from corridor.search import page_tokens
+from corridor.security.models import Project
+from corridor.store.base import utcnow
+
+TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+RUN_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+MAX_LIST = 1000
+PAGE_KIND = "pipeline-runs"
+
+
+def _is_id(text: str) -> bool:
+    return len(text) == 32 and all(c in "0123456789abcdef" for c in text)
+
+
+def get(session: Session, run_id: str, *, lock: bool = False) -> PipelineRun:
+    query = select(PipelineRun).where(PipelineRun.id == run_id)
+    found = session.scalar(query.with_for_update() if lock else query) if _is_id(run_id) else None
+    if found is None:
+        raise NotFound(f"pipeline run {run_id!r} not found")
+    return found
+
+
+def project_of_run(session: Session, run_id: str) -> str:
+    """The name of the project pipeline run ``run_id`` belongs to (for the guard)."""
+    name = (
+        session.scalar(
+            select(Project.name)
+            .join(PipelineRun, PipelineRun.project_id == Project.id)
+            .where(PipelineRun.id == run_id)
+        )
+        if _is_id(run_id)
+        else None
+    )
+    if name is None:
+        raise NotFound(f"pipeline run {run_id!r} not found")
+    return name
+
+
+def check_open(run: PipelineRun) -> None:
+    """`Conflict` if the run has ended: its records are final until a retry reopens it."""
+    if run.state in TERMINAL:
+        raise Conflict(
+            f"pipeline run {run.number} has ended ({run.state}); "
+            "`corridor pipelines retry` resumes a failed or cancelled run"
+        )
+
+
+def running_counts(session: Session, pipeline_ids: Collection[str] | None = None) -> dict[str, int]:
+    """How many runs of each pipeline are running (pipelines with none are absent)."""
+    query = select(PipelineRun.pipeline_id, func.count()).where(PipelineRun.state == "running")
+    if pipeline_ids is not None:
+        query = query.where(PipelineRun.pipeline_id.in_(list(pipeline_ids)))
+    return dict(session.execute(query.group_by(PipelineRun.pipeline_id)).tuples().all())
+
+
+def queued_runs(session: Session, *, limit: int = 100) -> list[PipelineRun]:
+    """Queued runs, oldest first (the loop starts them as their pipelines have room)."""
+    return list(
+        session.scalars(
+            select(PipelineRun)
+            .where(PipelineRun.state == "queued")
+            .order_by(PipelineRun.created_at, PipelineRun.id)
+            .limit(limit)
+        )
+    )
+
+
+def has_room(session: Session, pipeline: Pipeline) -> bool:
+    """Whether the pipeline may start one more run now."""
+    limit = pipeline.max_concurrent_runs
+    return limit is None or running_counts(session, [pipeline.id]).get(pipeline.id, 0) < limit
+
+
+def create_run(
+    session: Session,
+    pipeline: Pipeline,
+    *,
+    params: Mapping[str, Any],
+    trigger: str,
+    created_by: str,
+    created_by_user_id: str | None,
+    trigger_detail: Mapping[str, Any] | None = None,
+    driver: str = "job",
+    no_cache: bool = False,
+    site: str | None = None,
+    on_failure: str | None = None,
+    snapshot: str | None = None,
+    schedule_id: str | None = None,
+    schedule_fire: dt.datetime | None = None,
+    now: dt.datetime | None = None,
+) -> PipelineRun:
+    """Create a run of ``pipeline`` (the caller commits); see the module's creation rule."""
+    now = now or utcnow()
+    checked = check_params(pipeline.params_spec or [], params)
+    code = snapshot or pipeline.snapshot
+    if driver == "job" and code is None:
+        raise InvalidInput(
+            f"pipeline {pipeline.name!r} has no code snapshot, so the server cannot run it: "
+            "register it with its code first (corridor pipelines schedule FILE.py, or "
+            "client.pipelines.register)"
+        )
+    # The pipeline row's lock: numbering and the concurrency limit, one creation at a time.
+    locked = session.scalar(select(Pipeline).where(Pipeline.id == pipeline.id).with_for_update())
+    assert locked is not None
+    locked.run_counter = (locked.run_counter or 0) + 1
+    starts_now = driver == "client" and has_room(session, locked)
+    run = PipelineRun(
+        pipeline_id=locked.id,
+        project_id=locked.project_id,
+        number=locked.run_counter,
+        state="running" if starts_now else "queued",
+        params=checked,
+        snapshot=code,
+        module=locked.module,
+        qualname=locked.qualname,
+        driver=driver,
+        trigger=trigger,
+        trigger_detail=dict(trigger_detail or {}),
+        schedule_id=schedule_id,
+        schedule_fire=schedule_fire,
+        no_cache=no_cache,
+        site=site,
+        on_failure=on_failure or locked.on_failure,
+        created_by=created_by,
+        created_by_user_id=created_by_user_id,
+        created_at=now,
+        started_at=now if starts_now else None,
+        driver_seen_at=now if starts_now else None,
+    )
+    session.add(run)
+    session.flush()
+    return run
+
+
+def step_counts(session: Session, run_ids: Collection[str]) -> dict[str, dict[str, int]]:
+    """Per run, how many step runs are in each state."""
+    found: dict[str, dict[str, int]] = {run_id: {} for run_id in run_ids}
+    if run_ids:
+        rows = session.execute(
+            select(StepRun.run_id, StepRun.state, func.count())
+            .where(StepRun.run_id.in_(list(run_ids)))
+            .group_by(StepRun.run_id, StepRun.state)
+        ).tuples()
+        for run_id, state, count in rows:
+            found[run_id][state] = count
+    return found
+
+
+def run_out(
+    session: Session,
+    run: PipelineRun,
+    *,
+    names: tuple[str, str] | None = None,
+    counts: dict[str, int] | None = None,
+) -> RunOut:
+    """The run as the API shows it; ``names`` (pipeline, project) saves a read."""
+    if names is None:
+        row = session.execute(
+            select(Pipeline.name, Project.name)
+            .join(Project, Project.id == Pipeline.project_id)
+            .where(Pipeline.id == run.pipeline_id)
+        ).one()
+        names = (row[0], row[1])
+    if counts is None:
+        counts = step_counts(session, [run.id])[run.id]
+    return RunOut.model_validate(
+        {
+            **{c: getattr(run, c) for c in _RUN_FIELDS},
+            "pipeline": names[0],
+            "project": names[1],
+            "counts": counts,
+        }
+    )
+
+
+_RUN_FIELDS = [
+    "id",
+    "number",
+    "state",
+    "params",
+    "driver",
+    "driver_job_id",
+    "trigger",
+    "trigger_detail",
+    "no_cache",
+    "site",
+    "on_failure",
+    "snapshot",
+    "module",
+    "qualname",
+    "result_kind",
+    "error",
+    "created_by",
+    "created_at",
+    "started_at",
+    "ended_at",
+]
+
+
+def list_runs(
+    session: Session,
+    project: Project,
+    *,
+    pipeline: Pipeline | None,
+    state: str | None,
+    limit: int,
+    page_token: str | None,
+) -> tuple[list[RunOut], str | None]:
+    """A page of the project's runs, newest first, and the next page's token."""
+    if state is not None and state not in RUN_STATES:
+        raise InvalidInput(f"state {state!r} is not one of {', '.join(RUN_STATES)}")
+    if not 1 <= limit <= MAX_LIST:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIST}")
+    query_key = page_tokens.query_digest(project.id, pipeline.id if pipeline else None, state)
+    query = select(PipelineRun).where(PipelineRun.project_id == project.id)
+    if pipeline is not None:
+        query = query.where(PipelineRun.pipeline_id == pipeline.id)
+    if state is not None:
+        query = query.where(PipelineRun.state == state)
+    if page_token:
+        position = page_tokens.decode(page_token, PAGE_KIND, query_key)
+        try:
+            after_at = dt.datetime.fromisoformat(str(position["created_at"]))
+            after_id = str(position["id"])
+        except (KeyError, ValueError):
+            raise InvalidInput("page_token is not a token of this listing") from None
+        query = query.where(
+            or_(
+                PipelineRun.created_at < after_at,
+                and_(PipelineRun.created_at == after_at, PipelineRun.id < after_id),
+            )
+        )
+    rows = list(
+        session.scalars(
+            query.order_by(PipelineRun.created_at.desc(), PipelineRun.id.desc()).limit(limit + 1)
+        )
+    )
+    next_token = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_token = page_tokens.encode(
+            PAGE_KIND,
+            query_key,
+            {"created_at": rows[-1].created_at.isoformat(), "id": rows[-1].id},
+        )
+    names = dict(
+        session.execute(
+            select(Pipeline.id, Pipeline.name).where(Pipeline.id.in_({r.pipeline_id for r in rows}))
+        )
+        .tuples()
+        .all()
+    )
+    counts = step_counts(session, [r.id for r in rows])
+    out = [
+        run_out(session, r, names=(names[r.pipeline_id], project.name), counts=counts[r.id])
+        for r in rows
+    ]
+    return out, next_token
+
+
+def put_graph(session: Session, run: PipelineRun, graph: dict[str, Any]) -> None:
+    """Store the built graph once; the same graph again is a no-op, another one a `Conflict`."""
+    check_open(run)
+    if run.state != "running":
+        raise Conflict(f"pipeline run {run.number} is {run.state}: its driver has not started it")
+    if run.graph is not None:
+        if run.graph != graph:
+            raise Conflict(
+                f"pipeline run {run.number} has a different graph already: a run's graph is "
+                "fixed once posted (retry runs the same code and parameters)"
+            )
+        return
+    run.graph = graph
+    run.driver_seen_at = utcnow()
+
+
+def heartbeat(run: PipelineRun, *, now: dt.datetime | None = None) -> None:
+    check_open(run)
+    run.driver_seen_at = now or utcnow()
+
+
+def end_run(
+    session: Session,
+    run: PipelineRun,
+    state: str,
+    *,
+    error: str | None = None,
+    result_digest: str | None = None,
+    result_kind: str | None = None,
+    now: dt.datetime | None = None,
+) -> bool:
+    """End the run in ``state`` and revoke its token; False (no change) if it has ended already.
+
+    Ending again in the same state is a no-op; in another state, a `Conflict`.
+    """
+    if run.state in TERMINAL:
+        if run.state == state:
+            return False
+        raise Conflict(f"pipeline run {run.number} has ended already ({run.state})")
+    now = now or utcnow()
+    run.state = state
+    run.error = error
+    run.result_digest = result_digest
+    run.result_kind = result_kind
+    run.ended_at = now
+    run_tokens.revoke(session, run, now=now)
+    return True
+
+
+def fail_run(
+    session: Session, run: PipelineRun, error: str, *, now: dt.datetime | None = None
+) -> bool:
+    """End a run that has not ended as failed (the loop's watchdog); False if it had ended.
+
+    Step runs and their jobs are left as they are: a retry reuses what finished meanwhile.
+    """
+    if run.state in TERMINAL:
+        return False
+    return end_run(session, run, "failed", error=error, now=now)
