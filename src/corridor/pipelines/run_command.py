@@ -1,0 +1,188 @@
+"""`corridor run PIPELINE.py`, and following a server-driven run to its end (`pipelines retry`,
+`pipelines start --follow`), with the same view and the same ending.
+
+`corridor run` drives the pipeline from this process (the SDK's ``client.pipelines.run``): step
+jobs run on the compute sites, in-process steps here, and the run's records live on the server.
+The driver calls the view's ``handle`` from its own threads; the view never blocks them. A run
+the server drives (a retry, a manual start) is followed by polling its run view every 0.3 s and
+feeding the step runs that changed to the same view.
+
+Exit codes: 0 the run succeeded, 1 it failed (the failed steps' errors and tracebacks printed),
+130 on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import typer
+
+from corridor.console import fail, say
+
+if TYPE_CHECKING:
+    from corridor.client.pipelines import PipelinesClient
+    from corridor.pipelines.schemas import FailurePolicy, RunOut
+    from corridor.pipelines.view import LiveView, PlainLines, StepStatus
+
+INTERRUPTED = 130
+"""The exit code of a command stopped by Ctrl-C, as a shell reports SIGINT."""
+FOLLOW_POLL_S = 0.3
+ENDED_RUN = frozenset({"succeeded", "failed", "cancelled"})
+
+
+def open_view(as_json: bool) -> LiveView | PlainLines:
+    """The live tree where its stream is a terminal, else plain lines. With --json standard output
+    holds the value alone, so the view goes to standard error."""
+    from rich.console import Console
+
+    from corridor.pipelines.view import LiveView, PlainLines
+
+    stream = sys.stderr if as_json else sys.stdout
+    console = Console(file=stream)
+    return LiveView(console) if console.is_terminal else PlainLines(stream)
+
+
+def run(
+    path: Path = typer.Argument(..., help="The pipeline file (a .py file with a @pipeline)."),
+    pipeline: str | None = typer.Option(
+        None, "--pipeline", help="The pipeline to run, when the file has several."
+    ),
+    param: list[str] = typer.Option(
+        [], "--param", help="A parameter as NAME=VALUE (repeatable; JSON for lists and dicts)."
+    ),
+    site: str | None = typer.Option(None, "--site", help="Run every step job at this site."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Run every step, cached or not."),
+    on_failure: str | None = typer.Option(
+        None, "--on-failure", help="fail_fast (the pipeline's default) or continue."
+    ),
+    project: str | None = typer.Option(
+        None, "--project", "-p", help="The project (default: the project `default`)."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print only the pipeline's value, as JSON (the run id on stderr)."
+    ),
+) -> None:
+    """Run a pipeline file with a live view of its steps, then print the pipeline's value.
+
+    Not `corridor runs` (tracking runs). Exits 0 when the run succeeds, 1 when it fails (with each
+    failed step's error and traceback), 130 on Ctrl-C (resume with `corridor pipelines retry`).
+    """
+    from corridor.client.client import Client
+    from corridor.pipelines.params import parse_cli
+    from corridor.pipelines.pipeline_files import load_pipeline_file
+
+    if on_failure not in (None, "fail_fast", "continue"):
+        raise typer.BadParameter(f"--on-failure must be fail_fast or continue, not {on_failure!r}")
+    found = load_pipeline_file(path)
+    chosen = found.choose(pipeline)
+    values = parse_cli(chosen, param)
+    view = open_view(as_json)
+    with Client() as client:
+        try:
+            with view:
+                result = client.pipelines.run(
+                    chosen,
+                    values,
+                    project=project,
+                    site=site,
+                    no_cache=no_cache,
+                    on_failure=cast("FailurePolicy | None", on_failure),
+                    on_event=view.handle,
+                    workdir=found.root,
+                )
+        except KeyboardInterrupt:
+            run_out = view.board.run
+            if run_out is None:
+                fail("interrupted before the pipeline run started")
+            else:
+                fail(
+                    f"interrupted: {_name(run_out)} stopped here; resume it with "
+                    f"`corridor pipelines retry {run_out.id}`"
+                )
+            raise typer.Exit(INTERRUPTED) from None
+        finish(client.pipelines, view, result.run, result.value, as_json=as_json)
+
+
+def follow(client: PipelinesClient, run_id: str, *, as_json: bool) -> None:
+    """Show a server-driven run until it ends, then print its value (or its failures) and exit
+    as `corridor run` does. Ctrl-C stops following; the run goes on."""
+    from corridor.pipelines.view import StepStatus
+
+    view = open_view(as_json)
+    try:
+        with view:
+            while True:
+                seen = client.get(run_id)
+                view.board.run = seen.run
+                for row in seen.steps:
+                    view.show(StepStatus.of_step_run(row))
+                if seen.run.state in ENDED_RUN:
+                    break
+                time.sleep(FOLLOW_POLL_S)
+    except KeyboardInterrupt:
+        fail(
+            f"stopped following pipeline run {run_id}; it goes on in the server "
+            f"(`corridor pipelines show {run_id}`, `corridor pipelines cancel {run_id}`)"
+        )
+        raise typer.Exit(INTERRUPTED) from None
+    value = client.result(run_id) if seen.run.state == "succeeded" else None
+    finish(client, view, seen.run, value, as_json=as_json)
+
+
+def _name(run: RunOut) -> str:
+    return f"pipeline run {run.number} of {run.pipeline} ({run.id})"
+
+
+def finish(
+    client: PipelinesClient,
+    view: LiveView | PlainLines,
+    run: RunOut,
+    value: Any,
+    *,
+    as_json: bool,
+) -> None:
+    """Print how the run ended: the value of a success; for a failure each failed step's error
+    and traceback (unless the plain lines printed them already), and exit 1."""
+    from corridor.pipelines.view import LiveView, format_duration, jsonable
+
+    took = ""
+    if run.started_at is not None and run.ended_at is not None:
+        took = f" in {format_duration((run.ended_at - run.started_at).total_seconds())}"
+    headline = f"{_name(run)} {run.state}{took}"
+    if run.state != "succeeded":
+        if isinstance(view, LiveView) or not view.board.failures():
+            print_failures(view.board.failures() or failed_steps(client, run.id))
+        fail(headline + (f": {run.error}" if run.error else ""))
+        raise typer.Exit(1)
+    shown, summaries = jsonable(value)
+    if as_json:
+        sys.stderr.write(headline + "\n")
+        sys.stdout.write(json.dumps(shown, indent=2, default=str) + "\n")
+    else:
+        say(headline)
+        whole = len(summaries) == 1 and shown == summaries[0]
+        say(str(shown) if whole else json.dumps(shown, indent=2, default=str))
+    if summaries:
+        sys.stderr.write(
+            "note: the value holds data JSON cannot show, printed as its summary; load it with "
+            f"client.pipelines.result({run.id!r})\n"
+        )
+
+
+def failed_steps(client: PipelinesClient, run_id: str) -> list[StepStatus]:
+    """The failed steps and items of a stored run."""
+    from corridor.pipelines.view import StepStatus
+
+    return [StepStatus.of_step_run(s) for s in client.get(run_id).steps if s.state == "failed"]
+
+
+def print_failures(failures: list[StepStatus]) -> None:
+    """Each failed step's error and traceback, on standard error."""
+    for status in failures:
+        sys.stderr.write(f"step {status.key} failed: {status.error or 'failed'}\n")
+        if status.traceback:
+            sys.stderr.write(status.traceback.rstrip("\n") + "\n")
