@@ -268,6 +268,9 @@ def coerce(t: ParamType, value: object, where: str) -> object:
     if kind == "dict" and isinstance(value, dict) and all(isinstance(k, str) for k in value):
         return {k: coerce(t.args[0], v, f"{where}[{k!r}]") for k, v in value.items()}
     if kind == "union":
+        only = _only_member(t, value is None)
+        if only is not None:
+            return coerce(only, value, where)
         # A string stays a string when the union allows one (not a date read from it).
         for member in sorted(t.args, key=lambda a: a.kind != "str"):
             try:
@@ -325,6 +328,9 @@ def from_text(t: ParamType, text: str, where: str) -> object:
             raise InvalidInput(f"{where} must be {t.describe()} as JSON, got {text!r}") from None
         return coerce(t, value, where)
     if kind == "union":
+        only = _only_member(t, lowered in ("none", "null"))
+        if only is not None:
+            return from_text(only, text, where)
         members = sorted(t.args, key=lambda a: (a.kind != "None", a.kind == "str"))
         for member in members:
             try:
@@ -332,6 +338,13 @@ def from_text(t: ParamType, text: str, where: str) -> object:
             except InvalidInput:
                 continue
     raise InvalidInput(f"{where} must be {t.describe()}, got {text!r}")
+
+
+def _only_member(t: ParamType, is_none: bool) -> ParamType | None:
+    """The one member a value can be meant for (``list[str] | None`` given a list), so that its
+    error names what is wrong inside rather than the whole union."""
+    members = [a for a in t.args if a.kind != "None"]
+    return members[0] if len(members) == 1 and not is_none else None
 
 
 def to_json(value: object) -> object:

@@ -120,15 +120,15 @@ def resolve(
 
 def follow_path(key: str, value: object, path: Iterable[PathPart]) -> object:
     """``value[p0][p1]...``; InvalidInput names the step and the part that is missing."""
-    shown = key
+    shown = repr(key)
     for part in path:
         try:
             value = value[part]  # type: ignore[index]
         except (KeyError, IndexError, TypeError):
             raise InvalidInput(
-                f"the output of step {shown!r} ({type(value).__name__}) has no item [{part!r}]"
+                f"the output of step {shown} ({type(value).__name__}) has no item [{part!r}]"
             ) from None
-        shown = f"{shown}[{part!r}]"
+        shown += f"[{part!r}]"
     return value
 
 
