@@ -7,7 +7,7 @@ import json
 import pytest
 
 from corridor.errors import InvalidInput
-from corridor.pipelines.sansio.graph import Arg, Graph, Node, resolve
+from corridor.pipelines.sansio.graph import Arg, Frontier, Graph, Node, resolve
 
 OPTIONS = {"cpus": 1.0, "in_process": False}
 
@@ -116,3 +116,20 @@ def test_resolve_follows_paths_and_reports_a_missing_item() -> None:
         InvalidInput, match=r"output of step 'a'\['rows'\] \(list\) has no item \[5\]"
     ):
         resolve(Arg.of_node("a", ["rows", 5]), outputs.__getitem__, literals.__getitem__)
+
+
+def test_the_frontier_releases_each_node_once_its_upstream_has_finished() -> None:
+    frontier = Frontier(diamond())
+    assert frontier.start() == ["a"]
+    assert sorted(frontier.finish("a")) == ["b", "c"]
+    assert frontier.finish("b") == []
+    assert frontier.finish("b") == []  # finishing twice changes nothing
+    assert frontier.finish("c") == ["d"]
+    assert frontier.finish("d") == []
+    assert frontier.finished() == {"a", "b", "c", "d"}
+
+
+def test_a_resumed_frontier_starts_from_what_is_left() -> None:
+    frontier = Frontier(diamond(), done={"a", "b"})
+    assert frontier.start() == ["c"]
+    assert frontier.finish("c") == ["d"]

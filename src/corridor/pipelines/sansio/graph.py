@@ -147,13 +147,18 @@ class Node:
     when: tuple[tuple[str, bool], ...] = ()  # (node key, negate): all must hold
     after: tuple[str, ...] = ()
 
-    def upstream(self) -> frozenset[str]:
-        """Every node key this node waits for: data, conditions and explicit ordering."""
+    _upstream: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
         keys: set[str] = set(self.after)
         keys.update(key for key, _ in self.when)
         for arg in self._all_args():
             keys |= arg.node_keys()
-        return frozenset(keys)
+        object.__setattr__(self, "_upstream", frozenset(keys))
+
+    def upstream(self) -> frozenset[str]:
+        """Every node key this node waits for: data, conditions and explicit ordering."""
+        return self._upstream
 
     def literal_digests(self) -> frozenset[str]:
         digests: set[str] = set()
@@ -281,6 +286,40 @@ class Graph:
                 raise InvalidInput(f"two steps of the graph have the key {node.key!r}")
             nodes[node.key] = node
         return Graph(str(data.get("pipeline", "")), nodes, Arg.from_json(data.get("result")))
+
+
+class Frontier:
+    """Which nodes may start as others finish, in O(edges) over a whole run (a driver asks
+    after every finished node; rescanning the graph each time would be quadratic)."""
+
+    def __init__(self, graph: Graph, done: Collection[str] = ()) -> None:
+        self._graph = graph
+        self._finished: set[str] = set()
+        self._waiting = {key: len(graph.upstream(key)) for key in graph.order()}
+        for key in graph.order():
+            if key in done:
+                self.finish(key)
+
+    def start(self) -> list[str]:
+        """The nodes ready now (none of their upstream unfinished), in topological order.
+
+        Call once at the start (or on resume, after ``done``); then use ``finish``'s answers."""
+        return [k for k, count in self._waiting.items() if count == 0 and k not in self._finished]
+
+    def finish(self, key: str) -> list[str]:
+        """Mark ``key`` finished (in any end state); the nodes that became ready by it."""
+        if key in self._finished:
+            return []
+        self._finished.add(key)
+        ready: list[str] = []
+        for dependent in self._graph.dependents(key):
+            self._waiting[dependent] -= 1
+            if self._waiting[dependent] == 0 and dependent not in self._finished:
+                ready.append(dependent)
+        return ready
+
+    def finished(self) -> frozenset[str]:
+        return frozenset(self._finished)
 
 
 def _topological(nodes: Mapping[str, Node]) -> tuple[str, ...]:
