@@ -218,7 +218,8 @@ def invoke(
 
     A call raises what ``fn`` raises (the job fails with its traceback). A map chunk runs ``fn``
     on each item and records each item's value or error, so one bad item fails only itself.
-    ``load_dataset`` turns each ``DatasetInput`` into the table the job reads.
+    ``load_dataset`` turns each ``DatasetInput`` into the table the job reads. A call's result
+    tables are Arrow IPC, or Parquet when ``fn.payload_tables == "parquet"``.
     """
     job_input = payload.decode_input(input_data) if input_data is not None else payload.Call((), {})
     if load_dataset is not None:
@@ -226,7 +227,10 @@ def invoke(
         assert isinstance(loaded, payload.Call | payload.MapChunk)
         job_input = loaded
     if isinstance(job_input, payload.Call):
-        return payload.encode(fn(*job_input.args, **job_input.kwargs), path="result")
+        # A function that keeps its result (a pipeline step's output) asks for Parquet tables.
+        tables: payload.Tables = getattr(fn, "payload_tables", "arrow")
+        result = fn(*job_input.args, **job_input.kwargs)
+        return payload.encode(result, path="result", tables=tables)
     outcomes: list[payload.ItemOutcome] = []
     for item in job_input.items:
         try:

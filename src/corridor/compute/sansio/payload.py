@@ -55,7 +55,9 @@ CONTENT_TYPE: Final = "application/vnd.corridor.payload"
 _SAFE_KINDS = "send JSON values, Arrow tables, numpy arrays or tensors"
 # A Parquet part's declared table may be at most this many times its bytes (and this big at all):
 # past that it is a decompression bomb, not a step's output.
+# A table of up to MIN_PARQUET_LIMIT is read whatever its compression.
 MAX_PARQUET_EXPANSION: Final = 1024
+MIN_PARQUET_LIMIT: Final = 1024 * 1024 * 1024
 MAX_PARQUET_TABLE_BYTES: Final = 64 * 1024 * 1024 * 1024
 
 Tables = Literal["arrow", "parquet"]
@@ -608,19 +610,38 @@ def _read_parquet(part: memoryview) -> object:
 
     # The footer says how big the table is; check that before anything is decompressed.
     reader = pq.ParquetFile(pa.BufferReader(pa.py_buffer(part)))
-    metadata = reader.metadata
-    declared = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
-    limit = min(MAX_PARQUET_TABLE_BYTES, max(len(part), 4096) * MAX_PARQUET_EXPANSION)
-    if declared > limit or declared < 0:
+    declared = _parquet_table_bytes(reader)
+    limit = min(MAX_PARQUET_TABLE_BYTES, max(MIN_PARQUET_LIMIT, len(part) * MAX_PARQUET_EXPANSION))
+    if declared > limit:
         raise InvalidInput(
             f"the payload's Parquet part declares a table of {declared} bytes, more than "
             f"{limit} for a part of {len(part)} bytes"
         )
     table = reader.read()
     table.validate(full=True)
-    if table.num_rows != metadata.num_rows:
+    if table.num_rows != reader.metadata.num_rows:
         raise InvalidInput("the payload's Parquet part holds other rows than its footer says")
     return table
+
+
+def _parquet_table_bytes(reader: object) -> int:
+    """About how many bytes the table takes once read: a fixed-width column is rows times its
+    width (a run of one repeated value encodes to almost nothing), others their pages' size."""
+    import pyarrow as pa
+
+    metadata = reader.metadata  # type: ignore[attr-defined]
+    schema = reader.schema_arrow  # type: ignore[attr-defined]
+    rows = max(0, int(metadata.num_rows))
+    total = 0
+    for field in schema:
+        try:
+            width = field.type.bit_width // 8
+        except ValueError:  # variable width: offsets, plus the data counted below
+            width = 8
+        total += rows * max(width, 1) if pa.types.is_primitive(field.type) else rows * 8
+    for i in range(metadata.num_row_groups):
+        total += max(0, int(metadata.row_group(i).total_byte_size))
+    return total
 
 
 def _read_parquet_polars(part: memoryview) -> object:
