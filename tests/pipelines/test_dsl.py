@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from corridor.compute.sansio import payload
 from corridor.errors import InvalidInput
 from corridor.pipelines import (
     Pipeline,
     Step,
     StepOptions,
     StepOutput,
+    artifacts,
     current_step,
     pipeline,
     step,
@@ -93,7 +93,7 @@ def test_a_diamond_builds_four_nodes_wired_as_called() -> None:
     (n_arg,) = graph.nodes["load"].args
     assert n_arg.kind == "lit"
     assert built.literals[n_arg.digest or ""] == 5
-    assert n_arg.digest == hashlib.sha256(payload.encode(5)).hexdigest()
+    assert n_arg.digest == hashlib.sha256(artifacts.encode_output(5)).hexdigest()
 
 
 def test_later_calls_of_a_step_get_numbered_keys() -> None:
@@ -420,3 +420,15 @@ def test_current_step_reads_the_runner_context_then_the_environment(
     ctx = current_step()
     assert ctx is not None
     assert ctx.run_id == "r1"
+
+
+def test_an_unencodable_result_is_refused_at_build() -> None:
+    @pipeline
+    def odd() -> Any:
+        return {"rows": load(1), "seen": {1, 2}}
+
+    with pytest.raises(InvalidInput) as caught:
+        odd.build()
+    assert caught.value.message.startswith(
+        "the pipeline's return value['seen'] cannot be kept as the pipeline's value: a set"
+    )

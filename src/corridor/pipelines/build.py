@@ -21,8 +21,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from corridor.compute.sansio import payload
 from corridor.errors import InvalidInput
+from corridor.pipelines import artifacts
 from corridor.pipelines import params as params_module
 from corridor.pipelines.sansio.graph import Arg, Graph, Node, PathPart
 
@@ -30,6 +30,11 @@ if TYPE_CHECKING:
     from corridor.pipelines.dsl import Pipeline, Step
 
 _tracer: ContextVar[Tracer | None] = ContextVar("corridor_pipeline_tracer", default=None)
+_RESULT = "the pipeline's return value"
+_PASSABLE = (
+    "pass JSON values, arrays (numpy), tables (pyarrow, polars, pandas), tensors or bytes, "
+    "or make the value inside a step"
+)
 _shorten = reprlib.Repr()
 _shorten.maxstring = 60
 _shorten.maxother = 60
@@ -186,13 +191,21 @@ class Tracer:
         try:
             data = literal_bytes(value, where=where)
         except InvalidInput as exc:
-            raise InvalidInput(f"{where} cannot be passed to a step: {exc.message}") from None
+            reason = exc.message.removeprefix(f"{where}:").strip()
+            # The codec's advice is about outputs (register a model...); a literal gets its own.
+            head, cut, _ = reason.partition("(no pickle):")
+            reason = f"{head}(no pickle): {_PASSABLE}" if cut else reason
+            reason = reason.replace("(at output[", "(at [")
+            use = (
+                "kept as the pipeline's value" if where.startswith(_RESULT) else "passed to a step"
+            )
+            raise InvalidInput(f"{where} cannot be {use}: {reason}") from None
         digest = hashlib.sha256(data).hexdigest()
         self.literals.setdefault(digest, value)
         return Arg.of_literal(digest, _shorten.repr(value))
 
     def finish(self, pipeline: str, result: object) -> Graph:
-        result_arg = self.arg_of(result, "the pipeline's return value")
+        result_arg = self.arg_of(result, _RESULT)
         self.open = False
         nodes = {
             key: Node(
@@ -213,8 +226,9 @@ class Tracer:
 
 
 def literal_bytes(value: object, *, where: str) -> bytes:
-    """The encoding whose sha256 is a literal's digest (what its step receives, as bytes)."""
-    return payload.encode(value, path=where)
+    """The encoding whose sha256 is a literal's digest: the same as a step output's, so a value
+    has one digest whether a step returned it or the pipeline passed it."""
+    return artifacts.encode_output(value, where=where)
 
 
 def _where(key: str, argument: str) -> str:
