@@ -66,8 +66,12 @@ def _start_for_pipeline(runtime: Runtime, pipeline_id: str, now: dt.datetime) ->
             .order_by(PipelineRun.created_at, PipelineRun.id)
         )
         if pipeline.max_concurrent_runs is not None:
-            running = runs.running_counts(session, [pipeline_id]).get(pipeline_id, 0)
-            room = pipeline.max_concurrent_runs - running
+            running = session.scalar(
+                select(func.count()).where(
+                    PipelineRun.pipeline_id == pipeline_id, PipelineRun.state == "running"
+                )
+            )
+            room = pipeline.max_concurrent_runs - (running or 0)
             if room <= 0:
                 return []
             query = query.limit(room)
