@@ -136,7 +136,11 @@ SLICES: tuple[Slice, ...] = (
     ),
     Slice(
         "pipelines",
-        routers=("corridor.pipelines.api:router",),
+        routers=(
+            "corridor.pipelines.api:router",
+            "corridor.pipelines.api_runs:router",
+            "corridor.pipelines.api_automation:router",
+        ),
         cli="corridor.pipelines.cli:register",
         models="corridor.pipelines.models",
         blob_references="corridor.pipelines.step_runs:referenced_blobs",

@@ -139,18 +139,14 @@ def describe(session: Session, project: Project, pipelines: list[Pipeline]) -> l
             select(PipelineRun.pipeline_id, func.count())
             .where(PipelineRun.pipeline_id.in_(ids))
             .group_by(PipelineRun.pipeline_id)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     newest = dict(
         session.execute(
             select(PipelineRun.pipeline_id, func.max(PipelineRun.number))
             .where(PipelineRun.pipeline_id.in_(ids))
             .group_by(PipelineRun.pipeline_id)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     last: dict[str, tuple[str, dt.datetime]] = {}
     for pipeline_id, number in newest.items():

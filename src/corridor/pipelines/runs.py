@@ -75,7 +75,7 @@ def running_counts(session: Session, pipeline_ids: Collection[str] | None = None
     query = select(PipelineRun.pipeline_id, func.count()).where(PipelineRun.state == "running")
     if pipeline_ids is not None:
         query = query.where(PipelineRun.pipeline_id.in_(list(pipeline_ids)))
-    return dict(session.execute(query.group_by(PipelineRun.pipeline_id)).tuples().all())
+    return dict(session.execute(query.group_by(PipelineRun.pipeline_id)).all())
 
 
 def queued_runs(session: Session, *, limit: int = 100) -> list[PipelineRun]:
@@ -165,7 +165,7 @@ def step_counts(session: Session, run_ids: Collection[str]) -> dict[str, dict[st
             select(StepRun.run_id, StepRun.state, func.count())
             .where(StepRun.run_id.in_(list(run_ids)))
             .group_by(StepRun.run_id, StepRun.state)
-        ).tuples()
+        )
         for run_id, state, count in rows:
             found[run_id][state] = count
     return found
@@ -271,9 +271,7 @@ def list_runs(
     names = dict(
         session.execute(
             select(Pipeline.id, Pipeline.name).where(Pipeline.id.in_({r.pipeline_id for r in rows}))
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     counts = step_counts(session, [r.id for r in rows])
     out = [

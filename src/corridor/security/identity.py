@@ -39,6 +39,7 @@ _TOKEN_LOOKUP = (
         Token.job_id,
         Token.job_attempt,
         Token.invoke_deployment,
+        Token.project_scope,
         User.id.label("user_id"),
         User.name,
         User.is_admin,
@@ -215,7 +216,13 @@ def authenticate_token(db: Database, secret: str, *, session: Session | None = N
             fresh = session.get(Token, row.id)
             if fresh is not None:
                 fresh.last_used_at = now
-    return Principal(user_id=row.user_id, name=row.name, is_admin=row.is_admin, token_id=row.id)
+    return Principal(
+        user_id=row.user_id,
+        name=row.name,
+        is_admin=row.is_admin,
+        token_id=row.id,
+        project_scope=row.project_scope,
+    )
 
 
 def issue_job_token(

@@ -61,6 +61,9 @@ class Principal:
     # nothing but that attempt's worker routes.
     job_id: str | None = None
     job_attempt: int | None = None
+    # Set for a pipeline run's token: the one project (id) it may read and write in, with its
+    # user's role there; it may not administer, create tokens or projects, or invoke.
+    project_scope: str | None = None
 
     @classmethod
     def local_admin(cls) -> Principal:

@@ -62,6 +62,8 @@ class TokenEntry:
     revoked: bool
     # Set on a token made for an application: the one deployment it may invoke.
     invoke_deployment: str | None
+    # Set on a pipeline run's token (its project's id): it invokes nothing.
+    project_scope: str | None = None
 
 
 class TokenView:
@@ -94,6 +96,7 @@ class TokenView:
                     Token.expires_at,
                     Token.revoked_at,
                     Token.invoke_deployment,
+                    Token.project_scope,
                     User.id,
                     User.name,
                     User.is_admin,
@@ -120,6 +123,7 @@ class TokenView:
                 expires_at_s=_epoch(expires_at),
                 revoked=revoked_at is not None,
                 invoke_deployment=invoke,
+                project_scope=scope,
             )
             for (
                 digest,
@@ -127,6 +131,7 @@ class TokenView:
                 expires_at,
                 revoked_at,
                 invoke,
+                scope,
                 user_id,
                 name,
                 is_admin,
@@ -195,6 +200,11 @@ class TokenView:
             raise Unauthenticated("this token has expired: create a new one")
         if entry.disabled:
             raise Unauthenticated(f"user {entry.user_name!r} is disabled")
+        if entry.project_scope is not None:
+            raise PermissionDenied(
+                "this token is a pipeline run's: it cannot invoke deployments; use a token "
+                "made to invoke (corridor tokens create NAME --invoke DEPLOYMENT)"
+            )
         return entry
 
     def can_see(self, entry: TokenEntry, project_id: str) -> bool:

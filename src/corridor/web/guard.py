@@ -101,6 +101,8 @@ class Guard:
             reads.release_unless_wanted()
 
     def _authorize(self, request: Request, reads: RequestReads, principal: Principal) -> Access:
+        if principal.project_scope is not None:
+            _check_scope(request, self.permission)
         if self.permission is Permission.JOB_WORKER:
             return Access(principal=_job_worker(request, principal))
         if self.permission is Permission.AUTHENTICATED:
@@ -120,8 +122,29 @@ class Guard:
             project = detached(
                 session, projects.authorize(session, name, principal, self.permission)
             )
+            if principal.project_scope is not None and project.id != principal.project_scope:
+                raise PermissionDenied(
+                    "this token is a pipeline run's: it may act only in that run's project"
+                )
             return Access(principal=principal, project=project)
         raise CorridorError(f"no rule for permission {self.permission}")
+
+
+# What a project-scoped token (a pipeline run's) may call: reads and writes in its project, and
+# routes open to any caller that change nothing (not a new token, not a new project).
+_SCOPED = frozenset({Permission.PROJECT_READ, Permission.PROJECT_WRITE})
+_SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
+def _check_scope(request: Request, permission: Permission) -> None:
+    if permission in _SCOPED:
+        return
+    if permission is Permission.AUTHENTICATED and request.method in _SAFE_METHODS:
+        return
+    raise PermissionDenied(
+        "this token is a pipeline run's: it may read and write in that run's project only "
+        "(no administration, new tokens or projects, or other projects)"
+    )
 
 
 def _job_worker(request: Request, principal: Principal) -> Principal:
