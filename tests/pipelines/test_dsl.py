@@ -432,3 +432,19 @@ def test_an_unencodable_result_is_refused_at_build() -> None:
     assert caught.value.message.startswith(
         "the pipeline's return value['seen'] cannot be kept as the pipeline's value: a set"
     )
+
+
+def test_a_pandas_literal_is_kept_as_the_arrow_table_a_job_would_receive() -> None:
+    pd = pytest.importorskip("pandas")
+    pa = pytest.importorskip("pyarrow")
+
+    @pipeline
+    def frames() -> Any:
+        return combine(pd.DataFrame({"a": [1, 2]}))
+
+    built = frames.build()
+    (arg,) = built.graph.nodes["combine"].args
+    table = built.literals[arg.digest or ""]
+    assert isinstance(table, pa.Table)
+    assert table.column("a").to_pylist() == [1, 2]
+    assert arg.digest == hashlib.sha256(artifacts.encode_output(table)).hexdigest()

@@ -47,7 +47,7 @@ class BuiltGraph:
     """A built pipeline: its graph, and what the driver keeps beside it."""
 
     graph: Graph
-    literals: dict[str, object]  # literal digest -> the value as the pipeline passed it
+    literals: dict[str, object]  # literal digest -> its value (as artifacts.to_storable makes it)
     steps: dict[str, Step]  # node key -> its Step
     params: dict[str, object]  # the checked parameter values
 
@@ -189,7 +189,7 @@ class Tracer:
             return Arg.of_dict({k: self.arg_of(v, f"{where}[{k!r}]") for k, v in value.items()})
         _refuse_definition(value, where)
         try:
-            data = literal_bytes(value, where=where)
+            stored, data = literal_form(value, where=where)
         except InvalidInput as exc:
             reason = exc.message.removeprefix(f"{where}:").strip()
             # The codec's advice is about outputs (register a model...); a literal gets its own.
@@ -201,7 +201,7 @@ class Tracer:
             )
             raise InvalidInput(f"{where} cannot be {use}: {reason}") from None
         digest = hashlib.sha256(data).hexdigest()
-        self.literals.setdefault(digest, value)
+        self.literals.setdefault(digest, stored)
         return Arg.of_literal(digest, _shorten.repr(value))
 
     def finish(self, pipeline: str, result: object) -> Graph:
@@ -225,10 +225,14 @@ class Tracer:
         return Graph(pipeline, nodes, result_arg)
 
 
-def literal_bytes(value: object, *, where: str) -> bytes:
-    """The encoding whose sha256 is a literal's digest: the same as a step output's, so a value
-    has one digest whether a step returned it or the pipeline passed it."""
-    return artifacts.encode_output(value, where=where)
+def literal_form(value: object, *, where: str) -> tuple[object, bytes]:
+    """A literal as the step will receive it, and the bytes whose sha256 is its digest.
+
+    Converted as an output is (a pandas frame becomes an Arrow table), so a step gets the same
+    value whether it runs in process or as a job, and a value has one digest whether a step
+    returned it or the pipeline passed it."""
+    stored = artifacts.to_storable(value, where=where)
+    return stored, artifacts.encode_output(stored, where=where)
 
 
 def _where(key: str, argument: str) -> str:
