@@ -39,6 +39,7 @@ from corridor.security.schemas import (
 
 if TYPE_CHECKING:
     from corridor.client.data import DataClient
+    from corridor.client.pipelines import PipelinesClient
     from corridor.client.serving import ServingClient
     from corridor.runtime import Runtime
 
@@ -114,6 +115,13 @@ class Client:
         from corridor.client.serving import ServingClient
 
         return ServingClient(self)
+
+    @cached_property
+    def pipelines(self) -> PipelinesClient:
+        """Pipeline calls (run, start, runs, get, retry, schedule, trigger...) over this client."""
+        from corridor.client.pipelines import PipelinesClient
+
+        return PipelinesClient(self)
 
     def close(self) -> None:
         # First: an in-process client's loopback server revokes its token through self.http.

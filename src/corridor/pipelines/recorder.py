@@ -1,0 +1,167 @@
+"""In-process step runs recorded in the background, many per request.
+
+An in-process step costs microseconds; one blocking round trip per step would cost a
+millisecond or more and dominate. So the driver runs such steps locally and hands their records
+here: cache hits as begin entries (the server makes them ``cached`` from its own cache lookup),
+ended steps as finish entries carrying their begin fields. A thread sends what has gathered every
+``interval_s`` (or at once past ``max_entries``); ``flush()`` sends everything handed in so far
+and waits, which the driver does before it begins any job step (so the server's records follow
+the graph's order) and at the end of the run.
+
+Requests are bounded by bytes as well as entries: the server refuses bodies past its limit (413),
+which a driver cannot know in advance, so a refused batch is split in two and the smaller size
+kept. A single entry the server refuses whole ends the run with the server's message.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from corridor.errors import CorridorError, PayloadTooLarge
+from corridor.pipelines.link import Link
+from corridor.pipelines.schemas import StepBegin, StepFinish, StepRunOut
+
+E = TypeVar("E", StepBegin, StepFinish)
+
+INTERVAL_S = 0.05
+MAX_ENTRIES = 500
+
+
+class Recorder:
+    """Sends begin and finish entries of a run in background batches."""
+
+    def __init__(
+        self,
+        link: Link,
+        run_id: str,
+        *,
+        interval_s: float = INTERVAL_S,
+        max_entries: int = MAX_ENTRIES,
+    ) -> None:
+        self._link = link
+        self._run_id = run_id
+        self._interval_s = interval_s
+        self._max_entries = max_entries
+        self._begins: list[StepBegin] = []
+        self._finishes: list[StepFinish] = []
+        self._cond = threading.Condition()
+        self._sending = threading.Lock()
+        self._queued = 0  # entries handed in, ever
+        self._sent = 0  # entries sent (or given up on), ever
+        self._stopped = False
+        self.error: CorridorError | None = None
+        self.on_answer: Callable[[list[StepRunOut]], None] | None = None
+        self._thread = threading.Thread(target=self._loop, name="pipeline-recorder", daemon=True)
+        self._thread.start()
+
+    def begin(self, entry: StepBegin) -> None:
+        self._hand(self._begins, entry)
+
+    def finish(self, entry: StepFinish) -> None:
+        self._hand(self._finishes, entry)
+
+    def _hand(self, into: list[E], entry: E) -> None:
+        with self._cond:
+            into.append(entry)
+            self._queued += 1
+            if len(self._begins) + len(self._finishes) >= self._max_entries:
+                self._cond.notify_all()
+
+    def flush(self) -> None:
+        """Send everything handed in so far; raise the error that stopped the recorder."""
+        with self._cond:
+            target = self._queued
+            self._cond.notify_all()
+            while self._sent < target and self.error is None:
+                self._cond.wait(1.0)
+        if self.error is not None:
+            raise self.error
+
+    def close(self) -> None:
+        """Send what is left, then stop the thread."""
+        try:
+            self.flush()
+        finally:
+            with self._cond:
+                self._stopped = True
+                self._cond.notify_all()
+            self._thread.join(timeout=5.0)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                if not (self._begins or self._finishes or self._stopped):
+                    self._cond.wait(self._interval_s)
+                if self._stopped and not (self._begins or self._finishes):
+                    return
+                begins, self._begins = self._begins, []
+                finishes, self._finishes = self._finishes, []
+            try:
+                if begins:
+                    self._send(begins, self._link.begin)
+                if finishes:
+                    self._send(finishes, self._link.finish)
+            except CorridorError as exc:
+                with self._cond:
+                    self.error = exc
+                    self._cond.notify_all()
+                return
+            with self._cond:
+                self._sent += len(begins) + len(finishes)
+                self._cond.notify_all()
+
+    def _send(
+        self, entries: Sequence[E], send: Callable[[str, Sequence[E]], list[StepRunOut]]
+    ) -> None:
+        for batch in self._batches(entries):
+            try:
+                answer = send(self._run_id, batch)
+            except PayloadTooLarge:
+                if len(batch) == 1:
+                    raise
+                self._send(batch, send)  # the link has lowered its budget
+                continue
+            if self.on_answer is not None:
+                self.on_answer(answer)
+
+    def _batches(self, entries: Sequence[E]) -> list[list[E]]:
+        return cut(entries, budget=self._link.body_budget, max_entries=self._max_entries)
+
+
+def cut(entries: Sequence[E], *, budget: int, max_entries: int = MAX_ENTRIES) -> list[list[E]]:
+    """``entries`` cut into batches under ``budget`` bytes and ``max_entries`` entries; the
+    entries of one job group (consecutive) stay in one batch, whatever their size."""
+    units: list[list[E]] = []
+    for entry in entries:
+        group = entry.job_group if isinstance(entry, StepBegin) else None
+        last = units[-1][-1] if units else None
+        if group is not None and isinstance(last, StepBegin) and last.job_group == group:
+            units[-1].append(entry)
+        else:
+            units.append([entry])
+    batches: list[list[E]] = [[]]
+    size = 0
+    for unit in units:
+        length = sum(_size_of(e) for e in unit)
+        over = size + length > budget or len(batches[-1]) + len(unit) > max_entries
+        if batches[-1] and over:
+            batches.append([])
+            size = 0
+        batches[-1].extend(unit)
+        size += length
+    return [b for b in batches if b]
+
+
+def _size_of(entry: StepBegin | StepFinish) -> int:
+    """About how many bytes ``entry`` takes in a request body (its big fields dominate)."""
+    if isinstance(entry, StepFinish):
+        big = len(entry.output_b64 or "") + len(entry.logs_b64 or "")
+        big += len(entry.traceback or "") + len(entry.error or "")
+        return 600 + big + (_size_of(entry.begin) if entry.begin is not None else 0)
+    size = 400 + len(json.dumps(entry.inputs)) + len(entry.key)
+    if entry.job is not None:
+        size += 600 + len(entry.job.input_b64 or "")
+    return size

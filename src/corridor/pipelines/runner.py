@@ -1,0 +1,501 @@
+"""The driver's core: execute a built graph against the server, step by step, as deps allow.
+
+One thread (the caller's) owns the run's state: which nodes wait on how many upstream nodes,
+which are ready, which jobs are live. Everything slow happens elsewhere and comes back as an
+event on one queue: in-process steps end on the thread pool (``inprocess``), jobs end under the
+waiter's long polls (``job_steps``). Each turn of the loop takes every ready node at once, so
+job steps that became ready together are begun in one request (the server queues all their jobs
+in one transaction and the scheduler places them side by side), and every job that ended since
+the last turn is finished in one request.
+
+A ready node whose upstream failed ends ``upstream_failed``; one whose upstream was skipped, or
+whose ``when`` condition does not hold, ends ``skipped``. With ``fail_fast`` the first failure
+cancels the live jobs and ends every step still open ``cancelled``; with ``continue`` the
+branches that do not depend on it go on. Step runs that already exist and succeeded (a resumed
+run) are reused as they are, never run again.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from corridor.errors import Conflict, CorridorError, PayloadTooLarge
+from corridor.pipelines import artifacts, capture
+from corridor.pipelines.events import OnEvent, RunEvent, StepEvent
+from corridor.pipelines.inprocess import InProcessCall, InProcessEnd, InProcessPool
+from corridor.pipelines.job_steps import STEP_FUNCTION, JobWaiter, job_body, traceback_of
+from corridor.pipelines.link import Link, b64
+from corridor.pipelines.mapping import MapSteps, send_begins
+from corridor.pipelines.outputs import FAILED, Outcome, Outputs
+from corridor.pipelines.recorder import Recorder
+from corridor.pipelines.sansio.graph import Arg, Node
+from corridor.pipelines.schemas import (
+    CacheEntry,
+    RunFinish,
+    RunOut,
+    StepBegin,
+    StepFinish,
+    StepRunOut,
+)
+from corridor.pipelines.step_keys import StepKeys
+
+if TYPE_CHECKING:
+    from corridor.compute.schemas import JobOut
+    from corridor.pipelines.build import BuiltGraph
+
+HEARTBEAT_S = 5.0
+ENDED = frozenset({"succeeded", "cached", "failed", "upstream_failed", "skipped", "cancelled"})
+
+
+class PipelineFailed(CorridorError):
+    """A pipeline run ended without a value: a step failed, or the run was cancelled."""
+
+    code = "pipeline_failed"
+
+    def __init__(self, run: RunOut) -> None:
+        self.run = run
+        super().__init__(
+            f"pipeline run {run.number} of {run.pipeline} {run.state}: {run.error or run.state}"
+        )
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a driven run ended: the run as recorded, and the pipeline's value (None unless it
+    succeeded)."""
+
+    run: RunOut
+    value: Any = None
+
+    def value_or_raise(self) -> Any:
+        if self.run.state != "succeeded":
+            raise PipelineFailed(self.run)
+        return self.value
+
+
+@dataclass
+class LiveJob:
+    """A job in flight: one step's, or one chunk of a map (its item indexes)."""
+
+    key: str
+    map_key: str | None = None
+    indexes: list[int] = field(default_factory=list)
+
+
+class Runner:
+    """Executes ``built`` as run ``run`` (created by the caller), over ``link``."""
+
+    def __init__(
+        self,
+        link: Link,
+        built: BuiltGraph,
+        *,
+        run: RunOut,
+        root: Path,
+        on_event: OnEvent | None = None,
+        max_parallel: int | None = None,
+    ) -> None:
+        self.link = link
+        self.built = built
+        self.graph = built.graph
+        self.run = run
+        self.no_cache = run.no_cache
+        self.fail_fast = run.on_failure == "fail_fast"
+        self.on_event = on_event
+        self.outputs = Outputs(built.literals)
+        self.keys = StepKeys(root)
+        self.index: dict[str, CacheEntry] = {}
+        self.existing: dict[str, StepRunOut] = {}
+        self.live_jobs: dict[str, LiveJob] = {}
+        self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.recorder = Recorder(link, run.id)
+        self.pool = InProcessPool(
+            run.id, max_parallel or os.cpu_count() or 4, lambda end: self.events.put(("ip", end))
+        )
+        self.waiter = JobWaiter(link, lambda *ended: self.events.put(("job", ended)))
+        self.maps = MapSteps(self)
+        self.first_error: str | None = None
+        self.stopping = False
+        self._waiting = {key: len(node.upstream()) for key, node in self.graph.nodes.items()}
+        self._ready = [key for key, count in self._waiting.items() if count == 0]
+        self._settled = 0
+        self._begins: list[tuple[StepBegin, Any]] = []
+        self._stop_beat = threading.Event()
+
+    # Running.
+    def execute(self) -> RunResult:
+        """Run every step, finish the run, and return how it ended."""
+        capture.install()
+        beat = threading.Thread(target=self._beat, name="pipeline-heartbeat", daemon=True)
+        try:
+            self.link.put_graph(self.run.id, self.graph.to_json())
+            beat.start()
+            self.existing = {row.key: row for row in self.link.view(self.run.id).steps}
+            self._fetch_index()
+            try:
+                self._loop()
+            except Conflict:
+                ended = self.link.run(self.run.id)
+                if ended.state in ("succeeded", "failed", "cancelled"):
+                    self._emit(RunEvent(ended))
+                    return RunResult(ended)  # cancelled (or ended) from outside
+                raise
+            return self._finish()
+        finally:
+            self._stop_beat.set()
+            self.waiter.stop()
+            self.pool.shutdown(wait=False)
+            with suppress(CorridorError):
+                self.recorder.close()
+            capture.uninstall()
+
+    def _fetch_index(self) -> None:
+        if self.no_cache:
+            return
+        digests = {
+            self.keys.identity(step, self.graph.nodes[key].options.get("env") or {}).code
+            for key, step in self.built.steps.items()
+            if self.graph.nodes[key].options.get("cache", True)
+        }
+        if digests:
+            self.index = dict(self.link.cache_index(self.run.id, sorted(digests)).entries)
+
+    def _loop(self) -> None:
+        while not self.stopping and self._settled < len(self.graph.nodes):
+            self._dispatch()
+            if self.stopping or self._settled >= len(self.graph.nodes):
+                break
+            try:
+                first = self.events.get(timeout=1.0)
+            except queue.Empty:
+                if self.recorder.error is not None:
+                    raise self.recorder.error from None
+                continue
+            batch = [first]
+            with suppress(queue.Empty):
+                while True:
+                    batch.append(self.events.get_nowait())
+            self._handle(batch)
+
+    def _handle(self, batch: list[tuple[str, Any]]) -> None:
+        ended_jobs: list[tuple[str, JobOut | None, CorridorError | None]] = []
+        for kind, event in batch:
+            if self.stopping:
+                return
+            if kind == "ip":
+                self._in_process_ended(event)
+            else:
+                ended_jobs.append(event)
+        if ended_jobs and not self.stopping:
+            self._jobs_ended(ended_jobs)
+
+    def _dispatch(self) -> None:
+        while self._ready and not self.stopping:
+            ready, self._ready = self._ready, []
+            for key in ready:
+                try:
+                    self._start(self.graph.nodes[key])
+                except CorridorError as exc:
+                    if isinstance(exc, Conflict):
+                        raise
+                    self.end_directly(key, "failed", error=f"{type(exc).__name__}: {exc}")
+            self.send_begins()
+
+    def _start(self, node: Node) -> None:
+        upstream = [self.outputs.outcome(up) for up in node.upstream()]
+        if any(o is not None and o.state in FAILED for o in upstream):
+            self.end_directly(node.key, "upstream_failed")
+        elif any(o is not None and o.state == "skipped" for o in upstream) or not all(
+            bool(self.outputs.value(k)) != negate for k, negate in node.when
+        ):
+            self.end_directly(node.key, "skipped")
+        elif self.reuse(node.key):
+            pass
+        elif node.map_over is not None:
+            self.maps.expand(node)
+        elif node.options.get("in_process"):
+            self._start_in_process(node)
+        else:
+            self._plan_job(node)
+
+    def reuse(self, key: str) -> bool:
+        """Settle ``key`` from its existing step run when that one succeeded (a resumed run)."""
+        row = self.existing.get(key)
+        if row is None or row.state not in ("succeeded", "cached"):
+            return False
+        outcome = Outcome(row.state, row.output_digest, row.output_kind)
+        self.settle(key, outcome, fetch=self.fetch_step(key), parent=row.parent_key)
+        return True
+
+    def begin_entry(
+        self, node: Node, key: str, *, inputs: dict[str, str], **more: Any
+    ) -> StepBegin:
+        """The begin entry of ``key`` (``node`` itself, or one of its map items)."""
+        step = self.built.steps[node.key]
+        identity = self.keys.identity(step, node.options.get("env") or {})
+        cache = bool(node.options.get("cache", True)) and not self.no_cache
+        return StepBegin(
+            key=key,
+            step=node.step,
+            in_process=bool(node.options.get("in_process")),
+            cache=cache,
+            cache_key=identity.key_of(inputs),
+            code_digest=identity.code,
+            inputs=inputs,
+            **more,
+        )
+
+    def cache_hit(self, entry: StepBegin) -> CacheEntry | None:
+        if not entry.cache or entry.cache_key is None:
+            return None
+        return self.index.get(entry.cache_key)
+
+    def _start_in_process(self, node: Node) -> None:
+        entry = self.begin_entry(node, node.key, inputs=self.outputs.input_digests(node))
+        hit = self.cache_hit(entry)
+        if hit is not None:
+            self.recorder.begin(entry)
+            self.settle(
+                node.key,
+                Outcome("cached", hit.output_digest, hit.output_kind),
+                fetch=self.fetch_artifact(hit.output_digest),
+            )
+            return
+        options = node.options
+        self._emit(StepEvent(node.key, node.step, "running"))
+        self.pool.start(
+            InProcessCall(
+                entry,
+                self.built.steps[node.key],
+                lambda: self.outputs.call_of(node),
+                retries=int(options.get("retries", 0)),
+                backoff_s=float(options.get("backoff_s", 1.0)),
+            )
+        )
+
+    def _in_process_ended(self, end: InProcessEnd) -> None:
+        if self.maps.owns(end.key):
+            self.maps.item_ended(end)
+            return
+        self.recorder.finish(end.record)
+        self.settle(end.key, end.outcome, value=end.value, duration_s=end.duration_s)
+
+    # Job steps.
+    def _plan_job(self, node: Node) -> None:
+        entry = self.begin_entry(node, node.key, inputs=self.outputs.input_digests(node))
+        if self.cache_hit(entry) is None:
+            args, kwargs = self.outputs.call_of(node)
+            body = job_body(
+                self.run,
+                node,
+                key=node.key,
+                function=STEP_FUNCTION,
+                call_args=[node.module, node.qualname, args, kwargs],
+                snapshot=self.run.snapshot,
+            )
+            entry = entry.model_copy(update={"job": body})
+        self._begins.append((entry, self._job_begun))
+
+    def queue_begin(self, entry: StepBegin, answer: Any) -> None:
+        self._begins.append((entry, answer))
+
+    def send_begins(self) -> None:
+        """Begin every collected job entry: one request per batch, after the recorder's."""
+        if not self._begins:
+            return
+        begins, self._begins = self._begins, []
+        self.recorder.flush()
+        rows: list[StepRunOut] = []
+        try:
+            send_begins(self, [entry for entry, _ in begins], rows)
+        except PayloadTooLarge as exc:
+            for entry, _ in begins[len(rows) :]:
+                self.end_directly(entry.key, "failed", error=f"its job is too large to send: {exc}")
+        for (_, answer), row in zip(begins, rows, strict=False):
+            answer(row)
+
+    def _job_begun(self, row: StepRunOut) -> None:
+        if row.state in ENDED:
+            self.settle(
+                row.key,
+                Outcome(row.state, row.output_digest, row.output_kind, row.error, row.traceback),
+                fetch=self.fetch_step(row.key),
+            )
+        elif row.job_id is not None:
+            self.live_jobs[row.job_id] = LiveJob(row.key)
+            self.waiter.watch(row.job_id)
+            self._emit(StepEvent(row.key, row.step, "running", job_id=row.job_id))
+        else:
+            error = "its cached output was gone when it began; retry the run to compute it"
+            self.end_directly(row.key, "failed", error=error)
+
+    def _jobs_ended(self, ended: list[tuple[str, JobOut | None, CorridorError | None]]) -> None:
+        finishes: list[StepFinish] = []
+        for job_id, job, error in ended:
+            live = self.live_jobs.pop(job_id, None)
+            if live is None:
+                continue
+            if live.map_key is not None:
+                self.maps.chunk_ended(live, job_id, job, error)
+                continue
+            finishes.append(self.job_finish(live.key, job_id, job, error))
+        if finishes:
+            for row in self.link.finish(self.run.id, finishes):
+                outcome = Outcome(
+                    row.state, row.output_digest, row.output_kind, row.error, row.traceback
+                )
+                self.settle(
+                    row.key,
+                    outcome,
+                    fetch=self.fetch_step(row.key),
+                    duration_s=_seconds(row.duration_ms),
+                )
+
+    def job_finish(
+        self, key: str, job_id: str, job: JobOut | None, error: CorridorError | None
+    ) -> StepFinish:
+        """The finish entry of ``key`` from how its job ended."""
+        if job is None:
+            return StepFinish(
+                key=key, state="failed", error=f"lost the server while its job ran: {error}"
+            )
+        duration = _job_ms(job)
+        if job.state == "succeeded":
+            return StepFinish(
+                key=key, state="succeeded", output_from_job=True, duration_ms=duration
+            )
+        if job.state == "cancelled":
+            return StepFinish(
+                key=key, state="cancelled", error=job.error or "its job was cancelled"
+            )
+        trace = None
+        with suppress(CorridorError):
+            trace = traceback_of(self.link.job_log_tail(job_id))
+        return StepFinish(
+            key=key,
+            state="failed",
+            error=(job.error or "its job failed")[:65_536],
+            traceback=trace,
+            duration_ms=duration,
+        )
+
+    # Ends.
+    def end_directly(self, key: str, state: str, *, error: str | None = None) -> None:
+        """End a node that runs nothing (skipped, upstream_failed, refused) and record it."""
+        node = self.graph.nodes[key]
+        begin = StepBegin(key=key, step=node.step, in_process=bool(node.options.get("in_process")))
+        self.recorder.finish(StepFinish(key=key, state=state, begin=begin, error=error))
+        self.settle(key, Outcome(state, error=error))
+
+    def settle(
+        self,
+        key: str,
+        outcome: Outcome,
+        *,
+        value: object = None,
+        fetch: Any = None,
+        duration_s: float | None = None,
+        parent: str | None = None,
+    ) -> None:
+        """Record how a node ended, tell the watcher, and release what waited for it."""
+        self.outputs.settle(key, outcome, value=value, fetch=fetch if outcome.has_output else None)
+        node = self.graph.nodes.get(key)
+        self._emit(
+            StepEvent(
+                key,
+                node.step if node else key,
+                outcome.state,
+                duration_s=duration_s,
+                error=outcome.error,
+                traceback=outcome.traceback,
+            )
+        )
+        if node is None:
+            return
+        self._settled += 1
+        if outcome.state == "failed" and self.first_error is None:
+            self.first_error = f"step {key!r} failed: {outcome.error or 'failed'}"
+        for dependent in self.graph.dependents(key):
+            self._waiting[dependent] -= 1
+            if self._waiting[dependent] == 0:
+                self._ready.append(dependent)
+        if outcome.state == "failed" and self.fail_fast:
+            self._stop()
+
+    def _stop(self) -> None:
+        """Fail fast: cancel the live jobs, end every open step ``cancelled``."""
+        self.stopping = True
+        for job_id in list(self.live_jobs):
+            with suppress(CorridorError):
+                self.link.cancel_job(job_id)
+        for key, node in self.graph.nodes.items():
+            if not self.outputs.ended(key):
+                begin = StepBegin(
+                    key=key, step=node.step, in_process=bool(node.options.get("in_process"))
+                )
+                self.recorder.finish(StepFinish(key=key, state="cancelled", begin=begin))
+                self._emit(StepEvent(key, node.step, "cancelled"))
+        for entry in self.maps.open_items():
+            self.recorder.finish(StepFinish(key=entry.key, state="cancelled", begin=entry))
+
+    def _finish(self) -> RunResult:
+        self.recorder.flush()
+        if self.first_error is not None or self.stopping:
+            body = RunFinish(state="failed", error=self.first_error or "a step failed")
+        else:
+            value = self._result(self.graph.result)
+            data = artifacts.encode_output(value, where="the pipeline's return value")
+            body = RunFinish(
+                state="succeeded", result_b64=b64(data), result_kind=artifacts.kind_of(value)
+            )
+            self.run = self.link.finish_run(self.run.id, body)
+            self._emit(RunEvent(self.run))
+            return RunResult(self.run, value)
+        self.run = self.link.finish_run(self.run.id, body)
+        self._emit(RunEvent(self.run))
+        return RunResult(self.run)
+
+    def _result(self, arg: Arg) -> object:
+        """The pipeline's value: a skipped step's output is None."""
+        if arg.kind == "node":
+            assert arg.node is not None
+            outcome = self.outputs.outcome(arg.node)
+            if outcome is None or not outcome.has_output:
+                return None
+        if arg.kind == "list":
+            return [self._result(a) for a in arg.items]
+        if arg.kind == "dict":
+            return {k: self._result(a) for k, a in zip(arg.keys, arg.items, strict=True)}
+        return self.outputs.resolve(arg)
+
+    # Helpers of the parts.
+    def fetch_step(self, key: str) -> Any:
+        return lambda: self.link.step_output(self.run.id, key)
+
+    def fetch_artifact(self, digest: str) -> Any:
+        return lambda: self.link.artifact(self.run.project, digest)
+
+    def _emit(self, event: object) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def _beat(self) -> None:
+        while not self._stop_beat.wait(HEARTBEAT_S):
+            with suppress(CorridorError):
+                self.link.heartbeat(self.run.id)
+
+
+def _seconds(ms: float | None) -> float | None:
+    return None if ms is None else ms / 1000
+
+
+def _job_ms(job: JobOut) -> float | None:
+    if job.started_at is None or job.finished_at is None:
+        return None
+    return max(0.0, (job.finished_at - job.started_at).total_seconds() * 1000)
