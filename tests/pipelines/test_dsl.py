@@ -21,6 +21,8 @@ from corridor.pipelines import (
 )
 from corridor.pipelines.dsl import set_current_step
 from corridor.pipelines.sansio.graph import Arg, Graph
+from tests.conftest import LiveServer
+from tests.pipelines.conftest import WriteModule
 
 
 @step
@@ -448,3 +450,32 @@ def test_a_pandas_literal_is_kept_as_the_arrow_table_a_job_would_receive() -> No
     assert isinstance(table, pa.Table)
     assert table.column("a").to_pylist() == [1, 2]
     assert arg.digest == hashlib.sha256(artifacts.encode_output(table)).hexdigest()
+
+
+def test_calling_a_pipeline_runs_it_with_the_default_client_and_returns_its_value(
+    pipelines_server: LiveServer,
+    pipeline_module: WriteModule,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CORRIDOR_HOME", str(pipelines_server.home))
+    monkeypatch.setenv("CORRIDOR_URL", pipelines_server.url)
+    monkeypatch.setenv("CORRIDOR_TOKEN", pipelines_server.token)
+    flow = pipeline_module(
+        """
+        from corridor.pipelines import pipeline, step
+
+        @step(in_process=True)
+        def double(x: int) -> int:
+            return 2 * x
+
+        @step(in_process=True)
+        def total(xs: list[int]) -> int:
+            return sum(xs)
+
+        @pipeline
+        def doubled(n: int = 3) -> dict:
+            parts = double.map(list(range(n)))
+            return {"sum": total(parts), "n": n}
+        """
+    )
+    assert flow.doubled(n=4) == {"sum": 12, "n": 4}

@@ -230,13 +230,15 @@ class Pipeline:
         return build_module.build(self, values)
 
     def __call__(self, **values: Any) -> Any:
-        """Run the pipeline with the default client, driving it from this process; its value."""
+        """Run the pipeline with the default client, driving it from this process; its value.
+
+        Raises ``PipelineFailed`` when the run does not succeed."""
         build_module.refuse_nesting(self.name)
         from corridor.client.client import Client
 
         with Client() as client:
-            runs: Any = client.pipelines  # type: ignore[attr-defined,unused-ignore]
-            return runs.run(self, values).value
+            # A failed run raises (PipelineFailed, naming the failed step), as a call should.
+            return client.pipelines.run(self, values).value_or_raise()
 
     def __repr__(self) -> str:
         return f"<pipeline {self.name!r} ({self.module}:{self.qualname})>"
