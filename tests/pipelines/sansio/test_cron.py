@@ -271,8 +271,21 @@ def test_once_after_a_long_outage_of_a_frequent_schedule() -> None:
 
 
 def test_due_counts_missed_fires_across_a_dst_gap_once() -> None:
+    # From 02:00 Paris on the 28th to just after the gap on the 29th: three fires on the 28th,
+    # and the gap's three (02:00, 02:20, 02:40 do not exist) as one at 03:00 CEST.
     fired, upcoming = due(
-        "*/20 2 * * *", "Europe/Paris", at(2026, 3, 29, 0), at(2026, 3, 29, 1, 0, 10), "all"
+        "*/20 2 * * *", "Europe/Paris", at(2026, 3, 28, 1), at(2026, 3, 29, 1, 0, 10), "all"
     )
-    assert fired == [at(2026, 3, 29, 1)]
+    assert fired == [at(2026, 3, 28, 1), at(2026, 3, 28, 1, 20), at(2026, 3, 28, 1, 40)] + [
+        at(2026, 3, 29, 1)
+    ]
     assert upcoming == at(2026, 3, 30, 0)
+
+
+def test_the_stored_next_fire_is_a_fire_even_off_the_expression() -> None:
+    # The row decides: a next_fire_at stored as 10:07 fires at 10:07, then the expression goes on.
+    fired, upcoming = due(
+        "0 * * * *", "UTC", at(2026, 1, 1, 10, 7), at(2026, 1, 1, 10, 7, 5), "skip"
+    )
+    assert fired == [at(2026, 1, 1, 10, 7)]
+    assert upcoming == at(2026, 1, 1, 11)

@@ -245,8 +245,8 @@ def due(
 ) -> tuple[list[dt.datetime], dt.datetime]:
     """The fires to run now, and the next fire after ``now``.
 
-    Fires from ``next_fire_at`` up to ``now`` are due; those older than ``on_time_s`` were
-    missed (the server was down). ``skip`` runs only the on-time ones, ``once`` runs the latest
+    ``next_fire_at`` (the stored fire) and the fires after it up to ``now`` are due; those
+    older than ``on_time_s`` were missed (the server was down). ``skip`` runs only the on-time ones, ``once`` runs the latest
     due fire alone, ``all`` runs every due fire (the latest `MAX_ALL_FIRES`).
     """
     cron = parse(expr) if isinstance(expr, str) else expr
@@ -257,15 +257,19 @@ def due(
     # a few windows of fires, not every fire since the outage began.
     window = dt.timedelta(hours=1)
     while True:
-        start = max(next_fire_at - dt.timedelta(microseconds=1), now - window)
+        covers_all = now - window <= next_fire_at
+        start = next_fire_at if covers_all else now - window
         recent: deque[dt.datetime] = deque(maxlen=keep)
+        if covers_all:
+            # The stored fire is a fire, whatever the expression says now: the row decides.
+            recent.append(next_fire_at)
         upcoming = now
         for instant in fires(cron, start, tz):
             if instant > now:
                 upcoming = instant
                 break
             recent.append(instant)
-        if len(recent) == keep or start > now - window:
+        if len(recent) == keep or covers_all:
             break
         window *= 4
     if upcoming <= now:
