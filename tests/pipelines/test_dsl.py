@@ -479,3 +479,23 @@ def test_calling_a_pipeline_runs_it_with_the_default_client_and_returns_its_valu
         """
     )
     assert flow.doubled(n=4) == {"sum": 12, "n": 4}
+
+
+def test_a_list_holding_handles_can_be_mapped_and_options_copies_show_in_the_graph() -> None:
+    @pipeline
+    def mixed() -> Any:
+        first = load(2)
+        over = clean.map([first[0], 5], factor=first[1])
+        return clean.options(cpus=4, retries=0)(over[0])
+
+    graph = mixed.build().graph
+    over = graph.nodes["clean"].map_over
+    assert over is not None
+    assert over.kind == "list"
+    assert over.items[0] == Arg.of_node("load", [0])
+    assert over.items[1].kind == "lit"
+    assert graph.nodes["clean"].kwargs["factor"] == Arg.of_node("load", [1])
+    later = graph.nodes["clean-2"]
+    assert (later.options["cpus"], later.options["retries"]) == (4.0, 0)
+    assert graph.nodes["clean"].options["cpus"] == 2.0
+    assert later.upstream() == {"clean"}

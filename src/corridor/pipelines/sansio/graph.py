@@ -227,7 +227,8 @@ class Graph:
         object.__setattr__(self, "_order", _topological(self.nodes))
 
     def order(self) -> list[str]:
-        """Node keys so that each comes after everything it depends on (build order on ties)."""
+        """Node keys so that each comes after everything it waits for: build order, except that
+        a node named by an earlier one's ``after`` moves up to just before it."""
         return list(self._order)
 
     def upstream(self, key: str) -> frozenset[str]:
