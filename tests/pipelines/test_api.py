@@ -185,7 +185,8 @@ def test_begin_queues_the_job_once_and_a_group_shares_one_job(pw: PipelinesWorld
     first = pw.begin(run["id"], steps)
     assert first.status_code == 200, first.text
     rows = first.json()
-    assert rows[0]["job_id"] and rows[1]["job_id"] == rows[2]["job_id"]
+    assert rows[0]["job_id"]
+    assert rows[1]["job_id"] == rows[2]["job_id"]
     assert rows[0]["job_id"] != rows[1]["job_id"]
     jobs = pw.counts()["compute_jobs"]
     assert jobs == 2

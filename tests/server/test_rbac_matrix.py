@@ -21,6 +21,7 @@ from corridor.server.app import create_app, route_table
 from tests.compute.seed import seed_compute, snapshot_archive
 from tests.conftest import clean_env, sqlite_url
 from tests.data.seed import seed_data
+from tests.pipelines.seed import seed_pipelines
 from tests.registry.seed import seed_registry
 from tests.server.conftest import World, build_world
 from tests.serving.seed import seed_serving
@@ -82,6 +83,11 @@ SNAPSHOT = snapshot_archive()
 DEPS = "/api/v1/projects/{project}/deployments"
 P_DEPS = "/api/v1/projects/p/deployments"
 
+
+PIPES = "/api/v1/projects/{project}/pipelines"
+P_PIPES = "/api/v1/projects/p/pipelines"
+PRUN = "/api/v1/pipeline-runs/{run_id}"
+LIVE_RUN = "/api/v1/pipeline-runs/PRUNLIVE"
 
 STUDIES = "/api/v1/projects/{project}/studies"
 STUDY = STUDIES + "/{study_id}"
@@ -322,6 +328,83 @@ CASES = [
     Case("GET", DEPS + "/{name}/drift", "viewer", url=P_DEPS + "/dep/drift?reference=d"),
     Case("PUT", WORK + "/checkpoint", "job", url=LIVE + "/checkpoint?step=1", content=b"c"),
     Case("GET", WORK + "/checkpoint", "job", url=LIVE + "/checkpoint"),
+    # Pipelines: pipeline etl with runs PRUNLIVE (running), PRUNDONE (succeeded), PRUNFAILED,
+    # schedule PSCHEDULE and trigger PTRIGGER in p (tests/pipelines/seed.py).
+    Case("POST", PIPES, "editor", {"name": "pnew", "module": "m", "qualname": "f"}, url=P_PIPES),
+    Case("GET", PIPES, "viewer", url=P_PIPES),
+    Case("GET", PIPES + "/{name}", "viewer", url=P_PIPES + "/etl"),
+    Case("PATCH", PIPES + "/{name}", "editor", {"description": "x"}, url=P_PIPES + "/etl"),
+    Case("POST", PIPES + "/{name}/runs", "editor", {"driver": "client"}, url=P_PIPES + "/etl/runs"),
+    Case(
+        "GET",
+        "/api/v1/projects/{project}/pipeline-runs",
+        "viewer",
+        url="/api/v1/projects/p/pipeline-runs",
+    ),
+    Case("GET", PRUN, "viewer", url=LIVE_RUN),
+    Case("PUT", PRUN + "/graph", "editor", {"graph": {"nodes": {}}}, url=LIVE_RUN + "/graph"),
+    Case(
+        "POST",
+        PRUN + "/steps/begin",
+        "editor",
+        {"steps": [{"key": "new", "step": "new", "in_process": True}]},
+        url=LIVE_RUN + "/steps/begin",
+    ),
+    Case(
+        "POST",
+        PRUN + "/steps/finish",
+        "editor",
+        {"steps": [{"key": "x", "state": "skipped"}]},
+        url=LIVE_RUN + "/steps/finish",
+    ),
+    Case(
+        "POST",
+        PRUN + "/cache-index",
+        "editor",
+        {"code_digests": ["0" * 64]},
+        url=LIVE_RUN + "/cache-index",
+    ),
+    Case("POST", PRUN + "/heartbeat", "editor", url=LIVE_RUN + "/heartbeat"),
+    Case("POST", PRUN + "/finish", "editor", {"state": "failed"}, url=LIVE_RUN + "/finish"),
+    Case("GET", PRUN + "/steps/{key}/output", "viewer", url=LIVE_RUN + "/steps/load/output"),
+    Case("GET", PRUN + "/steps/{key}/logs", "viewer", url=LIVE_RUN + "/steps/load/logs"),
+    Case("GET", PRUN + "/result", "viewer", url="/api/v1/pipeline-runs/PRUNDONE/result"),
+    Case("POST", PRUN + "/retry", "editor", url="/api/v1/pipeline-runs/PRUNFAILED/retry"),
+    Case("POST", PRUN + "/cancel", "editor", url=LIVE_RUN + "/cancel"),
+    Case(
+        "GET",
+        "/api/v1/projects/{project}/pipeline-artifacts/{digest}",
+        "viewer",
+        url="/api/v1/projects/p/pipeline-artifacts/POUTDIGEST",
+    ),
+    Case(
+        "POST",
+        PIPES + "/{name}/schedules",
+        "editor",
+        {"cron": "0 * * * *"},
+        url=P_PIPES + "/etl/schedules",
+    ),
+    Case("GET", PIPES + "/{name}/schedules", "viewer", url=P_PIPES + "/etl/schedules"),
+    Case(
+        "DELETE",
+        "/api/v1/pipeline-schedules/{schedule_id}",
+        "editor",
+        url="/api/v1/pipeline-schedules/PSCHEDULE",
+    ),
+    Case(
+        "POST",
+        PIPES + "/{name}/triggers",
+        "editor",
+        {"dataset": "d"},
+        url=P_PIPES + "/etl/triggers",
+    ),
+    Case("GET", PIPES + "/{name}/triggers", "viewer", url=P_PIPES + "/etl/triggers"),
+    Case(
+        "DELETE",
+        "/api/v1/pipeline-triggers/{trigger_id}",
+        "editor",
+        url="/api/v1/pipeline-triggers/PTRIGGER",
+    ),
 ]
 
 
@@ -350,6 +433,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
         world.ids.update(compute.ids)
         world.tokens["job"] = compute.job_token
         world.ids.update(seed_tuning(runtime))
+        world.ids.update(seed_pipelines(runtime, compute.ids["SNAPDIGEST"]))
     finally:
         runtime.close()
     return Seeded(home, world)
