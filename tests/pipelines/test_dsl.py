@@ -499,3 +499,25 @@ def test_a_list_holding_handles_can_be_mapped_and_options_copies_show_in_the_gra
     assert (later.options["cpus"], later.options["retries"]) == (4.0, 0)
     assert graph.nodes["clean"].options["cpus"] == 2.0
     assert later.upstream() == {"clean"}
+
+
+def test_a_step_defined_inside_a_function_must_run_in_process() -> None:
+    @step
+    def local(x: int) -> int:
+        return x
+
+    @step(in_process=True)
+    def local_cheap(x: int) -> int:
+        return x
+
+    @pipeline
+    def uses_local() -> Any:
+        return local(1)
+
+    @pipeline
+    def uses_cheap() -> Any:
+        return local_cheap(1)
+
+    with pytest.raises(InvalidInput, match="where a job cannot import it"):
+        uses_local.build()
+    assert list(uses_cheap.build().graph.nodes) == ["local_cheap"]

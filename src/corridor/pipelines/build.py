@@ -149,6 +149,12 @@ class Tracer:
         mapped: bool = False,
     ) -> StepOutput:
         """Add a node for one call of ``step`` and return its handle."""
+        if "<locals>" in step.qualname and not step.settings.in_process:
+            raise InvalidInput(
+                f"step {step.name!r} is defined inside a function ({step.qualname}), where a "
+                "job cannot import it: define it at the top level of a module, or make it "
+                "in_process=True"
+            )
         key = self._next_key(step.name)
         names = step.positional_names()
         arg_nodes = tuple(
