@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -337,8 +338,6 @@ def current_step() -> StepContext | None:
     context = _current_step.get()
     if context is not None:
         return context
-    import os
-
     run_id, key = os.environ.get("PIPELINE_RUN_ID"), os.environ.get("PIPELINE_STEP")
     return StepContext(run_id, key) if run_id and key else None
 
