@@ -4,13 +4,24 @@ no fire made twice across a restart or a second leader."""
 from __future__ import annotations
 
 import datetime as dt
+import time
+from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
+from corridor.client.client import Client
+from corridor.compute.sansio import payload
 from corridor.config import Settings
 from corridor.pipelines.loop import tick
 from corridor.pipelines.models import PipelineSchedule
+from corridor.pipelines.sansio.cron import zone
 from corridor.runtime import Runtime
+from corridor.store.base import utcnow
+from corridor.store.db import Database
+from tests.conftest import LiveServer
+from tests.pipelines.conftest import WriteModule
 from tests.pipelines.loop_world import LoopWorld, at, world
 
 __all__ = ["world"]
@@ -144,3 +155,107 @@ def test_first_fire_refuses_a_bad_cron_or_zone() -> None:
         first_fire("0 * * * *", "Nowhere/Town", now=at(2026, 1, 1))
     assert first_fire("@daily", "Europe/Paris", now=at(2026, 1, 1, 12)) == (at(2026, 1, 1, 23))
     assert isinstance(first_fire("@hourly", "UTC", now=at(2026, 1, 1)), dt.datetime)
+
+
+# --- end to end, on the live server ----------------------------------------------------------
+
+FLOW_FILE = """
+from corridor.pipelines import pipeline, step
+
+
+@step
+def double(n: int) -> int:
+    return n * 2
+
+
+@step(in_process=True)
+def plus_one(n: int) -> int:
+    return n + 1
+
+
+@pipeline
+def nightly(n: int = 1) -> int:
+    return plus_one(double(n))
+"""
+
+
+def test_a_schedule_on_the_live_server_fires_and_its_driver_job_completes_the_run(
+    pipelines_server: LiveServer,
+    admin_client: Client,
+    project: str,
+    pipeline_module: WriteModule,
+) -> None:
+    module = pipeline_module(FLOW_FILE)
+    assert module.__file__ is not None
+    snapshot = admin_client.compute.build_snapshot(Path(module.__file__).parent.parent)
+    admin_client.compute.upload_snapshot(project, snapshot)
+    with pipelines_server.client() as http:
+        registered = http.post(
+            f"/api/v1/projects/{project}/pipelines",
+            json={
+                "name": "nightly",
+                "module": module.__name__,
+                "qualname": "nightly",
+                "snapshot": snapshot.digest,
+                "params": [{"name": "n", "type": "int", "required": False, "default": 1}],
+            },
+        )
+        assert registered.status_code == 201, registered.text
+        schedules_path = f"/api/v1/projects/{project}/pipelines/nightly/schedules"
+        bad = http.post(schedules_path, json={"cron": "61 3 * * *"})
+        assert bad.status_code == 422
+        assert "minute 61 is out of range 0-59" in bad.text
+        made = http.post(
+            schedules_path,
+            json={"cron": "0 3 * * *", "timezone": "Europe/Paris", "params": {"n": 20}},
+        )
+        assert made.status_code == 201, made.text
+        schedule = made.json()
+        # The clock reaches the fire: the row is what the loop reads, so moving its next fire
+        # to a second ago is the server's own view of "03:00 Paris has come" (without waiting
+        # for it).
+        fire = utcnow() - dt.timedelta(seconds=1)
+        database = Database(pipelines_server.database_url)
+        try:
+            with database.write() as session:
+                row = session.get(PipelineSchedule, schedule["id"])
+                assert row is not None
+                row.next_fire_at = fire
+        finally:
+            database.dispose()
+        run = _wait_for_run(http, project, "nightly", limit_s=180)
+        assert run["state"] == "succeeded", run
+        assert run["trigger"] == "schedule"
+        assert run["trigger_detail"]["schedule_id"] == schedule["id"]
+        assert run["params"] == {"n": 20}
+        assert run["driver"] == "job"
+        assert run["driver_job_id"] is not None
+        result = http.get(f"/api/v1/pipeline-runs/{run['id']}/result")
+        assert result.status_code == 200, result.text
+        assert payload.decode(result.content) == 41
+        # Exactly one run for the fire, and the schedule moved on to the next 03:00 Paris.
+        listed = http.get(f"/api/v1/projects/{project}/pipeline-runs").json()
+        assert len(listed) == 1
+        (after,) = http.get(schedules_path).json()
+        assert dt.datetime.fromisoformat(after["next_fire_at"]) > utcnow()
+        assert (
+            dt.datetime.fromisoformat(after["next_fire_at"])
+            .astimezone(zone("Europe/Paris"))
+            .strftime("%H:%M")
+            == "03:00"
+        )
+        assert dt.datetime.fromisoformat(after["last_fire_at"]) == fire
+
+
+def _wait_for_run(http: httpx.Client, project: str, pipeline: str, *, limit_s: float) -> Any:
+    """The pipeline's first run once it has ended."""
+    deadline = time.monotonic() + limit_s
+    found: list[Any] = []
+    while time.monotonic() < deadline:
+        found = http.get(
+            f"/api/v1/projects/{project}/pipeline-runs", params={"pipeline": pipeline}
+        ).json()
+        if found and found[-1]["state"] in ("succeeded", "failed", "cancelled"):
+            return found[-1]
+        time.sleep(0.5)
+    raise AssertionError(f"no run of {pipeline} ended within {limit_s} s: {found}")
