@@ -217,3 +217,9 @@ def test_re_encoding_a_decoded_output_gives_the_same_bytes(value: object) -> Non
 )
 def test_kind_of_names_what_an_output_holds(value: object, kind: str) -> None:
     assert artifacts.kind_of(value) == kind
+
+
+def test_a_dataset_input_passes_as_the_codec_holds_it() -> None:
+    marker = payload.DatasetInput("sales@3")
+    assert artifacts.to_storable([marker], where="the step") == [marker]
+    assert artifacts.decode_output(artifacts.encode_output([marker])) == [marker]

@@ -273,3 +273,10 @@ def test_the_environment_names_the_libraries_the_step_and_its_helpers_import(
     assert list(alone) == sorted(alone)
     with_helpers = environment_of(flow.fit, {"SEED": "7"}, root=tmp_path)
     assert with_helpers == {**alone, "dist:polars": metadata.version("polars")}
+
+
+def test_functions_from_outside_the_package_count_by_their_own_source(tmp_path: Path) -> None:
+    import json
+
+    assert code_digest(json.dumps, tmp_path) != code_digest(json.loads, tmp_path)
+    assert reached_modules(json.dumps, tmp_path) == ["json"]

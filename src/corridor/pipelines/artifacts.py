@@ -119,7 +119,7 @@ def _storable(value: object, path: str, depth: int, where: str) -> object:
         return {k: _storable(v, f"{path}[{k!r}]", depth + 1, where) for k, v in value.items()}
     if "numpy" in sys.modules and isinstance(value, sys.modules["numpy"].generic):
         return _storable(value.item(), path, depth + 1, where)
-    if isinstance(value, bytearray | memoryview) or _library_leaf(value):
+    if isinstance(value, bytearray | memoryview | payload.DatasetInput) or _library_leaf(value):
         return value
     return _convert_leaf(value, path, where)
 

@@ -84,6 +84,10 @@ class _Walk:
 
     def sources(self, fn: object) -> dict[str, str]:
         stack: list[object] = [fn]
+        if isinstance(fn, types.FunctionType) and not self._inside(fn.__module__):
+            # A step from outside the package (an installed one) still counts by its own
+            # source, or every such step would share one digest.
+            self._record(fn.__module__, fn.__qualname__, fn)
         while stack:
             item = stack.pop()
             if id(item) in self.seen:
