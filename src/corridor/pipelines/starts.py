@@ -32,14 +32,24 @@ from corridor.store.db import Database
 log = logging.getLogger("corridor.pipelines")
 
 DRIVER_SILENCE_S = 120.0
+# Pipelines looked at per tick.
 QUEUE_BATCH = 500
 
 
 def start_queued(runtime: Runtime, now: dt.datetime) -> list[str]:
     """Start queued runs, oldest first within each pipeline's limit; the started runs' ids."""
     with runtime.db.read() as session:
-        queued = runs.queued_runs(session, limit=QUEUE_BATCH)
-        pipeline_ids = list(dict.fromkeys(run.pipeline_id for run in queued))
+        # Pipelines with a queued run, the longest-waiting first: one pipeline's long queue
+        # at its limit never hides another's.
+        pipeline_ids = list(
+            session.scalars(
+                select(PipelineRun.pipeline_id)
+                .where(PipelineRun.state == "queued")
+                .group_by(PipelineRun.pipeline_id)
+                .order_by(func.min(PipelineRun.created_at))
+                .limit(QUEUE_BATCH)
+            )
+        )
     started: list[str] = []
     for pipeline_id in pipeline_ids:
         try:
