@@ -25,8 +25,11 @@ from tests.conftest import LiveServer, module_server
 
 @pytest.fixture(scope="session")
 def pipelines_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """One real `corridor server` (SQLite, the default local site) for the folder's tests."""
-    with module_server(tmp_path_factory, "pipelines") as live:
+    """One real `corridor server` (SQLite, the default local site) for the folder's tests.
+
+    With the default request limit (16 MiB): a map chunk's step entries are begun in one
+    request, so the suite's 64 KiB limit would cut a 1,000-item map into dozens of jobs."""
+    with module_server(tmp_path_factory, "pipelines", max_body_bytes=16 * 1024 * 1024) as live:
         yield live
 
 

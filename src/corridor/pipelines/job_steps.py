@@ -47,8 +47,10 @@ def job_body(
     function: FunctionRefIn,
     call_args: Sequence[object],
     snapshot: str | None,
+    name: str | None = None,
 ) -> JobSubmit:
-    """The job of one step run (or of one map chunk, ``key`` being its first item's)."""
+    """The job of one step run (or of one map chunk: ``key`` is the map's, ``name`` tells the
+    chunk)."""
     options: dict[str, Any] = node.options
     data = payload.encode_call(list(call_args), {})
     env = {**dict(options.get("env") or {}), "PIPELINE_RUN_ID": run.id, "PIPELINE_STEP": key}
@@ -66,7 +68,7 @@ def job_body(
         "retries": options.get("retries", 0),
         "backoff_s": options.get("backoff_s", 1.0),
         "timeout": options.get("timeout"),
-        "name": f"{run.pipeline}/{key}"[:128],
+        "name": f"{run.pipeline}/{name or key}"[:128],
         "datasets": payload.dataset_refs(list(call_args))[:64],
     }
     return JobSubmit.model_validate(fields)

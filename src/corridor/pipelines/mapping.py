@@ -194,13 +194,16 @@ class MapSteps:
         for first in range(0, len(misses), size):
             part = misses[first : first + size]
             group = f"{node.key}@{part[0]}"
+            contiguous = part[-1] - part[0] == len(part) - 1
+            items = [state.items[i] for i in part]
             body = job_body(
                 self.runner.run,
                 node,
-                key=state.entries[part[0]].key,
+                key=node.key,
                 function=ITEMS_FUNCTION,
-                call_args=[node.module, node.qualname, [state.items[i] for i in part], kwargs],
+                call_args=[node.module, node.qualname, items, kwargs, part[0] if contiguous else None],
                 snapshot=self.runner.run.snapshot,
+                name=state.entries[part[0]].key,
             )
             if args:
                 raise InvalidInput(
