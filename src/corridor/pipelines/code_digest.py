@@ -151,7 +151,7 @@ class _Walk:
                         )
             return
         if _is_constant(value):
-            text = repr(value)
+            text = _constant_text(value)
             if len(text) <= _MAX_CONSTANT_REPR:
                 self.found[f"{module}:{name}="] = text
             return
@@ -203,6 +203,20 @@ def _is_constant(value: object) -> bool:
     if isinstance(value, dict):
         return all(_is_constant(k) and _is_constant(v) for k, v in value.items())
     return False
+
+
+def _constant_text(value: object) -> str:
+    """``repr``, but a set's items sorted: their order changes with each process's hash seed."""
+    if isinstance(value, frozenset | set):
+        items = sorted(_constant_text(v) for v in value)
+        return f"{type(value).__name__}({{{', '.join(items)}}})"
+    if isinstance(value, tuple | list):
+        inner = ", ".join(_constant_text(v) for v in value)
+        return f"({inner},)" if isinstance(value, tuple) else f"[{inner}]"
+    if isinstance(value, dict):
+        pairs = ", ".join(f"{_constant_text(k)}: {_constant_text(v)}" for k, v in value.items())
+        return f"{{{pairs}}}"
+    return repr(value)
 
 
 def _module_inside(module_name: str, root: Path) -> bool:

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from corridor.compute.sansio import payload
+from corridor.compute.sansio import parquet_parts, payload
 from corridor.compute.sansio.payload import decode, encode
 from corridor.errors import InvalidInput
 
@@ -136,8 +136,8 @@ def test_a_parquet_part_declaring_a_huge_table_is_refused_before_reading(
     assert isinstance(back, pa.Table)
     assert back.equals(bomb)
     # Shrink the floor below the table so that the part's ratio alone decides.
-    monkeypatch.setattr(payload, "MIN_PARQUET_LIMIT", 1024)
-    monkeypatch.setattr(payload, "MAX_PARQUET_EXPANSION", 100)
+    monkeypatch.setattr(parquet_parts, "MIN_PARQUET_LIMIT", 1024)
+    monkeypatch.setattr(parquet_parts, "MAX_PARQUET_EXPANSION", 100)
     with pytest.raises(InvalidInput, match="declares a table of"):
         decode(data)
 

@@ -14,8 +14,8 @@ the Arrow IPC stream format or Parquet, safetensors, raw bytes.
 
 Tables go as Arrow IPC by default (a job's arguments: fast to write and to map). ``encode(value,
 tables="parquet")`` writes them as Parquet instead (``$pq``, ``$pqpolars`` for a polars frame),
-for values that are kept: pipeline step outputs. The Parquet writer's settings are fixed (zstd,
-no variable metadata), so the same table gives the same bytes and the same digest every time.
+for values that are kept: pipeline step outputs; the same table gives the same bytes and the
+same digest every time (``parquet_parts``).
 ``convert`` lets a caller turn leaves the codec does not know into ones it does, in the same walk
 (a pandas frame into an Arrow table), or refuse them with its own words.
 
@@ -36,6 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Final, Literal
 
+from corridor.compute.sansio import parquet_parts
 from corridor.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -53,12 +54,6 @@ MAX_INT_BITS: Final = 13_000
 CONTENT_TYPE: Final = "application/vnd.corridor.payload"
 
 _SAFE_KINDS = "send JSON values, Arrow tables, numpy arrays or tensors"
-# A Parquet part's declared table may be at most this many times its bytes (and this big at all):
-# past that it is a decompression bomb, not a step's output.
-# A table of up to MIN_PARQUET_LIMIT is read whatever its compression.
-MAX_PARQUET_EXPANSION: Final = 1024
-MIN_PARQUET_LIMIT: Final = 1024 * 1024 * 1024
-MAX_PARQUET_TABLE_BYTES: Final = 64 * 1024 * 1024 * 1024
 
 Tables = Literal["arrow", "parquet"]
 Convert = Callable[[object, str], object]
@@ -283,7 +278,7 @@ def _encode_library_leaf(
             value = pa.Table.from_batches([value])
         if isinstance(value, pa.Table):
             if options.tables == "parquet":
-                return _part("$pq", _parquet_bytes(value, path), parts)
+                return _part("$pq", parquet_parts.write(value, path), parts)
             return _part("$arrow", _arrow_bytes(value, path), parts)
     if "polars" in sys.modules:
         import polars as pl
@@ -296,7 +291,7 @@ def _encode_library_leaf(
                     f"{path}: this polars DataFrame has no Arrow form: {exc}"
                 ) from exc
             if options.tables == "parquet":
-                return _part("$pqpolars", _parquet_bytes(table, path), parts)
+                return _part("$pqpolars", parquet_parts.write(table, path), parts)
             return _part("$polars", _arrow_bytes(table, path), parts)
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(value, torch.Tensor):
@@ -327,32 +322,6 @@ def _arrow_bytes(table: object, path: str) -> bytes:
             writer.write_table(table)
     except (pa.ArrowException, TypeError) as exc:
         raise InvalidInput(f"{path}: this table cannot be written as Arrow IPC: {exc}") from exc
-    return bytes(sink.getvalue().to_pybytes())
-
-
-def _parquet_bytes(table: object, path: str) -> bytes:
-    import pyarrow as pa
-    import pyarrow.parquet as pq  # type: ignore[import-untyped]
-
-    assert isinstance(table, pa.Table)
-    sink = pa.BufferOutputStream()
-    # Every setting that shapes the bytes is pinned here, so that a pyarrow default changing
-    # cannot change a digest without a version change (the writer's version is in the file).
-    try:
-        pq.write_table(
-            table,
-            sink,
-            compression="zstd",
-            compression_level=3,
-            use_dictionary=True,
-            write_statistics=True,
-            row_group_size=1024 * 1024,
-            data_page_size=1024 * 1024,
-            version="2.6",
-            store_schema=True,
-        )
-    except (pa.ArrowException, TypeError) as exc:
-        raise InvalidInput(f"{path}: this table cannot be written as Parquet: {exc}") from exc
     return bytes(sink.getvalue().to_pybytes())
 
 
@@ -604,55 +573,6 @@ def _read_polars(part: memoryview) -> object:
     return frame
 
 
-def _read_parquet(part: memoryview) -> object:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    # The footer says how big the table is; check that before anything is decompressed.
-    reader = pq.ParquetFile(pa.BufferReader(pa.py_buffer(part)))
-    declared = _parquet_table_bytes(reader)
-    limit = min(MAX_PARQUET_TABLE_BYTES, max(MIN_PARQUET_LIMIT, len(part) * MAX_PARQUET_EXPANSION))
-    if declared > limit:
-        raise InvalidInput(
-            f"the payload's Parquet part declares a table of {declared} bytes, more than "
-            f"{limit} for a part of {len(part)} bytes"
-        )
-    table = reader.read()
-    table.validate(full=True)
-    if table.num_rows != reader.metadata.num_rows:
-        raise InvalidInput("the payload's Parquet part holds other rows than its footer says")
-    return table
-
-
-def _parquet_table_bytes(reader: object) -> int:
-    """About how many bytes the table takes once read: a fixed-width column is rows times its
-    width (a run of one repeated value encodes to almost nothing), others their pages' size."""
-    import pyarrow as pa
-
-    metadata = reader.metadata  # type: ignore[attr-defined]
-    schema = reader.schema_arrow  # type: ignore[attr-defined]
-    rows = max(0, int(metadata.num_rows))
-    total = 0
-    for field in schema:
-        try:
-            width = field.type.bit_width // 8
-        except ValueError:  # variable width: offsets, plus the data counted below
-            width = 8
-        total += rows * max(width, 1) if pa.types.is_primitive(field.type) else rows * 8
-    for i in range(metadata.num_row_groups):
-        total += max(0, int(metadata.row_group(i).total_byte_size))
-    return total
-
-
-def _read_parquet_polars(part: memoryview) -> object:
-    import polars as pl
-
-    frame = pl.from_arrow(_read_parquet(part))
-    if not isinstance(frame, pl.DataFrame):
-        raise InvalidInput("the payload's polars part is not a table")
-    return frame
-
-
 def _read_tensor(part: memoryview) -> object:
     try:
         safetensors_torch = importlib.import_module("safetensors.torch")
@@ -677,7 +597,7 @@ _PART_READERS: Final[dict[str, Callable[[memoryview], object]]] = {
     "$np": _read_npy,
     "$arrow": _read_arrow,
     "$polars": _read_polars,
-    "$pq": _read_parquet,
-    "$pqpolars": _read_parquet_polars,
+    "$pq": parquet_parts.read,
+    "$pqpolars": parquet_parts.read_polars,
     "$torch": _read_tensor,
 }
