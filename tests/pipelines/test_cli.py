@@ -5,16 +5,22 @@ terminal (so `corridor run` prints plain lines)."""
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 import sys
 import textwrap
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from corridor.errors import InvalidInput, NotFound
 from corridor.pipelines.pipeline_files import load_pipeline_file, module_name_of, root_folder
-from tests.conftest import run_cli
+from tests.conftest import LiveServer, run_cli
+from tests.pipelines.conftest import WriteModule
 
 TWO = """
 from corridor.pipelines import pipeline, step
@@ -151,5 +157,239 @@ def test_the_pipelines_group_lists_its_commands(tmp_path: Path) -> None:
         assert command in result.stdout
 
 
-def _unused() -> None:  # keeps json imported for the live tests below
-    json.dumps(None)
+# Against the live server.
+
+FLOW = """
+from pathlib import Path
+from corridor.pipelines import pipeline, step
+
+@step(in_process=True)
+def load(n: int) -> list[int]:
+    print("loading", n)
+    return list(range(n))
+
+@step(in_process=True)
+def score(row: int, factor: float) -> float:
+    return row * factor
+
+@step(in_process=True)
+def total(scores: list[float]) -> dict[str, float]:
+    return {"total": sum(scores), "count": len(scores)}
+
+@pipeline
+def flow(n: int = 5, factor: float = 2.0) -> dict[str, float]:
+    rows = load(n)
+    return total(score.map(rows, factor=factor))
+"""
+
+FAILING = """
+from pathlib import Path
+from corridor.pipelines import pipeline, step
+
+@step(in_process=True)
+def load(n: int) -> list[int]:
+    return list(range(n))
+
+@step(in_process=True)
+def check(rows: list[int], marks: str) -> int:
+    if not Path(marks).exists():
+        raise ValueError("boom: no marks yet")
+    return len(rows)
+
+@pipeline
+def fragile(n: int = 3, marks: str = "") -> int:
+    return check(load(n), marks)
+"""
+
+
+@dataclass(frozen=True)
+class Flow:
+    """A pipeline file written into a fresh package under the current folder, and the CLI."""
+
+    path: str
+    project: str
+    home: Path
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return run_cli(self.home, *args)
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.cli("run", self.path, "-p", self.project, *args)
+
+    def json(self, *args: str) -> Any:
+        result = self.cli(*args, "--json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+
+@pytest.fixture
+def over_http(pipelines_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> LiveServer:
+    monkeypatch.setenv("CORRIDOR_URL", pipelines_server.url)
+    monkeypatch.setenv("CORRIDOR_TOKEN", pipelines_server.token)
+    return pipelines_server
+
+
+@pytest.fixture
+def flow_file(
+    over_http: LiveServer,
+    project: str,
+    pipeline_module: WriteModule,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Callable[[str], Flow]:
+    def write(source: str) -> Flow:
+        module = pipeline_module(source)
+        file = Path(str(module.__file__))
+        monkeypatch.chdir(file.parent.parent)  # the work folder: the module is pkg.flow there
+        return Flow(f"{file.parent.name}/{file.name}", project, over_http.home)
+
+    return write
+
+
+def test_a_run_prints_a_line_per_step_then_the_value_and_a_rerun_is_cached(
+    flow_file: Callable[[str], Flow],
+) -> None:
+    flow = flow_file(FLOW)
+    first = flow.run("--param", "n=4")
+    assert first.returncode == 0, first.stdout + first.stderr
+    lines = first.stdout.splitlines()
+    assert "step load running" in lines
+    assert any(re.fullmatch(r"step load succeeded \d+\.\d+s", line) for line in lines)
+    assert any(line.startswith("step score[3] succeeded") for line in lines)
+    assert any(line.endswith("(4 items: 4/4 done)") for line in lines if "step score " in line)
+    assert re.search(r"pipeline run 1 of flow succeeded in \S+ \(\w+\)", first.stdout)
+    assert json.loads(first.stdout[first.stdout.index("{") :]) == {"total": 12.0, "count": 4}
+
+    second = flow.run("--param", "n=4")
+    assert second.returncode == 0, second.stderr
+    assert "step load cached" in second.stdout.splitlines()
+    assert "step total cached" in second.stdout.splitlines()
+    assert "pipeline run 2 of flow succeeded" in second.stdout
+
+    fresh = flow.run("--param", "n=4", "--no-cache")
+    assert "step load cached" not in fresh.stdout
+    assert "step load running" in fresh.stdout
+
+
+def test_json_prints_only_the_value_and_the_run_id_on_stderr(
+    flow_file: Callable[[str], Flow],
+) -> None:
+    flow = flow_file(FLOW)
+    result = flow.run("--param", "n=3", "--param", "factor=0.5", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"total": 1.5, "count": 3}
+    run_id = re.search(r"succeeded in \S+ \((\w+)\)", result.stderr)
+    assert run_id is not None
+    assert "step load succeeded" in result.stderr  # the view went to standard error
+
+
+def test_a_failing_step_prints_its_traceback_and_exits_1(
+    flow_file: Callable[[str], Flow], tmp_path: Path
+) -> None:
+    flow = flow_file(FAILING)
+    result = flow.run("--param", f"marks={tmp_path / 'marks'}")
+    assert result.returncode == 1
+    out = result.stdout
+    assert "step check failed: ValueError: boom: no marks yet" in out
+    assert "Traceback (most recent call last):" in out
+    assert 'raise ValueError("boom: no marks yet")' in out
+    assert "pipeline run 1 of fragile failed" in result.stderr
+    assert "step 'check' failed: ValueError: boom" in result.stderr
+
+
+def test_ls_runs_show_and_logs_describe_what_ran(
+    flow_file: Callable[[str], Flow], tmp_path: Path
+) -> None:
+    flow = flow_file(FLOW)
+    assert flow.run("--param", "n=3").returncode == 0
+    broken = flow_file(FAILING)
+    assert broken.run("--param", f"marks={tmp_path / 'none'}").returncode == 1
+
+    listed = flow.json("pipelines", "ls", "-p", flow.project)
+    assert sorted(p["name"] for p in listed) == ["flow", "fragile"]
+    table = flow.cli("pipelines", "ls", "-p", flow.project)
+    assert "flow" in table.stdout
+    assert "succeeded" in table.stdout
+
+    runs = flow.json("pipelines", "runs", "fragile", "-p", flow.project)
+    assert [(r["pipeline"], r["state"]) for r in runs] == [("fragile", "failed")]
+    everything = flow.json("pipelines", "runs", "-p", flow.project, "--state", "succeeded")
+    assert [r["pipeline"] for r in everything] == ["flow"]
+
+    shown = flow.cli("pipelines", "show", runs[0]["id"])
+    assert shown.returncode == 0, shown.stderr
+    assert "state     failed" in shown.stdout
+    assert "load  succeeded" in shown.stdout
+    assert "check  failed" in shown.stdout
+    assert "step check failed: ValueError: boom: no marks yet" in shown.stderr
+    assert "Traceback (most recent call last):" in shown.stderr
+
+    ok = everything[0]["id"]
+    tree = flow.cli("pipelines", "show", ok).stdout
+    assert "score  ▸ 3/3 done" in tree
+    view = flow.json("pipelines", "show", ok)
+    assert {s["key"] for s in view["steps"]} >= {"load", "score", "score[2]", "total"}
+    logs = flow.cli("pipelines", "logs", ok, "load")
+    assert logs.returncode == 0, logs.stderr
+    assert "loading 3" in logs.stdout
+
+
+def test_schedule_schedules_and_unschedule(flow_file: Callable[[str], Flow]) -> None:
+    flow = flow_file(FLOW)
+    made = flow.json(
+        "pipelines", "schedule", flow.path, "--cron", "0 6 * * mon-fri",
+        "--timezone", "Europe/Paris", "--param", "n=7", "-p", flow.project,
+    )  # fmt: skip
+    assert made["pipeline"] == "flow"
+    assert (made["cron"], made["timezone"], made["params"]) == (
+        "0 6 * * mon-fri",
+        "Europe/Paris",
+        {"n": 7},
+    )
+    again = flow.cli("pipelines", "schedule", "flow", "--cron", "@daily", "-p", flow.project)
+    assert again.returncode == 0, again.stderr
+    assert "scheduled flow: @daily (UTC), next run at" in again.stdout
+    found = flow.json("pipelines", "schedules", "flow", "-p", flow.project)
+    assert sorted(s["cron"] for s in found) == ["0 6 * * mon-fri", "@daily"]
+    gone = flow.cli("pipelines", "unschedule", made["id"])
+    assert gone.returncode == 0, gone.stderr
+    left = flow.json("pipelines", "schedules", "flow", "-p", flow.project)
+    assert [s["cron"] for s in left] == ["@daily"]
+    bad = flow.cli("pipelines", "schedule", "flow", "--cron", "0 6 * *", "-p", flow.project)
+    assert bad.returncode == 1
+    assert "error:" in bad.stderr
+
+
+def test_a_parameter_of_a_schedule_is_checked_by_the_registered_types(
+    flow_file: Callable[[str], Flow],
+) -> None:
+    flow = flow_file(FLOW)
+    assert flow.run("--param", "n=1").returncode == 0
+    bad = flow.cli(
+        "pipelines", "schedule", "flow", "--cron", "@daily", "--param", "n=x", "-p", flow.project
+    )
+    assert bad.returncode == 1
+    assert "parameter 'n' must be an int, got 'x'" in bad.stderr
+    unknown = flow.cli("pipelines", "schedule", "nope", "--cron", "@daily", "-p", flow.project)
+    assert unknown.returncode == 1
+    assert "pipeline 'nope' not found" in unknown.stderr
+
+
+def test_retry_resumes_the_failed_step_and_follows_the_run_to_its_value(
+    flow_file: Callable[[str], Flow], tmp_path: Path
+) -> None:
+    flow = flow_file(FAILING)
+    marks = tmp_path / "marks"
+    failed = flow.run("--param", f"marks={marks}", "--json")
+    assert failed.returncode == 1
+    run_id = flow.json("pipelines", "runs", "fragile", "-p", flow.project)[0]["id"]
+    marks.write_text("")
+    again = flow.cli("pipelines", "retry", run_id)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "step check succeeded" in again.stdout
+    assert "step check failed" not in again.stdout
+    assert again.stdout.rstrip().endswith("3")
+    view = flow.json("pipelines", "show", run_id)
+    assert {s["key"]: s["state"] for s in view["steps"]} == {
+        "load": "succeeded",
+        "check": "succeeded",
+    }

@@ -22,7 +22,14 @@ if TYPE_CHECKING:
     import datetime as dt
 
     from corridor.client.pipelines import PipelinesClient
-    from corridor.pipelines.schemas import MissedPolicy, RunOut, RunView, ScheduleOut, TriggerOut
+    from corridor.pipelines.schemas import (
+        MissedPolicy,
+        PipelineOut,
+        RunOut,
+        RunView,
+        ScheduleOut,
+        TriggerOut,
+    )
 
 JSON = typer.Option(False, "--json", help="Print JSON instead of text.")
 PROJECT = typer.Option(
@@ -54,6 +61,19 @@ def _time(value: dt.datetime | None) -> str | None:
 
 def _run_name(run: RunOut) -> str:
     return f"pipeline run {run.number} of {run.pipeline} ({run.id})"
+
+
+def _registered(client: PipelinesClient, name: str, project: str | None) -> PipelineOut:
+    """The registered pipeline ``name`` (its parameters read ``--param`` values)."""
+    from corridor.errors import NotFound
+
+    for found in client.list(project):
+        if found.name == name:
+            return found
+    raise NotFound(
+        f"pipeline {name!r} not found in project {project or 'default'!r}: register it first "
+        "(corridor run FILE.py, or corridor pipelines schedule FILE.py)"
+    )
 
 
 def _counts(counts: dict[str, int]) -> str:
@@ -94,7 +114,7 @@ def runs(
 ) -> None:
     """List pipeline runs, newest first."""
     with _client() as client:
-        found = client.runs(name, project=project, state=state, limit=limit)
+        found = client.runs(project, pipeline=name, state=state, limit=limit)
     if as_json:
         print_json(found)
         return
@@ -203,7 +223,7 @@ def start(
     from corridor.pipelines.run_command import follow
 
     with _client() as client:
-        values = parse_cli(client.pipeline(name, project=project).params, param) if param else {}
+        values = parse_cli(_registered(client, name, project).params, param) if param else {}
         started = client.start(name, values, project=project)
         if follow_it:
             follow(client, started.id, as_json=as_json)
@@ -286,7 +306,7 @@ def _target(
         chosen = found.choose(pipeline)
         client.register(chosen, project=project, workdir=found.root)
         return chosen.name, chosen
-    return target, client.pipeline(target, project=project).params
+    return target, _registered(client, target, project).params
 
 
 def _parse(specs: Any, pairs: list[str]) -> dict[str, object]:
@@ -348,7 +368,7 @@ def trigger(
     if (dataset is None) == (model is None) or (model is None) != (alias is None):
         raise typer.BadParameter("give --dataset D, or --model M with --alias A")
     with _client() as client:
-        values = _parse(client.pipeline(name, project=project).params, param)
+        values = _parse(_registered(client, name, project).params, param)
         made = client.trigger(
             name,
             dataset=dataset,

@@ -152,7 +152,7 @@ def finish(
     took = ""
     if run.started_at is not None and run.ended_at is not None:
         took = f" in {format_duration((run.ended_at - run.started_at).total_seconds())}"
-    headline = f"{_name(run)} {run.state}{took}"
+    headline = f"pipeline run {run.number} of {run.pipeline} {run.state}{took} ({run.id})"
     if run.state != "succeeded":
         if isinstance(view, LiveView) or not view.board.failures():
             print_failures(view.board.failures() or failed_steps(client, run.id))

@@ -18,7 +18,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -121,6 +121,7 @@ class StepBoard:
                 if line is None:
                     self._lines[status.key] = _Line(status, self._clock())
                     return True
+                status = _keep_known(line.status, status)
                 if line.status == status:
                     return False
                 if line.status.state != status.state:
@@ -131,7 +132,9 @@ class StepBoard:
             if parent is None:  # items seen before their map node: draw the node as running
                 node = StepStatus(status.parent_key, status.step, "running")
                 parent = self._lines[status.parent_key] = _Line(node, self._clock())
-            if parent.items.get(status.key) == status:
+            before = parent.items.get(status.key)
+            status = status if before is None else _keep_known(before, status)
+            if before == status:
                 return False
             parent.items[status.key] = status
             return True
@@ -173,6 +176,13 @@ class StepBoard:
         if run is not None and run.started_at is not None:
             return _since(run.started_at, run.ended_at)
         return self._clock() - self.started_at
+
+
+def _keep_known(before: StepStatus, after: StepStatus) -> StepStatus:
+    """``after``, keeping the job id an earlier event named (an ending event may not repeat it)."""
+    if after.job_id is None and before.job_id is not None:
+        return replace(after, job_id=before.job_id)
+    return after
 
 
 def _since(start: dt.datetime, end: dt.datetime | None = None) -> float:
