@@ -40,8 +40,8 @@ def start_queued(runtime: Runtime, now: dt.datetime) -> list[str]:
     """Start queued runs, oldest first within each pipeline's limit; the started runs' ids."""
     with runtime.db.read() as session:
         # Pipelines with a queued run, the longest-waiting first: one pipeline's long queue
-        # at its limit never hides another's.
-        pipeline_ids = list(
+        # at its limit never hides another's. Only those with room take the write lock.
+        waiting = list(
             session.scalars(
                 select(PipelineRun.pipeline_id)
                 .where(PipelineRun.state == "queued")
@@ -50,6 +50,17 @@ def start_queued(runtime: Runtime, now: dt.datetime) -> list[str]:
                 .limit(QUEUE_BATCH)
             )
         )
+        limits = dict(
+            session.execute(
+                select(Pipeline.id, Pipeline.max_concurrent_runs).where(Pipeline.id.in_(waiting))
+            ).all()
+        )
+        running = runs.running_counts(session, waiting)
+    pipeline_ids = [
+        pipeline_id
+        for pipeline_id in waiting
+        if (limit := limits.get(pipeline_id)) is None or running.get(pipeline_id, 0) < limit
+    ]
     started: list[str] = []
     for pipeline_id in pipeline_ids:
         try:

@@ -64,14 +64,28 @@ def _dataset_versions(
     return list(session.scalars(query.order_by(DatasetVersion.version).limit(limit)))
 
 
+def _news(session: Session, trigger: PipelineTrigger) -> list[int]:
+    """The version numbers the trigger has not seen yet, oldest first (at most a tick's)."""
+    if trigger.kind == "dataset":
+        return _dataset_versions(session, trigger, after=trigger.last_seen, limit=MAX_RUNS_PER_TICK)
+    current = current_version(session, trigger)
+    # An alias removed is not a move: wait for it to point somewhere again.
+    return [] if current is None or current == trigger.last_seen else [current]
+
+
 def fire_new(db: Database, now: dt.datetime) -> list[str]:
-    """Create the runs of every enabled trigger that sees something new; their ids."""
+    """Create the runs of every enabled trigger that sees something new; their ids.
+
+    Looking is a read; only a trigger with news takes the write lock, so a server with many
+    quiet triggers does not write every second.
+    """
     with db.read() as session:
-        ids = session.scalars(
-            select(PipelineTrigger.id)
+        triggers = session.scalars(
+            select(PipelineTrigger)
             .where(PipelineTrigger.enabled.is_(True))
             .order_by(PipelineTrigger.created_at, PipelineTrigger.id)
         ).all()
+        ids = [trigger.id for trigger in triggers if _news(session, trigger)]
     created: list[str] = []
     for trigger_id in ids:
         try:
@@ -88,18 +102,11 @@ def _fire_one(db: Database, trigger_id: str, now: dt.datetime) -> list[str]:
         )
         if trigger is None or not trigger.enabled:
             return []
-        if trigger.kind == "dataset":
-            seen = _dataset_versions(
-                session, trigger, after=trigger.last_seen, limit=MAX_RUNS_PER_TICK
-            )
-            name = trigger.dataset
-        else:
-            current = current_version(session, trigger)
-            # An alias removed is not a move: wait for it to point somewhere again.
-            seen = [] if current is None or current == trigger.last_seen else [current]
-            name = trigger.model
+        # Again under the lock: another leader may have moved last_seen meanwhile.
+        seen = _news(session, trigger)
         if not seen:
             return []
+        name = trigger.dataset if trigger.kind == "dataset" else trigger.model
         pipeline = session.get(Pipeline, trigger.pipeline_id)
         created: list[str] = []
         for version in seen:
