@@ -55,3 +55,183 @@ def test_a_diamond_runs_each_step_once_and_returns_its_value(
     assert "loading 4" in admin_client.pipelines.logs(result.run.id, "load")
     ended = [e.key for e in events if isinstance(e, StepEvent) and e.state == "succeeded"]
     assert sorted(ended) == ["double", "join", "load", "square"]
+
+
+JOBS = """
+from pathlib import Path
+from corridor.pipelines import pipeline, step
+
+@step(in_process=True)
+def load(n: int) -> list[int]:
+    return list(range(n))
+
+@step(retries=2, backoff_s=0.1)
+def flaky(rows: list[int], marks: str) -> int:
+    folder = Path(marks)
+    (folder / f"flaky-{len(list(folder.iterdir()))}").write_text("")
+    if len(list(folder.glob("flaky-*"))) == 1:
+        raise RuntimeError("first attempt fails")
+    return sum(rows)
+
+@step
+def plus(rows: list[int], k: int) -> int:
+    return sum(rows) + k
+
+@step(in_process=True)
+def total(a: int, b: int) -> int:
+    return a + b
+
+@pipeline
+def jobs(n: int = 4, marks: str = "") -> int:
+    rows = load(n)
+    return total(flaky(rows, marks), plus(rows, 100))
+"""
+
+
+def test_job_steps_run_as_jobs_and_a_flaky_step_is_retried(
+    admin_client: Client, project: str, pipeline_module: WriteModule, tmp_path: Path
+) -> None:
+    flow = pipeline_module(JOBS)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    result = admin_client.pipelines.run(flow.jobs, {"n": 4, "marks": str(marks)}, project=project)
+    assert result.run.state == "succeeded", result.run.error
+    assert result.value == 6 + 106
+    view = admin_client.pipelines.get(result.run.id)
+    steps = {s.key: s for s in view.steps}
+    assert steps["flaky"].job_id is not None and steps["plus"].job_id is not None
+    assert steps["flaky"].attempts == 2
+    assert len(list(marks.glob("flaky-*"))) == 2
+
+    again = admin_client.pipelines.run(flow.jobs, {"n": 4, "marks": str(marks)}, project=project)
+    assert again.value == 112  # both job steps hit the cache (the server's lookup at begin)
+    states = {s.key: s.state for s in admin_client.pipelines.get(again.run.id).steps}
+    assert states["flaky"] == states["plus"] == "cached"
+    assert len(list(marks.glob("flaky-*"))) == 2
+
+
+POLICIES = """
+import time
+from corridor.pipelines import pipeline, step, when
+
+@step(in_process=True)
+def source(n: int) -> int:
+    return n
+
+@step(in_process=True)
+def explode(n: int) -> int:
+    raise ValueError(f"cannot take {n}")
+
+@step(in_process=True)
+def slow(n: int) -> int:
+    time.sleep(0.3)
+    return n + 1
+
+@step(in_process=True)
+def after_slow(n: int) -> int:
+    return n * 10
+
+@step(in_process=True)
+def after_explode(n: int) -> int:
+    return n
+
+@pipeline(on_failure="fail_fast")
+def policies(n: int = 1) -> list[int]:
+    s = source(n)
+    return [after_explode(explode(s)), after_slow(slow(s))]
+"""
+
+
+def test_fail_fast_cancels_the_rest_and_continue_finishes_independent_branches(
+    admin_client: Client, project: str, pipeline_module: WriteModule
+) -> None:
+    flow = pipeline_module(POLICIES)
+    fast = admin_client.pipelines.run(flow.policies, {}, project=project)
+    assert fast.run.state == "failed" and fast.value is None
+    assert fast.run.error is not None and "step 'explode' failed: ValueError: cannot take 1" in fast.run.error
+    view = admin_client.pipelines.get(fast.run.id)
+    states = {s.key: s.state for s in view.steps}
+    assert states["explode"] == "failed"
+    assert states["after_slow"] == "cancelled"  # fail_fast never starts it
+    failed = next(s for s in view.steps if s.key == "explode")
+    assert failed.traceback is not None
+    assert "Traceback (most recent call last)" in failed.traceback
+    assert 'raise ValueError(f"cannot take {n}")' in failed.traceback
+
+    going = admin_client.pipelines.run(flow.policies, {}, project=project, on_failure="continue")
+    assert going.run.state == "failed"
+    states = {s.key: s.state for s in admin_client.pipelines.get(going.run.id).steps}
+    assert states["after_slow"] == "succeeded" and states["slow"] == "succeeded"
+    assert states["after_explode"] == "upstream_failed"
+
+
+BRANCHES = """
+from corridor.pipelines import pipeline, step, when
+
+@step(in_process=True)
+def check(n: int) -> bool:
+    return n > 0
+
+@step(in_process=True)
+def publish(n: int) -> str:
+    return f"published {n}"
+
+@step(in_process=True)
+def alert(n: int) -> str:
+    return f"alert {n}"
+
+@step(in_process=True)
+def after_publish(text: str) -> str:
+    return text.upper()
+
+@pipeline
+def branches(n: int = 1) -> dict[str, object]:
+    ok = check(n)
+    with when(ok):
+        done = after_publish(publish(n))
+    with when(ok, negate=True):
+        warned = alert(n)
+    return {"done": done, "warned": warned}
+"""
+
+
+def test_when_runs_one_branch_and_skips_the_other_with_its_dependents(
+    admin_client: Client, project: str, pipeline_module: WriteModule
+) -> None:
+    flow = pipeline_module(BRANCHES)
+    yes = admin_client.pipelines.run(flow.branches, {"n": 2}, project=project)
+    assert yes.value == {"done": "PUBLISHED 2", "warned": None}
+    states = {s.key: s.state for s in admin_client.pipelines.get(yes.run.id).steps}
+    assert states["alert"] == "skipped" and states["publish"] == "succeeded"
+    no = admin_client.pipelines.run(flow.branches, {"n": -1}, project=project)
+    assert no.value == {"done": None, "warned": "alert -1"}
+    states = {s.key: s.state for s in admin_client.pipelines.get(no.run.id).steps}
+    assert states["publish"] == "skipped" and states["after_publish"] == "skipped"
+
+
+UNSTORABLE = """
+from corridor.pipelines import pipeline, step
+
+class Model:
+    pass
+
+@step(in_process=True)
+def train(n: int) -> object:
+    return Model()
+
+@pipeline
+def unstorable(n: int = 1) -> object:
+    return train(n)
+"""
+
+
+def test_an_unstorable_output_fails_its_step_saying_what_to_return(
+    admin_client: Client, project: str, pipeline_module: WriteModule
+) -> None:
+    flow = pipeline_module(UNSTORABLE)
+    result = admin_client.pipelines.run(flow.unstorable, {}, project=project)
+    assert result.run.state == "failed"
+    step = admin_client.pipelines.get(result.run.id).steps[0]
+    assert step.state == "failed" and step.error is not None
+    assert "cannot be stored safely (no pickle)" in step.error
+    assert "return its arrays (numpy), tables" in step.error
