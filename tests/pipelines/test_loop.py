@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
+
+from sqlalchemy import select
 
 from corridor.compute.models import Job
 from corridor.pipelines import runs
-from corridor.pipelines.loop import LEASE_TTL_S, release_lease, take_lease, tick
-from corridor.pipelines.models import Pipeline, PipelineRun
+from corridor.pipelines.loop import LEASE_TTL_S, release_lease, running, take_lease, tick
+from corridor.pipelines.models import LoopLease, Pipeline, PipelineRun, PipelineSchedule
 from corridor.pipelines.starts import DRIVER_SILENCE_S
+from corridor.store.base import utcnow
 from tests.pipelines.loop_world import LoopWorld, at, world
 
 __all__ = ["world"]
@@ -151,3 +156,30 @@ def test_a_finished_run_is_left_alone_by_the_watchdog(world: LoopWorld) -> None:
     end(world, run_id)
     assert tick(world.cw.runtime, NOW + dt.timedelta(days=1)).failed == []
     assert world.get(PipelineRun, run_id).state == "succeeded"
+
+
+def test_two_loops_over_one_database_fire_a_schedule_once(world: LoopWorld) -> None:
+    """The lifespan hook itself: two server processes' loops, one lease, one run per fire."""
+    schedule_id = world.schedule("0 0 1 1 *", now=utcnow(), missed="all")
+    fire = utcnow() - dt.timedelta(seconds=1)
+    with world.db.write() as session:
+        session.get(PipelineSchedule, schedule_id).next_fire_at = fire
+
+    async def serve_both() -> None:
+        runtime = world.cw.runtime
+        async with running(runtime, tick_s=0.05), running(runtime, tick_s=0.05):
+            deadline = time.monotonic() + 30
+            while not world.runs() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            with world.db.read() as session:
+                holders = session.scalars(select(LoopLease.holder)).all()
+            assert len(holders) == 1
+            # Let both loops tick a few more times over the fired schedule.
+            await asyncio.sleep(0.5)
+
+    asyncio.run(serve_both())
+    (run,) = world.runs()
+    assert run.schedule_fire == fire
+    # A loop that stops gives its lease back, so another server can lead at once.
+    with world.db.read() as session:
+        assert session.scalars(select(LoopLease)).all() == []
