@@ -243,10 +243,10 @@ class PipelinesClient:
             if run.state != state:
                 return run
 
-    def retry(self, run_id: str) -> RunOut:
+    def retry(self, run_id: str) -> RunView:
         """Resume a failed or cancelled run on the server: its succeeded steps are kept, the
-        others run again (a driver job drives it)."""
-        return RunOut.model_validate(
+        others run again (a driver job drives it). The run as it is now, queued."""
+        return RunView.model_validate(
             self._request("POST", f"/api/v1/pipeline-runs/{run_id}/retry").json()
         )
 
