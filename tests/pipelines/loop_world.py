@@ -1,20 +1,25 @@
 """A world for the loop's tests: compute's in-process world (a real database, once per metadata
 backend, the app without its lifespan hooks, so no loop ticks behind the test's back) with a
 pipeline registered over an uploaded code snapshot. Tests drive the loop with
-``tick(runtime, now=...)`` on a fake clock.
+``tick(runtime, now=...)`` on a fake clock. Also what the end-to-end tests on the live server
+share: registering a pipeline file with its code, and waiting for a run to end.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 
+from corridor.client.client import Client
 from corridor.config import Settings
 from corridor.pipelines import definitions, schedules
 from corridor.pipelines.models import Pipeline, PipelineRun, PipelineSchedule, PipelineTrigger
@@ -133,3 +138,46 @@ def build_loop_world(settings: Settings, sqlite_template: Path) -> Iterator[Loop
 def world(home: Path, database_url: str, sqlite_template: Path) -> Iterator[LoopWorld]:
     """The loop's world, once per metadata backend."""
     yield from build_loop_world(Settings(home=home, database_url=database_url), sqlite_template)
+
+
+# --- the live server ---------------------------------------------------------------------------
+
+
+def register_live(
+    admin_client: Client,
+    http: httpx.Client,
+    project: str,
+    module: ModuleType,
+    name: str,
+    params: list[dict[str, Any]],
+) -> None:
+    """Register ``module``'s pipeline ``name`` with its code, as ``corridor pipelines schedule
+    FILE.py`` does: the snapshot of its work folder, then the definition."""
+    assert module.__file__ is not None
+    snapshot = admin_client.compute.build_snapshot(Path(module.__file__).parent.parent)
+    admin_client.compute.upload_snapshot(project, snapshot)
+    registered = http.post(
+        f"/api/v1/projects/{project}/pipelines",
+        json={
+            "name": name,
+            "module": module.__name__,
+            "qualname": name,
+            "snapshot": snapshot.digest,
+            "params": params,
+        },
+    )
+    assert registered.status_code == 201, registered.text
+
+
+def wait_for_ended_run(http: httpx.Client, project: str, pipeline: str, *, limit_s: float) -> Any:
+    """The pipeline's first run, once it has ended."""
+    deadline = time.monotonic() + limit_s
+    found: list[Any] = []
+    while time.monotonic() < deadline:
+        found = http.get(
+            f"/api/v1/projects/{project}/pipeline-runs", params={"pipeline": pipeline}
+        ).json()
+        if found and found[-1]["state"] in ("succeeded", "failed", "cancelled"):
+            return found[-1]
+        time.sleep(0.5)
+    raise AssertionError(f"no run of {pipeline} ended within {limit_s} s: {found}")

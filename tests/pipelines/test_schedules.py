@@ -4,11 +4,7 @@ no fire made twice across a restart or a second leader."""
 from __future__ import annotations
 
 import datetime as dt
-import time
-from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
 from corridor.client.client import Client
@@ -22,7 +18,7 @@ from corridor.store.base import utcnow
 from corridor.store.db import Database
 from tests.conftest import LiveServer
 from tests.pipelines.conftest import WriteModule
-from tests.pipelines.loop_world import LoopWorld, at, world
+from tests.pipelines.loop_world import LoopWorld, at, register_live, wait_for_ended_run, world
 
 __all__ = ["world"]
 
@@ -186,21 +182,9 @@ def test_a_schedule_on_the_live_server_fires_and_its_driver_job_completes_the_ru
     pipeline_module: WriteModule,
 ) -> None:
     module = pipeline_module(FLOW_FILE)
-    assert module.__file__ is not None
-    snapshot = admin_client.compute.build_snapshot(Path(module.__file__).parent.parent)
-    admin_client.compute.upload_snapshot(project, snapshot)
     with pipelines_server.client() as http:
-        registered = http.post(
-            f"/api/v1/projects/{project}/pipelines",
-            json={
-                "name": "nightly",
-                "module": module.__name__,
-                "qualname": "nightly",
-                "snapshot": snapshot.digest,
-                "params": [{"name": "n", "type": "int", "required": False, "default": 1}],
-            },
-        )
-        assert registered.status_code == 201, registered.text
+        params = [{"name": "n", "type": "int", "required": False, "default": 1}]
+        register_live(admin_client, http, project, module, "nightly", params)
         schedules_path = f"/api/v1/projects/{project}/pipelines/nightly/schedules"
         bad = http.post(schedules_path, json={"cron": "61 3 * * *"})
         assert bad.status_code == 422
@@ -223,7 +207,7 @@ def test_a_schedule_on_the_live_server_fires_and_its_driver_job_completes_the_ru
                 row.next_fire_at = fire
         finally:
             database.dispose()
-        run = _wait_for_run(http, project, "nightly", limit_s=180)
+        run = wait_for_ended_run(http, project, "nightly", limit_s=180)
         assert run["state"] == "succeeded", run
         assert run["trigger"] == "schedule"
         assert run["trigger_detail"]["schedule_id"] == schedule["id"]
@@ -245,17 +229,3 @@ def test_a_schedule_on_the_live_server_fires_and_its_driver_job_completes_the_ru
             == "03:00"
         )
         assert dt.datetime.fromisoformat(after["last_fire_at"]) == fire
-
-
-def _wait_for_run(http: httpx.Client, project: str, pipeline: str, *, limit_s: float) -> Any:
-    """The pipeline's first run once it has ended."""
-    deadline = time.monotonic() + limit_s
-    found: list[Any] = []
-    while time.monotonic() < deadline:
-        found = http.get(
-            f"/api/v1/projects/{project}/pipeline-runs", params={"pipeline": pipeline}
-        ).json()
-        if found and found[-1]["state"] in ("succeeded", "failed", "cancelled"):
-            return found[-1]
-        time.sleep(0.5)
-    raise AssertionError(f"no run of {pipeline} ended within {limit_s} s: {found}")

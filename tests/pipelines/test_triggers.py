@@ -4,9 +4,12 @@ whose parameter names it; nothing for what existed when the trigger was made."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import polars as pl
 
+from corridor.client.client import Client
+from corridor.compute.sansio import payload
 from corridor.data.ingest import ingest_upload
 from corridor.data.limits import DataLimits
 from corridor.data.sansio.sensitivity import Sensitivity
@@ -16,7 +19,9 @@ from corridor.pipelines.models import PipelineTrigger
 from corridor.pipelines.triggers import MAX_RUNS_PER_TICK
 from corridor.registry import service as registry
 from corridor.registry.manifest import FileEntry, ManifestFields
-from tests.pipelines.loop_world import LoopWorld, at, world
+from tests.conftest import LiveServer
+from tests.pipelines.conftest import WriteModule
+from tests.pipelines.loop_world import LoopWorld, at, register_live, wait_for_ended_run, world
 
 __all__ = ["world"]
 
@@ -168,3 +173,53 @@ def test_an_alias_removed_is_not_a_move(world: LoopWorld) -> None:
     _set_alias(world, 2)
     tick(world.cw.runtime, NOW)
     assert refs(world) == ["p/fraud@2"]
+
+
+# --- end to end, on the live server ----------------------------------------------------------
+
+REPORT_FILE = """
+from corridor.pipelines import pipeline, step
+
+
+@step(in_process=True)
+def describe(data: str) -> str:
+    return "saw " + data
+
+
+@pipeline
+def report(data: str = "none") -> str:
+    return describe(data)
+"""
+
+
+def test_a_version_ingested_on_the_live_server_runs_the_pipeline_on_it(
+    pipelines_server: LiveServer,
+    admin_client: Client,
+    project: str,
+    pipeline_module: WriteModule,
+    tmp_path: Path,
+) -> None:
+    def ingest_csv(rows: str) -> int:
+        path = tmp_path / "sales.csv"
+        path.write_text("x\n" + rows)
+        return admin_client.data.ingest(path, "sales", project=project).version.version
+
+    assert ingest_csv("1\n") == 1
+    module = pipeline_module(REPORT_FILE)
+    with pipelines_server.client() as http:
+        params = [{"name": "data", "type": "str", "required": False, "default": "none"}]
+        register_live(admin_client, http, project, module, "report", params)
+        made = http.post(
+            f"/api/v1/projects/{project}/pipelines/report/triggers",
+            json={"dataset": "sales", "param": "data"},
+        )
+        assert made.status_code == 201, made.text
+        assert made.json()["last_seen"] == 1
+        assert ingest_csv("1\n2\n") == 2
+        run = wait_for_ended_run(http, project, "report", limit_s=180)
+        assert run["state"] == "succeeded", run
+        assert (run["trigger"], run["params"]) == ("dataset", {"data": "sales@2"})
+        result = http.get(f"/api/v1/pipeline-runs/{run['id']}/result")
+        assert payload.decode(result.content) == "saw sales@2"
+        # Version 1 (there before the trigger) made no run.
+        assert len(http.get(f"/api/v1/projects/{project}/pipeline-runs").json()) == 1
