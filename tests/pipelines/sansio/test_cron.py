@@ -276,8 +276,11 @@ def test_due_counts_missed_fires_across_a_dst_gap_once() -> None:
     fired, upcoming = due(
         "*/20 2 * * *", "Europe/Paris", at(2026, 3, 28, 1), at(2026, 3, 29, 1, 0, 10), "all"
     )
-    assert fired == [at(2026, 3, 28, 1), at(2026, 3, 28, 1, 20), at(2026, 3, 28, 1, 40)] + [
-        at(2026, 3, 29, 1)
+    assert fired == [
+        at(2026, 3, 28, 1),
+        at(2026, 3, 28, 1, 20),
+        at(2026, 3, 28, 1, 40),
+        at(2026, 3, 29, 1),
     ]
     assert upcoming == at(2026, 3, 30, 0)
 
