@@ -246,8 +246,9 @@ def due(
     """The fires to run now, and the next fire after ``now``.
 
     ``next_fire_at`` (the stored fire) and the fires after it up to ``now`` are due; those
-    older than ``on_time_s`` were missed (the server was down). ``skip`` runs only the on-time ones, ``once`` runs the latest
-    due fire alone, ``all`` runs every due fire (the latest `MAX_ALL_FIRES`).
+    older than ``on_time_s`` were missed (the server was down). ``skip`` runs only the
+    on-time ones, ``once`` runs the latest due fire alone, ``all`` runs every due fire (the
+    latest `MAX_ALL_FIRES`).
     """
     cron = parse(expr) if isinstance(expr, str) else expr
     if next_fire_at > now:
