@@ -25,15 +25,29 @@ import site
 import sys
 import sysconfig
 import textwrap
+import threading
 import types
 import weakref
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 # The plain constants whose value is part of the digest, and the longest repr kept of one.
 _CONSTANT_TYPES = (bool, int, float, complex, str, bytes, type(None))
 _MAX_CONSTANT_REPR = 64 * 1024
-_digests: weakref.WeakKeyDictionary[object, dict[Path, str]] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class _Reach:
+    """What one walk found: the digest, and the package's modules it went through."""
+
+    digest: str
+    modules: tuple[str, ...]
+
+
+# Per function object and root; the driver's threads may ask at once, hence the lock.
+_reaches: weakref.WeakKeyDictionary[object, dict[Path, _Reach]] = weakref.WeakKeyDictionary()
+_reaches_lock = threading.Lock()
 
 
 def code_digest(fn: Callable[..., object], root: Path) -> str:
@@ -41,17 +55,30 @@ def code_digest(fn: Callable[..., object], root: Path) -> str:
 
     A ``Step`` counts as its plain function (``.fn``).
     """
-    fn = unwrap_step(fn)
-    root = root.resolve()
-    try:
-        cached = _digests.setdefault(fn, {})
-    except TypeError:  # not weak-referenceable: compute every time
-        cached = {}
-    if root not in cached:
-        sources = _Walk(root).sources(fn)
-        document = json.dumps(sorted(sources.items()), separators=(",", ":")).encode()
-        cached[root] = hashlib.sha256(document).hexdigest()
-    return cached[root]
+    return _reach(unwrap_step(fn), root.resolve()).digest
+
+
+def reached_modules(fn: Callable[..., object], root: Path) -> list[str]:
+    """The names of the package's modules that ``fn`` reaches (its own first), for the
+    environment: the libraries those modules import are what the step runs with."""
+    return list(_reach(unwrap_step(fn), root.resolve()).modules)
+
+
+def _reach(fn: Callable[..., object], root: Path) -> _Reach:
+    with _reaches_lock:
+        try:
+            cached = _reaches.setdefault(fn, {})
+        except TypeError:  # not weak-referenceable: walk every time
+            cached = {}
+        found = cached.get(root)
+    if found is not None:
+        return found
+    walk = _Walk(root)
+    sources = walk.sources(fn)
+    document = json.dumps(sorted(sources.items()), separators=(",", ":")).encode()
+    found = _Reach(hashlib.sha256(document).hexdigest(), tuple(walk.modules))
+    with _reaches_lock:
+        return cached.setdefault(root, found)
 
 
 def unwrap_step(fn: object) -> Callable[..., object]:
@@ -63,14 +90,6 @@ def unwrap_step(fn: object) -> Callable[..., object]:
     if not callable(fn):
         raise TypeError(f"{fn!r} is not a function")
     return fn
-
-
-def reached_modules(fn: Callable[..., object], root: Path) -> list[str]:
-    """The names of the package's modules that ``fn`` reaches (its own first), for the
-    environment: the libraries those modules import are what the step runs with."""
-    walk = _Walk(root.resolve())
-    walk.sources(unwrap_step(fn))
-    return walk.modules
 
 
 class _Walk:
