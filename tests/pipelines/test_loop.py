@@ -13,6 +13,7 @@ from corridor.pipelines import runs
 from corridor.pipelines.loop import LEASE_TTL_S, release_lease, running, take_lease, tick
 from corridor.pipelines.models import LoopLease, Pipeline, PipelineRun, PipelineSchedule
 from corridor.pipelines.starts import DRIVER_SILENCE_S
+from corridor.security.models import User
 from corridor.store.base import utcnow
 from tests.pipelines.loop_world import LoopWorld, at, world
 
@@ -183,3 +184,17 @@ def test_two_loops_over_one_database_fire_a_schedule_once(world: LoopWorld) -> N
     # A loop that stops gives its lease back, so another server can lead at once.
     with world.db.read() as session:
         assert session.scalars(select(LoopLease)).all() == []
+
+
+def test_a_run_that_cannot_start_fails_with_the_reason(world: LoopWorld) -> None:
+    run_id = create(world)
+    with world.db.write() as session:
+        session.get(User, world.cw.principals["alice"].user_id).disabled = True
+    assert tick(world.cw.runtime, NOW).started == []
+    run = world.get(PipelineRun, run_id)
+    assert run.state == "failed"
+    assert run.error.startswith("the run could not start: ")
+    assert "its creator 'alice' no longer exists or is disabled" in run.error
+    assert run.driver_job_id is None
+    with world.db.read() as session:
+        assert session.scalars(select(Job)).all() == []
