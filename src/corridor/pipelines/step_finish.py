@@ -129,6 +129,8 @@ def finish(
         if entry.logs_b64 is not None:
             logs[entry.key] = runtime.blobs.put(_decode_b64(entry.logs_b64, entry.key, "logs_b64"))
     done: dict[str, StepRun] = {}
+    made: list[tuple[StepRun, StepBegin]] = []
+    changed: list[StepFinish] = []
     for entry, row, begun in planned:
         if row is not None and row.state in ENDED:
             done[entry.key] = row
@@ -136,17 +138,21 @@ def finish(
         if row is None:
             assert begun is not None
             row = new_row(run, begun, state="running", now=now)
-            row.in_process = begun.in_process
-            session.add(row)
-            session.flush()
-            step_lineage.link_inputs(
-                session, row.id, step_lineage.resolve(session, project, begun.input_refs)
-            )
+            made.append((row, begun))
         _apply(session, row, entry, outputs.get(entry.key), logs.get(entry.key), now)
-        step_lineage.link_outputs(
-            session, row.id, step_lineage.resolve(session, project, entry.output_refs)
-        )
         done[entry.key] = row
+        changed.append(entry)
+    # One flush for the new rows (ids are set in Python), then the lineage that names them.
+    session.add_all(row for row, _ in made)
+    session.flush()
+    for row, begun in made:
+        if begun.input_refs:
+            nodes = step_lineage.resolve(session, project, begun.input_refs)
+            step_lineage.link_inputs(session, row.id, nodes)
+    for entry in changed:
+        if entry.output_refs:
+            nodes = step_lineage.resolve(session, project, entry.output_refs)
+            step_lineage.link_outputs(session, done[entry.key].id, nodes)
     run.driver_seen_at = now
     return [done[e.key] for e in entries]
 
