@@ -3,6 +3,8 @@ retry and cancel, schedules and triggers, lineage and the blob sweep's reference
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -15,7 +17,9 @@ from corridor.lineage.graph import Node, NodeKind
 from corridor.lineage.models import LineageEdge
 from corridor.lineage.names import node_names
 from corridor.lineage.owners import node_projects
+from corridor.pipelines import runs, step_runs
 from corridor.pipelines.sansio.run_params import check_params
+from corridor.pipelines.schemas import StepBeginBatch
 from corridor.pipelines.step_runs import referenced_blobs
 from tests.pipelines.server_world import PipelinesWorld, output, pw
 
@@ -272,3 +276,42 @@ def test_parameters_are_checked_by_their_json_types() -> None:
         with pytest.raises(InvalidInput) as caught:
             check_params(spec, values)
         assert message in caught.value.message, values
+
+
+def test_two_copies_of_one_begin_at_once_make_one_step_run_and_one_job(pw: PipelinesWorld) -> None:
+    """A driver that resends a begin whose answer it lost, while the first is still in flight."""
+    pw.register()
+    rid = pw.run()["id"]
+    batch = StepBeginBatch.model_validate(
+        {"steps": [{"key": "load", "step": "load", "job": pw.job_body()}]}
+    )
+    project = pw.cw.project("p")
+    principal = pw.cw.principals["alice"]
+    barrier = threading.Barrier(2)
+
+    def begin_once() -> str:
+        barrier.wait()
+        with pw.runtime.db.write() as session:
+            run = runs.get(session, rid, lock=True)
+            rows, _ = step_runs.begin(session, pw.runtime, run, project, principal, batch.steps)
+            return rows[0].id
+
+    with ThreadPoolExecutor(2) as pool:
+        ids = list(pool.map(lambda _: begin_once(), range(2)))
+    assert ids[0] == ids[1]
+    assert pw.counts()["compute_jobs"] == 1
+    assert pw.counts()["pipeline_step_runs"] == 1
+
+
+def test_driver_calls_are_audited_but_heartbeats_only_when_refused(pw: PipelinesWorld) -> None:
+    pw.register()
+    rid = pw.run()["id"]
+    pw.begin(rid, [{"key": "a", "step": "a", "in_process": True}])
+    assert pw.post(f"/pipeline-runs/{rid}/heartbeat", {}).status_code == 204
+    events = pw.http.get("/api/v1/audit?limit=1000", headers=pw.auth("root")).json()
+    actions = [e["action"] for e in events]
+    assert "pipelines.begin_steps" in actions
+    assert "pipelines.create_run" in actions
+    assert "pipelines.heartbeat" not in actions
+    with pw.runtime.db.read() as session:
+        assert runs.get(session, rid).driver_seen_at is not None
