@@ -4,6 +4,7 @@ terminal (so `corridor run` prints plain lines)."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
@@ -15,10 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
+from rich.console import Console
 
+from corridor.client.client import Client
 from corridor.errors import InvalidInput, NotFound
 from corridor.pipelines.pipeline_files import load_pipeline_file, module_name_of, root_folder
+from corridor.pipelines.view import LiveView
 from tests.conftest import LiveServer, run_cli
 from tests.pipelines.conftest import WriteModule
 
@@ -199,6 +204,30 @@ def check(rows: list[int], marks: str) -> int:
 @pipeline
 def fragile(n: int = 3, marks: str = "") -> int:
     return check(load(n), marks)
+"""
+
+WATCH = """
+from corridor.pipelines import pipeline, step
+
+@step(in_process=True)
+def echo(ref: str, n: int) -> str:
+    return f"{ref} x{n}"
+
+@pipeline
+def watch(ref: str, n: int = 1) -> str:
+    return echo(ref, n)
+"""
+
+JOB_FLOW = """
+from corridor.pipelines import pipeline, step
+
+@step
+def add(n: int, k: int) -> int:
+    return n + k
+
+@pipeline
+def jobbed(n: int = 1) -> int:
+    return add(n, 10)
 """
 
 
@@ -393,3 +422,161 @@ def test_retry_resumes_the_failed_step_and_follows_the_run_to_its_value(
         "load": "succeeded",
         "check": "succeeded",
     }
+
+
+def test_trigger_triggers_and_untrigger(
+    flow_file: Callable[[str], Flow], admin_client: Client
+) -> None:
+    flow = flow_file(WATCH)
+    assert flow.run("--param", "ref=none@0").returncode == 0
+    admin_client.data.ingest(pa.table({"a": [1, 2]}), "sales", project=flow.project)
+    made = flow.json(
+        "pipelines", "trigger", "watch", "--dataset", "sales", "--param-name", "ref",
+        "--param", "n=2", "-p", flow.project,
+    )  # fmt: skip
+    assert (made["kind"], made["dataset"], made["param"], made["params"]) == (
+        "dataset",
+        "sales",
+        "ref",
+        {"n": 2},
+    )
+    text = flow.cli("pipelines", "triggers", "watch", "-p", flow.project).stdout
+    assert made["id"] in text
+    assert "sales" in text
+    both = flow.cli("pipelines", "trigger", "watch", "--dataset", "sales", "--model", "m")
+    assert both.returncode == 2
+    assert "give --dataset D, or --model M with --alias A" in both.stderr
+    assert flow.cli("pipelines", "untrigger", made["id"]).returncode == 0
+    assert flow.json("pipelines", "triggers", "watch", "-p", flow.project) == []
+
+
+def test_start_runs_in_the_server_and_follow_prints_its_value(
+    flow_file: Callable[[str], Flow],
+) -> None:
+    flow = flow_file(FLOW)
+    assert flow.run("--param", "n=2").returncode == 0  # registers the pipeline and its code
+    started = flow.cli(
+        "pipelines", "start", "flow", "--param", "n=3", "-p", flow.project, "--follow"
+    )
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert "pipeline run 2 of flow succeeded" in started.stdout
+    assert json.loads(started.stdout[started.stdout.index("{") :]) == {"total": 6.0, "count": 3}
+    runs = flow.json("pipelines", "runs", "flow", "-p", flow.project)
+    assert [(r["number"], r["trigger"], r["params"]["n"]) for r in runs] == [
+        (2, "api", 3),
+        (1, "cli", 2),
+    ]
+
+
+def test_cancel_ends_a_started_run(flow_file: Callable[[str], Flow]) -> None:
+    flow = flow_file(FLOW)
+    assert flow.run().returncode == 0
+    started = flow.json("pipelines", "start", "flow", "-p", flow.project)
+    cancelled = flow.json("pipelines", "cancel", started["id"])
+    assert cancelled["id"] == started["id"]
+    assert cancelled["state"] in ("cancelled", "succeeded")  # it may have ended already
+
+
+def test_a_job_step_line_names_its_job(flow_file: Callable[[str], Flow]) -> None:
+    flow = flow_file(JOB_FLOW)
+    result = flow.run("--param", "n=3")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"^step add running \(job \w+\)$", result.stdout, re.MULTILINE)
+    assert re.search(r"^step add succeeded \d", result.stdout, re.MULTILINE)
+    assert result.stdout.rstrip().endswith("13")
+
+
+INTERRUPTED = """
+import os
+import signal
+import time
+from corridor.pipelines import pipeline, step
+
+@step(in_process=True)
+def first(n: int) -> int:
+    return n
+
+@step(in_process=True)
+def press_ctrl_c(n: int) -> int:
+    os.kill(os.getpid(), signal.SIGINT)  # as a terminal's Ctrl-C reaches `corridor run`
+    time.sleep(0.5)
+    return n
+
+@pipeline
+def stopped(n: int = 1) -> int:
+    return press_ctrl_c(first(n))
+"""
+
+
+def test_ctrl_c_exits_130_and_says_how_to_resume(flow_file: Callable[[str], Flow]) -> None:
+    flow = flow_file(INTERRUPTED)
+    result = flow.run()
+    assert result.returncode == 130
+    run_id = flow.json("pipelines", "runs", "stopped", "-p", flow.project)[0]["id"]
+    assert f"interrupted: pipeline run 1 of stopped ({run_id}) stopped here" in result.stderr
+    assert f"resume it with `corridor pipelines retry {run_id}`" in result.stderr
+    assert "step first succeeded" in result.stdout
+
+
+def test_the_live_view_draws_a_real_run(
+    admin_client: Client, project: str, pipeline_module: WriteModule
+) -> None:
+    flow = pipeline_module(FLOW)
+    console = Console(record=True, file=io.StringIO(), force_terminal=True, width=120)
+    with LiveView(console) as view:
+        result = admin_client.pipelines.run(
+            flow.flow, {"n": 4}, project=project, on_event=view.handle
+        )
+    assert result.run.state == "succeeded"
+    final = console.export_text().split("flow run 1")[-1]  # the last frame drawn
+    assert "flow run 1  succeeded" in "flow run 1" + final
+    assert "load  succeeded" in final
+    assert "score  ▸ 4/4 done  succeeded" in final
+    assert "total  succeeded" in final
+
+
+BRANCHES = """
+import pyarrow as pa
+from corridor.pipelines import pipeline, step
+
+@step(in_process=True)
+def broken(n: int) -> int:
+    raise RuntimeError("left branch")
+
+@step(in_process=True)
+def fine(n: int) -> int:
+    return n + 1
+
+@step(in_process=True)
+def table(n: int) -> pa.Table:
+    return pa.table({"x": list(range(n))})
+
+@pipeline
+def branches(n: int = 2) -> dict[str, int]:
+    return {"left": broken(n), "right": fine(n)}
+
+@pipeline
+def tabled(n: int = 3) -> pa.Table:
+    return table(n)
+"""
+
+
+def test_on_failure_continue_runs_the_independent_branch(flow_file: Callable[[str], Flow]) -> None:
+    flow = flow_file(BRANCHES)
+    result = flow.run("--pipeline", "branches", "--on-failure", "continue")
+    assert result.returncode == 1
+    assert "step broken failed: RuntimeError: left branch" in result.stdout
+    assert "step fine succeeded" in result.stdout
+    bad = flow.run("--pipeline", "branches", "--on-failure", "sometimes")
+    assert bad.returncode == 2
+    assert "--on-failure must be fail_fast or continue" in bad.stderr
+
+
+def test_a_table_value_is_printed_as_its_summary(flow_file: Callable[[str], Flow]) -> None:
+    flow = flow_file(BRANCHES)
+    result = flow.run("--pipeline", "tabled")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1] == "pyarrow.Table 3 rows x 1 columns"
+    assert "load it with client.pipelines.result(" in result.stderr
+    as_json = flow.run("--pipeline", "tabled", "--json")
+    assert json.loads(as_json.stdout) == "pyarrow.Table 3 rows x 1 columns"

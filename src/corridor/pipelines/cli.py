@@ -198,7 +198,7 @@ def retry(
     from corridor.pipelines.run_command import follow
 
     with _client() as client:
-        again = client.retry(run_id)
+        again = client.retry(run_id).run
         if detach:
             if as_json:
                 print_json(again)

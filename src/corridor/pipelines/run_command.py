@@ -93,6 +93,7 @@ def run(
                     on_failure=cast("FailurePolicy | None", on_failure),
                     on_event=view.handle,
                     workdir=found.root,
+                    trigger="cli",
                 )
         except KeyboardInterrupt:
             run_out = view.board.run
