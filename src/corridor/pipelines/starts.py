@@ -32,8 +32,10 @@ from corridor.store.db import Database
 log = logging.getLogger("corridor.pipelines")
 
 DRIVER_SILENCE_S = 120.0
-# Pipelines looked at per tick.
+# Pipelines looked at per tick, and runs started per pipeline and tick (a short transaction;
+# a long queue of an unlimited pipeline drains over a few ticks).
 QUEUE_BATCH = 500
+START_BATCH = 100
 
 
 def start_queued(runtime: Runtime, now: dt.datetime) -> list[str]:
@@ -81,21 +83,18 @@ def _start_for_pipeline(runtime: Runtime, pipeline_id: str, now: dt.datetime) ->
         )
         if pipeline is None:
             return []
+        room = START_BATCH
+        if pipeline.max_concurrent_runs is not None:
+            running = runs.running_counts(session, [pipeline_id]).get(pipeline_id, 0)
+            room = min(room, pipeline.max_concurrent_runs - running)
+            if room <= 0:
+                return []
         query = (
             select(PipelineRun)
             .where(PipelineRun.pipeline_id == pipeline_id, PipelineRun.state == "queued")
             .order_by(PipelineRun.created_at, PipelineRun.id)
+            .limit(room)
         )
-        if pipeline.max_concurrent_runs is not None:
-            running = session.scalar(
-                select(func.count()).where(
-                    PipelineRun.pipeline_id == pipeline_id, PipelineRun.state == "running"
-                )
-            )
-            room = pipeline.max_concurrent_runs - (running or 0)
-            if room <= 0:
-                return []
-            query = query.limit(room)
         started: list[str] = []
         for run in session.scalars(query).all():
             try:
