@@ -222,3 +222,24 @@ def test_json_values_are_kept_and_the_rest_summarised() -> None:
     }
     assert len(summaries) == 3
     assert jsonable([1, "a", None, {"k": [True]}]) == ([1, "a", None, {"k": [True]}], [])
+
+
+def test_past_the_screen_live_and_failed_steps_stay_and_the_rest_are_counted() -> None:
+    clock = FakeClock()
+    board = StepBoard(clock)
+    for i in range(40):
+        clock.now += 1
+        board.update(StepStatus(f"done{i}", "done", "succeeded", duration_s=0.1))
+    board.update(StepStatus("boom", "boom", "failed", error="ValueError: x"))
+    for i in range(3):
+        board.update(StepStatus(f"live{i}", "live", "running"))
+    clock.now += 1
+    board.update(StepStatus("done0", "done", "cached"))  # changed last: shown
+    console = Console(record=True, file=io.StringIO(), force_terminal=True, width=120)
+    console.print(render_tree(board, max_steps=10))
+    text = console.export_text()
+    assert "… 35 more steps: 35 succeeded" in text
+    for key in ("boom", "live0", "live1", "live2", "done0", "done39", "done36"):
+        assert f" {key}  " in text
+    assert " done35  " not in text
+    assert len(text.splitlines()) == 1 + 9 + 1 + 1  # root, steps, boom's error, the count

@@ -34,7 +34,7 @@ FOLLOW_POLL_S = 0.3
 ENDED_RUN = frozenset({"succeeded", "failed", "cancelled"})
 
 
-def open_view(as_json: bool) -> LiveView | PlainLines:
+def open_view(as_json: bool, title: str = "pipeline") -> LiveView | PlainLines:
     """The live tree where its stream is a terminal, else plain lines. With --json standard output
     holds the value alone, so the view goes to standard error."""
     from rich.console import Console
@@ -43,7 +43,7 @@ def open_view(as_json: bool) -> LiveView | PlainLines:
 
     stream = sys.stderr if as_json else sys.stdout
     console = Console(file=stream)
-    return LiveView(console) if console.is_terminal else PlainLines(stream)
+    return LiveView(console, title=title) if console.is_terminal else PlainLines(stream)
 
 
 def run(
@@ -80,7 +80,7 @@ def run(
     found = load_pipeline_file(path)
     chosen = found.choose(pipeline)
     values = parse_cli(chosen, param)
-    view = open_view(as_json)
+    view = open_view(as_json, chosen.name)
     with Client() as client:
         try:
             with view:

@@ -42,6 +42,7 @@ LOOKS: dict[str, tuple[str, str]] = {
     "cancelled": ("■", "yellow"),
 }
 MAX_REFRESH_PER_SECOND = 10
+MIN_STEP_LINES = 5
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,23 @@ class StepBoard:
         with self._lock:
             return [line.status for line in self._lines.values()]
 
+    def visible(self, limit: int | None) -> tuple[list[StepStatus], Counter[str]]:
+        """At most ``limit`` steps to draw, in the order first seen, and the states of the steps
+        left out. Running, pending and failed steps come first, then those that changed last:
+        a thousand finished steps must not push the live ones off the screen."""
+        with self._lock:
+            lines = list(self._lines.values())
+        if limit is None or len(lines) <= limit:
+            return [line.status for line in lines], Counter()
+        urgent = {"running", "pending", "failed"}
+        ranked = sorted(
+            range(len(lines)),
+            key=lambda i: (lines[i].status.state not in urgent, -lines[i].seen_at, i),
+        )
+        keep = set(ranked[: max(limit, 0)])
+        hidden = Counter(line.status.state for i, line in enumerate(lines) if i not in keep)
+        return [line.status for i, line in enumerate(lines) if i in keep], hidden
+
     def item_counts(self, key: str) -> Counter[str]:
         """How many items of map node ``key`` are in each state."""
         with self._lock:
@@ -219,19 +237,22 @@ def items_summary(counts: Counter[str]) -> str:
     return text
 
 
-def render_tree(board: StepBoard, title: str = "pipeline") -> Tree:
+def render_tree(board: StepBoard, title: str = "pipeline", *, max_steps: int | None = None) -> Tree:
     """The board as a rich tree: the run at the root, one line per step, errors under failed
-    steps."""
+    steps; past ``max_steps`` steps, one more line counts those left out."""
     from rich.text import Text
     from rich.tree import Tree
 
     run = board.run
     head = Text(title if run is None else f"{run.pipeline} run {run.number}", style="bold")
-    if run is not None:
+    if run is None:
+        head.append("  starting", style="dim")  # building, uploading the code, registering
+    else:
         head.append(f"  {run.state}", style=LOOKS.get(run.state, ("", ""))[1])
     head.append(f"  {format_duration(board.elapsed_s())}", style="dim")
     tree = Tree(head)
-    for status in board.statuses():
+    shown, hidden = board.visible(None if max_steps is None else max_steps - 1)
+    for status in shown:
         glyph, style = LOOKS.get(status.state, ("?", ""))
         line = Text(f"{glyph} ", style=style)
         line.append(status.key, style="bold")
@@ -250,6 +271,9 @@ def render_tree(board: StepBoard, title: str = "pipeline") -> Tree:
         branch = tree.add(line)
         if status.error:
             branch.add(Text(status.error, style="red"))
+    if hidden:
+        more = ", ".join(f"{n} {state.replace('_', ' ')}" for state, n in sorted(hidden.items()))
+        tree.add(Text(f"… {sum(hidden.values())} more steps: {more}", style="dim"))
     return tree
 
 
@@ -262,6 +286,7 @@ class LiveView:
 
         self.board = StepBoard()
         self._title = title
+        self._console = console
         self._live: Live = Live(
             console=console,
             get_renderable=self._render,
@@ -271,7 +296,9 @@ class LiveView:
         )
 
     def _render(self) -> RenderableType:
-        return render_tree(self.board, self._title)
+        # Room for the root line, the errors of a few failed steps and rich's own margin.
+        room = max(MIN_STEP_LINES, self._console.size.height - 6)
+        return render_tree(self.board, self._title, max_steps=room)
 
     def handle(self, event: Any) -> None:
         """Take a driver event: a step's new state, or the run itself (an event with ``run``)."""
