@@ -106,6 +106,14 @@ def tick(
             # One part failing (the database away for a moment) must not stop the others;
             # its work is all in rows, so the next tick redoes it.
             log.exception("pipelines loop: %s failed", name)
+    if report.scheduled or report.triggered or report.started or report.failed:
+        log.info(
+            "pipelines loop: %d runs scheduled, %d triggered, %d started, %d failed",
+            len(report.scheduled),
+            len(report.triggered),
+            len(report.started),
+            len(report.failed),
+        )
     return report
 
 
