@@ -290,7 +290,9 @@ class PipelinesClient:
 
     def schedules(self, name: str, *, project: str | None = None) -> builtins.list[ScheduleOut]:
         path = f"/api/v1/projects/{self._project(project)}/pipelines/{name}/schedules"
-        return TypeAdapter(builtins.list[ScheduleOut]).validate_python(self._request("GET", path).json())
+        return TypeAdapter(builtins.list[ScheduleOut]).validate_python(
+            self._request("GET", path).json()
+        )
 
     def unschedule(self, schedule_id: str) -> None:
         self._request("DELETE", f"/api/v1/pipeline-schedules/{schedule_id}")
@@ -320,7 +322,9 @@ class PipelinesClient:
 
     def triggers(self, name: str, *, project: str | None = None) -> builtins.list[TriggerOut]:
         path = f"/api/v1/projects/{self._project(project)}/pipelines/{name}/triggers"
-        return TypeAdapter(builtins.list[TriggerOut]).validate_python(self._request("GET", path).json())
+        return TypeAdapter(builtins.list[TriggerOut]).validate_python(
+            self._request("GET", path).json()
+        )
 
     def untrigger(self, trigger_id: str) -> None:
         self._request("DELETE", f"/api/v1/pipeline-triggers/{trigger_id}")

@@ -6,26 +6,31 @@ one call, ``run_items(module, qualname, items, kwargs)`` for a chunk of a mapped
 placed, retried and timed out by the compute scheduler like any job, with the step's options;
 its env names the pipeline run and the step (``current_step()`` reads them on the worker).
 
-Waiting: a few threads follow every live job with the server's long poll. When more jobs are
-live than threads, each poll is short and the job goes back in line, so one slow job never hides
-another that has ended.
+Job steps that became ready together are begun in one request (the server queues all their jobs
+in one transaction); every job that ended since the driver last looked is finished in one
+request, its output being the job's result (no upload). A failed job's traceback is the last
+Python traceback in its log.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from corridor.client.job_future import LONG_POLL_S
 from corridor.compute.sansio import payload
-from corridor.compute.sansio.states import TERMINAL
 from corridor.compute.schemas import FunctionRefIn, JobOut, JobSubmit
-from corridor.errors import CorridorError
-from corridor.pipelines.link import Link
+from corridor.errors import CorridorError, PayloadTooLarge
+from corridor.pipelines.events import StepEvent
+from corridor.pipelines.outputs import Outcome
 from corridor.pipelines.sansio.graph import Node
-from corridor.pipelines.schemas import RunOut
+from corridor.pipelines.schemas import RunOut, StepBegin, StepFinish, StepRunOut
+
+if TYPE_CHECKING:
+    from corridor.pipelines.runner import Runner
+
+ENDED = frozenset({"succeeded", "cached", "failed", "upstream_failed", "skipped", "cancelled"})
 
 STEP_FUNCTION = FunctionRefIn(
     module="corridor.pipelines.step_job", qualname="run_step", source="installed"
@@ -33,8 +38,6 @@ STEP_FUNCTION = FunctionRefIn(
 ITEMS_FUNCTION = FunctionRefIn(
     module="corridor.pipelines.step_job", qualname="run_items", source="installed"
 )
-WAITERS = 16
-SHORT_POLL_S = 1.0
 TRACEBACK_MARK = "Traceback (most recent call last):"
 MAX_TRACEBACK_CHARS = 64 * 1024
 
@@ -89,59 +92,133 @@ def traceback_of(log: bytes) -> str | None:
     return text[at:][-MAX_TRACEBACK_CHARS:]
 
 
-class JobWaiter:
-    """Follows jobs until they end; ``on_end(job_id, job, error)`` hears each end (``error``:
-    the server could not be reached for ``reconnect_s``)."""
+@dataclass
+class LiveJob:
+    """A job in flight: one step's, or one chunk of a map (its item indexes)."""
 
-    def __init__(
-        self,
-        link: Link,
-        on_end: Callable[[str, JobOut | None, CorridorError | None], None],
-        *,
-        threads: int = WAITERS,
-    ) -> None:
-        self._link = link
-        self._on_end = on_end
-        self._max_threads = threads
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        self._threads: list[threading.Thread] = []
-        self._stopped = threading.Event()
-        self._live = 0
-        self._lock = threading.Lock()
+    key: str
+    map_key: str | None = None
+    indexes: list[int] = field(default_factory=list)
 
-    def watch(self, job_id: str) -> None:
-        with self._lock:
-            self._live += 1
-            if len(self._threads) < min(self._max_threads, self._live):
-                thread = threading.Thread(target=self._loop, name="pipeline-waiter", daemon=True)
-                self._threads.append(thread)
-                thread.start()
-        self._queue.put(job_id)
 
-    def stop(self) -> None:
-        self._stopped.set()
-        for _ in self._threads:
-            self._queue.put(None)
+class JobSteps:
+    """The job steps of one run: begun together, finished as their jobs end."""
 
-    def _loop(self) -> None:
-        while not self._stopped.is_set():
-            job_id = self._queue.get()
-            if job_id is None or self._stopped.is_set():
-                return
-            with self._lock:
-                crowded = self._live > len(self._threads)
-            try:
-                job = self._link.wait_job(job_id, SHORT_POLL_S if crowded else LONG_POLL_S)
-            except CorridorError as exc:
-                self._ended(job_id, None, exc)
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self._begins: list[tuple[StepBegin, Callable[[StepRunOut], None]]] = []
+
+    def plan(self, node: Node) -> None:
+        """Collect the begin entry of job step ``node`` (its job, unless the cache has it)."""
+        r = self.runner
+        entry = r.begin_entry(node, node.key, inputs=r.outputs.input_digests(node))
+        if r.cache_hit(entry) is None:
+            args, kwargs = r.outputs.call_of(node)
+            body = job_body(
+                r.run,
+                node,
+                key=node.key,
+                function=STEP_FUNCTION,
+                call_args=[node.module, node.qualname, args, kwargs],
+                snapshot=r.run.snapshot,
+            )
+            entry = entry.model_copy(update={"job": body})
+        self._begins.append((entry, self.job_begun))
+
+    def queue_begin(self, entry: StepBegin, answer: Callable[[StepRunOut], None]) -> None:
+        self._begins.append((entry, answer))
+
+    def send_begins(self) -> None:
+        """Begin every collected job entry: one request per batch, after the recorder's."""
+        r = self.runner
+        if not self._begins:
+            return
+        begins, self._begins = self._begins, []
+        r.recorder.flush()
+        rows: list[StepRunOut] = []
+        try:
+            r.link.begin_all(r.run.id, [entry for entry, _ in begins], rows)
+        except PayloadTooLarge as exc:
+            for entry, _ in begins[len(rows) :]:
+                r.end_directly(entry.key, "failed", error=f"its job is too large to send: {exc}")
+        for (_, answer), row in zip(begins, rows, strict=False):
+            answer(row)
+
+    def job_begun(self, row: StepRunOut) -> None:
+        r = self.runner
+        if row.state in ENDED:
+            r.settle(
+                row.key,
+                Outcome(row.state, row.output_digest, row.output_kind, row.error, row.traceback),
+                fetch=r.fetch_step(row.key),
+            )
+        elif row.job_id is not None:
+            r.live_jobs[row.job_id] = LiveJob(row.key)
+            r.waiter.watch(row.job_id)
+            r._emit(StepEvent(row.key, row.step, "running", job_id=row.job_id))
+        else:
+            error = "its cached output was gone when it began; retry the run to compute it"
+            r.end_directly(row.key, "failed", error=error)
+
+    def ended(self, ended: list[tuple[str, JobOut | None, CorridorError | None]]) -> None:
+        """Finish the step runs of jobs that ended (one request), and hand chunks to maps."""
+        r = self.runner
+        finishes: list[StepFinish] = []
+        for job_id, job, error in ended:
+            live = r.live_jobs.pop(job_id, None)
+            if live is None:
                 continue
-            if job.state in TERMINAL:
-                self._ended(job_id, job, None)
-            else:
-                self._queue.put(job_id)
+            if live.map_key is not None:
+                r.maps.chunk_ended(live, job_id, job, error)
+                continue
+            finishes.append(self.job_finish(live.key, job_id, job, error))
+        if finishes:
+            for row in r.link.finish(r.run.id, finishes):
+                outcome = Outcome(
+                    row.state, row.output_digest, row.output_kind, row.error, row.traceback
+                )
+                r.settle(
+                    row.key,
+                    outcome,
+                    fetch=r.fetch_step(row.key),
+                    duration_s=_seconds(row.duration_ms),
+                )
 
-    def _ended(self, job_id: str, job: JobOut | None, error: CorridorError | None) -> None:
-        with self._lock:
-            self._live -= 1
-        if not self._stopped.is_set():
-            self._on_end(job_id, job, error)
+    def job_finish(
+        self, key: str, job_id: str, job: JobOut | None, error: CorridorError | None
+    ) -> StepFinish:
+        """The finish entry of ``key`` from how its job ended."""
+        r = self.runner
+        if job is None:
+            return StepFinish(
+                key=key, state="failed", error=f"lost the server while its job ran: {error}"
+            )
+        duration = _job_ms(job)
+        if job.state == "succeeded":
+            return StepFinish(
+                key=key, state="succeeded", output_from_job=True, duration_ms=duration
+            )
+        if job.state == "cancelled":
+            return StepFinish(
+                key=key, state="cancelled", error=job.error or "its job was cancelled"
+            )
+        trace = None
+        with suppress(CorridorError):
+            trace = traceback_of(r.link.job_log_tail(job_id))
+        return StepFinish(
+            key=key,
+            state="failed",
+            error=(job.error or "its job failed")[:65_536],
+            traceback=trace,
+            duration_ms=duration,
+        )
+
+
+def _seconds(ms: float | None) -> float | None:
+    return None if ms is None else ms / 1000
+
+
+def _job_ms(job: JobOut) -> float | None:
+    if job.started_at is None or job.finished_at is None:
+        return None
+    return max(0.0, (job.finished_at - job.started_at).total_seconds() * 1000)

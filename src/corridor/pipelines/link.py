@@ -14,6 +14,7 @@ Anything else (a 4xx, a 500) is the server's answer and reaches the caller at on
 from __future__ import annotations
 
 import base64
+import json
 import re
 import threading
 import time
@@ -38,6 +39,8 @@ from corridor.pipelines.schemas import (
 )
 
 M = TypeVar("M", bound=BaseModel)
+E = TypeVar("E", StepBegin, StepFinish)
+MAX_ENTRIES = 500
 
 RECONNECT_S = 300.0
 LOG_TAIL_BYTES = 64 * 1024
@@ -146,6 +149,23 @@ class Link:
         response = self.call("POST", f"/api/v1/pipeline-runs/{run_id}/steps/begin", json=body)
         return _STEP_LIST.validate_python(response.json())
 
+    def begin_all(self, run_id: str, entries: Sequence[StepBegin], into: list[StepRunOut]) -> None:
+        """Begin ``entries`` in as few requests as the server's limit allows (job groups kept
+        whole), adding the answers to ``into`` as they come."""
+        pending = list(entries)
+        while pending:
+            batch = cut(pending, budget=self.body_budget)[0]
+            try:
+                into.extend(self.begin(run_id, batch))
+            except PayloadTooLarge:
+                group = batch[0].job_group
+                if len(batch) == 1 or (
+                    group is not None and all(e.job_group == group for e in batch)
+                ):
+                    raise
+                continue  # the budget went down: cut again
+            pending = pending[len(batch) :]
+
     def finish(self, run_id: str, entries: Sequence[StepFinish]) -> list[StepRunOut]:
         body = {"steps": [e.model_dump(mode="json", exclude_none=True) for e in entries]}
         response = self.call("POST", f"/api/v1/pipeline-runs/{run_id}/steps/finish", json=body)
@@ -198,3 +218,39 @@ class Link:
 def b64(data: bytes) -> str:
     """``data`` as the base64 text finish entries carry."""
     return base64.b64encode(data).decode("ascii")
+
+
+def cut(entries: Sequence[E], *, budget: int, max_entries: int = MAX_ENTRIES) -> list[list[E]]:
+    """``entries`` cut into batches under ``budget`` bytes and ``max_entries`` entries; the
+    entries of one job group (consecutive) stay in one batch, whatever their size."""
+    units: list[list[E]] = []
+    for entry in entries:
+        group = entry.job_group if isinstance(entry, StepBegin) else None
+        last = units[-1][-1] if units else None
+        if group is not None and isinstance(last, StepBegin) and last.job_group == group:
+            units[-1].append(entry)
+        else:
+            units.append([entry])
+    batches: list[list[E]] = [[]]
+    size = 0
+    for unit in units:
+        length = sum(size_of(e) for e in unit)
+        over = size + length > budget or len(batches[-1]) + len(unit) > max_entries
+        if batches[-1] and over:
+            batches.append([])
+            size = 0
+        batches[-1].extend(unit)
+        size += length
+    return [b for b in batches if b]
+
+
+def size_of(entry: StepBegin | StepFinish) -> int:
+    """About how many bytes ``entry`` takes in a request body (its big fields dominate)."""
+    if isinstance(entry, StepFinish):
+        big = len(entry.output_b64 or "") + len(entry.logs_b64 or "")
+        big += len(entry.traceback or "") + len(entry.error or "")
+        return 600 + big + (size_of(entry.begin) if entry.begin is not None else 0)
+    size = 400 + len(json.dumps(entry.inputs)) + len(entry.key)
+    if entry.job is not None:
+        size += 600 + len(entry.job.input_b64 or "")
+    return size

@@ -19,42 +19,27 @@ also cut small enough for their entries to fit one request.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from corridor.compute.sansio import payload
-from corridor.errors import CorridorError, InvalidInput, PayloadTooLarge
-from corridor.pipelines import artifacts
+from corridor.errors import CorridorError, PayloadTooLarge
+from corridor.pipelines import artifacts, map_chunks
 from corridor.pipelines.events import StepEvent
 from corridor.pipelines.inprocess import InProcessCall, InProcessEnd
-from corridor.pipelines.job_steps import ITEMS_FUNCTION, job_body
+from corridor.pipelines.job_steps import LiveJob
 from corridor.pipelines.link import b64
+from corridor.pipelines.map_chunks import MapState
 from corridor.pipelines.outputs import Outcome, encoded
-from corridor.pipelines.recorder import _size_of, cut
 from corridor.pipelines.sansio.cache_key import canonical_json
 from corridor.pipelines.sansio.graph import Node
 from corridor.pipelines.schemas import StepBegin, StepFinish, StepRunOut
 
 if TYPE_CHECKING:
     from corridor.compute.schemas import JobOut
-    from corridor.pipelines.runner import LiveJob, Runner
+    from corridor.pipelines.runner import Runner
 
-MAX_CHUNKS = 1024
-TARGET_CHUNKS = 32  # when the sites' room is not known
 Answer = Callable[[StepRunOut], None]
-
-
-@dataclass
-class _Map:
-    node: Node
-    entry: StepBegin
-    items: list[object]
-    entries: list[StepBegin]
-    fixed: tuple[list[object], dict[str, object]]
-    outcomes: dict[int, Outcome] = field(default_factory=dict)
-    done: bool = False
 
 
 class MapSteps:
@@ -62,7 +47,7 @@ class MapSteps:
 
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
-        self._maps: dict[str, _Map] = {}
+        self._maps: dict[str, MapState] = {}
         self._item_of: dict[str, tuple[str, int]] = {}
 
     def owns(self, key: str) -> bool:
@@ -110,7 +95,7 @@ class MapSteps:
             outcome = Outcome("cached", hit.output_digest, hit.output_kind)
             r.settle(node.key, outcome, fetch=r.fetch_artifact(hit.output_digest))
             return
-        state = _Map(node, entry, items, entries, r.outputs.call_of(node))
+        state = MapState(node, entry, items, entries, r.outputs.call_of(node))
         self._maps[node.key] = state
         for i, e in enumerate(entries):
             self._item_of[e.key] = (node.key, i)
@@ -138,7 +123,7 @@ class MapSteps:
         if not misses:
             self._complete(state)
 
-    def _item_call(self, state: _Map, i: int) -> InProcessCall:
+    def _item_call(self, state: MapState, i: int) -> InProcessCall:
         args, kwargs = state.fixed
         item = state.items[i]
         return InProcessCall(
@@ -149,17 +134,17 @@ class MapSteps:
             backoff_s=float(state.node.options.get("backoff_s", 1.0)),
         )
 
-    def _begin_chunks(self, state: _Map, misses: list[int]) -> None:
+    def _begin_chunks(self, state: MapState, misses: list[int]) -> None:
         r = self.runner
         r.recorder.flush()
-        room = self._room(float(state.node.options.get("cpus", 1.0)))
+        room = map_chunks.room_for(r, float(state.node.options.get("cpus", 1.0)))
         remaining = misses
         entries = [state.entry]
         for _attempt in range(8):
-            entries += self._plan(state, remaining, room)
+            entries += map_chunks.plan_chunks(r, state, remaining, room)
             rows: list[StepRunOut] = []
             try:
-                send_begins(r, entries, rows)
+                r.link.begin_all(r.run.id, entries, rows)
             except PayloadTooLarge:
                 # The link learnt the limit: chunks not yet begun are cut smaller.
                 begun = self._items_begun(state, rows)
@@ -170,7 +155,7 @@ class MapSteps:
             return
         raise CorridorError("the server refuses even one map chunk's entries as too large")
 
-    def _items_begun(self, state: _Map, rows: list[StepRunOut]) -> set[int]:
+    def _items_begun(self, state: MapState, rows: list[StepRunOut]) -> set[int]:
         begun: set[int] = set()
         for row in rows:
             if row.key in self._item_of:
@@ -178,58 +163,7 @@ class MapSteps:
                 begun.add(self._item_of[row.key][1])
         return begun
 
-    def _plan(self, state: _Map, misses: list[int], room: int) -> list[StepBegin]:
-        """The begin entries of the missing items, cut into chunks, each chunk's job on its
-        first entry."""
-        if not misses:
-            return []
-        per_entry = max(_size_of(state.entries[i]) for i in misses) + 64
-        fit = max(1, (self.runner.link.body_budget // 2) // per_entry)
-        chunks = max(1, min(room, MAX_CHUNKS, len(misses)))
-        size = max(1, math.ceil(len(misses) / chunks))
-        size = min(size, fit) if math.ceil(len(misses) / fit) <= MAX_CHUNKS else size
-        args, kwargs = state.fixed
-        node = state.node
-        planned: list[StepBegin] = []
-        for first in range(0, len(misses), size):
-            part = misses[first : first + size]
-            group = f"{node.key}@{part[0]}"
-            contiguous = part[-1] - part[0] == len(part) - 1
-            items = [state.items[i] for i in part]
-            body = job_body(
-                self.runner.run,
-                node,
-                key=node.key,
-                function=ITEMS_FUNCTION,
-                call_args=[node.module, node.qualname, items, kwargs, part[0] if contiguous else None],
-                snapshot=self.runner.run.snapshot,
-                name=state.entries[part[0]].key,
-            )
-            if args:
-                raise InvalidInput(
-                    f"step {node.step!r}.map(...) takes fixed keyword arguments only"
-                )
-            for n, i in enumerate(part):
-                update: dict[str, Any] = {"job_group": group}
-                if n == 0:
-                    update["job"] = body
-                planned.append(state.entries[i].model_copy(update=update))
-        return planned
-
-    def _room(self, cpus: float) -> int:
-        try:
-            sites = self.runner.link.sites()
-        except CorridorError:
-            return TARGET_CHUNKS
-        site = self.runner.run.site
-        room = sum(
-            int((s.capacity.cpus - s.used.cpus) // cpus)
-            for s in sites
-            if s.up and (site is None or s.name == site)
-        )
-        return room if room > 0 else 1
-
-    def _item_begun(self, state: _Map, row: StepRunOut) -> None:
+    def _item_begun(self, state: MapState, row: StepRunOut) -> None:
         r = self.runner
         i = row.item_index if row.item_index is not None else self._item_of[row.key][1]
         if row.state in (
@@ -250,8 +184,6 @@ class MapSteps:
             return
         live = r.live_jobs.get(row.job_id)
         if live is None:
-            from corridor.pipelines.runner import LiveJob
-
             live = r.live_jobs[row.job_id] = LiveJob(row.key, state.node.key)
             r.waiter.watch(row.job_id)
         live.indexes.append(i)
@@ -286,13 +218,13 @@ class MapSteps:
                 failure = StepFinish(key="-", state="failed", error=f"job {job_id}: {shown}")
         else:
             # One finish for the whole chunk: its log is read once, not once per item.
-            failure = r.job_finish(state.entries[indexes[0]].key, job_id, job, error)
+            failure = r.jobs.job_finish(state.entries[indexes[0]].key, job_id, job, error)
         for n, i in enumerate(indexes):
             if state.done:
                 return
             key = state.entries[i].key
             if results is not None:
-                finish, outcome, value = _item_result(key, results[n])
+                finish, outcome, value = map_chunks.item_result(key, results[n])
             else:
                 assert failure is not None
                 finish = failure.model_copy(update={"key": key})
@@ -303,7 +235,7 @@ class MapSteps:
 
     def _item_done(
         self,
-        state: _Map,
+        state: MapState,
         i: int,
         outcome: Outcome,
         *,
@@ -332,7 +264,7 @@ class MapSteps:
         if (failed and r.fail_fast) or len(state.outcomes) == len(state.entries):
             self._complete(state)
 
-    def _complete(self, state: _Map) -> None:
+    def _complete(self, state: MapState) -> None:
         if state.done:
             return
         state.done = True
@@ -369,33 +301,3 @@ class MapSteps:
             )
         )
         r.settle(node.key, Outcome("succeeded", artifacts.digest(data), kind), value=storable)
-
-
-def _item_result(key: str, result: object) -> tuple[StepFinish, Outcome, object]:
-    """An item's finish entry, outcome and value from its chunk job's result entry."""
-    if isinstance(result, dict) and "value" in result:
-        storable, data = encoded(result["value"], where=f"step {key!r}")
-        kind = artifacts.kind_of(storable)
-        finish = StepFinish(key=key, state="succeeded", output_b64=b64(data), output_kind=kind)
-        return finish, Outcome("succeeded", artifacts.digest(data), kind), storable
-    error = str(result.get("error") if isinstance(result, dict) else result)[:65_536]
-    trace = result.get("traceback") if isinstance(result, dict) else None
-    trace = str(trace)[-262_144:] if trace else None
-    finish = StepFinish(key=key, state="failed", error=error, traceback=trace)
-    return finish, Outcome("failed", error=error, traceback=trace), None
-
-
-def send_begins(runner: Runner, entries: Sequence[StepBegin], into: list[StepRunOut]) -> None:
-    """Begin ``entries`` in as few requests as the server's limit allows (job groups kept
-    whole), adding the answers to ``into`` as they come."""
-    pending = list(entries)
-    while pending:
-        batch = cut(pending, budget=runner.link.body_budget)[0]
-        try:
-            into.extend(runner.link.begin(runner.run.id, batch))
-        except PayloadTooLarge:
-            group = batch[0].job_group
-            if len(batch) == 1 or (group is not None and all(e.job_group == group for e in batch)):
-                raise
-            continue  # the budget went down: cut again
-        pending = pending[len(batch) :]

@@ -15,19 +15,17 @@ kept. A single entry the server refuses whole ends the run with the server's mes
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from corridor.errors import CorridorError, PayloadTooLarge
-from corridor.pipelines.link import Link
+from corridor.pipelines.link import MAX_ENTRIES, Link, cut
 from corridor.pipelines.schemas import StepBegin, StepFinish, StepRunOut
 
 E = TypeVar("E", StepBegin, StepFinish)
 
 INTERVAL_S = 0.05
-MAX_ENTRIES = 500
 
 
 class Recorder:
@@ -129,39 +127,3 @@ class Recorder:
 
     def _batches(self, entries: Sequence[E]) -> list[list[E]]:
         return cut(entries, budget=self._link.body_budget, max_entries=self._max_entries)
-
-
-def cut(entries: Sequence[E], *, budget: int, max_entries: int = MAX_ENTRIES) -> list[list[E]]:
-    """``entries`` cut into batches under ``budget`` bytes and ``max_entries`` entries; the
-    entries of one job group (consecutive) stay in one batch, whatever their size."""
-    units: list[list[E]] = []
-    for entry in entries:
-        group = entry.job_group if isinstance(entry, StepBegin) else None
-        last = units[-1][-1] if units else None
-        if group is not None and isinstance(last, StepBegin) and last.job_group == group:
-            units[-1].append(entry)
-        else:
-            units.append([entry])
-    batches: list[list[E]] = [[]]
-    size = 0
-    for unit in units:
-        length = sum(_size_of(e) for e in unit)
-        over = size + length > budget or len(batches[-1]) + len(unit) > max_entries
-        if batches[-1] and over:
-            batches.append([])
-            size = 0
-        batches[-1].extend(unit)
-        size += length
-    return [b for b in batches if b]
-
-
-def _size_of(entry: StepBegin | StepFinish) -> int:
-    """About how many bytes ``entry`` takes in a request body (its big fields dominate)."""
-    if isinstance(entry, StepFinish):
-        big = len(entry.output_b64 or "") + len(entry.logs_b64 or "")
-        big += len(entry.traceback or "") + len(entry.error or "")
-        return 600 + big + (_size_of(entry.begin) if entry.begin is not None else 0)
-    size = 400 + len(json.dumps(entry.inputs)) + len(entry.key)
-    if entry.job is not None:
-        size += 600 + len(entry.job.input_b64 or "")
-    return size

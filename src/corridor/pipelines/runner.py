@@ -21,17 +21,16 @@ import os
 import queue
 import threading
 from contextlib import suppress
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from corridor.errors import Conflict, CorridorError, PayloadTooLarge
+from corridor.errors import Conflict, CorridorError
 from corridor.pipelines import artifacts, capture
-from corridor.pipelines.events import OnEvent, RunEvent, StepEvent
+from corridor.pipelines.events import OnEvent, PipelineFailed, RunEvent, RunResult, StepEvent
 from corridor.pipelines.inprocess import InProcessCall, InProcessEnd, InProcessPool
-from corridor.pipelines.job_steps import STEP_FUNCTION, JobWaiter, job_body, traceback_of
+from corridor.pipelines.job_steps import JobSteps, LiveJob
 from corridor.pipelines.link import Link, b64
-from corridor.pipelines.mapping import MapSteps, send_begins
+from corridor.pipelines.mapping import MapSteps
 from corridor.pipelines.outputs import FAILED, Outcome, Outputs
 from corridor.pipelines.recorder import Recorder
 from corridor.pipelines.sansio.graph import Arg, Node
@@ -44,48 +43,15 @@ from corridor.pipelines.schemas import (
     StepRunOut,
 )
 from corridor.pipelines.step_keys import StepKeys
+from corridor.pipelines.waiter import JobWaiter
 
 if TYPE_CHECKING:
     from corridor.compute.schemas import JobOut
     from corridor.pipelines.build import BuiltGraph
 
+__all__ = ["LiveJob", "PipelineFailed", "RunResult", "Runner"]
+
 HEARTBEAT_S = 5.0
-ENDED = frozenset({"succeeded", "cached", "failed", "upstream_failed", "skipped", "cancelled"})
-
-
-class PipelineFailed(CorridorError):
-    """A pipeline run ended without a value: a step failed, or the run was cancelled."""
-
-    code = "pipeline_failed"
-
-    def __init__(self, run: RunOut) -> None:
-        self.run = run
-        super().__init__(
-            f"pipeline run {run.number} of {run.pipeline} {run.state}: {run.error or run.state}"
-        )
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """How a driven run ended: the run as recorded, and the pipeline's value (None unless it
-    succeeded)."""
-
-    run: RunOut
-    value: Any = None
-
-    def value_or_raise(self) -> Any:
-        if self.run.state != "succeeded":
-            raise PipelineFailed(self.run)
-        return self.value
-
-
-@dataclass
-class LiveJob:
-    """A job in flight: one step's, or one chunk of a map (its item indexes)."""
-
-    key: str
-    map_key: str | None = None
-    indexes: list[int] = field(default_factory=list)
 
 
 class Runner:
@@ -120,12 +86,12 @@ class Runner:
         )
         self.waiter = JobWaiter(link, lambda *ended: self.events.put(("job", ended)))
         self.maps = MapSteps(self)
+        self.jobs = JobSteps(self)
         self.first_error: str | None = None
         self.stopping = False
         self._waiting = {key: len(node.upstream()) for key, node in self.graph.nodes.items()}
         self._ready = [key for key, count in self._waiting.items() if count == 0]
         self._settled = 0
-        self._begins: list[tuple[StepBegin, Any]] = []
         self._stop_beat = threading.Event()
 
     # Running.
@@ -193,7 +159,7 @@ class Runner:
             else:
                 ended_jobs.append(event)
         if ended_jobs and not self.stopping:
-            self._jobs_ended(ended_jobs)
+            self.jobs.ended(ended_jobs)
 
     def _dispatch(self) -> None:
         while self._ready and not self.stopping:
@@ -205,7 +171,7 @@ class Runner:
                     if isinstance(exc, Conflict):
                         raise
                     self.end_directly(key, "failed", error=f"{type(exc).__name__}: {exc}")
-            self.send_begins()
+            self.jobs.send_begins()
 
     def _start(self, node: Node) -> None:
         upstream = [self.outputs.outcome(up) for up in node.upstream()]
@@ -222,7 +188,7 @@ class Runner:
         elif node.options.get("in_process"):
             self._start_in_process(node)
         else:
-            self._plan_job(node)
+            self.jobs.plan(node)
 
     def reuse(self, key: str) -> bool:
         """Settle ``key`` from its existing step run when that one succeeded (a resumed run)."""
@@ -285,105 +251,6 @@ class Runner:
             return
         self.recorder.finish(end.record)
         self.settle(end.key, end.outcome, value=end.value, duration_s=end.duration_s)
-
-    # Job steps.
-    def _plan_job(self, node: Node) -> None:
-        entry = self.begin_entry(node, node.key, inputs=self.outputs.input_digests(node))
-        if self.cache_hit(entry) is None:
-            args, kwargs = self.outputs.call_of(node)
-            body = job_body(
-                self.run,
-                node,
-                key=node.key,
-                function=STEP_FUNCTION,
-                call_args=[node.module, node.qualname, args, kwargs],
-                snapshot=self.run.snapshot,
-            )
-            entry = entry.model_copy(update={"job": body})
-        self._begins.append((entry, self._job_begun))
-
-    def queue_begin(self, entry: StepBegin, answer: Any) -> None:
-        self._begins.append((entry, answer))
-
-    def send_begins(self) -> None:
-        """Begin every collected job entry: one request per batch, after the recorder's."""
-        if not self._begins:
-            return
-        begins, self._begins = self._begins, []
-        self.recorder.flush()
-        rows: list[StepRunOut] = []
-        try:
-            send_begins(self, [entry for entry, _ in begins], rows)
-        except PayloadTooLarge as exc:
-            for entry, _ in begins[len(rows) :]:
-                self.end_directly(entry.key, "failed", error=f"its job is too large to send: {exc}")
-        for (_, answer), row in zip(begins, rows, strict=False):
-            answer(row)
-
-    def _job_begun(self, row: StepRunOut) -> None:
-        if row.state in ENDED:
-            self.settle(
-                row.key,
-                Outcome(row.state, row.output_digest, row.output_kind, row.error, row.traceback),
-                fetch=self.fetch_step(row.key),
-            )
-        elif row.job_id is not None:
-            self.live_jobs[row.job_id] = LiveJob(row.key)
-            self.waiter.watch(row.job_id)
-            self._emit(StepEvent(row.key, row.step, "running", job_id=row.job_id))
-        else:
-            error = "its cached output was gone when it began; retry the run to compute it"
-            self.end_directly(row.key, "failed", error=error)
-
-    def _jobs_ended(self, ended: list[tuple[str, JobOut | None, CorridorError | None]]) -> None:
-        finishes: list[StepFinish] = []
-        for job_id, job, error in ended:
-            live = self.live_jobs.pop(job_id, None)
-            if live is None:
-                continue
-            if live.map_key is not None:
-                self.maps.chunk_ended(live, job_id, job, error)
-                continue
-            finishes.append(self.job_finish(live.key, job_id, job, error))
-        if finishes:
-            for row in self.link.finish(self.run.id, finishes):
-                outcome = Outcome(
-                    row.state, row.output_digest, row.output_kind, row.error, row.traceback
-                )
-                self.settle(
-                    row.key,
-                    outcome,
-                    fetch=self.fetch_step(row.key),
-                    duration_s=_seconds(row.duration_ms),
-                )
-
-    def job_finish(
-        self, key: str, job_id: str, job: JobOut | None, error: CorridorError | None
-    ) -> StepFinish:
-        """The finish entry of ``key`` from how its job ended."""
-        if job is None:
-            return StepFinish(
-                key=key, state="failed", error=f"lost the server while its job ran: {error}"
-            )
-        duration = _job_ms(job)
-        if job.state == "succeeded":
-            return StepFinish(
-                key=key, state="succeeded", output_from_job=True, duration_ms=duration
-            )
-        if job.state == "cancelled":
-            return StepFinish(
-                key=key, state="cancelled", error=job.error or "its job was cancelled"
-            )
-        trace = None
-        with suppress(CorridorError):
-            trace = traceback_of(self.link.job_log_tail(job_id))
-        return StepFinish(
-            key=key,
-            state="failed",
-            error=(job.error or "its job failed")[:65_536],
-            traceback=trace,
-            duration_ms=duration,
-        )
 
     # Ends.
     def end_directly(self, key: str, state: str, *, error: str | None = None) -> None:
@@ -489,13 +356,3 @@ class Runner:
         while not self._stop_beat.wait(HEARTBEAT_S):
             with suppress(CorridorError):
                 self.link.heartbeat(self.run.id)
-
-
-def _seconds(ms: float | None) -> float | None:
-    return None if ms is None else ms / 1000
-
-
-def _job_ms(job: JobOut) -> float | None:
-    if job.started_at is None or job.finished_at is None:
-        return None
-    return max(0.0, (job.finished_at - job.started_at).total_seconds() * 1000)
