@@ -1,0 +1,417 @@
+"""Per-step overhead of Corridor's pipelines against Prefect 3 and plain Ray, in one run on one
+machine.
+
+    .venv/bin/python benchmarks/pipelines/bench_pipelines.py [--steps 1000] [--repeat 3]
+        [--only inprocess,processes,ray] [--skip-prefect] [--standby-workers 2]
+        [--preload corridor.pipelines.step_job] [--profile chain|fan|jobs|map]
+
+Three parts, each over ``--steps`` trivial steps (``x + 1``; ``x * x`` on Ray):
+
+1. ``inprocess``: one ``@pipeline`` of steps marked ``@step(in_process=True)``, which run in the
+   driver's own process, as a chain (each step takes the previous one's output) and as
+   independent steps (the pipeline returns all their outputs); against a Prefect ``@flow``
+   calling ``@task``s: the chain as direct calls, the independent tasks with ``.submit`` on the
+   default thread pool. Goal: at most 1 ms a step.
+2. ``processes``: independent default ``@step``s, each a compute job on the local site, i.e. a
+   process of its own started by a (standby) worker; against Prefect's ``ProcessPoolTaskRunner``
+   with as many processes as the site has CPUs. Goal: at most 30 ms a step.
+3. ``ray``: one ``square.map(items)`` step on a Ray site (chunk jobs, one per free CPU) against
+   ``ray.get([square.remote(i) for i in items])``, one plain Ray task per item, on one Ray head of
+   the run's own with token authentication. Goal: within 1.5x.
+
+Corridor runs through the SDK, ``client.pipelines.run(pipeline, params)``, against a ``corridor
+server`` of the run's own; its runs record every step run on the server. Each run gets a fresh
+``salt`` parameter so that no step is a cache hit. Prefect 3 runs against a ``prefect server`` of
+the run's own (not the ephemeral one). Each side runs once untimed first, then ``--repeat`` times,
+the sides of a part interleaved; a run of one step per side gives the fixed cost of a run, so the
+per-step figure is also given as the marginal ``(t(N) - t(1)) / (N - 1)``. Prints Markdown rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import importlib
+import os
+import platform
+import pstats
+import secrets
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from types import ModuleType
+
+import psutil
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "compute"))
+sys.path.insert(0, str(HERE))
+
+from prefect_side import PREFECT_VERSION, PrefectPeer, prefect_peer, prefect_python  # noqa: E402
+
+import corridor  # noqa: E402
+from corridor.client.client import Client  # noqa: E402
+from corridor.config import Settings  # noqa: E402
+from corridor.home import init_home  # noqa: E402
+from corridor.quickstart import ServerProcess, free_port  # noqa: E402
+
+PARTS = ("inprocess", "processes", "ray")
+FLOWS = """
+from corridor.pipelines import pipeline, step
+
+
+@step(in_process=True)
+def inc_here(x: int) -> int:
+    return x + 1
+
+
+@step
+def inc_job(x: int) -> int:
+    return x + 1
+
+
+@step
+def square(x: int) -> int:
+    return x * x
+
+
+@pipeline
+def chain_here(n: int = 1000, salt: int = 0) -> int:
+    x = inc_here(salt)
+    for _ in range(n - 1):
+        x = inc_here(x)
+    return x
+
+
+@pipeline
+def fan_here(n: int = 1000, salt: int = 0) -> list[int]:
+    return [inc_here(salt + i) for i in range(n)]
+
+
+@pipeline
+def fan_jobs(n: int = 1000, salt: int = 0) -> list[int]:
+    return [inc_job(salt + i) for i in range(n)]
+
+
+@pipeline
+def map_ray(n: int = 1000, salt: int = 0) -> list[int]:
+    return square.map(list(range(salt, salt + n)))
+"""
+LOCAL_SITE = """
+[sites.local]
+standby_workers = {standby}
+preload = {preload}
+"""
+RAY_SITE = """
+[sites.ray]
+executor = "ray"
+address = "{address}"
+auth_token_file = "{token}"
+resources = {{ bench = 1 }}
+cpus = {cpus}
+"""
+
+
+def square_here(x: int) -> int:
+    return x * x
+
+
+def flows_module(root: Path) -> ModuleType:
+    """The pipelines, in a package of ``root`` (the code snapshot of the step jobs)."""
+    name = f"benchpipes_{uuid.uuid4().hex[:8]}"
+    (root / name).mkdir(parents=True)
+    (root / name / "__init__.py").write_text("")
+    (root / name / "flows.py").write_text(FLOWS)
+    sys.path.insert(0, str(root))
+    importlib.invalidate_caches()
+    return importlib.import_module(f"{name}.flows")
+
+
+@contextmanager
+def corridor_server(home: Path, sites: str) -> Iterator[Client]:
+    """A server over ``home`` with these sites; a client of it with the project ``bench``."""
+    home.mkdir()
+    (home / "corridor.toml").write_text(sites)
+    admin = init_home(Settings(home=home)).admin_token
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "CORRIDOR_"))}
+    server = ServerProcess(home, free_port(), env={**env, "CORRIDOR_HOME": str(home)})
+    try:
+        server.wait_ready()
+        with Client(server.url, admin, settings=Settings(home=home)) as client:
+            client.create_project("bench")
+            yield client
+    finally:
+        server.stop()
+
+
+class Corridor:
+    """Runs one of the benchmark's pipelines through the SDK, each run with a fresh salt."""
+
+    def __init__(self, client: Client, flows: ModuleType, workdir: Path) -> None:
+        self.client = client
+        self.flows = flows
+        self.workdir = workdir
+        self._salt = 0
+
+    def run(self, name: str, n: int, *, site: str | None = None) -> float:
+        self._salt += 1_000_000
+        salt = self._salt
+        started = time.perf_counter()
+        result = self.client.pipelines.run(
+            getattr(self.flows, name),
+            {"n": n, "salt": salt},
+            project="bench",
+            site=site,
+            workdir=self.workdir,
+        )
+        elapsed = time.perf_counter() - started
+        if result.value != expected(name, n, salt):
+            raise RuntimeError(f"{name} returned a wrong value (run {result.run.id})")
+        return elapsed
+
+
+def expected(name: str, n: int, salt: int) -> object:
+    if name == "chain_here":
+        return salt + n
+    if name == "map_ray":
+        return [x * x for x in range(salt, salt + n)]
+    return [salt + i + 1 for i in range(n)]
+
+
+Side = Callable[[int], float]
+
+
+def measure(sides: dict[str, Side], n: int, repeat: int) -> dict[str, tuple[list[float], float]]:
+    """Each side's seconds for ``n`` steps (``repeat`` runs) and its median for one step, the
+    sides interleaved after one untimed run each."""
+    for run in sides.values():
+        run(n)
+    full: dict[str, list[float]] = {name: [] for name in sides}
+    one: dict[str, list[float]] = {name: [] for name in sides}
+    for _ in range(repeat):
+        for name, run in sides.items():
+            full[name].append(run(n))
+            one[name].append(run(1))
+    return {name: (full[name], statistics.median(one[name])) for name in sides}
+
+
+def table(
+    title: str, results: dict[str, tuple[list[float], float]], n: int, base: str
+) -> list[str]:
+    base_s = statistics.median(results[base][0])
+    lines = [
+        f"\n{title}\n",
+        f"| side | seconds for {n:,} | ms a step | marginal ms a step | run of 1 step, s "
+        f"| / {base} |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, (seconds, one_s) in results.items():
+        median = statistics.median(seconds)
+        marginal = (median - one_s) / (n - 1) * 1000 if n > 1 else float("nan")
+        lines.append(
+            f"| {name} | {median:.2f} | {median / n * 1000:.2f} | {marginal:.2f} | "
+            f"{one_s:.3f} | {median / base_s:.2f}x |"
+        )
+    lines.append(
+        "\nall runs, seconds: "
+        + "; ".join(f"{k}: {', '.join(f'{s:.2f}' for s in v[0])}" for k, v in results.items())
+    )
+    return lines
+
+
+def job_spans(client: Client, limit: int) -> list[str]:
+    """Where the newest jobs' time went, from the server's own timestamps (medians)."""
+    jobs = client.compute.jobs("bench", limit=limit)
+    spans = {
+        "submitted to placed": [(j.placed_at, j.created_at) for j in jobs],
+        "placed to worker started": [(j.started_at, j.placed_at) for j in jobs],
+        "worker started to finished": [(j.finished_at, j.started_at) for j in jobs],
+    }
+    lines = [f"\nper job, medians over the newest {len(jobs)} jobs (server clock):"]
+    for what, pairs in spans.items():
+        ms = [(end - begin).total_seconds() * 1000 for end, begin in pairs if end and begin]
+        if ms:
+            lines.append(f"- {what}: {statistics.median(ms):.0f} ms")
+    return lines
+
+
+def profile(corridor_side: Corridor, name: str, n: int, site: str | None) -> None:
+    """One run under cProfile in this process (the driver); the top of it by own time and by
+    cumulative time."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    corridor_side.run(name, n, site=site)
+    profiler.disable()
+    stats = pstats.Stats(profiler, stream=sys.stdout)
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(40)
+
+
+def machine(load_before: tuple[float, float, float]) -> str:
+    import ray
+
+    load = os.getloadavg()
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"{psutil.virtual_memory().total / 2**30:.0f} GiB, Python {platform.python_version()}, "
+        f"Corridor {corridor.__version__}, Prefect {PREFECT_VERSION}, Ray {ray.__version__}; "
+        f"load average {load_before[0]:.1f}/{load_before[1]:.1f}/{load_before[2]:.1f} "
+        f"(1/5/15 min) at the start, {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f} at the end"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", default=",".join(PARTS), help="comma-separated parts")
+    parser.add_argument("--skip-prefect", action="store_true")
+    parser.add_argument("--no-install", action="store_true", help="never install Prefect")
+    parser.add_argument("--standby-workers", type=int, default=2)
+    parser.add_argument("--preload", action="append", default=None)
+    parser.add_argument("--ray-cpus", type=int, default=2)
+    parser.add_argument("--profile", choices=("chain", "fan", "jobs", "map"), default=None)
+    args = parser.parse_args()
+    parts = [p for p in args.only.split(",") if p]
+    if unknown := set(parts) - set(PARTS):
+        parser.error(f"unknown parts: {sorted(unknown)}; choose from {PARTS}")
+    if args.steps < 2 or args.repeat < 1:
+        parser.error("--steps must be at least 2 and --repeat at least 1")
+    preload = args.preload if args.preload is not None else ["corridor.pipelines.step_job"]
+    load_before = os.getloadavg()
+    cpus = os.cpu_count() or 1
+
+    temp_dir = Path(tempfile.mkdtemp(prefix="bp"))  # short: Ray's socket paths live under it
+    out: list[str] = []
+    saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH")}
+    try:
+        with ExitStack() as stack:
+            sites = LOCAL_SITE.format(
+                standby=args.standby_workers, preload="[" + ", ".join(map(repr, preload)) + "]"
+            ).replace("'", '"')
+            plain_ray: Side | None = None
+            if "ray" in parts or args.profile == "map":
+                address, plain_ray = stack.enter_context(_ray_world(temp_dir, args.ray_cpus))
+                sites += RAY_SITE.format(
+                    address=address, token=temp_dir / "token", cpus=args.ray_cpus
+                )
+            flows = flows_module(temp_dir / "work")
+            client = stack.enter_context(corridor_server(temp_dir / "home", sites))
+            ours = Corridor(client, flows, temp_dir / "work")
+            peer: PrefectPeer | None = None
+            if not args.skip_prefect and {"inprocess", "processes"} & set(parts):
+                python = prefect_python(install=not args.no_install)
+                if python is not None:
+                    peer = stack.enter_context(prefect_peer(python, temp_dir, process_workers=cpus))
+            if args.profile is not None:
+                name = {"chain": "chain_here", "fan": "fan_here", "jobs": "fan_jobs"}.get(
+                    args.profile, "map_ray"
+                )
+                site = "ray" if name == "map_ray" else None
+                ours.run(name, args.steps, site=site)  # warm
+                profile(ours, name, args.steps, site)
+                return 0
+            if "inprocess" in parts:
+                sides: dict[str, Side] = {
+                    "Corridor, chain": lambda n: ours.run("chain_here", n),
+                    "Corridor, independent": lambda n: ours.run("fan_here", n),
+                }
+                if peer is not None:
+                    p = peer
+                    sides[f"Prefect {PREFECT_VERSION}, chain"] = lambda n: p.run("chain", n)
+                    sides[f"Prefect {PREFECT_VERSION}, independent"] = lambda n: p.run(
+                        "independent", n
+                    )
+                out += table(
+                    "In process: 1 pipeline/flow of N trivial steps/tasks",
+                    measure(sides, args.steps, args.repeat),
+                    args.steps,
+                    "Corridor, chain",
+                )
+            if "processes" in parts:
+                sides = {"Corridor, jobs on the local site": lambda n: ours.run("fan_jobs", n)}
+                if peer is not None:
+                    p = peer
+                    sides[f"Prefect {PREFECT_VERSION}, ProcessPoolTaskRunner({cpus})"] = lambda n: (
+                        p.run("processes", n)
+                    )
+                out += table(
+                    f"Isolated processes: N independent steps/tasks; standby_workers = "
+                    f"{args.standby_workers}, preload = {preload}",
+                    measure(sides, args.steps, args.repeat),
+                    args.steps,
+                    "Corridor, jobs on the local site",
+                )
+                out += job_spans(client, min(1000, args.steps))
+            if "ray" in parts:
+                assert plain_ray is not None
+                sides = {
+                    "plain Ray tasks": plain_ray,
+                    "Corridor `square.map(items)` on the Ray site": lambda n: ours.run(
+                        "map_ray", n, site="ray"
+                    ),
+                }
+                out += table(
+                    f"Ray: a map of N items, {args.ray_cpus} Ray CPUs",
+                    measure(sides, args.steps, args.repeat),
+                    args.steps,
+                    "plain Ray tasks",
+                )
+                out += job_spans(client, 50)
+    finally:
+        if "ray" in sys.modules:
+            from corridor.compute.executors import ray as ray_executor
+
+            ray_executor.leave()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    print(f"\n{args.steps} steps, median of {args.repeat}; {machine(load_before)}")
+    print("\n".join(out))
+    return 0
+
+
+@contextmanager
+def _ray_world(temp_dir: Path, cpus: int) -> Iterator[tuple[str, Side]]:
+    """A token-authenticated Ray head, this process joined to it: its address and plain Ray's
+    side."""
+    import ray
+    from ray_head import ray_head
+
+    from corridor.compute import ray_auth
+    from corridor.compute.executors import ray as ray_executor
+    from corridor.compute.sites import Site
+
+    token_file = temp_dir / "token"
+    token_file.write_text(secrets.token_hex(32))
+    with ray_head(temp_dir, token_file, cpus=cpus, resources='{"bench": 100}') as head:
+        site = Site(name="ray", executor="ray", address=head.address, auth_token_file=token_file)
+        ray_executor.join(ray_auth.check_cluster(site))
+        # Defined here, so Ray ships it by value.
+        square = ray.remote(num_cpus=1, resources={"bench": 1})(square_here)
+        salt = [0]
+
+        def plain(n: int) -> float:
+            salt[0] += 1_000_000
+            items = range(salt[0], salt[0] + n)
+            started = time.perf_counter()
+            values = ray.get([square.remote(i) for i in items])
+            elapsed = time.perf_counter() - started
+            if values != [x * x for x in items]:
+                raise RuntimeError("plain Ray returned wrong values")
+            return elapsed
+
+        yield head.address, plain
+
+
+if __name__ == "__main__":
+    sys.exit(main())
