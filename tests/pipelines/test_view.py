@@ -87,7 +87,7 @@ def test_items_seen_before_their_map_node_draw_the_node_running() -> None:
     assert [s.key for s in board.statuses()] == ["score"]
     assert board.statuses()[0].state == "running"
     board.update(StepStatus("score", "score", "succeeded", duration_s=1.5))
-    assert "score  ▸ 1/1 done  succeeded  1.50s" in drawn(board)
+    assert "score  ▸ 1/1 done  1.50s" in drawn(board)
 
 
 def test_a_running_step_shows_how_long_it_has_run_by_the_boards_clock() -> None:
@@ -243,3 +243,20 @@ def test_past_the_screen_live_and_failed_steps_stay_and_the_rest_are_counted() -
         assert f" {key}  " in text
     assert " done35  " not in text
     assert len(text.splitlines()) == 1 + 9 + 1 + 1  # root, steps, boom's error, the count
+
+
+def test_plain_lines_print_each_traceback_once_and_at_most_ten() -> None:
+    out = io.StringIO()
+    trace = "Traceback (most recent call last):\nValueError: bad row\n"
+    with PlainLines(out) as view:
+        view.handle(
+            FakeEvent("s[0]", "s", "failed", "s", 0, error="ValueError: bad row", traceback=trace)
+        )
+        view.handle(FakeEvent("s", "s", "failed", error="1 of 1 items failed", traceback=trace))
+        for i in range(1, 15):
+            view.handle(FakeEvent(f"s[{i}]", "s", "failed", "s", i, error="E", traceback=f"T{i}\n"))
+    text = out.getvalue()
+    assert text.count("Traceback (most recent call last)") == 1  # not again on its map step
+    assert "step s failed (1 item: 0/1 done, 1 failed): 1 of 1 items failed" in text
+    assert [f"T{i}" in text for i in range(1, 15)] == [True] * 9 + [False] * 5
+    assert view.tracebacks.left_out == 5

@@ -174,7 +174,7 @@ def _describe(seen: RunView) -> None:
     if not console.is_terminal:
         console = Console(width=WIDE_TABLE_COLUMNS)
     console.print(render_tree(board))
-    print_failures(board.failures())
+    print_failures(board.failures(), run.id)
 
 
 def _detail(detail: dict[str, Any]) -> str:

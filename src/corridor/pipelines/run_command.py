@@ -156,7 +156,12 @@ def finish(
     headline = f"pipeline run {run.number} of {run.pipeline} {run.state}{took} ({run.id})"
     if run.state != "succeeded":
         if isinstance(view, LiveView) or not view.board.failures():
-            print_failures(view.board.failures() or failed_steps(client, run.id))
+            print_failures(view.board.failures() or failed_steps(client, run.id), run.id)
+        elif view.tracebacks.left_out:
+            sys.stderr.write(
+                f"({view.tracebacks.left_out} more tracebacks left out: corridor pipelines show "
+                f"{run.id} --json holds every one)\n"
+            )
         fail(headline + (f": {run.error}" if run.error else ""))
         raise typer.Exit(1)
     shown, summaries = jsonable(value)
@@ -181,9 +186,18 @@ def failed_steps(client: PipelinesClient, run_id: str) -> list[StepStatus]:
     return [StepStatus.of_step_run(s) for s in client.get(run_id).steps if s.state == "failed"]
 
 
-def print_failures(failures: list[StepStatus]) -> None:
-    """Each failed step's error and traceback, on standard error."""
+def print_failures(failures: list[StepStatus], run_id: str) -> None:
+    """Each failed step's error and its traceback (each distinct one once, the first ten), on
+    standard error."""
+    from corridor.pipelines.view import TracebackBudget
+
+    budget = TracebackBudget()
     for status in failures:
         sys.stderr.write(f"step {status.key} failed: {status.error or 'failed'}\n")
-        if status.traceback:
+        if status.traceback and budget.take(status.traceback):
             sys.stderr.write(status.traceback.rstrip("\n") + "\n")
+    if budget.left_out:
+        sys.stderr.write(
+            f"({budget.left_out} more tracebacks left out: corridor pipelines show {run_id} "
+            "--json holds every one)\n"
+        )

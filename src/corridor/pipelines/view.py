@@ -43,6 +43,7 @@ LOOKS: dict[str, tuple[str, str]] = {
 }
 MAX_REFRESH_PER_SECOND = 10
 MIN_STEP_LINES = 5
+MAX_TRACEBACKS = 10
 
 
 @dataclass(frozen=True)
@@ -261,7 +262,7 @@ def render_tree(board: StepBoard, title: str = "pipeline", *, max_steps: int | N
             line.append(f"  ▸ {items_summary(counts)}")
         if status.state == "cached":
             line.append("  cached", style="cyan")
-        elif status.state != "running" or not counts:
+        elif not counts or status.state in ("upstream_failed", "skipped", "cancelled"):
             line.append(f"  {status.state.replace('_', ' ')}", style=style)
         took = status.duration_s if status.state != "running" else board.running_for_s(status.key)
         if took is not None and status.state != "cached":
@@ -325,6 +326,7 @@ class PlainLines:
 
     def __init__(self, out: IO[str]) -> None:
         self.board = StepBoard()
+        self.tracebacks = TracebackBudget()
         self._out = out
         self._lock = threading.Lock()
 
@@ -340,8 +342,9 @@ class PlainLines:
             return
         if status.state in ("pending", "running") and status.parent_key is not None:
             return
-        text = plain_line(status, self.board.item_counts(status.key))
         with self._lock:
+            shown = status.state == "failed" and self.tracebacks.take(status.traceback)
+            text = plain_line(status, self.board.item_counts(status.key), traceback=shown)
             self._out.write(text + "\n")
             self._out.flush()
 
@@ -352,9 +355,31 @@ class PlainLines:
         return None
 
 
-def plain_line(status: StepStatus, items: Counter[str] | None = None) -> str:
+class TracebackBudget:
+    """Which failed steps' tracebacks to print: each distinct one once (a map step repeats its
+    first failed item's), and no more than ``limit`` (a thousand failed items would bury the
+    output; `corridor pipelines show` lists them all)."""
+
+    def __init__(self, limit: int = MAX_TRACEBACKS) -> None:
+        self.limit = limit
+        self.left_out = 0
+        self._seen: set[str] = set()
+
+    def take(self, traceback: str | None) -> bool:
+        if not traceback or traceback in self._seen:
+            return False
+        if len(self._seen) >= self.limit:
+            self.left_out += 1
+            return False
+        self._seen.add(traceback)
+        return True
+
+
+def plain_line(
+    status: StepStatus, items: Counter[str] | None = None, *, traceback: bool = True
+) -> str:
     """``step clean succeeded 0.42s``, ``step load cached``, ``step x failed: E: msg`` and the
-    traceback on the following lines."""
+    traceback on the following lines (unless ``traceback`` is false)."""
     state = status.state
     text = f"step {status.key} {state}"
     if state == "running" and status.job_id:
@@ -362,10 +387,11 @@ def plain_line(status: StepStatus, items: Counter[str] | None = None) -> str:
     if state == "succeeded" and status.duration_s is not None:
         text += f" {format_duration(status.duration_s)}"
     if items and state in ENDED:
-        text += f" ({sum(items.values())} items: {items_summary(items)})"
+        count = sum(items.values())
+        text += f" ({count} item{'' if count == 1 else 's'}: {items_summary(items)})"
     if state == "failed":
         text += f": {status.error or 'failed'}"
-        if status.traceback:
+        if status.traceback and traceback:
             text += "\n" + status.traceback.rstrip("\n")
     return text
 
