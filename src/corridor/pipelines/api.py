@@ -19,7 +19,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi import Response as HttpResponse
 from sqlalchemy.orm import Session
 
-from corridor.pipelines import definitions, runs, step_runs
+from corridor.pipelines import definitions, run_listing, runs, step_runs
 from corridor.pipelines.models import PipelineRun
 from corridor.pipelines.schemas import (
     PipelineIn,
@@ -123,7 +123,7 @@ def create_run(
         on_failure=body.on_failure,
         snapshot=body.snapshot,
     )
-    return runs.run_out(session, run, names=(pipeline.name, access.project_or_fail.name))
+    return run_listing.run_out(session, run, names=(pipeline.name, access.project_or_fail.name))
 
 
 @router.get("/projects/{project}/pipeline-runs", response_model=list[RunOut])
@@ -132,7 +132,7 @@ def list_runs(
     response: HttpResponse,
     pipeline: str | None = Query(None, max_length=128, description="only this pipeline's runs"),
     state: RunState | None = Query(None, description="only runs in this state"),
-    limit: int = Query(100, ge=1, le=runs.MAX_LIST),
+    limit: int = Query(100, ge=1, le=run_listing.MAX_LIST),
     page_token: str | None = Query(None, max_length=2000),
     session: Session = READ_SESSION,
     access: Access = requires(Permission.PROJECT_READ),
@@ -141,7 +141,7 @@ def list_runs(
     ``x-corridor-next-page-token``."""
     project_row = access.project_or_fail
     found = definitions.find(session, project_row, pipeline) if pipeline is not None else None
-    out, next_token = runs.list_runs(
+    out, next_token = run_listing.list_runs(
         session, project_row, pipeline=found, state=state, limit=limit, page_token=page_token
     )
     if next_token is not None:
@@ -157,7 +157,7 @@ def _view(runtime: Runtime, run_id: str) -> tuple[RunView, str]:
 
 def view_of(session: Session, run: PipelineRun) -> RunView:
     return RunView(
-        run=runs.run_out(session, run),
+        run=run_listing.run_out(session, run),
         graph=run.graph,
         steps=[step_runs.step_run_out(r) for r in step_runs.run_steps(session, run)],
     )

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from corridor.compute import jobs, scheduler_loop
 from corridor.compute.models import Job
 from corridor.errors import Conflict, InvalidInput, NotFound
-from corridor.pipelines import cache, run_control, runs, step_finish, step_runs
+from corridor.pipelines import cache, run_control, run_listing, runs, step_finish, step_runs
 from corridor.pipelines.api import RUN, run_access, run_project, view_of
 from corridor.pipelines.models import StepRun
 from corridor.pipelines.schemas import (
@@ -155,7 +155,7 @@ def finish_run(
         result_digest=digest,
         result_kind=body.result_kind,
     )
-    return runs.run_out(session, run)
+    return run_listing.run_out(session, run)
 
 
 @router.post(RUN + "/retry", response_model=RunView)
@@ -178,7 +178,7 @@ def cancel_run(
     with runtime.db.write() as session:
         run = runs.get(session, run_id, lock=True)
         cancelled = run_control.cancel(session, run)
-        out = runs.run_out(session, run)
+        out = run_listing.run_out(session, run)
     if cancelled:
         scheduler_loop.wake()
     return out
