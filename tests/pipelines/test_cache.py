@@ -60,20 +60,25 @@ def test_cache_hits_and_misses_follow_code_data_and_parameters(
         assert result.run.state == "succeeded", result.run.error
         return result.run.id, result.value
 
-    first, value = run(flow)
-    assert value == 6 and _counts(marks) == {"load": 1, "scale": 1, "report": 1}
+    _, value = run(flow)
+    assert value == 6
+    assert _counts(marks) == {"load": 1, "scale": 1, "report": 1}
 
     again, value = run(flow)  # everything cached but the step with cache=False
-    assert value == 6 and _counts(marks) == {"load": 1, "scale": 1, "report": 2}
+    assert value == 6
+    assert _counts(marks) == {"load": 1, "scale": 1, "report": 2}
     assert _states(admin_client, again) == {
-        "load": "cached", "scale": "cached", "report": "succeeded"
+        "load": "cached",
+        "scale": "cached",
+        "report": "succeeded",
     }
 
     run(flow, factor=3)  # a parameter of scale changed: scale misses, load hits
     assert _counts(marks) == {"load": 1, "scale": 2, "report": 3}
 
     _, value = run(flow, n=4)  # new data for scale (load's output changed): both miss
-    assert value == 12 and _counts(marks) == {"load": 2, "scale": 3, "report": 4}
+    assert value == 12
+    assert _counts(marks) == {"load": 2, "scale": 3, "report": 4}
 
     result = runs.run(flow.cached, {"marks": str(marks)}, project=project, no_cache=True)
     assert result.run.state == "succeeded"
@@ -83,7 +88,8 @@ def test_cache_hits_and_misses_follow_code_data_and_parameters(
     source.write_text(source.read_text().replace("r * factor", "factor * r"))
     edited = importlib.reload(flow)
     changed, value = run(edited)  # scale's code changed: scale misses, load hits
-    assert value == 6 and _counts(marks) == {"load": 3, "scale": 5, "report": 6}
+    assert value == 6
+    assert _counts(marks) == {"load": 3, "scale": 5, "report": 6}
     assert _states(admin_client, changed)["load"] == "cached"
 
     other = f"{project}-other"

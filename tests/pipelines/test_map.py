@@ -41,9 +41,11 @@ def test_a_thousand_item_map_runs_in_chunk_jobs_and_fans_in_in_order(
     }
     steps = admin_client.pipelines.get(result.run.id).steps
     items = [s for s in steps if s.parent_key == "square"]
-    assert len(items) == 1000 and all(s.state == "succeeded" for s in items)
+    assert len(items) == 1000
+    assert all(s.state == "succeeded" for s in items)
     jobs = {s.job_id for s in items}
-    assert None not in jobs and 1 < len(jobs) < 1000  # chunked: several items per job
+    assert None not in jobs
+    assert 1 < len(jobs) < 1000  # chunked: several items per job
     assert admin_client.pipelines.output(result.run.id, "square[10]") == 101
 
 
@@ -71,10 +73,13 @@ def test_an_in_process_map_and_a_failing_item_failing_its_map_alone(
 ) -> None:
     flow = pipeline_module(IN_PROCESS_MAP)
     ok = admin_client.pipelines.run(flow.halves, {"items": [0, 2, 4]}, project=project)
-    assert ok.run.state == "succeeded" and ok.value == 3.0
+    assert ok.run.state == "succeeded"
+    assert ok.value == 3.0
     bad = admin_client.pipelines.run(flow.halves, {"items": [1, 3, 5]}, project=project)
     assert bad.run.state == "failed"
     states = {s.key: s.state for s in admin_client.pipelines.get(bad.run.id).steps}
-    assert states["half[1]"] == "failed" and states["half[0]"] == "succeeded"
-    assert states["half"] == "failed" and states["total"] == "upstream_failed"
+    assert states["half[1]"] == "failed"
+    assert states["half[0]"] == "succeeded"
+    assert states["half"] == "failed"
+    assert states["total"] == "upstream_failed"
     assert "1 of 3 items failed" in (bad.run.error or "")

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from corridor.client.client import Client
-from corridor.pipelines.events import StepEvent
+from corridor.pipelines.events import RunResult, StepEvent
 from tests.pipelines.conftest import WriteModule
 
 DIAMOND = """
@@ -43,13 +41,18 @@ def test_a_diamond_runs_each_step_once_and_returns_its_value(
 ) -> None:
     flow = pipeline_module(DIAMOND)
     events: list[object] = []
-    result = admin_client.pipelines.run(flow.diamond, {"n": 4}, project=project, on_event=events.append)
+    result = admin_client.pipelines.run(
+        flow.diamond, {"n": 4}, project=project, on_event=events.append
+    )
     assert result.run.state == "succeeded"
     assert result.value == {"double": 12, "square": 14}
     assert admin_client.pipelines.result(result.run.id) == {"double": 12, "square": 14}
     view = admin_client.pipelines.get(result.run.id)
     assert {s.key: s.state for s in view.steps} == {
-        "load": "succeeded", "double": "succeeded", "square": "succeeded", "join": "succeeded"
+        "load": "succeeded",
+        "double": "succeeded",
+        "square": "succeeded",
+        "join": "succeeded",
     }
     assert admin_client.pipelines.output(result.run.id, "double") == [0, 2, 4, 6]
     assert "loading 4" in admin_client.pipelines.logs(result.run.id, "load")
@@ -99,7 +102,8 @@ def test_job_steps_run_as_jobs_and_a_flaky_step_is_retried(
     assert result.value == 6 + 106
     view = admin_client.pipelines.get(result.run.id)
     steps = {s.key: s for s in view.steps}
-    assert steps["flaky"].job_id is not None and steps["plus"].job_id is not None
+    assert steps["flaky"].job_id is not None
+    assert steps["plus"].job_id is not None
     assert steps["flaky"].attempts == 2
     assert len(list(marks.glob("flaky-*"))) == 2
 
@@ -147,8 +151,10 @@ def test_fail_fast_cancels_the_rest_and_continue_finishes_independent_branches(
 ) -> None:
     flow = pipeline_module(POLICIES)
     fast = admin_client.pipelines.run(flow.policies, {}, project=project)
-    assert fast.run.state == "failed" and fast.value is None
-    assert fast.run.error is not None and "step 'explode' failed: ValueError: cannot take 1" in fast.run.error
+    assert fast.run.state == "failed"
+    assert fast.value is None
+    assert fast.run.error is not None
+    assert "step 'explode' failed: ValueError: cannot take 1" in fast.run.error
     view = admin_client.pipelines.get(fast.run.id)
     states = {s.key: s.state for s in view.steps}
     assert states["explode"] == "failed"
@@ -161,7 +167,8 @@ def test_fail_fast_cancels_the_rest_and_continue_finishes_independent_branches(
     going = admin_client.pipelines.run(flow.policies, {}, project=project, on_failure="continue")
     assert going.run.state == "failed"
     states = {s.key: s.state for s in admin_client.pipelines.get(going.run.id).steps}
-    assert states["after_slow"] == "succeeded" and states["slow"] == "succeeded"
+    assert states["after_slow"] == "succeeded"
+    assert states["slow"] == "succeeded"
     assert states["after_explode"] == "upstream_failed"
 
 
@@ -202,11 +209,13 @@ def test_when_runs_one_branch_and_skips_the_other_with_its_dependents(
     yes = admin_client.pipelines.run(flow.branches, {"n": 2}, project=project)
     assert yes.value == {"done": "PUBLISHED 2", "warned": None}
     states = {s.key: s.state for s in admin_client.pipelines.get(yes.run.id).steps}
-    assert states["alert"] == "skipped" and states["publish"] == "succeeded"
+    assert states["alert"] == "skipped"
+    assert states["publish"] == "succeeded"
     no = admin_client.pipelines.run(flow.branches, {"n": -1}, project=project)
     assert no.value == {"done": None, "warned": "alert -1"}
     states = {s.key: s.state for s in admin_client.pipelines.get(no.run.id).steps}
-    assert states["publish"] == "skipped" and states["after_publish"] == "skipped"
+    assert states["publish"] == "skipped"
+    assert states["after_publish"] == "skipped"
 
 
 UNSTORABLE = """
@@ -232,6 +241,49 @@ def test_an_unstorable_output_fails_its_step_saying_what_to_return(
     result = admin_client.pipelines.run(flow.unstorable, {}, project=project)
     assert result.run.state == "failed"
     step = admin_client.pipelines.get(result.run.id).steps[0]
-    assert step.state == "failed" and step.error is not None
+    assert step.state == "failed"
+    assert step.error is not None
     assert "cannot be stored safely (no pickle)" in step.error
     assert "return its arrays (numpy), tables" in step.error
+
+
+CANCELLED = """
+import time
+from corridor.pipelines import pipeline, step
+
+@step
+def sleepy(n: int) -> int:
+    time.sleep(60)
+    return n
+
+@pipeline
+def cancelled(n: int = 1) -> int:
+    return sleepy(n)
+"""
+
+
+def test_a_run_cancelled_from_outside_stops_its_driver(
+    admin_client: Client, project: str, pipeline_module: WriteModule
+) -> None:
+    import threading
+    import time
+
+    flow = pipeline_module(CANCELLED)
+    events: list[object] = []
+    ended: list[RunResult] = []
+    driver = threading.Thread(
+        target=lambda: ended.append(
+            admin_client.pipelines.run(flow.cancelled, {}, project=project, on_event=events.append)
+        )
+    )
+    driver.start()
+    deadline = time.monotonic() + 60
+    while not any(isinstance(e, StepEvent) and e.job_id for e in events):
+        assert time.monotonic() < deadline
+        assert driver.is_alive()
+        time.sleep(0.05)
+    run_id = admin_client.pipelines.runs(project)[0].id
+    admin_client.pipelines.cancel(run_id)
+    driver.join(timeout=60)
+    assert not driver.is_alive()
+    assert ended[0].run.state == "cancelled"

@@ -87,5 +87,6 @@ def test_a_pipeline_runs_its_step_jobs_on_a_ray_site(
         assert result.value == [x * x for x in range(20)]
         items = [s for s in client.pipelines.get(result.run.id).steps if s.parent_key == "square"]
         jobs = {s.job_id for s in items}
-        assert len(items) == 20 and None not in jobs
+        assert len(items) == 20
+        assert None not in jobs
         assert {client.compute.job(j).site for j in jobs if j} == {"ray-a"}
