@@ -531,7 +531,7 @@ def test_the_live_view_draws_a_real_run(
     final = console.export_text().split("flow run 1")[-1]  # the last frame drawn
     assert "flow run 1  succeeded" in "flow run 1" + final
     assert "load  succeeded" in final
-    assert "score  ▸ 4/4 done  " in final
+    assert "score  ▸ 4/4 done\n" in final
     assert "total  succeeded" in final
 
 
