@@ -85,6 +85,7 @@ def execute(run_id: str, call: InProcessCall) -> InProcessEnd:
     from corridor.pipelines.dsl import set_current_step
 
     key = call.begin.key
+    begin = call.begin
     where = f"step {key!r}"
     started = time.perf_counter()
     attempts = 0
@@ -93,17 +94,20 @@ def execute(run_id: str, call: InProcessCall) -> InProcessEnd:
             attempts += 1
             try:
                 args, kwargs = call.arguments()
+                refs = artifacts.references([args, kwargs])
+                if refs:
+                    begin = call.begin.model_copy(update={"input_refs": refs})
                 value = call.step.fn(*args, **kwargs)
             except Exception as exc:
                 if attempts <= call.retries:
                     time.sleep(call.backoff_s * 2 ** (attempts - 1))
                     continue
-                error, trace = f"{type(exc).__name__}: {exc}", traceback.format_exc()
-                return _ended(call, started, attempts, logs.getvalue(), error=error, trace=trace)
+                error, trace = f"{type(exc).__name__}: {exc}", _trace(exc)
+                return _ended(begin, started, attempts, logs.getvalue(), error=error, trace=trace)
             try:
                 storable, data = encoded(value, where=where)
             except InvalidInput as exc:
-                return _ended(call, started, attempts, logs.getvalue(), error=exc.message)
+                return _ended(begin, started, attempts, logs.getvalue(), error=exc.message)
             break
     duration_s = time.perf_counter() - started
     digest = artifacts.digest(data)
@@ -111,7 +115,7 @@ def execute(run_id: str, call: InProcessCall) -> InProcessEnd:
     record = StepFinish(
         key=key,
         state="succeeded",
-        begin=call.begin,
+        begin=begin,
         output_b64=b64(data),
         output_kind=kind,
         output_refs=artifacts.references(storable),
@@ -123,7 +127,7 @@ def execute(run_id: str, call: InProcessCall) -> InProcessEnd:
 
 
 def _ended(
-    call: InProcessCall,
+    begin: StepBegin,
     started: float,
     attempts: int,
     logs: str,
@@ -133,9 +137,9 @@ def _ended(
 ) -> InProcessEnd:
     duration_s = time.perf_counter() - started
     record = StepFinish(
-        key=call.begin.key,
+        key=begin.key,
         state="failed",
-        begin=call.begin,
+        begin=begin,
         error=error[:65_536],
         traceback=trace[-262_144:] if trace else None,
         logs_b64=_logs(logs),
@@ -143,7 +147,14 @@ def _ended(
         attempts=attempts,
     )
     outcome = Outcome("failed", error=error, traceback=trace)
-    return InProcessEnd(call.begin.key, outcome, None, record, duration_s)
+    return InProcessEnd(begin.key, outcome, None, record, duration_s)
+
+
+def _trace(exc: BaseException) -> str:
+    """The traceback from the step's own frame down (the driver's frame left out)."""
+    tb = exc.__traceback__
+    tb = tb.tb_next if tb is not None and tb.tb_next is not None else tb
+    return "".join(traceback.format_exception(type(exc), exc, tb))
 
 
 def _logs(text: str) -> str | None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from corridor.compute.sansio import payload
 from corridor.compute.schemas import FunctionRefIn, JobOut, JobSubmit
 from corridor.errors import CorridorError, PayloadTooLarge
+from corridor.pipelines import artifacts
 from corridor.pipelines.events import StepEvent
 from corridor.pipelines.outputs import Outcome
 from corridor.pipelines.sansio.graph import Node
@@ -122,7 +123,8 @@ class JobSteps:
                 call_args=[node.module, node.qualname, args, kwargs],
                 snapshot=r.run.snapshot,
             )
-            entry = entry.model_copy(update={"job": body})
+            refs = artifacts.references([args, kwargs])
+            entry = entry.model_copy(update={"job": body, "input_refs": refs})
         self._begins.append((entry, self.job_begun))
 
     def queue_begin(self, entry: StepBegin, answer: Callable[[StepRunOut], None]) -> None:
@@ -164,6 +166,7 @@ class JobSteps:
         """Finish the step runs of jobs that ended (one request), and hand chunks to maps."""
         r = self.runner
         finishes: list[StepFinish] = []
+        values: dict[str, object] = {}
         for job_id, job, error in ended:
             live = r.live_jobs.pop(job_id, None)
             if live is None:
@@ -171,18 +174,33 @@ class JobSteps:
             if live.map_key is not None:
                 r.maps.chunk_ended(live, job_id, job, error)
                 continue
-            finishes.append(self.job_finish(live.key, job_id, job, error))
+            finish = self.job_finish(live.key, job_id, job, error)
+            if finish.output_from_job:
+                # Read once here: its kind and the things it names (lineage), and steps
+                # downstream will want its value (a job's input is built by the driver).
+                finish, values[live.key] = self._with_output(finish, job_id)
+            finishes.append(finish)
         if finishes:
             for row in r.link.finish(r.run.id, finishes):
                 outcome = Outcome(
                     row.state, row.output_digest, row.output_kind, row.error, row.traceback
                 )
+                known = row.key in values
                 r.settle(
                     row.key,
                     outcome,
-                    fetch=r.fetch_step(row.key),
+                    value=values.get(row.key),
+                    fetch=None if known else r.fetch_step(row.key),
                     duration_s=_seconds(row.duration_ms),
                 )
+
+    def _with_output(self, finish: StepFinish, job_id: str) -> tuple[StepFinish, object]:
+        value = artifacts.decode_output(self.runner.link.job_result(job_id))
+        update = {
+            "output_kind": artifacts.kind_of(value),
+            "output_refs": artifacts.references(value),
+        }
+        return finish.model_copy(update=update), value
 
     def job_finish(
         self, key: str, job_id: str, job: JobOut | None, error: CorridorError | None
