@@ -512,10 +512,14 @@ def test_ctrl_c_exits_130_and_says_how_to_resume(flow_file: Callable[[str], Flow
     flow = flow_file(INTERRUPTED)
     result = flow.run()
     assert result.returncode == 130
-    run_id = flow.json("pipelines", "runs", "stopped", "-p", flow.project)[0]["id"]
-    assert f"interrupted: pipeline run 1 of stopped ({run_id}) stopped here" in result.stderr
+    runs = flow.json("pipelines", "runs", "stopped", "-p", flow.project)
+    run_id = runs[0]["id"]
+    assert f"interrupted: pipeline run 1 of stopped ({run_id}) is cancelled" in result.stderr
     assert f"resume it with `corridor pipelines retry {run_id}`" in result.stderr
     assert "step first succeeded" in result.stdout
+    assert runs[0]["state"] == "cancelled"  # so that retry may resume it at once
+    steps = {s["key"]: s["state"] for s in flow.json("pipelines", "show", run_id)["steps"]}
+    assert steps["first"] == "succeeded"
 
 
 def test_the_live_view_draws_a_real_run(

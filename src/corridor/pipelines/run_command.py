@@ -17,7 +17,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import typer
 
@@ -96,16 +96,29 @@ def run(
                     trigger="cli",
                 )
         except KeyboardInterrupt:
-            run_out = view.board.run
-            if run_out is None:
-                fail("interrupted before the pipeline run started")
-            else:
-                fail(
-                    f"interrupted: {_name(run_out)} stopped here; resume it with "
-                    f"`corridor pipelines retry {run_out.id}`"
-                )
-            raise typer.Exit(INTERRUPTED) from None
+            interrupted(client.pipelines, view.board.run)
         finish(client.pipelines, view, result.run, result.value, as_json=as_json)
+
+
+def interrupted(client: PipelinesClient, run: RunOut | None) -> NoReturn:
+    """Ctrl-C: cancel the run (its live jobs stop, what ended is kept) so that `retry` can
+    resume it at once, say so, and exit 130."""
+    if run is None:
+        fail("interrupted before the pipeline run started")
+        raise typer.Exit(INTERRUPTED)
+    try:
+        client.cancel(run.id)
+    except (Exception, KeyboardInterrupt) as exc:  # a second Ctrl-C, or no server: leave it
+        fail(
+            f"interrupted: {_name(run)} was left running ({type(exc).__name__}); the server "
+            f"marks it failed within minutes, then `corridor pipelines retry {run.id}` resumes it"
+        )
+        raise typer.Exit(INTERRUPTED) from None
+    fail(
+        f"interrupted: {_name(run)} is cancelled (the steps that ended are kept); resume it "
+        f"with `corridor pipelines retry {run.id}`"
+    )
+    raise typer.Exit(INTERRUPTED)
 
 
 def follow(client: PipelinesClient, run_id: str, *, as_json: bool) -> None:
