@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from corridor.compute import site_table, submission
 from corridor.compute.models import Job
 from corridor.compute.schemas import JobSubmit
+from corridor.errors import InvalidInput
 from corridor.runtime import Runtime
 from corridor.security.models import Project
 from corridor.security.policy import Principal
@@ -30,13 +31,24 @@ def check(
     bodies: Sequence[JobSubmit],
     *,
     now: dt.datetime,
+    names: Sequence[str] | None = None,
 ) -> list[submission.Draft]:
-    """Check every job as compute's submit route does; `InvalidInput` names the first refusal."""
+    """Check every job as compute's submit route does; `InvalidInput` names the first refusal,
+    by ``names[i]`` (a step's key, say) when given."""
+    # The sites once for the batch (reading them parses the site table).
     sites = site_table.current_sites(runtime.settings)
     discovered = {name: site_table.site_state(runtime.settings, name)[1] for name in sites}
-    return submission.check_all(
-        session, project, principal, bodies, sites=sites, now=now, discovered=discovered
-    )
+    drafts: list[submission.Draft] = []
+    for i, body in enumerate(bodies):
+        try:
+            drafts += submission.check_all(
+                session, project, principal, [body], sites=sites, now=now, discovered=discovered
+            )
+        except InvalidInput as exc:
+            if names is None:
+                raise
+            raise InvalidInput(f"step {names[i]!r}: {exc.message}") from None
+    return drafts
 
 
 def insert(

@@ -140,13 +140,9 @@ def begin(
             running.append(entry)
     # Check every job before the first write; a refusal names its step.
     carriers = [e for e in running if e.job is not None]
-    drafts = []
-    for entry in carriers:
-        assert entry.job is not None
-        try:
-            drafts += compute_jobs.check(session, runtime, project, principal, [entry.job], now=now)
-        except InvalidInput as exc:
-            raise InvalidInput(named(exc.message, entry.key)) from None
+    bodies = [e.job for e in carriers if e.job is not None]
+    keys = [e.key for e in carriers]
+    drafts = compute_jobs.check(session, runtime, project, principal, bodies, now=now, names=keys)
     inputs_by_step = {
         e.key: step_lineage.resolve(session, project, e.input_refs) for e in fresh if e.input_refs
     }
