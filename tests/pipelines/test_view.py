@@ -260,3 +260,17 @@ def test_plain_lines_print_each_traceback_once_and_at_most_ten() -> None:
     assert "step s failed (1 item: 0/1 done, 1 failed): 1 of 1 items failed" in text
     assert [f"T{i}" in text for i in range(1, 15)] == [True] * 9 + [False] * 5
     assert view.tracebacks.left_out == 5
+
+
+def test_a_stored_graph_draws_its_steps_pending_in_its_order() -> None:
+    board = StepBoard()
+    board.update(StepStatus("clean", "clean", "running"))
+    board.plan({"nodes": [{"key": "load", "step": "load"}, {"key": "clean", "step": "clean"}]})
+    board.plan({"nodes": [{"key": "load", "step": "load"}, {"key": "publish", "step": "publish"}]})
+    board.update(StepStatus("load", "load", "succeeded", duration_s=0.1))
+    assert [(s.key, s.state) for s in board.statuses()] == [
+        ("clean", "running"),
+        ("load", "succeeded"),
+        ("publish", "pending"),
+    ]
+    assert "· publish  pending" in drawn(board)

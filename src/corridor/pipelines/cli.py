@@ -157,6 +157,7 @@ def _describe(seen: RunView) -> None:
     run = seen.run
     board = StepBoard()
     board.run = run
+    board.plan(seen.graph)
     for row in seen.steps:
         board.update(StepStatus.of_step_run(row))
     say(f"pipeline run {run.number} of {run.pipeline} ({run.id}), project {run.project}")

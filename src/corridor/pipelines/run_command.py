@@ -132,6 +132,7 @@ def follow(client: PipelinesClient, run_id: str, *, as_json: bool) -> None:
             while True:
                 seen = client.get(run_id)
                 view.board.run = seen.run
+                view.board.plan(seen.graph)
                 for row in seen.steps:
                     view.show(StepStatus.of_step_run(row))
                 if seen.run.state in ENDED_RUN:

@@ -17,7 +17,7 @@ import datetime as dt
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import IO, TYPE_CHECKING, Any
 
@@ -140,6 +140,18 @@ class StepBoard:
                 return False
             parent.items[status.key] = status
             return True
+
+    def plan(self, graph: Mapping[str, Any] | None) -> None:
+        """Draw a stored run's graph nodes (``RunView.graph``) as pending until their step runs
+        say otherwise, in the graph's order."""
+        nodes = graph.get("nodes") if graph else None
+        for node in nodes if isinstance(nodes, list) else []:
+            if isinstance(node, dict) and isinstance(node.get("key"), str):
+                key = node["key"]
+                with self._lock:
+                    if key not in self._lines:
+                        status = StepStatus(key, str(node.get("step") or key), "pending")
+                        self._lines[key] = _Line(status, self._clock())
 
     def statuses(self) -> list[StepStatus]:
         """Every step's status (not items), in the order first seen."""
