@@ -7,6 +7,7 @@ import pytest
 
 from corridor.compute.models import Job
 from corridor.compute.sansio import payload
+from corridor.data.sansio.sensitivity import Sensitivity
 from corridor.errors import PermissionDenied
 from corridor.pipelines import run_tokens, runs
 from corridor.pipelines.run_starts import start_queued_run
@@ -113,3 +114,29 @@ def test_a_local_admins_run_acts_as_the_homes_first_admin(pw: PipelinesWorld) ->
         assert owner.name == "admin"  # the home's first administrator, by name
         assert token.project_scope == run.project_id
         assert token.pipeline_run_id == run.id
+
+
+def test_a_run_token_cannot_reach_another_project_through_any_door(pw: PipelinesWorld) -> None:
+    """Not through a reference inside its own project's request (a job reading another
+    project's dataset), nor through the MLflow routes' workspace, nor in the project list."""
+    pw.cw.ingest("q", "sales", regions=[], sensitivity=Sensitivity.INTERNAL)
+    pw.register(user="root")
+    run = pw.run(user="root", driver="job", trigger="api")
+    _, secret = _start(pw, run["id"])
+    auth = {"authorization": f"Bearer {secret}"}
+    job = pw.http.post(
+        "/api/v1/projects/p/jobs",
+        json={"command": ["true"], "datasets": ["q/sales@1"]},
+        headers=auth,
+    )
+    assert job.status_code == 403, job.text
+    mlflow = pw.http.post(
+        "/api/2.0/mlflow/experiments/search",
+        json={"max_results": 10},
+        headers={**auth, "x-mlflow-workspace": "q"},
+    )
+    assert mlflow.status_code == 403, mlflow.text
+    listed = pw.http.get("/api/v1/projects", headers=auth).json()
+    assert [p["name"] for p in listed] == ["p"]
+    # The same user's own token still reaches q.
+    assert pw.http.get("/api/v1/projects/q", headers=pw.auth("root")).status_code == 200

@@ -60,10 +60,16 @@ def authorize(session: Session, name: str, principal: Principal, permission: Per
     if found is None:
         raise NotFound(f"project {name!r} not found")
     project, stored_role = found
+    if not principal.is_admin and stored_role is None:
+        raise NotFound(f"project {name!r} not found")
+    if principal.project_scope is not None and project.id != principal.project_scope:
+        # A pipeline run's token: every check of a project, whoever makes it, stays inside
+        # (after the visibility check, so that it tells nothing of a hidden project).
+        raise PermissionDenied(
+            "this token is a pipeline run's: it may act only in that run's project"
+        )
     if principal.is_admin:
         return project
-    if stored_role is None:
-        raise NotFound(f"project {name!r} not found")
     role = Role(stored_role)
     if not role_allows(role, permission):
         raise PermissionDenied(
@@ -74,6 +80,8 @@ def authorize(session: Session, name: str, principal: Principal, permission: Per
 
 def list_projects(session: Session, principal: Principal) -> list[Project]:
     query = select(Project).order_by(Project.name)
+    if principal.project_scope is not None:
+        query = query.where(Project.id == principal.project_scope)
     if not principal.is_admin:
         query = query.join(Membership, Membership.project_id == Project.id).where(
             Membership.user_id == principal.user_id

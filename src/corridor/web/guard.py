@@ -122,10 +122,6 @@ class Guard:
             project = detached(
                 session, projects.authorize(session, name, principal, self.permission)
             )
-            if principal.project_scope is not None and project.id != principal.project_scope:
-                raise PermissionDenied(
-                    "this token is a pipeline run's: it may act only in that run's project"
-                )
             return Access(principal=principal, project=project)
         raise CorridorError(f"no rule for permission {self.permission}")
 
