@@ -8,17 +8,18 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pytest
 from rich.console import Console
 
+from corridor.pipelines.run_command import jsonable
 from corridor.pipelines.view import (
     LiveView,
     PlainLines,
     StepBoard,
     StepStatus,
     format_duration,
-    jsonable,
     plain_line,
     render_tree,
 )
@@ -222,6 +223,11 @@ def test_json_values_are_kept_and_the_rest_summarised() -> None:
     }
     assert len(summaries) == 3
     assert jsonable([1, "a", None, {"k": [True]}]) == ([1, "a", None, {"k": [True]}], [])
+    frame = pl.DataFrame({"a": [1, 2]})
+    assert jsonable(frame) == (
+        "polars.DataFrame 2 rows x 1 columns",
+        ["polars.DataFrame 2 rows x 1 columns"],
+    )
 
 
 def test_past_the_screen_live_and_failed_steps_stay_and_the_rest_are_counted() -> None:

@@ -7,6 +7,8 @@ The driver calls the view's ``handle`` from its own threads; the view never bloc
 the server drives (a retry, a manual start) is followed by polling its run view every 0.3 s and
 feeding the step runs that changed to the same view.
 
+The run ends by printing the pipeline's value as JSON; parts JSON cannot hold (a table, an
+array, bytes) are printed as a one-line summary, since the value itself is stored with the run.
 Exit codes: 0 the run succeeded, 1 it failed (the failed steps' errors and tracebacks printed),
 130 on Ctrl-C.
 """
@@ -162,7 +164,7 @@ def finish(
 ) -> None:
     """Print how the run ended: the value of a success; for a failure each failed step's error
     and traceback (unless the plain lines printed them already), and exit 1."""
-    from corridor.pipelines.view import LiveView, format_duration, jsonable
+    from corridor.pipelines.view import LiveView, format_duration
 
     took = ""
     if run.started_at is not None and run.ended_at is not None:
@@ -215,3 +217,40 @@ def print_failures(failures: list[StepStatus], run_id: str) -> None:
             f"({budget.left_out} more tracebacks left out: corridor pipelines show {run_id} "
             "--json holds every one)\n"
         )
+
+
+def jsonable(value: object) -> tuple[object, list[str]]:
+    """``value`` as JSON values, each leaf JSON cannot hold (a table, an array, bytes) replaced by
+    its summary; and those summaries, so the caller can say the value was abridged."""
+    summaries: list[str] = []
+
+    def walk(v: object) -> object:
+        if v is None or isinstance(v, bool | int | float | str):
+            return v
+        if isinstance(v, list | tuple):
+            return [walk(x) for x in v]
+        if isinstance(v, dict) and all(isinstance(k, str) for k in v):
+            return {k: walk(x) for k, x in v.items()}
+        summary = summarize(v)
+        summaries.append(summary)
+        return summary
+
+    return walk(value), summaries
+
+
+def summarize(value: object) -> str:
+    """A short description of a value JSON cannot hold: ``pyarrow.Table 1,000 rows x 3 columns``."""
+    kind = type(value)
+    name = f"{kind.__module__.split('.')[0]}.{kind.__qualname__}"
+    rows, columns = getattr(value, "num_rows", None), getattr(value, "num_columns", None)
+    if isinstance(rows, int) and isinstance(columns, int):
+        return f"{name} {rows:,} rows x {columns:,} columns"
+    shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
+    if isinstance(shape, tuple) and len(shape) == 2 and dtype is None:  # a polars frame
+        return f"{name} {shape[0]:,} rows x {shape[1]:,} columns"
+    if isinstance(shape, tuple) and dtype is not None:
+        dims = " x ".join(f"{d:,}" for d in shape) or "scalar"
+        return f"{name} {dims} {dtype}"
+    if isinstance(value, bytes | bytearray | memoryview):
+        return f"{len(bytes(value)):,} bytes"
+    return name

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from corridor.pipelines.schemas import RunOut, StepRunOut
 
 ENDED = frozenset({"succeeded", "cached", "failed", "upstream_failed", "skipped", "cancelled"})
-DONE = frozenset({"succeeded", "cached"})
 # State -> (glyph, rich style) of a step's line.
 LOOKS: dict[str, tuple[str, str]] = {
     "pending": ("·", "dim"),
@@ -406,38 +405,3 @@ def plain_line(
         if status.traceback and traceback:
             text += "\n" + status.traceback.rstrip("\n")
     return text
-
-
-def jsonable(value: object) -> tuple[object, list[str]]:
-    """``value`` as JSON values, each leaf JSON cannot hold (a table, an array, bytes) replaced by
-    its summary; and those summaries, so the caller can say the value was abridged."""
-    summaries: list[str] = []
-
-    def walk(v: object) -> object:
-        if v is None or isinstance(v, bool | int | float | str):
-            return v
-        if isinstance(v, list | tuple):
-            return [walk(x) for x in v]
-        if isinstance(v, dict) and all(isinstance(k, str) for k in v):
-            return {k: walk(x) for k, x in v.items()}
-        summary = summarize(v)
-        summaries.append(summary)
-        return summary
-
-    return walk(value), summaries
-
-
-def summarize(value: object) -> str:
-    """A short description of a value JSON cannot hold: ``pyarrow.Table 1,000 rows x 3 columns``."""
-    kind = type(value)
-    name = f"{kind.__module__.split('.')[0]}.{kind.__qualname__}"
-    rows, columns = getattr(value, "num_rows", None), getattr(value, "num_columns", None)
-    if isinstance(rows, int) and isinstance(columns, int):
-        return f"{name} {rows:,} rows x {columns:,} columns"
-    shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
-    if isinstance(shape, tuple) and dtype is not None:
-        dims = " x ".join(f"{d:,}" for d in shape) or "scalar"
-        return f"{name} {dims} {dtype}"
-    if isinstance(value, bytes | bytearray | memoryview):
-        return f"{len(bytes(value)):,} bytes"
-    return name
