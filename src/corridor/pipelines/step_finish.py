@@ -82,6 +82,8 @@ def finish(
     """Finish the batch (see the module docstring); the step runs in batch order."""
     now = now or utcnow()
     check_open(run)
+    if run.state != "running":
+        raise Conflict(f"pipeline run {run.number} is {run.state}: it has not started yet")
     seen: set[str] = set()
     for entry in entries:
         if entry.key in seen:
