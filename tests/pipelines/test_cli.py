@@ -584,3 +584,18 @@ def test_a_table_value_is_printed_as_its_summary(flow_file: Callable[[str], Flow
     assert "load it with client.pipelines.result(" in result.stderr
     as_json = flow.run("--pipeline", "tabled", "--json")
     assert json.loads(as_json.stdout) == "pyarrow.Table 3 rows x 1 columns"
+
+
+def test_retry_detach_returns_the_queued_run_at_once(
+    flow_file: Callable[[str], Flow], tmp_path: Path
+) -> None:
+    flow = flow_file(FAILING)
+    assert flow.run("--param", f"marks={tmp_path / 'none'}").returncode == 1
+    run_id = flow.json("pipelines", "runs", "fragile", "-p", flow.project)[0]["id"]
+    again = flow.json("pipelines", "retry", run_id, "--detach")
+    assert (again["id"], again["number"]) == (run_id, 1)
+    assert again["state"] in ("queued", "running")
+    flow.cli("pipelines", "cancel", run_id)  # its driver job need not run on
+    refused = flow.cli("pipelines", "retry", "0" * 32, "--detach")
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("error: ")
