@@ -45,7 +45,8 @@ def open_view(as_json: bool, title: str = "pipeline") -> LiveView | PlainLines:
 
     stream = sys.stderr if as_json else sys.stdout
     console = Console(file=stream)
-    return LiveView(console, title=title) if console.is_terminal else PlainLines(stream)
+    live = console.is_terminal and not console.is_dumb_terminal  # a dumb one cannot redraw
+    return LiveView(console, title=title) if live else PlainLines(stream)
 
 
 def run(
