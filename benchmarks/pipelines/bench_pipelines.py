@@ -2,7 +2,8 @@
 machine.
 
     .venv/bin/python benchmarks/pipelines/bench_pipelines.py [--steps 1000] [--repeat 3]
-        [--only inprocess,processes,ray] [--skip-prefect] [--standby-workers 2]
+        [--only inprocess,processes,ray] [--processes-repeat R] [--warm-up 50]
+        [--skip-prefect] [--standby-workers 2]
         [--preload corridor.pipelines.step_job] [--profile chain|fan|jobs|map]
 
 Three parts, each over ``--steps`` trivial steps (``x + 1``; ``x * x`` on Ray):
@@ -22,8 +23,8 @@ Three parts, each over ``--steps`` trivial steps (``x + 1``; ``x * x`` on Ray):
 Corridor runs through the SDK, ``client.pipelines.run(pipeline, params)``, against a ``corridor
 server`` of the run's own; its runs record every step run on the server. Each run gets a fresh
 ``salt`` parameter so that no step is a cache hit. Prefect 3 runs against a ``prefect server`` of
-the run's own (not the ephemeral one). Each side runs once untimed first, then ``--repeat`` times,
-the sides of a part interleaved; a run of one step per side gives the fixed cost of a run, so the
+the run's own (not the ephemeral one). Each side runs once untimed first (``--warm-up`` steps),
+then ``--repeat`` times, the sides of a part interleaved; a run of one step per side gives the fixed cost of a run, so the
 per-step figure is also given as the marginal ``(t(N) - t(1)) / (N - 1)``. Prints Markdown rows.
 """
 
@@ -37,11 +38,14 @@ import platform
 import pstats
 import secrets
 import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -134,8 +138,9 @@ def flows_module(root: Path) -> ModuleType:
 
 
 @contextmanager
-def corridor_server(home: Path, sites: str) -> Iterator[Client]:
-    """A server over ``home`` with these sites; a client of it with the project ``bench``."""
+def corridor_server(home: Path, sites: str) -> Iterator[tuple[Client, int]]:
+    """A server over ``home`` with these sites: a client of it with the project ``bench``, and
+    the server's process id."""
     home.mkdir()
     (home / "corridor.toml").write_text(sites)
     admin = init_home(Settings(home=home)).admin_token
@@ -145,7 +150,7 @@ def corridor_server(home: Path, sites: str) -> Iterator[Client]:
         server.wait_ready()
         with Client(server.url, admin, settings=Settings(home=home)) as client:
             client.create_project("bench")
-            yield client
+            yield client, server.process.pid
     finally:
         server.stop()
 
@@ -187,11 +192,13 @@ def expected(name: str, n: int, salt: int) -> object:
 Side = Callable[[int], float]
 
 
-def measure(sides: dict[str, Side], n: int, repeat: int) -> dict[str, tuple[list[float], float]]:
+def measure(
+    sides: dict[str, Side], n: int, repeat: int, warm_up: int
+) -> dict[str, tuple[list[float], float]]:
     """Each side's seconds for ``n`` steps (``repeat`` runs) and its median for one step, the
-    sides interleaved after one untimed run each."""
+    sides interleaved after one untimed run of ``warm_up`` steps each."""
     for run in sides.values():
-        run(n)
+        run(warm_up)
     full: dict[str, list[float]] = {name: [] for name in sides}
     one: dict[str, list[float]] = {name: [] for name in sides}
     for _ in range(repeat):
@@ -241,16 +248,60 @@ def job_spans(client: Client, limit: int) -> list[str]:
     return lines
 
 
-def profile(corridor_side: Corridor, name: str, n: int, site: str | None) -> None:
-    """One run under cProfile in this process (the driver); the top of it by own time and by
-    cumulative time."""
+def profile(
+    corridor_side: Corridor, name: str, n: int, site: str | None, server_pid: int, temp: Path
+) -> None:
+    """One run under cProfile in this process (the driver), and the server sampled by py-spy
+    meanwhile where it is installed: the functions with the most time on each side."""
+    py_spy = Path(sys.executable).parent / "py-spy"
+    samples = temp / "server.txt"
+    recorder = None
+    if py_spy.exists():
+        command = [str(py_spy), "record", "--pid", str(server_pid), "--format", "raw"]
+        recorder = subprocess.Popen(
+            [*command, "--rate", "200", "--output", str(samples)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(1.0)  # attached
     profiler = cProfile.Profile()
     profiler.enable()
+    started = time.perf_counter()
     corridor_side.run(name, n, site=site)
+    elapsed = time.perf_counter() - started
     profiler.disable()
+    print(f"{name}, {n} steps: {elapsed:.2f} s\n\nthe driver (cProfile):")
     stats = pstats.Stats(profiler, stream=sys.stdout)
-    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("tottime").print_stats(20)
     stats.sort_stats("cumulative").print_stats(40)
+    if recorder is not None:
+        recorder.send_signal(signal.SIGINT)
+        recorder.wait(60)
+        print("the server (py-spy samples over the run, every thread):")
+        print("\n".join(summarise_samples(samples.read_text())))
+
+
+def summarise_samples(raw: str, top: int = 40) -> list[str]:
+    """py-spy's collapsed stacks as the functions most often on the stack (inclusive) and on
+    top of it (own), in samples; idle threads (waiting in the event loop) included."""
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    total = 0
+    for line in raw.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        frames = stack.split(";")
+        for frame in set(frames):
+            inclusive[frame] += count
+        own[frames[-1]] += count
+    lines = [f"{total} samples; own:"]
+    lines += [f"  {c:6d} {100 * c / total:5.1f}%  {f}" for f, c in own.most_common(top // 2)]
+    lines.append("inclusive:")
+    lines += [f"  {c:6d} {100 * c / total:5.1f}%  {f}" for f, c in inclusive.most_common(top)]
+    return lines
 
 
 def machine(load_before: tuple[float, float, float]) -> str:
@@ -271,6 +322,13 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", default=",".join(PARTS), help="comma-separated parts")
+    parser.add_argument(
+        "--processes-repeat",
+        type=int,
+        default=None,
+        help="repeats of that part (its runs are long)",
+    )
+    parser.add_argument("--warm-up", type=int, default=50, help="steps of each untimed first run")
     parser.add_argument("--skip-prefect", action="store_true")
     parser.add_argument("--no-install", action="store_true", help="never install Prefect")
     parser.add_argument("--standby-workers", type=int, default=2)
@@ -284,6 +342,7 @@ def main() -> int:
     if args.steps < 2 or args.repeat < 1:
         parser.error("--steps must be at least 2 and --repeat at least 1")
     preload = args.preload if args.preload is not None else ["corridor.pipelines.step_job"]
+    warm_up = min(args.warm_up, args.steps)
     load_before = os.getloadavg()
     cpus = os.cpu_count() or 1
 
@@ -302,7 +361,7 @@ def main() -> int:
                     address=address, token=temp_dir / "token", cpus=args.ray_cpus
                 )
             flows = flows_module(temp_dir / "work")
-            client = stack.enter_context(corridor_server(temp_dir / "home", sites))
+            client, server_pid = stack.enter_context(corridor_server(temp_dir / "home", sites))
             ours = Corridor(client, flows, temp_dir / "work")
             peer: PrefectPeer | None = None
             if not args.skip_prefect and {"inprocess", "processes"} & set(parts):
@@ -315,7 +374,7 @@ def main() -> int:
                 )
                 site = "ray" if name == "map_ray" else None
                 ours.run(name, args.steps, site=site)  # warm
-                profile(ours, name, args.steps, site)
+                profile(ours, name, args.steps, site, server_pid, temp_dir)
                 return 0
             if "inprocess" in parts:
                 sides: dict[str, Side] = {
@@ -330,7 +389,7 @@ def main() -> int:
                     )
                 out += table(
                     "In process: 1 pipeline/flow of N trivial steps/tasks",
-                    measure(sides, args.steps, args.repeat),
+                    measure(sides, args.steps, args.repeat, warm_up),
                     args.steps,
                     "Corridor, chain",
                 )
@@ -344,7 +403,7 @@ def main() -> int:
                 out += table(
                     f"Isolated processes: N independent steps/tasks; standby_workers = "
                     f"{args.standby_workers}, preload = {preload}",
-                    measure(sides, args.steps, args.repeat),
+                    measure(sides, args.steps, args.processes_repeat or args.repeat, warm_up),
                     args.steps,
                     "Corridor, jobs on the local site",
                 )
@@ -359,7 +418,7 @@ def main() -> int:
                 }
                 out += table(
                     f"Ray: a map of N items, {args.ray_cpus} Ray CPUs",
-                    measure(sides, args.steps, args.repeat),
+                    measure(sides, args.steps, args.repeat, warm_up),
                     args.steps,
                     "plain Ray tasks",
                 )
