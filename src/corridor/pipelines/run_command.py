@@ -188,7 +188,11 @@ def finish(
     else:
         say(headline)
         whole = len(summaries) == 1 and shown == summaries[0]
-        say(str(shown) if whole else json.dumps(shown, indent=2, default=str))
+        text = str(shown) if whole else json.dumps(shown, indent=2, default=str)
+        if isinstance(view, LiveView) and not whole:
+            view.console.print_json(text)  # coloured, on the terminal the tree is on
+        else:
+            say(text)
     if summaries:
         sys.stderr.write(
             "note: the value holds data JSON cannot show, printed as its summary; load it with "

@@ -307,6 +307,10 @@ class LiveView:
             redirect_stderr=False,
         )
 
+    @property
+    def console(self) -> Console:
+        return self._console
+
     def _render(self) -> RenderableType:
         # Room for the root line, the errors of a few failed steps and rich's own margin.
         room = max(MIN_STEP_LINES, self._console.size.height - 6)
