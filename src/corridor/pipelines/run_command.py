@@ -57,7 +57,9 @@ def run(
     param: list[str] = typer.Option(
         [], "--param", help="A parameter as NAME=VALUE (repeatable; JSON for lists and dicts)."
     ),
-    site: str | None = typer.Option(None, "--site", help="Run every step job at this site."),
+    site: str | None = typer.Option(
+        None, "--site", help="Run step jobs at this site (unless a step names its own)."
+    ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Run every step, cached or not."),
     on_failure: str | None = typer.Option(
         None, "--on-failure", help="fail_fast (the pipeline's default) or continue."
