@@ -21,7 +21,7 @@ from corridor.pipelines import runs, step_runs
 from corridor.pipelines.sansio.run_params import check_params
 from corridor.pipelines.schemas import StepBeginBatch
 from corridor.pipelines.step_runs import referenced_blobs
-from tests.pipelines.server_world import PipelinesWorld, output, pw
+from tests.pipelines.server_world import PipelinesWorld, b64, output, pw
 
 __all__ = ["pw"]
 
@@ -49,6 +49,7 @@ def _record(pw: PipelinesWorld, run_id: str, value: object, user: str = "alice")
                 "state": "succeeded",
                 "begin": _cached_step(),
                 "output_b64": output(value),
+                "logs_b64": b64(b"loaded\n"),
             }
         ],
         user=user,
@@ -61,8 +62,11 @@ def _record(pw: PipelinesWorld, run_id: str, value: object, user: str = "alice")
 def test_a_cache_key_seen_in_the_project_is_a_hit_unless_caching_is_off(pw: PipelinesWorld) -> None:
     pw.register()
     first = _record(pw, pw.run()["id"], [1, 2])
-    hit = pw.begin(pw.run()["id"], [_cached_step()]).json()[0]
+    second = pw.run()["id"]
+    hit = pw.begin(second, [_cached_step()]).json()[0]
     assert hit["state"] == "cached"
+    logs = pw.http.get(f"/api/v1/pipeline-runs/{second}/steps/load/logs", headers=pw.auth("vic"))
+    assert logs.content == b"loaded\n"
     assert hit["cached_from"] == first["id"]
     assert hit["output_digest"] == first["output_digest"]
     assert hit["duration_ms"] == 0
@@ -253,7 +257,7 @@ def test_the_blob_sweep_keeps_outputs_logs_and_results(pw: PipelinesWorld) -> No
         kept = {d for query in referenced_blobs() for d in session.scalars(query)}
         jobs = session.scalars(select(Job)).all()
     assert row["output_digest"] in kept
-    assert len(kept) == 2
+    assert len(kept) == 3  # the output, its logs and the run's result
     assert jobs == []
 
 

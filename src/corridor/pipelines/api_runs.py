@@ -218,8 +218,12 @@ def step_logs(
     run_id: str, key: str, request: Request, session: ReadSession, access: Access = run_access()
 ) -> HttpResponse:
     """The step's output: an in-process step's captured stdout and stderr, else its job's log
-    (the latest attempt, at most 4 MiB; the job's own routes page through more)."""
+    (the latest attempt, at most 4 MiB; the job's own routes page through more). A cached
+    step shows the logs of the step run whose output it reused."""
     row = _step(session, run_id, key)
+    if row.cached_from is not None:
+        # A cache hit ran nothing: its output is the original step run's, and so are its logs.
+        row = session.get(StepRun, row.cached_from) or row
     data = b""
     if row.logs_digest is not None:
         with get_runtime(request).blobs.open(row.logs_digest) as stream:
