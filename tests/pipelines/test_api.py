@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from corridor.compute.sansio import payload
+from corridor.pipelines import runs
+from corridor.pipelines.run_starts import start_queued_run
 from tests.pipelines.server_world import PipelinesWorld, b64, output, pw
 
 __all__ = ["pw"]
@@ -314,3 +316,16 @@ def test_runs_are_listed_newest_first_in_pages(pw: PipelinesWorld) -> None:
     listed = pw.http.get("/api/v1/projects/p/pipelines", headers=pw.auth("vic")).json()
     assert listed[0]["runs"] == 3
     assert listed[0]["last_run_state"] == "running"
+
+
+def test_a_queued_client_run_can_wait_until_it_runs(pw: PipelinesWorld) -> None:
+    pw.register(max_concurrent_runs=1)
+    first = pw.run()
+    waiting = pw.run()
+    url = f"/api/v1/pipeline-runs/{waiting['id']}?wait_s=0.3&while_state=queued"
+    assert pw.http.get(url, headers=pw.auth("alice")).json()["run"]["state"] == "queued"
+    pw.post(f"/pipeline-runs/{first['id']}/finish", {"state": "succeeded"})
+    with pw.runtime.db.write() as session:
+        start_queued_run(session, pw.runtime, runs.get(session, waiting["id"]))
+    answer = pw.http.get(url.replace("0.3", "30"), headers=pw.auth("alice")).json()
+    assert answer["run"]["state"] == "running"
