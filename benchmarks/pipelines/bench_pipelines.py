@@ -4,7 +4,7 @@ machine.
     .venv/bin/python benchmarks/pipelines/bench_pipelines.py [--steps 1000] [--repeat 3]
         [--only inprocess,processes,ray] [--processes-repeat R] [--warm-up 50]
         [--skip-prefect] [--standby-workers 2]
-        [--preload corridor.pipelines.step_job] [--profile chain|fan|jobs|map]
+        [--preload MODULE] [--profile chain|fan|jobs|map]
 
 Three parts, each over ``--steps`` trivial steps (``x + 1``; ``x * x`` on Ray):
 
@@ -24,8 +24,10 @@ Corridor runs through the SDK, ``client.pipelines.run(pipeline, params)``, again
 server`` of the run's own; its runs record every step run on the server. Each run gets a fresh
 ``salt`` parameter so that no step is a cache hit. Prefect 3 runs against a ``prefect server`` of
 the run's own (not the ephemeral one). Each side runs once untimed first (``--warm-up`` steps),
-then ``--repeat`` times, the sides of a part interleaved; a run of one step per side gives the fixed cost of a run, so the
-per-step figure is also given as the marginal ``(t(N) - t(1)) / (N - 1)``. Prints Markdown rows.
+then ``--repeat`` times, the sides of a part interleaved; a run of one step per side gives the
+fixed cost of a run, so the per-step figure is also given as the marginal ``(t(N) - t(1)) /
+(N - 1)``. Prints Markdown rows. A site's ``preload`` is empty unless ``--preload`` names modules:
+step jobs declare environment variables of their own, so they never use a preloaded interpreter.
 """
 
 from __future__ import annotations
@@ -257,7 +259,15 @@ def profile(
     samples = temp / "server.txt"
     recorder = None
     if py_spy.exists():
-        command = [str(py_spy), "record", "--pid", str(server_pid), "--format", "raw"]
+        command = [
+            str(py_spy),
+            "record",
+            "--pid",
+            str(server_pid),
+            "--format",
+            "raw",
+            "--subprocesses",
+        ]
         recorder = subprocess.Popen(
             [*command, "--rate", "200", "--output", str(samples)],
             stdout=subprocess.DEVNULL,
@@ -282,10 +292,12 @@ def profile(
 
 
 def summarise_samples(raw: str, top: int = 40) -> list[str]:
-    """py-spy's collapsed stacks as the functions most often on the stack (inclusive) and on
-    top of it (own), in samples; idle threads (waiting in the event loop) included."""
+    """py-spy's collapsed stacks (threads it saw active) as samples per kind of process (the
+    server, its workers, the jobs' interpreters) and the functions most often on the stack
+    (inclusive) and on top of it (own)."""
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
+    processes: Counter[str] = Counter()
     total = 0
     for line in raw.splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -294,10 +306,14 @@ def summarise_samples(raw: str, top: int = 40) -> list[str]:
         count = int(count_text)
         total += count
         frames = stack.split(";")
+        if frames[0].startswith("process "):
+            processes[frames[0].partition(":")[2][:100]] += count
         for frame in set(frames):
             inclusive[frame] += count
         own[frames[-1]] += count
-    lines = [f"{total} samples; own:"]
+    lines = [f"{total} samples; by process:"]
+    lines += [f"  {c:6d} {100 * c / total:5.1f}%  {f}" for f, c in processes.most_common(8)]
+    lines.append("own:")
     lines += [f"  {c:6d} {100 * c / total:5.1f}%  {f}" for f, c in own.most_common(top // 2)]
     lines.append("inclusive:")
     lines += [f"  {c:6d} {100 * c / total:5.1f}%  {f}" for f, c in inclusive.most_common(top)]
@@ -341,7 +357,7 @@ def main() -> int:
         parser.error(f"unknown parts: {sorted(unknown)}; choose from {PARTS}")
     if args.steps < 2 or args.repeat < 1:
         parser.error("--steps must be at least 2 and --repeat at least 1")
-    preload = args.preload if args.preload is not None else ["corridor.pipelines.step_job"]
+    preload: list[str] = args.preload or []
     warm_up = min(args.warm_up, args.steps)
     load_before = os.getloadavg()
     cpus = os.cpu_count() or 1
