@@ -306,8 +306,10 @@ def summarise_samples(raw: str, top: int = 40) -> list[str]:
         count = int(count_text)
         total += count
         frames = stack.split(";")
-        if frames[0].startswith("process "):
-            processes[frames[0].partition(":")[2][:100]] += count
+        # py-spy nests a child's stack under its parent's "process PID:CMDLINE" frame.
+        process = [f for f in frames if f.startswith("process ")][-1:] or ["process ?:?"]
+        command = process[0].partition(":")[2].strip('"').split()
+        processes[" ".join(Path(command[0]).name.split()[:1] + command[1:4])] += count
         for frame in set(frames):
             inclusive[frame] += count
         own[frames[-1]] += count
