@@ -33,7 +33,7 @@ def first(marks: str) -> int:
 @step(cache=False)
 def slow(x: int, marks: str) -> int:
     mark(marks, "slow")
-    time.sleep(3.0)
+    time.sleep(1.0)
     return x + 1
 
 @step(in_process=True, cache=False)

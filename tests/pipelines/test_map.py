@@ -3,6 +3,8 @@ in-process map, and a failing item."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from corridor.client.client import Client
 from tests.pipelines.conftest import WriteModule
 
@@ -42,10 +44,10 @@ def test_a_thousand_item_map_runs_in_chunk_jobs_and_fans_in_in_order(
     steps = admin_client.pipelines.get(result.run.id).steps
     items = [s for s in steps if s.parent_key == "square"]
     assert len(items) == 1000
-    assert all(s.state == "succeeded" for s in items)
+    assert Counter(s.state for s in items) == {"succeeded": 1000}
     jobs = {s.job_id for s in items}
     assert None not in jobs
-    assert 1 < len(jobs) < 1000  # chunked: several items per job
+    assert len(jobs) < 1000  # chunked: many items per job (as many jobs as free CPUs)
     assert admin_client.pipelines.output(result.run.id, "square[10]") == 101
 
 

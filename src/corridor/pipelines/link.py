@@ -48,7 +48,7 @@ FIRST_BODY_BUDGET = 4 * 1024 * 1024
 _LIMIT = re.compile(r"limit of (\d+) bytes")
 _RETRY_STATUSES = frozenset({502, 503, 504})
 _FIRST_PAUSE_S = 0.2
-_MAX_PAUSE_S = 5.0
+_MAX_PAUSE_S = 2.0
 _STEP_LIST = TypeAdapter(list[StepRunOut])
 
 Sender = Callable[..., httpx.Response]

@@ -102,9 +102,14 @@ class Recorder:
                     self._send(begins, self._link.begin)
                 if finishes:
                     self._send(finishes, self._link.finish)
-            except CorridorError as exc:
+            except Exception as exc:  # the driver must hear of it, never wait for ever
+                error = (
+                    exc
+                    if isinstance(exc, CorridorError)
+                    else CorridorError(f"recording step runs failed: {type(exc).__name__}: {exc}")
+                )
                 with self._cond:
-                    self.error = exc
+                    self.error = error
                     self._cond.notify_all()
                 return
             with self._cond:

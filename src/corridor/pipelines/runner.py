@@ -119,6 +119,7 @@ class Runner:
             self.pool.shutdown(wait=False)
             with suppress(CorridorError):
                 self.recorder.close()
+            self.link.close()  # calls still retrying in other threads give up
             capture.uninstall()
 
     def _fetch_index(self) -> None:
@@ -354,5 +355,5 @@ class Runner:
 
     def _beat(self) -> None:
         while not self._stop_beat.wait(HEARTBEAT_S):
-            with suppress(CorridorError):
+            with suppress(Exception):  # best effort: a missed beat only ages driver_seen_at
                 self.link.heartbeat(self.run.id)

@@ -63,8 +63,9 @@ class JobWaiter:
                 crowded = self._live > len(self._threads)
             try:
                 job = self._link.wait_job(job_id, SHORT_POLL_S if crowded else LONG_POLL_S)
-            except CorridorError as exc:
-                self._ended(job_id, None, exc)
+            except Exception as exc:  # a waiter thread must never die with a job unreported
+                error = exc if isinstance(exc, CorridorError) else CorridorError(str(exc))
+                self._ended(job_id, None, error)
                 continue
             if job.state in TERMINAL:
                 self._ended(job_id, job, None)
