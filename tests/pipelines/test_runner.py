@@ -287,3 +287,58 @@ def test_a_run_cancelled_from_outside_stops_its_driver(
     driver.join(timeout=60)
     assert not driver.is_alive()
     assert ended[0].run.state == "cancelled"
+
+
+LIMITED = """
+import time
+from pathlib import Path
+from corridor.pipelines import pipeline, step
+
+@step(in_process=True, cache=False)
+def hold(gate: str, tag: str) -> str:
+    deadline = time.monotonic() + 30
+    while Path(gate).exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return tag
+
+@pipeline(max_concurrent_runs=1)
+def limited(gate: str = "", tag: str = "") -> str:
+    return hold(gate, tag)
+"""
+
+
+def test_a_client_driven_run_past_the_concurrency_limit_waits_its_turn(
+    admin_client: Client, project: str, pipeline_module: WriteModule, tmp_path: Path
+) -> None:
+    import threading
+    import time
+
+    flow = pipeline_module(LIMITED)
+    gate = tmp_path / "gate"
+    gate.write_text("")
+    results: dict[str, RunResult] = {}
+
+    def drive(tag: str) -> None:
+        results[tag] = admin_client.pipelines.run(
+            flow.limited, {"gate": str(gate), "tag": tag}, project=project
+        )
+
+    first = threading.Thread(target=drive, args=("first",))
+    first.start()
+    deadline = time.monotonic() + 30
+    while not admin_client.pipelines.runs(project, state="running"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    second = threading.Thread(target=drive, args=("second",))
+    second.start()
+    while not admin_client.pipelines.runs(project, state="queued"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    gate.unlink()  # the first run ends; the second gets its turn
+    first.join(timeout=60)
+    second.join(timeout=60)
+    assert results["first"].value == "first"
+    assert results["second"].value == "second"
+    assert results["second"].run.started_at is not None
+    assert results["first"].run.ended_at is not None
+    assert results["second"].run.started_at >= results["first"].run.ended_at
