@@ -54,7 +54,9 @@ def hits(
             key = row.cache_key
             assert key is not None
             assert row.output_digest is not None
-            if key not in found and blobs.exists(row.output_digest):
+            # A touch, not an exists: the caller records a new reference to the blob, and the
+            # blob sweep must give it its whole grace period.
+            if key not in found and blobs.touch(row.output_digest):
                 found[key] = row
     return found
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Sequence
 
@@ -29,6 +30,7 @@ from corridor.pipelines.step_runs import ENDED, by_keys, named, new_row
 from corridor.runtime import Runtime
 from corridor.security.models import Project
 from corridor.store.base import utcnow
+from corridor.store.blobs import BlobStore
 
 # A finish without begin fields may create its row only in these states (nothing ran).
 _DIRECT = frozenset({"skipped", "upstream_failed", "failed", "cancelled"})
@@ -50,6 +52,26 @@ def check_payload(data: bytes, what: str) -> None:
         raise InvalidInput(f"{what} is not a valid payload: {exc.message}") from None
     except Exception as exc:  # a corrupt part of a library's format (npy, Arrow, Parquet)
         raise InvalidInput(f"{what} is not a valid payload: {type(exc).__name__}") from None
+
+
+def _pend(pending: dict[str, bytes], data: bytes) -> str:
+    digest = hashlib.sha256(data).hexdigest()
+    pending[digest] = data
+    return digest
+
+
+def _store_one(blobs: BlobStore, digest: str, data: bytes) -> None:
+    # Content the store holds already (many trivial steps return the same value) costs a touch,
+    # not an encrypted, synced write.
+    if not blobs.touch(digest):
+        stored = blobs.put(data)
+        assert stored == digest
+
+
+def _store_all(blobs: BlobStore, pending: dict[str, bytes]) -> None:
+    """Store a batch's distinct blobs (a batch of trivial steps often repeats one value)."""
+    for digest, data in pending.items():
+        _store_one(blobs, digest, data)
 
 
 def _same_end(row: StepRun, state: str) -> bool:
@@ -116,6 +138,7 @@ def finish(
     # Decode and store outputs and logs first: a bad one refuses the batch before any row moves.
     outputs: dict[str, tuple[str, int]] = {}
     logs: dict[str, str] = {}
+    pending: dict[str, bytes] = {}
     for entry, row, _ in planned:
         if row is not None and row.state in ENDED:
             continue
@@ -127,9 +150,10 @@ def finish(
         if entry.output_b64 is not None:
             data = _decode_b64(entry.output_b64, entry.key, "output_b64")
             check_payload(data, named("output_b64", entry.key))
-            outputs[entry.key] = (runtime.blobs.put(data), len(data))
+            outputs[entry.key] = (_pend(pending, data), len(data))
         if entry.logs_b64 is not None:
-            logs[entry.key] = runtime.blobs.put(_decode_b64(entry.logs_b64, entry.key, "logs_b64"))
+            logs[entry.key] = _pend(pending, _decode_b64(entry.logs_b64, entry.key, "logs_b64"))
+    _store_all(runtime.blobs, pending)
     done: dict[str, StepRun] = {}
     made: list[tuple[StepRun, StepBegin]] = []
     changed: list[StepFinish] = []
