@@ -112,10 +112,22 @@ def test_every_part_the_table_names_loads_and_names_are_unique() -> None:
             load(s.models, what=s.name)
     assert unlimited_body_prefixes()
     assert len(error_shapes(SLICES)) == 1  # MLflow's
-    assert set(reference_sources()) == {"signing", "tracking", "registry", "data", "compute"}
-    assert {"users", "runs", "model_versions", "dataset_versions", "compute_jobs"} <= set(
-        metadata().tables
-    )
+    assert set(reference_sources()) == {
+        "signing",
+        "tracking",
+        "registry",
+        "data",
+        "compute",
+        "pipelines",
+    }
+    assert {
+        "users",
+        "runs",
+        "model_versions",
+        "dataset_versions",
+        "compute_jobs",
+        "pipeline_step_runs",
+    } <= set(metadata().tables)
 
 
 @sqlite_only
