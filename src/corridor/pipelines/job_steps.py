@@ -4,7 +4,7 @@ A job step is a function job of ``corridor.pipelines.step_job`` (an installed fu
 worker has it) over the run's code snapshot: ``run_step(module, qualname, args, kwargs)`` for
 one call, ``run_items(module, qualname, items, kwargs)`` for a chunk of a mapped step. It is
 placed, retried and timed out by the compute scheduler like any job, with the step's options;
-its env names the pipeline run and the step (``current_step()`` reads them on the worker).
+its call names the pipeline run and the step (``current_step()`` reads them on the worker).
 
 Job steps that became ready together are begun in one request (the server queues all their jobs
 in one transaction); every job that ended since the driver last looked is finished in one
@@ -56,8 +56,10 @@ def job_body(
     """The job of one step run (or of one map chunk: ``key`` is the map's, ``name`` tells the
     chunk)."""
     options: dict[str, Any] = node.options
-    data = payload.encode_call(list(call_args), {})
-    env = {**dict(options.get("env") or {}), "PIPELINE_RUN_ID": run.id, "PIPELINE_STEP": key}
+    # The run and step travel in the call, not in the job's env: a job with env of its own
+    # starts a cold interpreter, one without may take a site's preloaded one.
+    data = payload.encode_call(list(call_args), {"context": {"run_id": run.id, "key": key}})
+    env = dict(options.get("env") or {})
     fields: dict[str, Any] = {
         "function": function,
         "input_b64": _b64(data),

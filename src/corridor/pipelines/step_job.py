@@ -11,8 +11,11 @@ are exactly ``artifacts.encode_output(value)`` and the driver uses the job's res
 run's output, its sha256 as the output digest, without downloading or re-encoding it. An output
 that cannot be stored fails the job with the message saying what to return instead.
 
-The driver sets ``PIPELINE_RUN_ID`` and ``PIPELINE_STEP`` in the job's environment, which is what
-``corridor.pipelines.current_step()`` reads there.
+The driver names the pipeline run and the step in the call's ``context``; the job sets
+``PIPELINE_RUN_ID`` and ``PIPELINE_STEP`` in its own environment from it (what
+``corridor.pipelines.current_step()`` reads there, and what the step's own child processes
+inherit). They are not the job's declared env, since a job that declares env starts a cold
+interpreter rather than a site's preloaded one.
 """
 
 from __future__ import annotations
@@ -34,9 +37,14 @@ RESULT_TABLES: Final = "parquet"
 
 
 def run_step(
-    module: str, qualname: str, args: Sequence[object], kwargs: Mapping[str, object]
+    module: str,
+    qualname: str,
+    args: Sequence[object],
+    kwargs: Mapping[str, object],
+    context: Mapping[str, str] | None = None,
 ) -> object:
     """Call step ``module:qualname`` of the job's snapshot; its output, ready to be stored."""
+    _enter(context)
     step, where = _find(module, qualname)
     value = step(*args, **kwargs)
     return artifacts.to_storable(value, where=where)
@@ -48,6 +56,7 @@ def run_items(
     items: Sequence[object],
     kwargs: Mapping[str, object],
     first_index: int | None = None,
+    context: Mapping[str, str] | None = None,
 ) -> list[dict[str, object]]:
     """Call the step once per item (the item first, ``kwargs`` after), one chunk of a map.
 
@@ -55,6 +64,7 @@ def run_items(
     item (or one whose output cannot be stored) fails alone. Given ``first_index``, the items
     are ``key[first_index]``, ``key[first_index + 1]``... for ``current_step()``.
     """
+    _enter(context)
     step, where = _find(module, qualname)
     run_id, base_key = os.environ.get("PIPELINE_RUN_ID"), os.environ.get("PIPELINE_STEP")
     outcomes: list[dict[str, object]] = []
@@ -74,6 +84,13 @@ def run_items(
                 {"error": f"{type(exc).__name__}: {message}", "traceback": traceback.format_exc()}
             )
     return outcomes
+
+
+def _enter(context: Mapping[str, str] | None) -> None:
+    """Name the pipeline run and step in this job's environment (its children inherit it)."""
+    if context:
+        os.environ["PIPELINE_RUN_ID"] = str(context["run_id"])
+        os.environ["PIPELINE_STEP"] = str(context["key"])
 
 
 def _find(module: str, qualname: str) -> tuple[Callable[..., object], str]:
