@@ -505,6 +505,62 @@ def test_a_map_of_200_items_over_the_ray_sites_gathers_every_result_in_order(
     assert len({r["pid"] for r in results}) == len(jobs)
 
 
+# A pipeline whose step jobs run on a Ray site.
+
+PIPELINE = """
+import os
+from corridor.pipelines import pipeline, step
+
+@step(in_process=True)
+def numbers(n: int) -> list[int]:
+    return list(range(n))
+
+@step
+def square(x: int) -> dict[str, int]:
+    return {"x": x, "square": x * x, "pid": os.getpid()}
+
+@step(in_process=True)
+def gather(rows: list[dict[str, int]]) -> list[int]:
+    return [r["square"] for r in rows]
+
+@pipeline
+def on_ray(n: int = 20) -> list[int]:
+    return gather(square.map(numbers(n)))
+"""
+
+
+@pytest.fixture(scope="module")
+def flow_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
+    root = tmp_path_factory.mktemp("ray-pipeline")
+    name = f"raypipe_{uuid.uuid4().hex[:8]}"
+    (root / name).mkdir()
+    (root / name / "__init__.py").write_text("")
+    (root / name / "flow.py").write_text(PIPELINE)
+    sys.path.insert(0, str(root))
+    try:
+        yield importlib.import_module(f"{name}.flow")
+    finally:
+        sys.path.remove(str(root))
+
+
+def test_a_pipeline_runs_its_map_as_step_jobs_on_a_ray_site_and_fans_in_in_order(
+    ray_client: Client, flow_module: ModuleType
+) -> None:
+    ray_client.create_project("piperay")
+    result = ray_client.pipelines.run(
+        flow_module.on_ray, {"n": 20}, project="piperay", site="ray-a"
+    )
+    assert result.run.state == "succeeded", result.run.error
+    assert result.value == [x * x for x in range(20)]
+    steps = ray_client.pipelines.get(result.run.id).steps
+    items = [s for s in steps if s.parent_key == "square"]
+    assert len(items) == 20
+    assert {s.state for s in items} == {"succeeded"}
+    jobs = {s.job_id for s in items}
+    assert None not in jobs
+    assert {ray_client.compute.job(j).site for j in jobs if j} == {"ray-a"}
+
+
 # PyTorch training on a Ray site: the trainer's job as a 2-rank gang of Ray tasks.
 
 TRAIN_PROJECT = Path(__file__).parents[2] / "training" / "train_project" / "trainjobs"
