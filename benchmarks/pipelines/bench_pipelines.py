@@ -4,7 +4,7 @@ machine.
     .venv/bin/python benchmarks/pipelines/bench_pipelines.py [--steps 1000] [--repeat 3]
         [--only inprocess,processes,ray] [--processes-repeat R] [--warm-up 50]
         [--skip-prefect] [--standby-workers 2]
-        [--preload MODULE] [--profile chain|fan|jobs|map]
+        [--preload corridor.pipelines.step_job] [--profile chain|fan|jobs|map]
 
 Three parts, each over ``--steps`` trivial steps (``x + 1``; ``x * x`` on Ray):
 
@@ -26,13 +26,18 @@ server`` of the run's own; its runs record every step run on the server. Each ru
 the run's own (not the ephemeral one). Each side runs once untimed first (``--warm-up`` steps),
 then ``--repeat`` times, the sides of a part interleaved; a run of one step per side gives the
 fixed cost of a run, so the per-step figure is also given as the marginal ``(t(N) - t(1)) /
-(N - 1)``. Prints Markdown rows. A site's ``preload`` is empty unless ``--preload`` names modules:
-step jobs declare environment variables of their own, so they never use a preloaded interpreter.
+(N - 1)``. After every timed run the benchmark waits, untimed, until the services' processes are
+idle (Prefect's server ingests a flow's task-run events after the flow has returned), so that
+one side's leftover work never lands on the next side's clock; that wait is reported as "busy
+after return". Prints Markdown rows. The local site keeps ``--standby-workers`` workers ready,
+their job interpreters started with ``--preload`` imported (default: the step jobs' own module,
+``corridor.pipelines.step_job``; ``--preload none`` for none).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import importlib
 import os
@@ -194,38 +199,87 @@ def expected(name: str, n: int, salt: int) -> object:
 Side = Callable[[int], float]
 
 
+class Quiet:
+    """Waits until the processes of the benchmark's services (and their children) stop working.
+
+    A side's call may return before its service has finished with it (Prefect's server ingests
+    task runs' events after the flow has returned); that work would fall on the next side's
+    timing. So after each timed run the benchmark waits, untimed, until these process trees
+    use under ``QUIET_CORES`` of CPU over a ``WINDOW_S`` window, and reports the wait.
+    """
+
+    QUIET_CORES = 0.1
+    WINDOW_S = 0.5
+    MAX_S = 300.0
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+
+    def _cpu_s(self) -> float:
+        total = 0.0
+        for pid in self.pids:
+            try:
+                root = psutil.Process(pid)
+                for proc in [root, *root.children(recursive=True)]:
+                    with contextlib.suppress(psutil.Error):
+                        times = proc.cpu_times()
+                        total += times.user + times.system
+            except psutil.Error:
+                continue
+        return total
+
+    def wait(self) -> float:
+        """Seconds until quiet (the last window included)."""
+        started = time.perf_counter()
+        while time.perf_counter() - started < self.MAX_S:
+            before = self._cpu_s()
+            time.sleep(self.WINDOW_S)
+            if self._cpu_s() - before < self.QUIET_CORES * self.WINDOW_S:
+                break
+        return time.perf_counter() - started - self.WINDOW_S
+
+
+Measured = tuple[list[float], float, float]  # seconds for N, median for 1, median busy after
+
+
 def measure(
-    sides: dict[str, Side], n: int, repeat: int, warm_up: int
-) -> dict[str, tuple[list[float], float]]:
-    """Each side's seconds for ``n`` steps (``repeat`` runs) and its median for one step, the
-    sides interleaved after one untimed run of ``warm_up`` steps each."""
+    sides: dict[str, Side], n: int, repeat: int, warm_up: int, quiet: Quiet
+) -> dict[str, Measured]:
+    """Each side's seconds for ``n`` steps (``repeat`` runs), its median for one step and how
+    long its services stayed busy after a run of ``n`` returned; the sides interleaved after one
+    untimed run of ``warm_up`` steps each, and the services quiet before every run."""
     for run in sides.values():
         run(warm_up)
+        quiet.wait()
     full: dict[str, list[float]] = {name: [] for name in sides}
     one: dict[str, list[float]] = {name: [] for name in sides}
+    busy: dict[str, list[float]] = {name: [] for name in sides}
     for _ in range(repeat):
         for name, run in sides.items():
             full[name].append(run(n))
+            busy[name].append(quiet.wait())
             one[name].append(run(1))
-    return {name: (full[name], statistics.median(one[name])) for name in sides}
+            quiet.wait()
+    return {
+        name: (full[name], statistics.median(one[name]), statistics.median(busy[name]))
+        for name in sides
+    }
 
 
-def table(
-    title: str, results: dict[str, tuple[list[float], float]], n: int, base: str
-) -> list[str]:
+def table(title: str, results: dict[str, Measured], n: int, base: str) -> list[str]:
     base_s = statistics.median(results[base][0])
     lines = [
         f"\n{title}\n",
         f"| side | seconds for {n:,} | ms a step | marginal ms a step | run of 1 step, s "
-        f"| / {base} |",
-        "|---|---:|---:|---:|---:|---:|",
+        f"| busy after return, s | / {base} |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, (seconds, one_s) in results.items():
+    for name, (seconds, one_s, busy_s) in results.items():
         median = statistics.median(seconds)
         marginal = (median - one_s) / (n - 1) * 1000 if n > 1 else float("nan")
         lines.append(
             f"| {name} | {median:.2f} | {median / n * 1000:.2f} | {marginal:.2f} | "
-            f"{one_s:.3f} | {median / base_s:.2f}x |"
+            f"{one_s:.3f} | {busy_s:.1f} | {median / base_s:.2f}x |"
         )
     lines.append(
         "\nall runs, seconds: "
@@ -359,7 +413,7 @@ def main() -> int:
         parser.error(f"unknown parts: {sorted(unknown)}; choose from {PARTS}")
     if args.steps < 2 or args.repeat < 1:
         parser.error("--steps must be at least 2 and --repeat at least 1")
-    preload: list[str] = args.preload or []
+    preload = [m for m in args.preload or ["corridor.pipelines.step_job"] if m != "none"]
     warm_up = min(args.warm_up, args.steps)
     load_before = os.getloadavg()
     cpus = os.cpu_count() or 1
@@ -386,6 +440,7 @@ def main() -> int:
                 python = prefect_python(install=not args.no_install)
                 if python is not None:
                     peer = stack.enter_context(prefect_peer(python, temp_dir, process_workers=cpus))
+            quiet = Quiet([server_pid, *(peer.pids if peer is not None else ())])
             if args.profile is not None:
                 name = {"chain": "chain_here", "fan": "fan_here", "jobs": "fan_jobs"}.get(
                     args.profile, "map_ray"
@@ -407,7 +462,7 @@ def main() -> int:
                     )
                 out += table(
                     "In process: 1 pipeline/flow of N trivial steps/tasks",
-                    measure(sides, args.steps, args.repeat, warm_up),
+                    measure(sides, args.steps, args.repeat, warm_up, quiet),
                     args.steps,
                     "Corridor, chain",
                 )
@@ -421,7 +476,9 @@ def main() -> int:
                 out += table(
                     f"Isolated processes: N independent steps/tasks; standby_workers = "
                     f"{args.standby_workers}, preload = {preload}",
-                    measure(sides, args.steps, args.processes_repeat or args.repeat, warm_up),
+                    measure(
+                        sides, args.steps, args.processes_repeat or args.repeat, warm_up, quiet
+                    ),
                     args.steps,
                     "Corridor, jobs on the local site",
                 )
@@ -436,7 +493,7 @@ def main() -> int:
                 }
                 out += table(
                     f"Ray: a map of N items, {args.ray_cpus} Ray CPUs",
-                    measure(sides, args.steps, args.repeat, warm_up),
+                    measure(sides, args.steps, args.repeat, warm_up, quiet),
                     args.steps,
                     "plain Ray tasks",
                 )

@@ -34,8 +34,9 @@ START_TIMEOUT_S = 180.0
 class PrefectPeer:
     """The running ``peer_prefect.py``: one flow per call, timed inside the peer."""
 
-    def __init__(self, process: subprocess.Popen[str]) -> None:
+    def __init__(self, process: subprocess.Popen[str], server_pid: int) -> None:
         self._process = process
+        self.pids = (server_pid, process.pid)  # what may still work after a flow returned
 
     def run(self, case: str, n: int) -> float:
         """Seconds for one call of the flow ``case`` over ``n`` tasks."""
@@ -100,7 +101,7 @@ def prefect_peer(python: Path, work: Path, *, process_workers: int) -> Iterator[
                 text=True,
                 start_new_session=True,
             )
-        yield PrefectPeer(peer)
+        yield PrefectPeer(peer, server.pid)
     finally:
         for proc in (peer, server):
             if proc is not None:
