@@ -53,7 +53,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import ModuleType
@@ -199,6 +199,29 @@ def expected(name: str, n: int, salt: int) -> object:
 Side = Callable[[int], float]
 
 
+def tree_cpu_s(trees: Sequence[int], alone: Sequence[int] = ()) -> float:
+    """CPU seconds used so far by the processes ``trees`` with their descendants, live or ended
+    (an ended child that was waited for counts in its parent's children times), and by the
+    processes ``alone`` without theirs (this process, whose children are the services)."""
+    total = 0.0
+    seen: set[int] = set()
+    for pid in alone:
+        with contextlib.suppress(psutil.Error):
+            t = psutil.Process(pid).cpu_times()
+            total += t.user + t.system
+    for pid in trees:
+        with contextlib.suppress(psutil.Error):
+            root = psutil.Process(pid)
+            for proc in [root, *root.children(recursive=True)]:
+                if proc.pid in seen:
+                    continue
+                seen.add(proc.pid)
+                with contextlib.suppress(psutil.Error):
+                    t = proc.cpu_times()
+                    total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
 class Quiet:
     """Waits until the processes of the benchmark's services (and their children) stop working.
 
@@ -215,53 +238,58 @@ class Quiet:
     def __init__(self, pids: list[int]) -> None:
         self.pids = pids
 
-    def _cpu_s(self) -> float:
-        total = 0.0
-        for pid in self.pids:
-            try:
-                root = psutil.Process(pid)
-                for proc in [root, *root.children(recursive=True)]:
-                    with contextlib.suppress(psutil.Error):
-                        times = proc.cpu_times()
-                        total += times.user + times.system
-            except psutil.Error:
-                continue
-        return total
-
     def wait(self) -> float:
         """Seconds until quiet (the last window included)."""
         started = time.perf_counter()
         while time.perf_counter() - started < self.MAX_S:
-            before = self._cpu_s()
+            before = tree_cpu_s(self.pids)
             time.sleep(self.WINDOW_S)
-            if self._cpu_s() - before < self.QUIET_CORES * self.WINDOW_S:
+            if tree_cpu_s(self.pids) - before < self.QUIET_CORES * self.WINDOW_S:
                 break
         return time.perf_counter() - started - self.WINDOW_S
 
 
-Measured = tuple[list[float], float, float]  # seconds for N, median for 1, median busy after
+# seconds for N; median seconds for 1; median seconds busy after; median CPU seconds for N
+Measured = tuple[list[float], float, float, float | None]
 
 
 def measure(
-    sides: dict[str, Side], n: int, repeat: int, warm_up: int, quiet: Quiet
+    sides: dict[str, Side],
+    n: int,
+    repeat: int,
+    warm_up: int,
+    quiet: Quiet,
+    cpu_pids: Callable[[str], tuple[list[int], list[int]] | None] = lambda name: None,
 ) -> dict[str, Measured]:
-    """Each side's seconds for ``n`` steps (``repeat`` runs), its median for one step and how
-    long its services stayed busy after a run of ``n`` returned; the sides interleaved after one
-    untimed run of ``warm_up`` steps each, and the services quiet before every run."""
+    """Each side's seconds for ``n`` steps (``repeat`` runs), its median for one step, how long
+    its services stayed busy after a run of ``n`` returned and the CPU time of its processes
+    (``cpu_pids``: its servers' process trees, and the driver alone) over a run of ``n`` and its
+    aftermath; the sides interleaved after one untimed run of ``warm_up`` steps each, the
+    services quiet before every run."""
     for run in sides.values():
         run(warm_up)
         quiet.wait()
     full: dict[str, list[float]] = {name: [] for name in sides}
     one: dict[str, list[float]] = {name: [] for name in sides}
     busy: dict[str, list[float]] = {name: [] for name in sides}
+    cpu: dict[str, list[float]] = {name: [] for name in sides}
     for _ in range(repeat):
         for name, run in sides.items():
+            pids = cpu_pids(name)
+            cpu_before = tree_cpu_s(*pids) if pids else 0.0
             full[name].append(run(n))
             busy[name].append(quiet.wait())
+            if pids:
+                cpu[name].append(tree_cpu_s(*pids) - cpu_before)
             one[name].append(run(1))
             quiet.wait()
     return {
-        name: (full[name], statistics.median(one[name]), statistics.median(busy[name]))
+        name: (
+            full[name],
+            statistics.median(one[name]),
+            statistics.median(busy[name]),
+            statistics.median(cpu[name]) if cpu[name] else None,
+        )
         for name in sides
     }
 
@@ -271,15 +299,16 @@ def table(title: str, results: dict[str, Measured], n: int, base: str) -> list[s
     lines = [
         f"\n{title}\n",
         f"| side | seconds for {n:,} | ms a step | marginal ms a step | run of 1 step, s "
-        f"| busy after return, s | / {base} |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| busy after return, s | CPU ms a step | / {base} |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, (seconds, one_s, busy_s) in results.items():
+    for name, (seconds, one_s, busy_s, cpu_s) in results.items():
+        cpu_ms = f"{cpu_s / n * 1000:.2f}" if cpu_s is not None else "-"
         median = statistics.median(seconds)
         marginal = (median - one_s) / (n - 1) * 1000 if n > 1 else float("nan")
         lines.append(
             f"| {name} | {median:.2f} | {median / n * 1000:.2f} | {marginal:.2f} | "
-            f"{one_s:.3f} | {busy_s:.1f} | {median / base_s:.2f}x |"
+            f"{one_s:.3f} | {busy_s:.1f} | {cpu_ms} | {median / base_s:.2f}x |"
         )
     lines.append(
         "\nall runs, seconds: "
@@ -441,6 +470,15 @@ def main() -> int:
                 if python is not None:
                     peer = stack.enter_context(prefect_peer(python, temp_dir, process_workers=cpus))
             quiet = Quiet([server_pid, *(peer.pids if peer is not None else ())])
+            peer_pids = list(peer.pids) if peer is not None else []
+
+            def cpu_pids(name: str) -> tuple[list[int], list[int]]:
+                """Prefect: its server and the peer (the flows' driver) with their children;
+                Corridor: its server with its workers and jobs, and this process (the driver)."""
+                if name.startswith("Prefect"):
+                    return peer_pids, []
+                return [server_pid], [os.getpid()]
+
             if args.profile is not None:
                 name = {"chain": "chain_here", "fan": "fan_here", "jobs": "fan_jobs"}.get(
                     args.profile, "map_ray"
@@ -462,7 +500,7 @@ def main() -> int:
                     )
                 out += table(
                     "In process: 1 pipeline/flow of N trivial steps/tasks",
-                    measure(sides, args.steps, args.repeat, warm_up, quiet),
+                    measure(sides, args.steps, args.repeat, warm_up, quiet, cpu_pids),
                     args.steps,
                     "Corridor, chain",
                 )
@@ -477,7 +515,12 @@ def main() -> int:
                     f"Isolated processes: N independent steps/tasks; standby_workers = "
                     f"{args.standby_workers}, preload = {preload}",
                     measure(
-                        sides, args.steps, args.processes_repeat or args.repeat, warm_up, quiet
+                        sides,
+                        args.steps,
+                        args.processes_repeat or args.repeat,
+                        warm_up,
+                        quiet,
+                        cpu_pids,
                     ),
                     args.steps,
                     "Corridor, jobs on the local site",
