@@ -47,35 +47,68 @@ def _start_rank(item: pytest.Item) -> int:
     return next((i for i, p in enumerate(SLOW_FIRST) if path.startswith(p)), len(SLOW_FIRST))
 
 
-# Session-wide worlds (a live server with models, a Ray cluster...) that several modules share:
-# every test using one runs on the same worker, so the world is built once per suite run, not
-# once per worker that happens to receive one of its modules.
+# Session-wide worlds (a live server with models, the pipelines server...) that several modules
+# share: every module using one runs on the same worker, so the world is built once per suite
+# run, not once per worker that happens to receive one of its modules. Fixture name -> group.
 SHARED_WORLDS = {
     "serving_world": "serving-world",
     "pipelines_server": "pipelines-server",
+    "admin_client": "pipelines-server",
 }
 # Folders whose package-scoped world (conftest.py) is shared by all their modules.
 SHARED_FOLDERS = ("tests/serving/runtimes/",)
 
 
-def _group(item: pytest.Item) -> str:
-    """The worker group of a test: its shared world's, else its module's (``loadfile``)."""
-    fixtures = getattr(item, "fixturenames", ())
-    for fixture, group in SHARED_WORLDS.items():
-        if fixture in fixtures:
-            return group
-    path = item.nodeid.split("::", 1)[0]
-    return next((folder for folder in SHARED_FOLDERS if path.startswith(folder)), path)
+def _uses(fixture: str, module: Path, tests: Path) -> bool:
+    """Whether ``module`` asks for ``fixture``, itself or through a fixture of a conftest.py
+    between it and ``tests`` (other than the one that defines it)."""
+    if fixture in module.read_text(encoding="utf-8"):
+        return True
+    for folder in module.parents:
+        if folder == tests:  # this file's own tables name every world
+            return False
+        conftest = folder / "conftest.py"
+        if conftest.exists():
+            text = conftest.read_text(encoding="utf-8")
+            if fixture in text and f"def {fixture}(" not in text:
+                return True
+    return False
 
 
-@pytest.hookimpl(tryfirst=True)
+def shared_groups(root: Path) -> dict[str, str]:
+    """The worker group of every test module that shares a world, by its path from ``root``."""
+    tests = root / "tests"
+    groups: dict[str, str] = {}
+    for module in sorted(tests.rglob("test_*.py")):
+        path = module.relative_to(root).as_posix()
+        folder = next((f for f in SHARED_FOLDERS if path.startswith(f)), None)
+        if folder is not None:
+            groups[path] = folder
+            continue
+        for fixture, group in SHARED_WORLDS.items():
+            if _uses(fixture, module, tests):
+                groups[path] = group
+                break
+    return groups
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """``--dist loadfile``, with the modules that share a world kept on one worker too."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    groups = shared_groups(config.rootpath)
+
+    class SharedWorldScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return groups.get(path, path)
+
+    return SharedWorldScheduling(config, log)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # A stable sort by module: each module's tests stay together and in their order.
     items.sort(key=_start_rank)
-    # Before xdist reads the marks (``--dist loadgroup``, see scripts/test).
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(_group(item)))
 
 
 PG_ADMIN_URL = os.environ.get(

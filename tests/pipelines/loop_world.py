@@ -21,7 +21,8 @@ from sqlalchemy import select
 
 from corridor.client.client import Client
 from corridor.config import Settings
-from corridor.pipelines import definitions, schedules
+from corridor.pipelines import definitions
+from corridor.pipelines.loop import schedules
 from corridor.pipelines.models import Pipeline, PipelineRun, PipelineSchedule, PipelineTrigger
 from corridor.pipelines.schemas import ParamSpec, PipelineIn
 from tests.compute.core_world import ComputeWorld, build, tarball
@@ -77,7 +78,7 @@ class LoopWorld:
 
     def trigger(self, **fields: Any) -> str:
         """A trigger whose last_seen is what it sees now (as the API makes one)."""
-        from corridor.pipelines.triggers import current_version
+        from corridor.pipelines.loop.triggers import current_version
 
         with self.db.write() as session:
             row = PipelineTrigger(

@@ -22,8 +22,8 @@ from rich.console import Console
 
 from corridor.client.client import Client
 from corridor.errors import InvalidInput, NotFound
+from corridor.pipelines.cli.view import LiveView
 from corridor.pipelines.pipeline_files import load_pipeline_file, module_name_of, root_folder
-from corridor.pipelines.view import LiveView
 from tests.conftest import LiveServer, run_cli
 from tests.pipelines.conftest import WriteModule
 

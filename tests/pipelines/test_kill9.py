@@ -12,7 +12,7 @@ import pytest
 
 from corridor.client.client import Client
 from corridor.config import Settings
-from corridor.pipelines.runner import RunResult
+from corridor.pipelines.driver.runner import RunResult
 from tests.conftest import LiveServer, serving, sqlite_url
 from tests.pipelines.conftest import WriteModule
 

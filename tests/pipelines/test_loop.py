@@ -11,8 +11,8 @@ from sqlalchemy import select
 from corridor.compute.models import Job
 from corridor.pipelines import runs
 from corridor.pipelines.loop import LEASE_TTL_S, release_lease, running, take_lease, tick
+from corridor.pipelines.loop.starts import DRIVER_SILENCE_S
 from corridor.pipelines.models import LoopLease, Pipeline, PipelineRun, PipelineSchedule
-from corridor.pipelines.starts import DRIVER_SILENCE_S
 from corridor.security.models import User
 from corridor.store.base import utcnow
 from tests.pipelines.loop_world import LoopWorld, at, world
@@ -70,7 +70,7 @@ def test_a_queued_run_starts_with_its_driver_job(world: LoopWorld) -> None:
     assert run.started_at == NOW
     assert run.run_token_id is not None
     job = world.get(Job, run.driver_job_id)
-    assert job.spec["function"]["module"] == "corridor.pipelines.driver_job"
+    assert job.spec["function"]["module"] == "corridor.pipelines.driver.driver_job"
     assert job.snapshot_digest == run.snapshot
 
 

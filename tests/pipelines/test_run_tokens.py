@@ -40,7 +40,7 @@ def test_a_started_run_queues_its_driver_job_over_the_runs_snapshot(pw: Pipeline
     run = pw.run(driver="job", trigger="api", params={"n": 2})
     job, _ = _start(pw, run["id"])
     assert job.spec["function"] == {
-        "module": "corridor.pipelines.driver_job",
+        "module": "corridor.pipelines.driver.driver_job",
         "qualname": "drive",
         "source": "installed",
     }

@@ -143,7 +143,7 @@ def test_a_schedule_without_a_next_fire_starts_from_now(world: LoopWorld) -> Non
 
 def test_first_fire_refuses_a_bad_cron_or_zone() -> None:
     from corridor.errors import InvalidInput
-    from corridor.pipelines.schedules import first_fire
+    from corridor.pipelines.loop.schedules import first_fire
 
     with pytest.raises(InvalidInput, match="minute 61 is out of range 0-59"):
         first_fire("61 * * * *", "UTC", now=at(2026, 1, 1))

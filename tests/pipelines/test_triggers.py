@@ -15,8 +15,8 @@ from corridor.data.limits import DataLimits
 from corridor.data.sansio.sensitivity import Sensitivity
 from corridor.data.schemas import ReadOptions, VersionMeta
 from corridor.pipelines.loop import tick
+from corridor.pipelines.loop.triggers import MAX_RUNS_PER_TICK
 from corridor.pipelines.models import PipelineTrigger
-from corridor.pipelines.triggers import MAX_RUNS_PER_TICK
 from corridor.registry import service as registry
 from corridor.registry.manifest import FileEntry, ManifestFields
 from tests.conftest import LiveServer

@@ -13,8 +13,8 @@ import pyarrow as pa
 import pytest
 from rich.console import Console
 
-from corridor.pipelines.run_command import jsonable
-from corridor.pipelines.view import (
+from corridor.pipelines.cli.run_command import jsonable
+from corridor.pipelines.cli.view import (
     LiveView,
     PlainLines,
     StepBoard,

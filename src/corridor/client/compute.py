@@ -30,11 +30,12 @@ from pydantic import TypeAdapter, ValidationError
 
 from corridor.client.connection import Connection
 from corridor.client.default_project import DEFAULT_PROJECT, ensure_default_project
-from corridor.client.job_future import LONG_POLL_S, JobFailed, JobFuture, wait_deadline
+from corridor.client.job_future import JobFailed, JobFuture, wait_deadline
 from corridor.compute.function_ref import FunctionRef, reference_of
 from corridor.compute.sansio import payload
 from corridor.compute.sansio.states import TERMINAL
 from corridor.compute.schemas import (
+    LONG_POLL_S,
     EnergyRow,
     ExplainOut,
     JobOut,

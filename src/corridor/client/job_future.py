@@ -18,8 +18,6 @@ from corridor.errors import CorridorError
 if TYPE_CHECKING:
     from corridor.client.compute import ComputeClient
 
-# The longest one wait request asks the server to hold; a longer wait is several requests.
-LONG_POLL_S = 25.0
 _LOG_TAIL_LINES = 30
 
 

@@ -4,7 +4,7 @@ resume their runs, read their outputs, and automate them with schedules and trig
 ``run`` drives a pipeline from this process: it builds the graph (bad parameters fail here,
 before anything is recorded), uploads the code snapshot of the pipeline's folder (once per
 project and digest), registers the pipeline, creates the run and executes it with
-``corridor.pipelines.runner``. ``start`` and ``retry`` leave the driving to the server, which
+``corridor.pipelines.driver.runner``. ``start`` and ``retry`` leave the driving to the server, which
 runs a driver job over the pipeline's stored snapshot.
 
 A pipeline's folder is the one its module is imported from: the module's file minus its dotted
@@ -23,8 +23,8 @@ from pydantic import TypeAdapter
 
 from corridor.compute.sansio import payload
 from corridor.errors import InvalidInput
-from corridor.pipelines.link import Link
-from corridor.pipelines.runner import PipelineFailed, RunResult
+from corridor.pipelines.driver.link import Link
+from corridor.pipelines.driver.runner import PipelineFailed, RunResult
 from corridor.pipelines.schemas import (
     FailurePolicy,
     MissedPolicy,
@@ -135,8 +135,8 @@ class PipelinesClient:
         Returns the run as it ended and the pipeline's value (None unless it succeeded;
         ``value_or_raise()`` raises ``PipelineFailed`` then).
         """
+        from corridor.pipelines.driver.runner import Runner
         from corridor.pipelines.params import params_json
-        from corridor.pipelines.runner import Runner
 
         if isinstance(pipeline, str | Path):
             from corridor.pipelines.pipeline_files import load_pipeline_file

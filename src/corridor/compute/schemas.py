@@ -25,6 +25,9 @@ MAX_ENV_ENTRIES = 256
 MAX_DATASETS = 64
 MAX_BATCH_JOBS = 10_000
 DIGEST_PATTERN = r"^[0-9a-f]{64}$"
+# The longest one job wait request asks the server to hold (it allows up to 60 s); a longer
+# wait is several requests. Shared by the SDK and the pipelines driver.
+LONG_POLL_S = 25.0
 
 
 class FunctionRefIn(Request):

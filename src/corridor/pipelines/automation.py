@@ -1,5 +1,5 @@
 """Schedules and triggers of pipelines: create, list and delete them (the loop fires them,
-`corridor.pipelines.schedules` and `corridor.pipelines.triggers`).
+`corridor.pipelines.loop.schedules` and `corridor.pipelines.loop.triggers`).
 
 Everything a fire will need is checked when the schedule or trigger is made, so that a bad one
 is refused to the person making it rather than failing later in the loop: the cron expression
@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from corridor.errors import InvalidInput, NotFound
-from corridor.pipelines import schedules, triggers
+from corridor.pipelines.loop import schedules, triggers
 from corridor.pipelines.models import Pipeline, PipelineSchedule, PipelineTrigger
 from corridor.pipelines.sansio.run_params import check_params
 from corridor.pipelines.schemas import ScheduleIn, ScheduleOut, TriggerIn, TriggerOut

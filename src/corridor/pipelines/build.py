@@ -256,13 +256,12 @@ def _holds_handle(value: object) -> bool:
 
 
 def _refuse_definition(value: object, where: str) -> None:
-    from corridor.pipelines.dsl import Pipeline, Step
-
-    if isinstance(value, Step | Pipeline):
-        kind = "step" if isinstance(value, Step) else "pipeline"
+    # A Step or a Pipeline says which it is (``definition_kind``): dsl imports this module.
+    kind = getattr(type(value), "definition_kind", None)
+    if kind is not None:
+        name = getattr(value, "name", "?")
         raise InvalidInput(
-            f"{where} is the {kind} {value.name!r} itself, not its output: call it, "
-            f"e.g. {value.name}(...)"
+            f"{where} is the {kind} {name!r} itself, not its output: call it, e.g. {name}(...)"
         )
 
 

@@ -118,6 +118,9 @@ class Step:
     ``settings`` holds its ``StepOptions``; ``options(...)`` returns a copy with other ones.
     """
 
+    # What the build calls a definition passed where an output was meant (no import back).
+    definition_kind = "step"
+
     def __init__(self, fn: Callable[..., Any], *, name: str | None, settings: StepOptions) -> None:
         _refuse_non_plain(fn, "step")
         self.fn = fn
@@ -184,6 +187,8 @@ def _refuse_non_plain(fn: object, what: str) -> None:
 
 class Pipeline:
     """A pipeline (``@pipeline``): its body builds the graph; its parameters are JSON values."""
+
+    definition_kind = "pipeline"
 
     def __init__(
         self,
@@ -328,6 +333,11 @@ class StepContext:
 
     run_id: str
     key: str  # the step run's key: "clean", "clean-2", "clean[3]"
+    # In-process steps only: the driver's client (a `corridor.Client`), for steps that talk to
+    # the server (register a model, ingest a dataset). None in a job, whose token is its
+    # worker's alone.
+    client: Any = field(default=None, compare=False, repr=False)
+    project: str | None = None  # in-process steps: the run's project
 
 
 _current_step: ContextVar[StepContext | None] = ContextVar("corridor_step", default=None)
@@ -343,9 +353,11 @@ def current_step() -> StepContext | None:
 
 
 @contextmanager
-def set_current_step(run_id: str, key: str) -> Iterator[StepContext]:
+def set_current_step(
+    run_id: str, key: str, client: Any = None, project: str | None = None
+) -> Iterator[StepContext]:
     """Mark the code run inside as step run ``key`` of run ``run_id`` (in-process steps)."""
-    context = StepContext(run_id, key)
+    context = StepContext(run_id, key, client, project)
     token = _current_step.set(context)
     try:
         yield context

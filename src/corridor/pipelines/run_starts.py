@@ -1,6 +1,6 @@
 """Starting a queued run: for a server-driven run, mint its token and queue its driver job.
 
-The driver job is a compute function job, ``corridor.pipelines.driver_job:drive`` from the
+The driver job is a compute function job, ``corridor.pipelines.driver.driver_job:drive`` from the
 installed package, over the run's code snapshot; its input carries the run's id and token (the
 input blob is encrypted at rest; the token is stored hashed). Token, job and the run's move to
 ``running`` are one transaction, the caller's, so a crash between them leaves the run queued
@@ -24,7 +24,7 @@ from corridor.security.models import Project
 from corridor.security.policy import Principal
 from corridor.store.base import utcnow
 
-DRIVER_MODULE = "corridor.pipelines.driver_job"
+DRIVER_MODULE = "corridor.pipelines.driver.driver_job"
 DRIVER_QUALNAME = "drive"
 DRIVER_RETRIES = 2
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from corridor.errors import CorridorError, PayloadTooLarge
-from corridor.pipelines.link import MAX_ENTRIES, Link, cut
+from corridor.pipelines.driver.link import MAX_ENTRIES, Link, cut
 from corridor.pipelines.schemas import StepBegin, StepFinish, StepRunOut
 
 E = TypeVar("E", StepBegin, StepFinish)

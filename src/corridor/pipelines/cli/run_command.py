@@ -27,8 +27,8 @@ from corridor.console import fail, say
 
 if TYPE_CHECKING:
     from corridor.client.pipelines import PipelinesClient
+    from corridor.pipelines.cli.view import LiveView, PlainLines, StepStatus
     from corridor.pipelines.schemas import FailurePolicy, RunOut
-    from corridor.pipelines.view import LiveView, PlainLines, StepStatus
 
 INTERRUPTED = 130
 """The exit code of a command stopped by Ctrl-C, as a shell reports SIGINT."""
@@ -41,7 +41,7 @@ def open_view(as_json: bool, title: str = "pipeline") -> LiveView | PlainLines:
     holds the value alone, so the view goes to standard error."""
     from rich.console import Console
 
-    from corridor.pipelines.view import LiveView, PlainLines
+    from corridor.pipelines.cli.view import LiveView, PlainLines
 
     stream = sys.stderr if as_json else sys.stdout
     console = Console(file=stream)
@@ -129,7 +129,7 @@ def interrupted(client: PipelinesClient, run: RunOut | None) -> NoReturn:
 def follow(client: PipelinesClient, run_id: str, *, as_json: bool) -> None:
     """Show a server-driven run until it ends, then print its value (or its failures) and exit
     as `corridor run` does. Ctrl-C stops following; the run goes on."""
-    from corridor.pipelines.view import StepStatus
+    from corridor.pipelines.cli.view import StepStatus
 
     view = open_view(as_json)
     try:
@@ -167,7 +167,7 @@ def finish(
 ) -> None:
     """Print how the run ended: the value of a success; for a failure each failed step's error
     and traceback (unless the plain lines printed them already), and exit 1."""
-    from corridor.pipelines.view import LiveView, format_duration
+    from corridor.pipelines.cli.view import LiveView, format_duration
 
     took = ""
     if run.started_at is not None and run.ended_at is not None:
@@ -204,7 +204,7 @@ def finish(
 
 def failed_steps(client: PipelinesClient, run_id: str) -> list[StepStatus]:
     """The failed steps and items of a stored run."""
-    from corridor.pipelines.view import StepStatus
+    from corridor.pipelines.cli.view import StepStatus
 
     return [StepStatus.of_step_run(s) for s in client.get(run_id).steps if s.state == "failed"]
 
@@ -212,7 +212,7 @@ def failed_steps(client: PipelinesClient, run_id: str) -> list[StepStatus]:
 def print_failures(failures: list[StepStatus], run_id: str) -> None:
     """Each failed step's error and its traceback (each distinct one once, the first ten), on
     standard error."""
-    from corridor.pipelines.view import TracebackBudget
+    from corridor.pipelines.cli.view import TracebackBudget
 
     budget = TracebackBudget()
     for status in failures:

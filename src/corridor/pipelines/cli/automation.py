@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 import typer
 
 from corridor.console import print_json, print_rows, say
-from corridor.pipelines.cli import (
+from corridor.pipelines.cli.commands import (
     JSON,
     PARAM,
     PROJECT,

@@ -24,20 +24,21 @@ from typing import TYPE_CHECKING, Any
 
 from corridor.compute.sansio import payload
 from corridor.errors import CorridorError, PayloadTooLarge
-from corridor.pipelines import artifacts, map_chunks
+from corridor.pipelines import artifacts
+from corridor.pipelines.driver import map_chunks
+from corridor.pipelines.driver.inprocess import InProcessCall, InProcessEnd
+from corridor.pipelines.driver.job_steps import LiveJob
+from corridor.pipelines.driver.link import b64
+from corridor.pipelines.driver.map_chunks import MapState
+from corridor.pipelines.driver.outputs import Outcome, encoded
 from corridor.pipelines.events import StepEvent
-from corridor.pipelines.inprocess import InProcessCall, InProcessEnd
-from corridor.pipelines.job_steps import LiveJob
-from corridor.pipelines.link import b64
-from corridor.pipelines.map_chunks import MapState
-from corridor.pipelines.outputs import Outcome, encoded
 from corridor.pipelines.sansio.cache_key import canonical_json
 from corridor.pipelines.sansio.graph import Node
 from corridor.pipelines.schemas import StepBegin, StepFinish, StepRunOut
 
 if TYPE_CHECKING:
     from corridor.compute.schemas import JobOut
-    from corridor.pipelines.runner import Runner
+    from corridor.pipelines.driver.runner import Runner
 
 Answer = Callable[[StepRunOut], None]
 

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from corridor.errors import CorridorError, InvalidInput
 from corridor.pipelines import artifacts
-from corridor.pipelines.job_steps import ITEMS_FUNCTION, job_body
-from corridor.pipelines.link import b64, size_of
-from corridor.pipelines.outputs import Outcome, encoded
+from corridor.pipelines.driver.job_steps import ITEMS_FUNCTION, job_body
+from corridor.pipelines.driver.link import b64, size_of
+from corridor.pipelines.driver.outputs import Outcome, encoded
 from corridor.pipelines.sansio.graph import Node
 from corridor.pipelines.schemas import StepBegin, StepFinish
 
 if TYPE_CHECKING:
-    from corridor.pipelines.runner import Runner
+    from corridor.pipelines.driver.runner import Runner
 
 MAX_CHUNKS = 1024
 TARGET_CHUNKS = 32  # when the sites' room is not known

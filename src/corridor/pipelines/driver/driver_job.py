@@ -21,9 +21,9 @@ def drive(run_id: str, token: str) -> object:
     """Drive run ``run_id`` to its end; the pipeline's value (the job's result)."""
     from corridor.client.client import Client
     from corridor.compute.function_ref import FunctionRef, resolve
+    from corridor.pipelines.driver.link import Link
+    from corridor.pipelines.driver.runner import Runner
     from corridor.pipelines.dsl import Pipeline
-    from corridor.pipelines.link import Link
-    from corridor.pipelines.runner import Runner
 
     url = os.environ.get("CORRIDOR_URL")
     if not url:

@@ -10,11 +10,10 @@ import queue
 import threading
 from collections.abc import Callable
 
-from corridor.client.job_future import LONG_POLL_S
 from corridor.compute.sansio.states import TERMINAL
-from corridor.compute.schemas import JobOut
+from corridor.compute.schemas import LONG_POLL_S, JobOut
 from corridor.errors import CorridorError
-from corridor.pipelines.link import Link
+from corridor.pipelines.driver.link import Link
 
 WAITERS = 16
 SHORT_POLL_S = 1.0

@@ -1,6 +1,6 @@
-"""`corridor run PIPELINE.py` (`corridor.pipelines.run_command`) and `corridor pipelines ...`:
+"""`corridor run PIPELINE.py` (`corridor.pipelines.cli.run_command`) and `corridor pipelines ...`:
 list pipelines and their runs, show a run's steps, retry, start, cancel, read a step's logs;
-schedules and triggers are `corridor.pipelines.automation_cli`, in the same group.
+schedules and triggers are `corridor.pipelines.cli.automation`, in the same group.
 
 Commands talk to the server through the SDK (`client.pipelines`) like every other group, and
 import it inside each command so that `corridor --help` stays fast. Every listing takes --json.
@@ -149,8 +149,8 @@ def _describe(seen: RunView) -> None:
     from rich.console import Console
 
     from corridor.console import WIDE_TABLE_COLUMNS
-    from corridor.pipelines.run_command import print_failures
-    from corridor.pipelines.view import StepBoard, StepStatus, render_tree
+    from corridor.pipelines.cli.run_command import print_failures
+    from corridor.pipelines.cli.view import StepBoard, StepStatus, render_tree
 
     run = seen.run
     board = StepBoard()
@@ -195,7 +195,7 @@ def retry(
 ) -> None:
     """Resume a failed or cancelled run: steps that succeeded are kept, the others run again.
     Follows the run (as `corridor run` shows one) unless --detach."""
-    from corridor.pipelines.run_command import follow
+    from corridor.pipelines.cli.run_command import follow
 
     with open_client() as client:
         again = client.retry(run_id).run
@@ -219,8 +219,8 @@ def start(
     as_json: bool = JSON,
 ) -> None:
     """Start a run of a registered pipeline in the server (a driver job runs it)."""
+    from corridor.pipelines.cli.run_command import follow
     from corridor.pipelines.params import parse_cli
-    from corridor.pipelines.run_command import follow
 
     with open_client() as client:
         values = parse_cli(registered(client, name, project).params, param) if param else {}
@@ -256,12 +256,3 @@ def logs(
     out.flush()
     out.buffer.write(data if isinstance(data, bytes) else data.encode())
     out.buffer.flush()
-
-
-def register(app: typer.Typer) -> None:
-    """Add `corridor run` and `corridor pipelines ...` to ``app``."""
-    from corridor.pipelines import automation_cli  # noqa: F401  (adds its commands to the group)
-    from corridor.pipelines.run_command import run
-
-    app.command("run")(run)
-    app.add_typer(pipelines, name="pipelines")

@@ -19,14 +19,12 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
-from corridor.client.connection import Connection
-from corridor.client.job_future import LONG_POLL_S
-from corridor.compute.schemas import JobOut, SiteOut
+from corridor.compute.schemas import LONG_POLL_S, JobOut, SiteOut
 from corridor.errors import CorridorError, PayloadTooLarge, Unavailable
 from corridor.pipelines.schemas import (
     CacheIndexOut,
@@ -37,6 +35,9 @@ from corridor.pipelines.schemas import (
     StepFinish,
     StepRunOut,
 )
+
+if TYPE_CHECKING:
+    from corridor.client.connection import Connection
 
 M = TypeVar("M", bound=BaseModel)
 E = TypeVar("E", StepBegin, StepFinish)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
 
-from corridor.pipelines import schedules, starts, triggers
+from corridor.pipelines.loop import schedules, starts, triggers
 from corridor.pipelines.models import LoopLease
 from corridor.store.base import utcnow
 from corridor.store.db import Database

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from corridor.errors import InvalidInput
-from corridor.pipelines import artifacts, capture
-from corridor.pipelines.link import b64
-from corridor.pipelines.outputs import Outcome, encoded
+from corridor.pipelines import artifacts
+from corridor.pipelines.driver import capture
+from corridor.pipelines.driver.link import b64
+from corridor.pipelines.driver.outputs import Outcome, encoded
 from corridor.pipelines.schemas import StepBegin, StepFinish
 
 if TYPE_CHECKING:
@@ -56,9 +57,17 @@ class InProcessPool:
     """Runs in-process step runs on ``max_parallel`` threads; ``on_end`` hears each end."""
 
     def __init__(
-        self, run_id: str, max_parallel: int, on_end: Callable[[InProcessEnd], None]
+        self,
+        run_id: str,
+        max_parallel: int,
+        on_end: Callable[[InProcessEnd], None],
+        *,
+        client: object = None,
+        project: str | None = None,
     ) -> None:
         self._run_id = run_id
+        self._client = client
+        self._project = project
         self._on_end = on_end
         self._pool = ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="step")
 
@@ -70,7 +79,7 @@ class InProcessPool:
 
     def _run(self, call: InProcessCall) -> None:
         try:
-            end = execute(self._run_id, call)
+            end = execute(self._run_id, call, client=self._client, project=self._project)
         except BaseException as exc:  # never lose an end: the driver waits for it
             outcome = Outcome("failed", error=f"{type(exc).__name__}: {exc}")
             record = StepFinish(
@@ -80,7 +89,9 @@ class InProcessPool:
         self._on_end(end)
 
 
-def execute(run_id: str, call: InProcessCall) -> InProcessEnd:
+def execute(
+    run_id: str, call: InProcessCall, *, client: object = None, project: str | None = None
+) -> InProcessEnd:
     """Run ``call`` here, retried as its options say, and describe how it ended."""
     from corridor.pipelines.dsl import set_current_step
 
@@ -89,7 +100,7 @@ def execute(run_id: str, call: InProcessCall) -> InProcessEnd:
     where = f"step {key!r}"
     started = time.perf_counter()
     attempts = 0
-    with capture.captured() as logs, set_current_step(run_id, key):
+    with capture.captured() as logs, set_current_step(run_id, key, client, project):
         while True:
             attempts += 1
             try:

@@ -25,14 +25,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from corridor.errors import Conflict, CorridorError
-from corridor.pipelines import artifacts, capture
+from corridor.pipelines import artifacts
+from corridor.pipelines.driver import capture
+from corridor.pipelines.driver.inprocess import InProcessCall, InProcessEnd, InProcessPool
+from corridor.pipelines.driver.job_steps import JobSteps, LiveJob
+from corridor.pipelines.driver.link import Link, b64
+from corridor.pipelines.driver.mapping import MapSteps
+from corridor.pipelines.driver.outputs import FAILED, Outcome, Outputs
+from corridor.pipelines.driver.recorder import Recorder
+from corridor.pipelines.driver.step_keys import StepKeys
+from corridor.pipelines.driver.waiter import JobWaiter
 from corridor.pipelines.events import OnEvent, PipelineFailed, RunEvent, RunResult, StepEvent
-from corridor.pipelines.inprocess import InProcessCall, InProcessEnd, InProcessPool
-from corridor.pipelines.job_steps import JobSteps, LiveJob
-from corridor.pipelines.link import Link, b64
-from corridor.pipelines.mapping import MapSteps
-from corridor.pipelines.outputs import FAILED, Outcome, Outputs
-from corridor.pipelines.recorder import Recorder
 from corridor.pipelines.sansio.graph import Arg, Node
 from corridor.pipelines.schemas import (
     CacheEntry,
@@ -42,8 +45,6 @@ from corridor.pipelines.schemas import (
     StepFinish,
     StepRunOut,
 )
-from corridor.pipelines.step_keys import StepKeys
-from corridor.pipelines.waiter import JobWaiter
 
 if TYPE_CHECKING:
     from corridor.compute.schemas import JobOut
@@ -82,7 +83,11 @@ class Runner:
         self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.recorder = Recorder(link, run.id)
         self.pool = InProcessPool(
-            run.id, max_parallel or os.cpu_count() or 4, lambda end: self.events.put(("ip", end))
+            run.id,
+            max_parallel or os.cpu_count() or 4,
+            lambda end: self.events.put(("ip", end)),
+            client=link.connection,
+            project=run.project,
         )
         self.waiter = JobWaiter(link, lambda *ended: self.events.put(("job", ended)))
         self.maps = MapSteps(self)

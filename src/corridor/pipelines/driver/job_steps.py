@@ -23,13 +23,13 @@ from corridor.compute.sansio import payload
 from corridor.compute.schemas import FunctionRefIn, JobOut, JobSubmit
 from corridor.errors import CorridorError, PayloadTooLarge
 from corridor.pipelines import artifacts
+from corridor.pipelines.driver.outputs import Outcome
 from corridor.pipelines.events import StepEvent
-from corridor.pipelines.outputs import Outcome
 from corridor.pipelines.sansio.graph import Node
 from corridor.pipelines.schemas import RunOut, StepBegin, StepFinish, StepRunOut
 
 if TYPE_CHECKING:
-    from corridor.pipelines.runner import Runner
+    from corridor.pipelines.driver.runner import Runner
 
 ENDED = frozenset({"succeeded", "cached", "failed", "upstream_failed", "skipped", "cancelled"})
 
