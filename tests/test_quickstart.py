@@ -18,6 +18,8 @@ EXPECTED_STEPS = [
     "tracked run ",
     "ingested a CSV as dataset version quickstart/orders@1 (3 rows)",
     "ran a job on site 'local': succeeded, printed 'hello from job 45', energy ",
+    "ran a pipeline (a map of 10 step jobs, then a fan-in): succeeded, value 285; run again: "
+    "3 of 3 steps from the cache",
     "audit chain intact over ",
     "stopped the server (exit code 0)",
     "removed the temporary home",

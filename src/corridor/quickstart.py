@@ -111,6 +111,51 @@ def _run_a_job(client: Client, project: str, say: Callable[[str], None]) -> None
     say(f"✓ ran a job on site {job.site!r}: {job.state}, printed {output!r}, energy {energy}")
 
 
+PIPELINE = """
+from corridor.pipelines import pipeline, step
+
+@step(in_process=True)
+def numbers(n: int) -> list[int]:
+    return list(range(n))
+
+@step
+def square(x: int) -> int:
+    return x * x
+
+@step(in_process=True)
+def total(values: list[int]) -> int:
+    return sum(values)
+
+@pipeline
+def squares(n: int = 10) -> int:
+    return total(square.map(numbers(n)))
+"""
+
+
+def _run_a_pipeline(client: Client, project: str, home: Path, say: Callable[[str], None]) -> None:
+    import importlib
+    import uuid
+
+    folder = home / "quickstart-flows"
+    package = f"quickstart_flows_{uuid.uuid4().hex[:8]}"
+    (folder / package).mkdir(parents=True)
+    (folder / package / "__init__.py").write_text("")
+    (folder / package / "flow.py").write_text(PIPELINE)
+    sys.path.insert(0, str(folder))
+    try:
+        flow = importlib.import_module(f"{package}.flow")
+        first = client.pipelines.run(flow.squares, {"n": 10}, project=project)
+        again = client.pipelines.run(flow.squares, {"n": 10}, project=project)
+    finally:
+        sys.path.remove(str(folder))
+    steps = client.pipelines.get(again.run.id).steps
+    cached = sum(1 for s in steps if s.state == "cached")
+    say(
+        f"✓ ran a pipeline (a map of 10 step jobs, then a fan-in): {first.run.state}, value "
+        f"{first.value}; run again: {cached} of {len(steps)} steps from the cache"
+    )
+
+
 def run_quickstart(home: Path | None, *, keep: bool, say: Callable[[str], None]) -> Path:
     """Run the quickstart and return the home it used."""
     temporary = home is None
@@ -134,6 +179,7 @@ def run_quickstart(home: Path | None, *, keep: bool, say: Callable[[str], None])
             _track_a_run(client, project.name, say)
             _ingest_a_dataset(client, project.name, say)
             _run_a_job(client, project.name, say)
+            _run_a_pipeline(client, project.name, home, say)
             report = client.verify_audit()
             say(f"✓ audit chain intact over {report.checked} events")
     finally:
