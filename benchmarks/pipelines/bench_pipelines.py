@@ -231,9 +231,9 @@ class Quiet:
     use under ``QUIET_CORES`` of CPU over a ``WINDOW_S`` window, and reports the wait.
     """
 
-    QUIET_CORES = 0.1
+    QUIET_CORES = 0.2
     WINDOW_S = 0.5
-    MAX_S = 300.0
+    MAX_S = 30.0
 
     def __init__(self, pids: list[int]) -> None:
         self.pids = pids
