@@ -552,7 +552,10 @@ def main() -> int:
             else:
                 os.environ[key] = value
         shutil.rmtree(temp_dir, ignore_errors=True)
-    print(f"\n{args.steps} steps, median of {args.repeat}; {machine(load_before)}")
+    repeats = f"median of {args.repeat}"
+    if args.processes_repeat and "processes" in parts:
+        repeats += f" ({args.processes_repeat} for the processes part)"
+    print(f"\n{args.steps} steps, {repeats}; {machine(load_before)}")
     print("\n".join(out))
     return 0
 
