@@ -16,7 +16,7 @@ kept. A single entry the server refuses whole ends the run with the server's mes
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 from corridor.errors import CorridorError, PayloadTooLarge
@@ -45,6 +45,9 @@ class Recorder:
         self._max_entries = max_entries
         self._begins: list[StepBegin] = []
         self._finishes: list[StepFinish] = []
+        # The last finish handed in per key, to send again if the server still shows the step
+        # open when the run ends (`unrecorded`).
+        self._finished: dict[str, StepFinish] = {}
         self._cond = threading.Condition()
         self._sending = threading.Lock()
         self._queued = 0  # entries handed in, ever
@@ -59,7 +62,14 @@ class Recorder:
         self._hand(self._begins, entry)
 
     def finish(self, entry: StepFinish) -> None:
+        with self._cond:
+            self._finished[entry.key] = entry
         self._hand(self._finishes, entry)
+
+    def unrecorded(self, open_keys: Iterable[str]) -> list[StepFinish]:
+        """The finishes handed in for steps the server still shows open."""
+        with self._cond:
+            return [self._finished[k] for k in open_keys if k in self._finished]
 
     def _hand(self, into: list[E], entry: E) -> None:
         with self._cond:

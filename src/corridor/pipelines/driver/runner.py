@@ -17,6 +17,7 @@ run) are reused as they are, never run again.
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import threading
@@ -53,6 +54,8 @@ if TYPE_CHECKING:
 __all__ = ["LiveJob", "PipelineFailed", "RunResult", "Runner"]
 
 HEARTBEAT_S = 5.0
+
+log = logging.getLogger("corridor.pipelines")
 
 
 class Runner:
@@ -319,6 +322,7 @@ class Runner:
 
     def _finish(self) -> RunResult:
         self.recorder.flush()
+        self._check_recorded()
         if self.first_error is not None or self.stopping:
             body = RunFinish(state="failed", error=self.first_error or "a step failed")
         else:
@@ -333,6 +337,23 @@ class Runner:
         self.run = self.link.finish_run(self.run.id, body)
         self._emit(RunEvent(self.run))
         return RunResult(self.run)
+
+    def _check_recorded(self) -> None:
+        """Send again the finish of any step the server still shows open though this driver
+        saw it end, so that an ended run never keeps a running step run (finishes are
+        idempotent; a second one of the same end is a no-op)."""
+        view = self.link.view(self.run.id)
+        open_keys = [s.key for s in view.steps if s.state in ("pending", "running")]
+        missing = self.recorder.unrecorded(open_keys)
+        if missing:
+            log.warning(
+                "pipeline run %s: %d ended steps were still open on the server (%s...); "
+                "recording them again",
+                self.run.id,
+                len(missing),
+                missing[0].key,
+            )
+            self.link.finish(self.run.id, missing)
 
     def _result(self, arg: Arg) -> object:
         """The pipeline's value: a skipped step's output is None."""
