@@ -28,3 +28,4 @@ bench:
 	.venv/bin/python benchmarks/compute/bench_map_ray.py
 	.venv/bin/python benchmarks/training/bench_throughput.py
 	.venv/bin/python benchmarks/training/bench_first_step.py
+	.venv/bin/python benchmarks/pipelines/bench_pipelines.py
