@@ -59,7 +59,8 @@ def register(table: pa.Table, c: float, name: str) -> Any:
     from corridor.training.sklearn import fit_evaluate
 
     context = current_step()
-    assert context is not None and context.project is not None
+    assert context is not None
+    assert context.project is not None
     x, y = features(table)
     result = fit_evaluate(
         LogisticRegression(C=c, max_iter=1000),

@@ -32,7 +32,7 @@ from corridor.client.connection import Connection
 from corridor.client.default_project import DEFAULT_PROJECT, ensure_default_project
 from corridor.client.job_future import JobFailed, JobFuture, wait_deadline
 from corridor.compute.function_ref import FunctionRef, reference_of
-from corridor.compute.sansio import payload
+from corridor.compute.sansio import payload, payload_datasets
 from corridor.compute.sansio.states import TERMINAL
 from corridor.compute.schemas import (
     LONG_POLL_S,
@@ -189,7 +189,7 @@ class ComputeClient:
         folder, as the trainer's job does with the user's model factories."""
         call = payload.Call(tuple(args), dict(kwargs or {}))
         data = payload.encode_call(call.args, call.kwargs)
-        refs = payload.dataset_refs(call)
+        refs = payload_datasets.dataset_refs(call)
         body = _body(options or {}, function=ref, input_data=data, dataset_refs=refs)
         if snapshot is not None:
             self.upload_snapshot(project, snapshot)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from corridor.client.job_future import JobFailed, JobFuture
-from corridor.compute.sansio import payload
+from corridor.compute.sansio import payload, payload_datasets
 from corridor.compute.sansio.states import JobState
 from corridor.compute.schemas import MAX_BATCH_JOBS
 from corridor.errors import CorridorError, InvalidInput
@@ -86,7 +86,7 @@ class MapRun:
             yield (
                 chunk.first,
                 payload.encode_map_chunk(part, chunk.first),
-                payload.dataset_refs(part),
+                payload_datasets.dataset_refs(part),
             )
 
     def results(

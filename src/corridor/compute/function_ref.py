@@ -28,7 +28,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Literal
 
-from corridor.compute.sansio import payload
+from corridor.compute.sansio import payload, payload_datasets
 from corridor.errors import InvalidInput
 
 Source = Literal["snapshot", "installed"]
@@ -223,7 +223,7 @@ def invoke(
     """
     job_input = payload.decode_input(input_data) if input_data is not None else payload.Call((), {})
     if load_dataset is not None:
-        loaded = payload.replace_datasets(job_input, load_dataset)
+        loaded = payload_datasets.replace_datasets(job_input, load_dataset)
         assert isinstance(loaded, payload.Call | payload.MapChunk)
         job_input = loaded
     if isinstance(job_input, payload.Call):

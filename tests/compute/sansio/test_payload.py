@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from corridor.compute.sansio import payload
+from corridor.compute.sansio import payload, payload_datasets
 from corridor.compute.sansio.payload import (
     Call,
     DatasetInput,
@@ -189,8 +189,8 @@ def test_map_results_carry_values_and_errors_and_demote_an_unsendable_result() -
 
 def test_dataset_refs_are_found_and_replaced() -> None:
     value = Call((DatasetInput("a@1"), [DatasetInput("b@2")]), {"x": DatasetInput("a@1")})
-    assert payload.dataset_refs(value) == ["a@1", "b@2"]
-    loaded = payload.replace_datasets(value, lambda ref: f"table {ref}")
+    assert payload_datasets.dataset_refs(value) == ["a@1", "b@2"]
+    loaded = payload_datasets.replace_datasets(value, lambda ref: f"table {ref}")
     assert loaded == Call(("table a@1", ["table b@2"]), {"x": "table a@1"})
 
 

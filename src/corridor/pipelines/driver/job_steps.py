@@ -19,7 +19,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from corridor.compute.sansio import payload
+from corridor.compute.sansio import payload, payload_datasets
 from corridor.compute.schemas import FunctionRefIn, JobOut, JobSubmit
 from corridor.errors import CorridorError, PayloadTooLarge
 from corridor.pipelines import artifacts
@@ -75,7 +75,7 @@ def job_body(
         "backoff_s": options.get("backoff_s", 1.0),
         "timeout": options.get("timeout"),
         "name": f"{run.pipeline}/{name or key}"[:128],
-        "datasets": payload.dataset_refs(list(call_args))[:64],
+        "datasets": payload_datasets.dataset_refs(list(call_args))[:64],
     }
     return JobSubmit.model_validate(fields)
 
