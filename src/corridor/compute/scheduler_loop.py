@@ -22,9 +22,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select
-
 from corridor.compute.models import SchedulerLease
+from corridor.store import leases
 from corridor.store.base import utcnow
 from corridor.store.db import Database
 
@@ -47,28 +46,11 @@ def wake() -> None:
 
 def take_lease(db: Database, holder: str, *, now: dt.datetime, ttl_s: float = LEASE_TTL_S) -> bool:
     """Hold (or renew) the scheduler row for ``holder``; False if another live holder has it."""
-    expires_at = now + dt.timedelta(seconds=ttl_s)
-    with db.write() as session:
-        row = session.scalar(
-            select(SchedulerLease).where(SchedulerLease.name == LEASE_NAME).with_for_update()
-        )
-        if row is None:
-            session.add(SchedulerLease(name=LEASE_NAME, holder=holder, expires_at=expires_at))
-            return True
-        if row.holder != holder and row.expires_at > now:
-            return False
-        row.holder = holder
-        row.expires_at = expires_at
-        return True
+    return leases.take_lease(db, SchedulerLease, LEASE_NAME, holder, now=now, ttl_s=ttl_s)
 
 
 def release_lease(db: Database, holder: str) -> None:
-    with db.write() as session:
-        session.execute(
-            delete(SchedulerLease).where(
-                SchedulerLease.name == LEASE_NAME, SchedulerLease.holder == holder
-            )
-        )
+    leases.release_lease(db, SchedulerLease, LEASE_NAME, holder)
 
 
 class SchedulerLoop:

@@ -27,10 +27,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select
-
 from corridor.pipelines.loop import schedules, starts, triggers
 from corridor.pipelines.models import LoopLease
+from corridor.store import leases
 from corridor.store.base import utcnow
 from corridor.store.db import Database
 
@@ -46,26 +45,11 @@ LEASE_TTL_S = 10.0
 
 def take_lease(db: Database, holder: str, *, now: dt.datetime, ttl_s: float = LEASE_TTL_S) -> bool:
     """Hold (or renew) the loop's row for ``holder``; False while another live holder has it."""
-    expires_at = now + dt.timedelta(seconds=ttl_s)
-    with db.write() as session:
-        row = session.scalar(
-            select(LoopLease).where(LoopLease.name == LEASE_NAME).with_for_update()
-        )
-        if row is None:
-            session.add(LoopLease(name=LEASE_NAME, holder=holder, expires_at=expires_at))
-            return True
-        if row.holder != holder and row.expires_at > now:
-            return False
-        row.holder = holder
-        row.expires_at = expires_at
-        return True
+    return leases.take_lease(db, LoopLease, LEASE_NAME, holder, now=now, ttl_s=ttl_s)
 
 
 def release_lease(db: Database, holder: str) -> None:
-    with db.write() as session:
-        session.execute(
-            delete(LoopLease).where(LoopLease.name == LEASE_NAME, LoopLease.holder == holder)
-        )
+    leases.release_lease(db, LoopLease, LEASE_NAME, holder)
 
 
 @dataclass
