@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from corridor.errors import InvalidInput, NotFound
+from corridor.pipelines import runs
 from corridor.pipelines.loop import schedules, triggers
 from corridor.pipelines.models import Pipeline, PipelineSchedule, PipelineTrigger
 from corridor.pipelines.sansio.run_params import check_params
@@ -85,51 +86,25 @@ def list_schedules(session: Session, pipeline: Pipeline) -> list[ScheduleOut]:
     return [schedule_out(session, r) for r in rows]
 
 
-def _is_id(text: str) -> bool:
-    return len(text) == 32 and all(c in "0123456789abcdef" for c in text)
-
-
 def schedule_project(session: Session, schedule_id: str) -> str:
     """The name of the project of schedule ``schedule_id`` (for the guard); 404 if none."""
-    name = (
-        session.scalar(
-            select(Project.name)
-            .join(PipelineSchedule, PipelineSchedule.project_id == Project.id)
-            .where(PipelineSchedule.id == schedule_id)
-        )
-        if _is_id(schedule_id)
-        else None
-    )
-    if name is None:
-        raise NotFound(f"pipeline schedule {schedule_id!r} not found")
-    return name
+    return runs.project_of(session, PipelineSchedule, schedule_id, "pipeline schedule")
 
 
 def trigger_project(session: Session, trigger_id: str) -> str:
     """The name of the project of trigger ``trigger_id`` (for the guard); 404 if none."""
-    name = (
-        session.scalar(
-            select(Project.name)
-            .join(PipelineTrigger, PipelineTrigger.project_id == Project.id)
-            .where(PipelineTrigger.id == trigger_id)
-        )
-        if _is_id(trigger_id)
-        else None
-    )
-    if name is None:
-        raise NotFound(f"pipeline trigger {trigger_id!r} not found")
-    return name
+    return runs.project_of(session, PipelineTrigger, trigger_id, "pipeline trigger")
 
 
 def delete_schedule(session: Session, schedule_id: str) -> None:
-    row = session.get(PipelineSchedule, schedule_id) if _is_id(schedule_id) else None
+    row = session.get(PipelineSchedule, schedule_id) if runs.is_id(schedule_id) else None
     if row is None:
         raise NotFound(f"pipeline schedule {schedule_id!r} not found")
     session.delete(row)
 
 
 def delete_trigger(session: Session, trigger_id: str) -> None:
-    row = session.get(PipelineTrigger, trigger_id) if _is_id(trigger_id) else None
+    row = session.get(PipelineTrigger, trigger_id) if runs.is_id(trigger_id) else None
     if row is None:
         raise NotFound(f"pipeline trigger {trigger_id!r} not found")
     session.delete(row)

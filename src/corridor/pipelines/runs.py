@@ -28,13 +28,14 @@ from corridor.store.base import utcnow
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 
 
-def _is_id(text: str) -> bool:
+def is_id(text: str) -> bool:
+    """Whether ``text`` can be a row id (32 hex digits), checked before any query."""
     return len(text) == 32 and all(c in "0123456789abcdef" for c in text)
 
 
 def get(session: Session, run_id: str, *, lock: bool = False) -> PipelineRun:
     query = select(PipelineRun).where(PipelineRun.id == run_id)
-    found = session.scalar(query.with_for_update() if lock else query) if _is_id(run_id) else None
+    found = session.scalar(query.with_for_update() if lock else query) if is_id(run_id) else None
     if found is None:
         raise NotFound(f"pipeline run {run_id!r} not found")
     return found
@@ -42,18 +43,24 @@ def get(session: Session, run_id: str, *, lock: bool = False) -> PipelineRun:
 
 def project_of_run(session: Session, run_id: str) -> str:
     """The name of the project pipeline run ``run_id`` belongs to (for the guard)."""
+    return project_of(session, PipelineRun, run_id, "pipeline run")
+
+
+def project_of(session: Session, table: type[Any], row_id: str, what: str) -> str:
+    """The name of the project of row ``row_id`` of ``table`` (a run, a schedule, a trigger:
+    anything with ``project_id``), for the guard of a route named by that id; 404 if none."""
     name = (
         session.scalar(
             select(Project.name)
-            .join(PipelineRun, PipelineRun.project_id == Project.id)
-            .where(PipelineRun.id == run_id)
+            .join(table, table.project_id == Project.id)
+            .where(table.id == row_id)
         )
-        if _is_id(run_id)
+        if is_id(row_id)
         else None
     )
     if name is None:
-        raise NotFound(f"pipeline run {run_id!r} not found")
-    return name
+        raise NotFound(f"{what} {row_id!r} not found")
+    return str(name)
 
 
 def check_open(run: PipelineRun) -> None:
